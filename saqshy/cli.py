@@ -1,0 +1,128 @@
+"""The ``saqshy`` command. Each package contributes a sub-app; heavy imports stay inside commands."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from saqshy.errors import SaqshyError
+from saqshy.settings import Settings, get_settings
+
+console = Console(stderr=True)
+app = typer.Typer(
+    name="saqshy",
+    help="Saqshy: crawl public content, score it, review it by consensus, escalate to the police.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="The store of record (SQLite or PostgreSQL).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+# (module, attribute, name) of sub-apps other packages contribute. A package that is not
+# importable (not built yet, or an optional part missing) simply contributes nothing.
+SUB_APPS: list[tuple[str, str, str | None]] = [
+    ("saqshy.jobs.cli", "app", None),
+    ("crawlers.cli", "app", None),
+    ("classifier.cli", "app", None),
+    ("triage_api.cli", "app", None),
+]
+
+
+def _mount_sub_apps() -> None:
+    for module_name, attribute, name in SUB_APPS:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name and module_name.startswith(exc.name):
+                continue
+            raise
+        sub_app = getattr(module, attribute)
+        if name:
+            app.add_typer(sub_app, name=name)
+        else:
+            # The sub-app's commands and groups become top-level commands of ``saqshy``.
+            app.registered_commands.extend(sub_app.registered_commands)
+            app.registered_groups.extend(sub_app.registered_groups)
+
+
+def settings() -> Settings:
+    return get_settings()
+
+
+@app.callback()
+def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port.")] = None,
+    reload: Annotated[bool, typer.Option(help="Reload on code change (development).")] = False,
+) -> None:
+    """Run the triage API and the review UI (with the in-process job pool on embedded defaults)."""
+    import uvicorn
+
+    config = settings()
+    bind_host = host or config.host
+    bind_port = port or config.port
+    console.print(f"Saqshy on http://{bind_host}:{bind_port}  (health: /health, API docs: /docs)")
+    uvicorn.run(
+        "triage_api.main:create_app",
+        factory=True,
+        host=bind_host,
+        port=bind_port,
+        reload=reload,
+        log_level="info",
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the schema to the newest version."""
+    from saqshy.context import build_context
+    from saqshy.db.migrate import current_revision
+
+    ctx = build_context(settings())
+    console.print(f"schema at revision {current_revision(ctx.engine)} ({ctx.engine.url.render_as_string()})")
+    ctx.close()
+
+
+@app.command()
+def reindex() -> None:
+    """Rebuild the search index from the store of record."""
+    from rich.progress import Progress
+
+    from saqshy.context import build_context
+    from saqshy.search.indexer import reindex as rebuild
+
+    ctx = build_context(settings())
+    try:
+        with Progress(console=console) as progress:
+            task = progress.add_task("reindexing", total=None)
+
+            def report(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
+
+            count = rebuild(ctx, progress=report)
+        console.print(f"reindexed {count} items into {type(ctx.search).__name__}")
+    finally:
+        ctx.close()
+
+
+def run() -> None:
+    """Entry point: domain errors are printed as one clear line, not a stack trace."""
+    _mount_sub_apps()
+    try:
+        app()
+    except SaqshyError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise SystemExit(2) from None
+

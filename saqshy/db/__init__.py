@@ -1,0 +1,1 @@
+"""The store of record: SQLAlchemy models, engine/session factory and Alembic migrations."""

@@ -1,0 +1,341 @@
+"""Tables of the store of record.
+
+The SQL store is the only copy of record: the search index and the job queue are derived from
+these tables and can be rebuilt from them (``saqshy reindex``, ``saqshy jobs requeue``).
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {
+        datetime: DateTime(timezone=True),
+        dict[str, Any]: JSON,
+        list[Any]: JSON,
+    }
+
+
+def _enum(cls: type[enum.Enum]) -> Enum:
+    # Stored as plain strings (no native PG enum) so adding a value is a code change, not a migration.
+    return Enum(cls, native_enum=False, length=32, values_callable=lambda e: [m.value for m in e])
+
+
+class Role(enum.StrEnum):
+    VOLUNTEER = "volunteer"
+    MODERATOR = "moderator"
+    POLICE = "police"
+    ML_ENGINEER = "ml_engineer"
+    ADMIN = "admin"
+
+
+class SourceKind(enum.StrEnum):
+    SITE = "site"
+    TELEGRAM = "telegram"
+    FEED = "feed"
+    FORUM = "forum"
+
+
+class TaskStatus(enum.StrEnum):
+    OPEN = "open"
+    NEEDS_MODERATOR = "needs_moderator"
+    DECIDED = "decided"
+    CANCELLED = "cancelled"
+
+
+class Verdict(enum.StrEnum):
+    ILLEGAL = "illegal"
+    LEGAL = "legal"
+    UNSURE = "unsure"
+
+
+class CaseStatus(enum.StrEnum):
+    NEW = "new"
+    ACKNOWLEDGED = "acknowledged"
+    CLOSED = "closed"
+
+
+class CaseOutcome(enum.StrEnum):
+    TAKEDOWN_REQUESTED = "takedown_requested"
+    CRIMINAL_CASE_OPENED = "criminal_case_opened"
+    NOT_ILLEGAL = "not_illegal"
+    DUPLICATE = "duplicate"
+
+
+class JobStatus(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    RETRYING = "retrying"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class OutboxOp(enum.StrEnum):
+    UPSERT = "upsert"
+    DELETE = "delete"
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    # Shown to police instead of the name: volunteers are pseudonymised outside the platform.
+    pseudonym: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[Role] = mapped_column(_enum(Role), default=Role.VOLUNTEER)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    locale: Mapped[str] = mapped_column(String(8), default="ru")
+    preferences: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Invite(Base):
+    __tablename__ = "invites"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    email: Mapped[str | None] = mapped_column(String(320))
+    role: Mapped[Role] = mapped_column(_enum(Role))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    used_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class Source(Base):
+    __tablename__ = "sources"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    url: Mapped[str] = mapped_column(String(4096))
+    kind: Mapped[SourceKind] = mapped_column(_enum(SourceKind))
+    crawl_every_seconds: Mapped[int] = mapped_column(Integer, default=6 * 3600)
+    max_depth: Mapped[int] = mapped_column(Integer, default=2)
+    max_items: Mapped[int | None] = mapped_column(Integer)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Rolled up from decisions: share of reviewed items confirmed illegal, used to order recrawls.
+    risk_score: Mapped[float] = mapped_column(Float, default=0.0)
+    is_candidate: Mapped[bool] = mapped_column(Boolean, default=False)
+    discovered_from_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id"))
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    last_crawled_at: Mapped[datetime | None]
+    next_crawl_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SourceLink(Base):
+    """An outlink seen on a source's pages (another domain or Telegram channel)."""
+
+    __tablename__ = "source_links"
+    __table_args__ = (UniqueConstraint("source_id", "target", name="uq_source_links_source_target"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"))
+    target: Mapped[str] = mapped_column(String(512))
+    target_kind: Mapped[SourceKind] = mapped_column(_enum(SourceKind))
+    seen_count: Mapped[int] = mapped_column(Integer, default=1)
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ContentItem(Base):
+    __tablename__ = "content_items"
+    __table_args__ = (
+        Index("ix_content_items_source_fetched", "source_id", "fetched_at"),
+        Index("ix_content_items_text_sha256", "text_sha256"),
+        Index("ix_content_items_cluster_id", "cluster_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id"))
+    url: Mapped[str] = mapped_column(String(4096))
+    # One row per canonical URL: a recrawl updates the row in place.
+    canonical_url: Mapped[str] = mapped_column(String(4096), unique=True)
+    post_id: Mapped[str | None] = mapped_column(String(200))
+    author: Mapped[str | None] = mapped_column(String(500))
+    published_at: Mapped[datetime | None]
+    fetched_at: Mapped[datetime] = mapped_column(default=utcnow)
+    language: Mapped[str] = mapped_column(String(8), default="other")
+    title: Mapped[str | None] = mapped_column(String(1000))
+    text: Mapped[str] = mapped_column(Text, default="")
+    content_type: Mapped[str | None] = mapped_column(String(200))
+    is_binary: Mapped[bool] = mapped_column(Boolean, default=False)
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    # SHA-256 of the raw response body as fetched (the evidence), and of the extracted text (dedup).
+    sha256: Mapped[str] = mapped_column(String(64))
+    text_sha256: Mapped[str | None] = mapped_column(String(64))
+    simhash: Mapped[int | None] = mapped_column(BigInteger)
+    cluster_id: Mapped[int | None] = mapped_column(Integer)
+    evidence_path: Mapped[str | None] = mapped_column(String(1024))
+    evidence_offset: Mapped[int | None] = mapped_column(BigInteger)
+    evidence_length: Mapped[int | None] = mapped_column(BigInteger)
+    server_ip: Mapped[str | None] = mapped_column(String(64))
+    extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    fetch_count: Mapped[int] = mapped_column(Integer, default=1)
+    text_changed_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    source: Mapped[Source | None] = relationship()
+
+
+class Score(Base):
+    __tablename__ = "scores"
+    __table_args__ = (UniqueConstraint("item_id", "model_version", name="uq_scores_item_model"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("content_items.id", ondelete="CASCADE"), index=True)
+    model_version: Mapped[str] = mapped_column(String(100))
+    # {category: calibrated probability}
+    probabilities: Mapped[dict[str, Any]] = mapped_column()
+    score: Mapped[float] = mapped_column(Float)
+    top_category: Mapped[str | None] = mapped_column(String(64))
+    explanation: Mapped[list[Any] | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ReviewTask(Base):
+    __tablename__ = "review_tasks"
+    __table_args__ = (
+        Index("ix_review_tasks_queue", "status", "lease_expires_at", "priority"),
+        UniqueConstraint("item_id", name="uq_review_tasks_item_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("content_items.id", ondelete="CASCADE"))
+    cluster_id: Mapped[int | None] = mapped_column(Integer)
+    category: Mapped[str | None] = mapped_column(String(64))
+    score: Mapped[float] = mapped_column(Float, default=0.0)
+    priority: Mapped[float] = mapped_column(Float, default=0.0)
+    status: Mapped[TaskStatus] = mapped_column(_enum(TaskStatus), default=TaskStatus.OPEN)
+    is_gold: Mapped[bool] = mapped_column(Boolean, default=False)
+    gold_verdict: Mapped[Verdict | None] = mapped_column(_enum(Verdict))
+    is_exploration: Mapped[bool] = mapped_column(Boolean, default=False)
+    lease_owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    lease_expires_at: Mapped[datetime | None]
+    decision: Mapped[Verdict | None] = mapped_column(_enum(Verdict))
+    decided_category: Mapped[str | None] = mapped_column(String(64))
+    decided_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+
+    item: Mapped[ContentItem] = relationship()
+
+
+class Vote(Base):
+    __tablename__ = "votes"
+    __table_args__ = (UniqueConstraint("task_id", "user_id", name="uq_votes_task_user"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("review_tasks.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    verdict: Mapped[Verdict] = mapped_column(_enum(Verdict))
+    category: Mapped[str | None] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(String(2000))
+    is_moderator_decision: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Case(Base):
+    __tablename__ = "cases"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("review_tasks.id"), unique=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("content_items.id"))
+    category: Mapped[str] = mapped_column(String(64))
+    status: Mapped[CaseStatus] = mapped_column(_enum(CaseStatus), default=CaseStatus.NEW)
+    outcome: Mapped[CaseOutcome | None] = mapped_column(_enum(CaseOutcome))
+    outcome_note: Mapped[str | None] = mapped_column(String(2000))
+    evidence_path: Mapped[str | None] = mapped_column(String(1024))
+    evidence_sha256: Mapped[str | None] = mapped_column(String(64))
+    acknowledged_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    acknowledged_at: Mapped[datetime | None]
+    outcome_at: Mapped[datetime | None]
+    offline_at: Mapped[datetime | None]
+    last_checked_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuditEntry(Base):
+    """Append-only, hash-chained: each entry carries the hash of the previous one."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    action: Mapped[str] = mapped_column(String(64))
+    entity_type: Mapped[str] = mapped_column(String(64))
+    entity_id: Mapped[str | None] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class SearchOutbox(Base):
+    """Items whose search document is stale. Written in the same transaction as the item."""
+
+    __tablename__ = "search_outbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(Integer, index=True)
+    op: Mapped[OutboxOp] = mapped_column(_enum(OutboxOp), default=OutboxOp.UPSERT)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class JobRecord(Base):
+    """The record of a job; the queue (Redis or in-process) only carries it and can be rebuilt."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_status_next", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    args: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[JobStatus] = mapped_column(_enum(JobStatus), default=JobStatus.QUEUED)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=5)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    enqueued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    next_attempt_at: Mapped[datetime | None]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]

@@ -1,0 +1,203 @@
+"""Ingest of content items into the store of record.
+
+One row per canonical URL: a recrawl updates the row in place and records whether the text
+changed. Every write also queues the item in ``search_outbox`` in the same transaction, so the
+search index can never miss an item, whatever happens to Elasticsearch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from saqshy.db.models import ContentItem, OutboxOp, SearchOutbox, utcnow
+from saqshy.errors import InvalidInput, NotFound
+from saqshy.settings import Settings
+
+LANGUAGES = ("ru", "kk", "en", "other")
+
+
+def sha256_hex(data: bytes | str) -> str:
+    if isinstance(data, str):
+        data = data.encode("utf-8", errors="surrogatepass")
+    return hashlib.sha256(data).hexdigest()
+
+
+def basic_canonical_url(url: str) -> str:
+    """A conservative canonical form; crawlers pass a better one (rel=canonical, tracking params)."""
+    parts = urlsplit(url.strip())
+    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path or "/", parts.query, ""))
+
+
+class ItemIn(BaseModel):
+    """An item as a crawler (or an import) hands it to the store."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+    url: str = Field(min_length=1)
+    canonical_url: str | None = None
+    source_id: int | None = None
+    post_id: str | None = Field(default=None, max_length=200)
+    author: str | None = Field(default=None, max_length=500)
+    published_at: datetime | None = None
+    fetched_at: datetime | None = None
+    language: str = "other"
+    title: str | None = None
+    text: str = ""
+    content_type: str | None = Field(default=None, max_length=200)
+    is_binary: bool = False
+    size_bytes: int | None = Field(default=None, ge=0)
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    simhash: int | None = None
+    cluster_id: int | None = None
+    evidence_path: str | None = Field(default=None, max_length=1024)
+    evidence_offset: int | None = Field(default=None, ge=0)
+    evidence_length: int | None = Field(default=None, ge=0)
+    server_ip: str | None = Field(default=None, max_length=64)
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("url", "canonical_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"not an http(s) URL: {value[:200]!r}")
+        return value
+
+    @field_validator("language")
+    @classmethod
+    def _language(cls, value: str) -> str:
+        if value not in LANGUAGES:
+            raise ValueError(f"language must be one of {', '.join(LANGUAGES)}, got {value!r}")
+        return value
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    item_id: int
+    created: bool
+    text_changed: bool
+
+
+def parse_item(data: ItemIn | dict[str, Any], settings: Settings) -> ItemIn:
+    """Validate against the schema and the store's limits; raise InvalidInput with a clear message."""
+    if isinstance(data, dict):
+        if not data.get("url"):
+            raise InvalidInput("an item needs a URL (field 'url' is missing or empty)")
+        try:
+            item = ItemIn.model_validate(data)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or 'item'}: {err['msg'].removeprefix('Value error, ')}"
+                for err in exc.errors()
+            )
+            raise InvalidInput(f"invalid item: {problems}") from None
+    else:
+        item = data
+    if len(item.url) > settings.max_url_chars:
+        raise InvalidInput(f"URL is {len(item.url)} characters, over the limit of {settings.max_url_chars}")
+    if len(item.text) > settings.max_text_chars:
+        raise InvalidInput(
+            f"text is {len(item.text)} characters, over the limit of {settings.max_text_chars} "
+            f"(item {item.url[:200]})"
+        )
+    if item.title is not None and len(item.title) > settings.max_title_chars:
+        raise InvalidInput(f"title is {len(item.title)} characters, over the limit of {settings.max_title_chars}")
+    return item
+
+
+def _row_values(item: ItemIn) -> dict[str, Any]:
+    values = item.model_dump(exclude={"canonical_url"})
+    values["canonical_url"] = item.canonical_url or basic_canonical_url(item.url)
+    values["fetched_at"] = item.fetched_at or utcnow()
+    values["sha256"] = item.sha256 or sha256_hex(item.text)
+    values["text_sha256"] = sha256_hex(item.text) if item.text else None
+    return values
+
+
+def ingest_items(
+    session: Session, items: Sequence[ItemIn | dict[str, Any]], settings: Settings
+) -> list[IngestResult]:
+    """Validate every item first (all or nothing), then insert new rows and update known ones.
+
+    The caller commits. Items with the same canonical URL in one batch collapse to the last one.
+    """
+    parsed = [_row_values(parse_item(item, settings)) for item in items]
+    by_canonical: dict[str, dict[str, Any]] = {}
+    order: list[str] = []
+    for values in parsed:
+        key = values["canonical_url"]
+        if key not in by_canonical:
+            order.append(key)
+        by_canonical[key] = values
+    if not by_canonical:
+        return []
+
+    existing: dict[str, ContentItem] = {}
+    keys = list(by_canonical)
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        for row in session.scalars(select(ContentItem).where(ContentItem.canonical_url.in_(chunk))):
+            existing[row.canonical_url] = row
+
+    results: dict[str, IngestResult] = {}
+    new_rows = [values for key, values in by_canonical.items() if key not in existing]
+    if new_rows:
+        now = utcnow()
+        for values in new_rows:
+            values.setdefault("created_at", now)
+            values.setdefault("updated_at", now)
+        inserted = session.execute(
+            insert(ContentItem).returning(ContentItem.id, ContentItem.canonical_url, sort_by_parameter_order=True),
+            new_rows,
+        ).all()
+        for item_id, canonical in inserted:
+            results[canonical] = IngestResult(item_id=item_id, created=True, text_changed=True)
+
+    for key, row in existing.items():
+        values = by_canonical[key]
+        text_changed = row.text_sha256 != values["text_sha256"]
+        for name, value in values.items():
+            if name in ("extra",) and not value:
+                continue
+            if value is None and name in ("source_id", "cluster_id", "simhash", "author", "post_id"):
+                continue
+            setattr(row, name, value)
+        row.fetch_count = (row.fetch_count or 0) + 1
+        if text_changed:
+            row.text_changed_count = (row.text_changed_count or 0) + 1
+        results[key] = IngestResult(item_id=row.id, created=False, text_changed=text_changed)
+    session.flush()
+
+    session.execute(
+        insert(SearchOutbox), [{"item_id": results[key].item_id, "op": OutboxOp.UPSERT} for key in order]
+    )
+    return [results[key] for key in order]
+
+
+def ingest_item(session: Session, item: ItemIn | dict[str, Any], settings: Settings) -> IngestResult:
+    return ingest_items(session, [item], settings)[0]
+
+
+def get_item(session: Session, item_id: int) -> ContentItem:
+    item = session.get(ContentItem, item_id)
+    if item is None:
+        raise NotFound(f"item {item_id} does not exist")
+    return item
+
+
+def mark_for_reindex(session: Session, item_ids: Sequence[int]) -> None:
+    """Queue items whose search document changed for another reason (a new score, a decision)."""
+    if item_ids:
+        session.execute(insert(SearchOutbox), [{"item_id": i, "op": OutboxOp.UPSERT} for i in item_ids])

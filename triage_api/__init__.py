@@ -1,0 +1,1 @@
+"""The triage API: review queue, consensus, escalation. Serves the review UI at ``/``."""

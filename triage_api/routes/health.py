@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+from sqlalchemy import text
+
+import saqshy
+from triage_api.deps import ContextDep, SessionDep
+
+router = APIRouter(tags=["health"])
+
+
+class ComponentHealth(BaseModel):
+    name: str
+    backend: str
+    ok: bool
+    detail: str | None = None
+
+
+class HealthPublic(BaseModel):
+    status: Literal["ok", "degraded"]
+    version: str
+    components: list[ComponentHealth]
+
+
+@router.get("/health", response_model=HealthPublic)
+def health(ctx: ContextDep, session: SessionDep) -> HealthPublic:
+    """Liveness of the store, the search index and the job queue."""
+    components: list[ComponentHealth] = []
+    try:
+        session.execute(text("SELECT 1"))
+        components.append(ComponentHealth(name="database", backend=ctx.engine.dialect.name, ok=True))
+    except Exception as exc:
+        components.append(
+            ComponentHealth(name="database", backend=ctx.engine.dialect.name, ok=False, detail=str(exc)[:200])
+        )
+    for name, probe in (("search", lambda: ctx.search), ("jobs", lambda: ctx.jobs)):
+        try:
+            adapter = probe()
+            ping = getattr(adapter, "ping", None)
+            ok = bool(ping()) if callable(ping) else True
+            components.append(ComponentHealth(name=name, backend=type(adapter).__name__, ok=ok))
+        except Exception as exc:
+            components.append(ComponentHealth(name=name, backend="unavailable", ok=False, detail=str(exc)[:200]))
+    overall: Literal["ok", "degraded"] = "ok" if all(c.ok for c in components) else "degraded"
+    return HealthPublic(status=overall, version=saqshy.__version__, components=components)
