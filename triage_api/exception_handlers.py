@@ -28,7 +28,7 @@ STATUS_BY_ERROR: dict[type[SaqshyError], int] = {
 def _status_for(error: SaqshyError) -> int:
     for cls in type(error).__mro__:
         if cls in STATUS_BY_ERROR:
-            return STATUS_BY_ERROR[cls]  # type: ignore[index]
+            return STATUS_BY_ERROR[cls]
     return status.HTTP_400_BAD_REQUEST
 
 
