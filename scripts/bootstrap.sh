@@ -23,7 +23,15 @@ mkdir -p "$cache_root"
 
 if [ ! -x "$venv/bin/python" ]; then
   echo "bootstrap: creating virtual environment $venv"
-  "$python_bin" -m venv "$venv"
+  if ! "$python_bin" -m venv "$venv" 2>/dev/null; then
+    # Debian ships venv support separately; install it when we may.
+    rm -rf "$venv"
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      echo "bootstrap: installing python3-venv"
+      apt-get install -y -q python3-venv "python3.${py_tag#py3}-venv" >/dev/null 2>&1 || apt-get install -y -q python3-venv >/dev/null
+    fi
+    "$python_bin" -m venv "$venv" || { echo "bootstrap: install python3-venv (apt-get install python3-venv) and retry" >&2; exit 1; }
+  fi
   "$venv/bin/python" -m pip install -q --upgrade pip setuptools wheel
 fi
 
