@@ -7,9 +7,10 @@ import logging
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
-from saqshy.errors import SaqshyError
+from saqshy.errors import InvalidInput, SaqshyError
 from saqshy.settings import Settings, get_settings
 
 console = Console(stderr=True)
@@ -50,7 +51,13 @@ def _mount_sub_apps() -> None:
 
 
 def settings() -> Settings:
-    return get_settings()
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"SAQSHY_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
+        )
+        raise InvalidInput(f"invalid settings: {problems}") from None
 
 
 @app.callback()

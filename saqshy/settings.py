@@ -8,7 +8,9 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+_SOURCE_TREE = Path(__file__).resolve().parent.parent
+# In a source checkout, state lives beside the code; an installed Saqshy keeps it in the working folder.
+PROJECT_ROOT = _SOURCE_TREE if (_SOURCE_TREE / "pyproject.toml").exists() else Path.cwd()
 
 
 class Settings(BaseSettings):
