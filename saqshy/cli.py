@@ -124,6 +124,26 @@ def reindex() -> None:
         ctx.close()
 
 
+@app.command()
+def scheduler(tick: Annotated[float, typer.Option(help="Seconds between checks.")] = 1.0) -> None:
+    """Enqueue recurring jobs (index catch-up, lease expiry, takedown checks, due crawls).
+
+    ``saqshy serve`` runs one in-process on embedded defaults; with Redis run this once.
+    """
+    from saqshy.context import build_context
+    from saqshy.scheduler import Scheduler, periodic_jobs
+
+    ctx = build_context(settings())
+    names = ", ".join(f"{p.name} every {p.every:g}s" for p in periodic_jobs()) or "none"
+    console.print(f"scheduler: {names}")
+    try:
+        Scheduler(ctx, tick=tick).run_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        ctx.close()
+
+
 def run() -> None:
     """Entry point: domain errors are printed as one clear line, not a stack trace."""
     _mount_sub_apps()
