@@ -38,7 +38,7 @@ class Context:
         if self._jobs is None:
             from saqshy.jobs import build_job_queue
 
-            self._jobs = build_job_queue(self.settings, self.sessions)
+            self._jobs = build_job_queue(self.settings, self.sessions, self)
         return self._jobs
 
     def close(self) -> None:

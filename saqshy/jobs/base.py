@@ -1,0 +1,394 @@
+"""The jobs port: one interface, two adapters (in-process pool, RQ on Redis).
+
+The SQL store is the record of every job (table ``jobs``); the adapter only carries job keys
+to workers. A job's row is written before it is handed to the transport, so a transport that
+loses its state (Redis flushed, the process restarted) is rebuilt from SQL by
+``requeue_pending``, and a job that keeps failing ends with ``status=failed`` and its error in
+``last_error``, listed by ``failed()``: nothing is lost, nothing fails silently.
+
+Lifecycle of a row::
+
+    queued ──run──▶ running ──ok──▶ succeeded ──enqueue(force=True)──▶ queued
+                      │  ╰──error, attempts left──▶ retrying ──after backoff──▶ running
+                      ╰──error, none left (or a permanent error)──▶ failed ──retry()──▶ queued
+"""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from saqshy.db.models import JobRecord, JobStatus
+from saqshy.db.session import session_scope
+from saqshy.errors import Conflict, InvalidInput, InvalidTransition, NotFound, SaqshyError
+from saqshy.jobs.registry import check_args, get_job_spec
+from saqshy.settings import Settings
+
+if TYPE_CHECKING:
+    from saqshy.context import Context
+
+logger = logging.getLogger(__name__)
+
+# A job in one of these states will run (or is running): enqueuing its key again does nothing.
+ACTIVE_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.RETRYING)
+MAX_KEY_CHARS = 200
+
+
+class PermanentJobError(SaqshyError):
+    """Raised by a job whose failure a retry cannot fix: the job is marked failed at once."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes even for timezone-aware columns; they were stored as UTC.
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    key: str
+    name: str
+    args: dict[str, Any]
+    status: JobStatus
+    attempts: int
+    max_attempts: int
+    last_error: str | None
+    enqueued_at: datetime
+    next_attempt_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @classmethod
+    def from_record(cls, record: JobRecord) -> JobInfo:
+        return cls(
+            key=record.key,
+            name=record.name,
+            args=dict(record.args or {}),
+            status=JobStatus(record.status),
+            attempts=record.attempts,
+            max_attempts=record.max_attempts,
+            last_error=record.last_error,
+            enqueued_at=as_utc(record.enqueued_at) or record.enqueued_at,
+            next_attempt_at=as_utc(record.next_attempt_at),
+            started_at=as_utc(record.started_at),
+            finished_at=as_utc(record.finished_at),
+        )
+
+
+def normalise_args(args: dict[str, Any] | None) -> dict[str, Any]:
+    """The args as they will come back from the store: JSON only, keys strings."""
+    if args is None:
+        return {}
+    if not isinstance(args, dict):
+        raise InvalidInput(f"job args must be a dict, not {type(args).__name__}")
+    try:
+        return dict(json.loads(json.dumps(args, allow_nan=False, ensure_ascii=False)))
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"job args must be JSON (ids, strings, numbers): {exc}") from None
+
+
+def default_key(name: str, args: dict[str, Any]) -> str:
+    """The same job with the same args gets the same key: that is what makes enqueue idempotent."""
+    canonical = json.dumps(args, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return f"{name}:{hashlib.sha256(canonical.encode()).hexdigest()[:32]}"
+
+
+def delivery_id(enqueued_at: datetime, attempts: int) -> str:
+    """Names one hand-over of a job: the same delivery handed over twice keeps its name, while a
+    retry, a forced re-run or a manual retry gets a new one (``enqueued_at`` changes on every
+    enqueue). RQ uses it in its job id; characters are ``[0-9a-f-]``."""
+    stamp = as_utc(enqueued_at) or enqueued_at
+    return f"{round(stamp.timestamp() * 1_000_000):x}-{attempts}"
+
+
+def backoff_seconds(settings: Settings, attempt: int) -> float:
+    """Wait before the retry that follows failed attempt ``attempt`` (1-based): base × 2^(attempt-1), capped."""
+    exponent = min(max(attempt - 1, 0), 60)
+    return float(min(settings.job_backoff_seconds * math.pow(2, exponent), settings.job_backoff_max_seconds))
+
+
+class JobQueue(abc.ABC):
+    """Enqueue jobs, inspect them, retry failed ones. Adapters only implement ``dispatch``."""
+
+    def __init__(self, settings: Settings, sessions: sessionmaker[Session]) -> None:
+        self.settings = settings
+        self.sessions = sessions
+
+    # --- transport: what an adapter implements ------------------------------------------------
+
+    @abc.abstractmethod
+    def dispatch(self, key: str, delivery: str, delay: float = 0.0, *, if_missing: bool = False) -> bool:
+        """Hand job ``key`` to the workers, to run in ``delay`` seconds.
+
+        ``delivery`` (from ``delivery_id``) names this hand-over: a retry is a new delivery.
+        With ``if_missing`` the delivery is skipped when the transport already carries it.
+        Returns whether a delivery was made. The row must already be in SQL.
+        """
+
+    def bind(self, ctx: Context) -> None:  # noqa: B027 - optional hook, not abstract
+        """Give the adapter the context its jobs run with, where they run in this process.
+
+        The in-process pool then shares ``ctx`` (its search engine, its loaded models); RQ jobs
+        run in the worker's own context, so RQ ignores this.
+        """
+
+    def close(self) -> None:  # noqa: B027 - optional hook, not abstract
+        """Release the transport (threads, connections)."""
+
+    # --- producer side ------------------------------------------------------------------------
+
+    def enqueue(
+        self,
+        name: str,
+        args: dict[str, Any] | None = None,
+        *,
+        key: str | None = None,
+        delay: float = 0,
+        force: bool = False,
+        max_attempts: int | None = None,
+    ) -> str:
+        """Record job ``name(**args)`` and hand it to the workers; return its key.
+
+        Idempotent: a key that is queued, running or retrying is left alone; a succeeded key
+        runs again only with ``force=True``; a failed key is queued again. The default key is
+        derived from ``name`` and ``args``. Bad input raises ``InvalidInput`` and records nothing.
+        """
+        spec = get_job_spec(name)
+        clean = normalise_args(args)
+        check_args(spec, clean)
+        if not math.isfinite(delay) or delay < 0:
+            raise InvalidInput(f"job delay must be a finite number of seconds >= 0, not {delay!r}")
+        attempts_allowed = (
+            max_attempts if max_attempts is not None else spec.max_attempts or self.settings.job_max_attempts
+        )
+        if attempts_allowed < 1:
+            raise InvalidInput("max_attempts must be at least 1")
+        key = default_key(name, clean) if key is None else key
+        if not key or len(key) > MAX_KEY_CHARS or key != key.strip():
+            raise InvalidInput(f"job key must be 1-{MAX_KEY_CHARS} characters without outer spaces")
+
+        now = utcnow()
+        due = now + timedelta(seconds=delay) if delay else None
+        try:
+            with session_scope(self.sessions) as session:
+                record = session.scalars(select(JobRecord).where(JobRecord.key == key).with_for_update()).one_or_none()
+                if record is not None and record.name != name:
+                    raise Conflict(f"job key {key!r} belongs to job {record.name!r}, not {name!r}", key=key)
+                if record is None:
+                    session.add(
+                        JobRecord(
+                            key=key,
+                            name=name,
+                            args=clean,
+                            status=JobStatus.QUEUED,
+                            attempts=0,
+                            max_attempts=attempts_allowed,
+                            enqueued_at=now,
+                            next_attempt_at=due,
+                        )
+                    )
+                elif record.status in ACTIVE_STATUSES or (record.status == JobStatus.SUCCEEDED and not force):
+                    status = JobStatus(record.status)
+                    delivery = delivery_id(record.enqueued_at, record.attempts)
+                    pending_due = as_utc(record.next_attempt_at)
+                    session.rollback()
+                    # Already recorded: make sure the transport still carries it (it may have
+                    # been lost with Redis), without delivering it twice.
+                    if status in (JobStatus.QUEUED, JobStatus.RETRYING):
+                        wait = max(0.0, (pending_due - now).total_seconds()) if pending_due else 0.0
+                        self._dispatch_logged(key, delivery, wait, if_missing=True)
+                    return key
+                else:
+                    record.args = clean
+                    record.status = JobStatus.QUEUED
+                    record.attempts = 0
+                    record.max_attempts = attempts_allowed
+                    record.enqueued_at = now
+                    record.next_attempt_at = due
+                    record.started_at = None
+                    record.finished_at = None
+        except IntegrityError:
+            # Another producer recorded the same key between our read and our insert: it is
+            # queued now, and that producer hands it to the transport.
+            return key
+        self._dispatch_or_raise(key, delivery_id(now, 0), delay)
+        return key
+
+    def retry(self, key: str) -> None:
+        """Queue a failed job again, with a fresh count of attempts."""
+        with session_scope(self.sessions) as session:
+            record = session.scalars(select(JobRecord).where(JobRecord.key == key).with_for_update()).one_or_none()
+            if record is None:
+                raise NotFound(f"no job with key {key!r}", key=key)
+            if record.status != JobStatus.FAILED:
+                raise InvalidTransition(
+                    f"job {key!r} is {record.status}, only a failed job can be retried"
+                    + (" (enqueue it with force=True to run it again)" if record.status == "succeeded" else ""),
+                    key=key,
+                )
+            now = utcnow()
+            record.status = JobStatus.QUEUED
+            record.attempts = 0
+            record.enqueued_at = now
+            record.next_attempt_at = None
+            record.started_at = None
+            record.finished_at = None
+        self._dispatch_or_raise(key, delivery_id(now, 0), 0.0)
+
+    def requeue_pending(self, *, stale_after: float | None = None) -> int:
+        """Hand every queued or retrying job to the transport again; return how many were handed.
+
+        This rebuilds a lost transport from SQL. Deliveries the transport still holds are not
+        duplicated (and not counted). With ``stale_after`` (seconds), jobs marked running for longer than that
+        (their worker died) are queued again too.
+        """
+        if stale_after is not None:
+            self.reset_stale(stale_after)
+        now = utcnow()
+        with session_scope(self.sessions) as session:
+            pending = [
+                (record.key, delivery_id(record.enqueued_at, record.attempts), as_utc(record.next_attempt_at))
+                for record in session.scalars(
+                    select(JobRecord)
+                    .where(JobRecord.status.in_([JobStatus.QUEUED, JobStatus.RETRYING]))
+                    .order_by(JobRecord.id)
+                )
+            ]
+        handed = 0
+        for key, delivery, due in pending:
+            delay = max(0.0, (due - now).total_seconds()) if due is not None else 0.0
+            handed += self.dispatch(key, delivery, delay, if_missing=True)
+        if handed:
+            logger.info("handed %d of %d pending jobs from the store to the workers", handed, len(pending))
+        return handed
+
+    def is_running(self, key: str, delivery: str) -> bool:
+        """Whether the transport knows ``delivery`` of job ``key`` is running right now."""
+        return False
+
+    def reset_stale(self, stale_after: float) -> int:
+        """Queue again jobs marked running for more than ``stale_after`` seconds whose worker died.
+
+        A job the transport still reports as running (a long training run) is left alone; one it
+        has lost track of may run twice if its worker was only slow: jobs are idempotent.
+        Returns how many were queued again.
+        """
+        cutoff = utcnow() - timedelta(seconds=stale_after)
+        reset = 0
+        with session_scope(self.sessions) as session:
+            for record in session.scalars(
+                select(JobRecord).where(JobRecord.status == JobStatus.RUNNING).with_for_update()
+            ):
+                started = as_utc(record.started_at)
+                if (started is None or started < cutoff) and not self.is_running(
+                    # The delivery that claimed the row was named before the claim counted it.
+                    record.key,
+                    delivery_id(record.enqueued_at, max(record.attempts - 1, 0)),
+                ):
+                    logger.warning("job %s was running since %s: queued again", record.key, started)
+                    record.status = JobStatus.QUEUED
+                    reset += 1
+        return reset
+
+    def _dispatch_logged(self, key: str, delivery: str, delay: float, *, if_missing: bool = False) -> None:
+        try:
+            self.dispatch(key, delivery, delay, if_missing=if_missing)
+        except Exception:
+            logger.exception("job %s is recorded but could not be handed to the workers", key)
+
+    def _dispatch_or_raise(self, key: str, delivery: str, delay: float) -> None:
+        from saqshy.errors import ServiceUnavailable
+
+        try:
+            self.dispatch(key, delivery, delay)
+        except SaqshyError:
+            raise
+        except Exception as exc:
+            # The row is in SQL, so the job is not lost: the next enqueue of the same key, a
+            # worker start or `saqshy jobs requeue` hands it over once the transport is back.
+            logger.error("job %s is recorded but could not be handed to the workers: %s", key, exc)
+            raise ServiceUnavailable(
+                f"job {key!r} is recorded but the job queue is unreachable ({exc}); "
+                "it will run once the queue is back (`saqshy jobs requeue`)",
+                key=key,
+            ) from exc
+
+    # --- inspection ---------------------------------------------------------------------------
+
+    def get(self, key: str) -> JobInfo | None:
+        with session_scope(self.sessions) as session:
+            record = session.scalars(select(JobRecord).where(JobRecord.key == key)).one_or_none()
+            return JobInfo.from_record(record) if record is not None else None
+
+    def list_jobs(self, status: JobStatus | str | None = None, *, limit: int = 100) -> list[JobInfo]:
+        """Newest first."""
+        query = select(JobRecord).order_by(JobRecord.id.desc()).limit(limit)
+        if status is not None:
+            try:
+                query = query.where(JobRecord.status == JobStatus(status))
+            except ValueError:
+                choices = ", ".join(s.value for s in JobStatus)
+                raise InvalidInput(f"unknown job status {status!r} (one of: {choices})") from None
+        with session_scope(self.sessions) as session:
+            return [JobInfo.from_record(record) for record in session.scalars(query)]
+
+    def failed(self, *, limit: int = 100) -> list[JobInfo]:
+        """Jobs that ran out of attempts (or failed permanently), newest first."""
+        return self.list_jobs(JobStatus.FAILED, limit=limit)
+
+    def counts(self) -> dict[str, int]:
+        with session_scope(self.sessions) as session:
+            rows = session.execute(select(JobRecord.status, func.count()).group_by(JobRecord.status)).all()
+        found = {JobStatus(status).value: count for status, count in rows}
+        return {status.value: found.get(status.value, 0) for status in JobStatus}
+
+    def pending_count(self, *, due_before: datetime | None = None) -> int:
+        """Jobs queued, running or retrying; with ``due_before``, only those due by then."""
+        query = select(func.count()).select_from(JobRecord)
+        if due_before is None:
+            query = query.where(JobRecord.status.in_(ACTIVE_STATUSES))
+        else:
+            query = query.where(
+                or_(
+                    JobRecord.status == JobStatus.RUNNING,
+                    and_(
+                        JobRecord.status.in_([JobStatus.QUEUED, JobStatus.RETRYING]),
+                        or_(JobRecord.next_attempt_at.is_(None), JobRecord.next_attempt_at <= due_before),
+                    ),
+                )
+            )
+        with session_scope(self.sessions) as session:
+            return int(session.scalar(query) or 0)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no job is left to run (per the store); False if some still are after ``timeout``.
+
+        Jobs scheduled to start after the deadline (a recurring job's next run, a long
+        backoff) do not count: they could not finish within the wait anyway.
+        """
+        deadline = time.monotonic() + timeout
+        due_before = utcnow() + timedelta(seconds=timeout)
+        pause = 0.01
+        while True:
+            if self.pending_count(due_before=due_before) == 0:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+            pause = min(pause * 2, 0.2)

@@ -1,0 +1,136 @@
+"""Job names and the functions behind them.
+
+A job is a plain function ``fn(ctx, **args)`` registered under a stable name::
+
+    @job("search.index_item")
+    def index_item(ctx: Context, item_id: int) -> None:
+        with session_scope(ctx.sessions) as session:
+            ...
+
+Jobs take ids (never ORM objects), open their own session and are idempotent: a job may run
+more than once (a retry after a crash half-way, a requeue after Redis was lost).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from saqshy.errors import InvalidInput
+
+logger = logging.getLogger(__name__)
+
+# Modules whose import registers the platform's jobs. A worker (or the in-process pool) imports
+# them before running anything, so the producer and the consumer agree on every name.
+JOB_MODULES: list[str] = [
+    "saqshy.search.jobs",
+    "classifier.jobs",
+    "crawlers.jobs",
+    "triage_api.jobs",
+]
+
+MAX_NAME_CHARS = 150
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    name: str
+    fn: Callable[..., Any]
+    # Attempts before the job is marked failed; None: settings.job_max_attempts.
+    max_attempts: int | None = None
+    # Hard time limit in seconds for one attempt where the adapter can enforce it (RQ);
+    # None: the adapter's default.
+    timeout: float | None = None
+
+
+_registry: dict[str, JobSpec] = {}
+_lock = threading.Lock()
+_loaded = False
+
+
+def job(name: str, *, max_attempts: int | None = None, timeout: float | None = None) -> Callable[[F], F]:
+    """Register ``fn(ctx, **args)`` as the job called ``name``."""
+    if not name or len(name) > MAX_NAME_CHARS or name != name.strip():
+        raise ValueError(f"job name must be 1-{MAX_NAME_CHARS} characters without outer spaces: {name!r}")
+    if max_attempts is not None and max_attempts < 1:
+        raise ValueError("max_attempts must be at least 1")
+
+    def register(fn: F) -> F:
+        with _lock:
+            known = _registry.get(name)
+            # The same function imported twice (a module reloaded, or reached under two
+            # names) replaces itself; two different functions under one name is a bug.
+            if known is not None and _qualified(known.fn) != _qualified(fn):
+                raise ValueError(f"job {name!r} is already registered by {_qualified(known.fn)}, not {_qualified(fn)}")
+            _registry[name] = JobSpec(name=name, fn=fn, max_attempts=max_attempts, timeout=timeout)
+        return fn
+
+    return register
+
+
+def _qualified(fn: Callable[..., Any]) -> str:
+    return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
+
+
+def get_job_spec(name: str) -> JobSpec:
+    """The registered job ``name``; ``InvalidInput`` if no job has that name."""
+    spec = _registry.get(name)
+    if spec is None:
+        load_job_modules()
+        spec = _registry.get(name)
+    if spec is None:
+        known = ", ".join(sorted(_registry)) or "none"
+        raise InvalidInput(f"unknown job {name!r} (registered jobs: {known})", name=name)
+    return spec
+
+
+def get_job(name: str) -> Callable[..., Any]:
+    """The function registered as job ``name``; ``InvalidInput`` if no job has that name."""
+    return get_job_spec(name).fn
+
+
+def registered_jobs() -> dict[str, JobSpec]:
+    load_job_modules()
+    return dict(_registry)
+
+
+def check_args(spec: JobSpec, args: dict[str, Any]) -> None:
+    """Refuse at enqueue time the arguments the function could never be called with."""
+    try:
+        inspect.signature(spec.fn).bind(None, **args)
+    except TypeError as exc:
+        raise InvalidInput(f"bad arguments for job {spec.name!r}: {exc}", name=spec.name) from None
+
+
+def load_job_modules(modules: list[str] | None = None) -> list[str]:
+    """Import the modules that register jobs; return those imported.
+
+    A module that does not exist (yet) is skipped; an error raised *inside* a module that
+    exists (including a missing dependency it imports) propagates: a worker must not start
+    half-configured.
+    """
+    global _loaded
+    explicit = modules is not None
+    if not explicit and _loaded:
+        return []
+    imported: list[str] = []
+    for module_name in modules if modules is not None else JOB_MODULES:
+        try:
+            importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            missing = exc.name or ""
+            if missing and (module_name == missing or module_name.startswith(missing + ".")):
+                logger.debug("job module %s not present, skipped", module_name)
+                continue
+            raise
+        imported.append(module_name)
+    if not explicit:
+        _loaded = True
+    return imported

@@ -1,0 +1,284 @@
+"""Contract of the jobs port, run unchanged on the in-process pool and on RQ with a real worker."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+
+import pytest
+from sqlalchemy import func, select
+
+from saqshy.db.models import JobRecord, JobStatus
+from saqshy.db.session import session_scope
+from saqshy.errors import Conflict, InvalidInput, InvalidTransition, NotFound
+from saqshy.jobs import requeue_pending
+from saqshy.jobs.base import delivery_id
+from tests.saqshy.jobs.conftest import BACKOFF, BACKOFF_MAX, MAX_ATTEMPTS, Harness
+from tests.saqshy.jobs.sample_jobs import calls
+
+
+def job_rows(h: Harness) -> int:
+    with session_scope(h.ctx.sessions) as session:
+        return session.scalar(select(func.count()).select_from(JobRecord)) or 0
+
+
+def test_a_job_runs_once_and_is_recorded(harness: Harness) -> None:
+    log = harness.log()
+    key = harness.queue.enqueue("test.echo", {"log": log, "payload": "hello"})
+
+    queued = harness.queue.get(key)
+    assert queued is not None and queued.status == JobStatus.QUEUED and queued.attempts == 0
+
+    harness.run_all()
+    assert [call["payload"] for call in calls(log)] == ["hello"]
+    done = harness.queue.get(key)
+    assert done is not None
+    assert done.status == JobStatus.SUCCEEDED
+    assert done.attempts == 1 and done.last_error is None
+    assert done.started_at is not None and done.finished_at is not None
+    assert harness.queue.failed() == []
+
+
+def test_enqueue_is_idempotent(harness: Harness) -> None:
+    log = harness.log()
+    args = {"log": log, "payload": 1}
+    keys = {harness.queue.enqueue("test.echo", args) for _ in range(3)}
+    assert len(keys) == 1
+    assert job_rows(harness) == 1
+
+    harness.run_all()
+    (key,) = keys
+    assert len(calls(log)) == 1
+
+    # A succeeded job is not run again by a plain enqueue, only when forced.
+    assert harness.queue.enqueue("test.echo", args) == key
+    harness.run_all()
+    assert len(calls(log)) == 1
+    assert harness.queue.enqueue("test.echo", args, force=True) == key
+    harness.run_all()
+    assert len(calls(log)) == 2
+    assert job_rows(harness) == 1
+
+
+def test_explicit_keys_and_distinct_args(harness: Harness) -> None:
+    log = harness.log()
+    first = harness.queue.enqueue("test.echo", {"log": log, "payload": "a"}, key="echo-custom-1")
+    assert first == "echo-custom-1"
+    # Same key: the job is already queued, so the second call changes nothing.
+    assert harness.queue.enqueue("test.echo", {"log": log, "payload": "b"}, key="echo-custom-1") == first
+    other = harness.queue.enqueue("test.echo", {"log": log, "payload": "c"})
+    assert other != first
+    with pytest.raises(Conflict):
+        harness.queue.enqueue("test.always_fail", {"log": log}, key="echo-custom-1")
+
+    harness.run_all()
+    assert sorted(call["payload"] for call in calls(log)) == ["a", "c"]
+
+
+def test_a_failing_job_is_retried_with_backoff_then_listed_as_failed(harness: Harness) -> None:
+    log = harness.log()
+    key = harness.queue.enqueue("test.always_fail", {"log": log})
+    harness.run_all()
+
+    attempts = calls(log)
+    assert len(attempts) == MAX_ATTEMPTS
+    gaps = [later["at"] - earlier["at"] for earlier, later in itertools.pairwise(attempts)]
+    assert gaps[0] >= BACKOFF * 0.9
+    assert gaps[1] >= BACKOFF_MAX * 0.9  # 2 × BACKOFF, capped at BACKOFF_MAX
+
+    info = harness.queue.get(key)
+    assert info is not None
+    assert info.status == JobStatus.FAILED
+    assert info.attempts == MAX_ATTEMPTS
+    assert info.last_error is not None and "boom: this job always fails" in info.last_error
+    assert info.finished_at is not None
+    assert [failed.key for failed in harness.queue.failed()] == [key]
+
+
+def test_a_flaky_job_succeeds_on_a_later_attempt(harness: Harness) -> None:
+    log = harness.log()
+    key = harness.queue.enqueue("test.flaky", {"log": log, "fail_times": 2})
+    harness.run_all()
+    info = harness.queue.get(key)
+    assert info is not None
+    assert info.status == JobStatus.SUCCEEDED and info.attempts == 3
+    assert len(calls(log)) == 3
+    assert harness.queue.failed() == []
+
+
+def test_retry_runs_a_failed_job_again(harness: Harness) -> None:
+    log = harness.log()
+    flag = harness.tmp / "flag"
+    key = harness.queue.enqueue("test.until_flag", {"log": log, "flag": str(flag)}, max_attempts=1)
+    harness.run_all()
+    failed = harness.queue.get(key)
+    assert failed is not None and failed.status == JobStatus.FAILED and failed.attempts == 1
+    assert len(calls(log)) == 1
+
+    flag.touch()
+    harness.queue.retry(key)
+    harness.run_all()
+    info = harness.queue.get(key)
+    assert info is not None and info.status == JobStatus.SUCCEEDED
+    assert len(calls(log)) == 2
+    assert harness.queue.failed() == []
+
+    with pytest.raises(InvalidTransition):
+        harness.queue.retry(key)
+    with pytest.raises(NotFound):
+        harness.queue.retry("no-such-job")
+
+
+def test_a_permanent_error_fails_at_once(harness: Harness) -> None:
+    log = harness.log()
+    key = harness.queue.enqueue("test.bad_input", {"log": log})
+    harness.run_all()
+    info = harness.queue.get(key)
+    assert info is not None and info.status == JobStatus.FAILED and info.attempts == 1
+    assert info.last_error is not None and "item 42 has no URL" in info.last_error
+    assert len(calls(log)) == 1
+
+
+def test_requeue_from_the_store_after_the_transport_is_lost(harness: Harness) -> None:
+    logs = [harness.log(f"job{n}") for n in range(5)]
+    keys = [harness.queue.enqueue("test.echo", {"log": log, "payload": n}) for n, log in enumerate(logs)]
+    harness.lose_transport()
+
+    # Rebuilt from SQL; asking twice must not deliver any job twice.
+    assert requeue_pending(SimpleNamespace(jobs=harness.queue)) == 5  # type: ignore[arg-type]
+    assert harness.queue.requeue_pending() == 0
+    harness.run_all()
+
+    for n, log in enumerate(logs):
+        assert [call["payload"] for call in calls(log)] == [n]
+    for key in keys:
+        info = harness.queue.get(key)
+        assert info is not None and info.status == JobStatus.SUCCEEDED
+
+
+def test_enqueue_of_a_queued_job_hands_it_over_again_when_the_transport_lost_it(harness: Harness) -> None:
+    log = harness.log()
+    args = {"log": log, "payload": "again"}
+    key = harness.queue.enqueue("test.echo", args)
+    harness.lose_transport()
+    assert harness.queue.enqueue("test.echo", args) == key
+    harness.run_all()
+    assert [call["payload"] for call in calls(log)] == ["again"]
+
+
+def test_args_round_trip(harness: Harness) -> None:
+    log = harness.log()
+    payload = {
+        "text": "Запрещённый контент · Тыйым салынған мазмұн · forbidden",
+        "ids": [1, 2, 3],
+        "score": 0.875,
+        "nested": {"flag": True, "none": None, "list": [{"a": "ә"}]},
+        "big": 2**53,
+    }
+    key = harness.queue.enqueue("test.echo", {"log": log, "payload": payload})
+    info = harness.queue.get(key)
+    assert info is not None and info.args == {"log": log, "payload": payload}
+    harness.run_all()
+    assert [call["payload"] for call in calls(log)] == [payload]
+
+
+def test_delay_postpones_the_job(harness: Harness) -> None:
+    log = harness.log()
+    start = time.time()
+    harness.queue.enqueue("test.echo", {"log": log, "payload": "later"}, delay=0.5)
+    harness.run_all()
+    (call,) = calls(log)
+    assert call["at"] - start >= 0.45
+
+
+def test_jobs_get_a_context_with_the_store(harness: Harness) -> None:
+    logs = [harness.log(), harness.log()]
+    for log in logs:
+        harness.queue.enqueue("test.uses_store", {"log": log})
+    harness.run_all()
+    results = [calls(log)[0] for log in logs]
+    assert all(result["value"] == 42 for result in results)
+    assert {result["settings_queue"] for result in results} == {harness.settings.rq_queue}
+    # One context per worker, reused by every job: a model loads once.
+    assert len({(result["pid"], result["ctx_id"]) for result in results}) == 1
+
+
+def test_a_job_delivered_twice_runs_once(harness: Harness) -> None:
+    log = harness.log()
+    key = harness.queue.enqueue("test.echo", {"log": log, "payload": "once"})
+    # A duplicate delivery, as a requeue racing the original could make.
+    info = harness.queue.get(key)
+    assert info is not None
+    harness.queue.dispatch(key, delivery_id(info.enqueued_at, 0))
+    harness.queue.dispatch(key, delivery_id(info.enqueued_at, 0))
+    harness.run_all()
+    assert len(calls(log)) == 1
+    info = harness.queue.get(key)
+    assert info is not None and info.attempts == 1
+
+
+BAD_INPUT: list[tuple[str, dict[str, object], dict[str, object], str]] = [
+    ("test.no_such_job", {}, {}, "unknown job"),
+    ("test.echo", {"log": "x", "payload": {1, 2}}, {}, "JSON"),
+    ("test.echo", {"log": "x", "payload": float("nan")}, {}, "JSON"),
+    ("test.echo", {"payload": 1}, {}, "bad arguments"),
+    ("test.echo", {"log": "x", "unexpected": 1}, {}, "bad arguments"),
+    ("test.echo", {"log": "x"}, {"delay": -1}, "delay"),
+    ("test.echo", {"log": "x"}, {"key": " padded "}, "key"),
+    ("test.echo", {"log": "x"}, {"max_attempts": 0}, "max_attempts"),
+]
+
+
+def test_bad_input_is_refused_and_records_nothing(harness: Harness) -> None:
+    for name, args, options, message in BAD_INPUT:
+        with pytest.raises(InvalidInput, match=message):
+            harness.queue.enqueue(name, args, **options)  # type: ignore[arg-type]
+    assert job_rows(harness) == 0
+
+
+def test_a_job_whose_worker_died_is_requeued_when_stale(harness: Harness) -> None:
+    log = harness.log()
+    key = harness.queue.enqueue("test.echo", {"log": log, "payload": "rescued"})
+    harness.lose_transport()
+    # What a worker killed mid-job leaves behind: the row says running, nobody runs it.
+    with session_scope(harness.ctx.sessions) as session:
+        record = session.scalars(select(JobRecord).where(JobRecord.key == key)).one()
+        record.status = JobStatus.RUNNING
+        record.attempts = 1
+        record.started_at = datetime.now(UTC) - timedelta(hours=2)
+
+    assert harness.queue.requeue_pending() == 0  # a running job is left alone by default...
+    assert harness.queue.requeue_pending(stale_after=3600) == 1  # ...unless it is stale
+    harness.run_all()
+    info = harness.queue.get(key)
+    assert info is not None and info.status == JobStatus.SUCCEEDED and info.attempts == 2
+    assert [call["payload"] for call in calls(log)] == ["rescued"]
+
+
+def test_a_running_job_is_not_requeued_as_stale(harness: Harness) -> None:
+    log = harness.log()
+    key = harness.queue.enqueue("test.sleep", {"log": log, "seconds": 1.5})
+    harness.start_worker()
+    deadline = time.monotonic() + 30
+    while not calls(log):
+        assert time.monotonic() < deadline, harness.diagnostics()
+        time.sleep(0.02)
+    # Stale by age, but the transport knows it is running: left alone, not run twice.
+    assert harness.queue.requeue_pending(stale_after=0) == 0
+    info = harness.queue.get(key)
+    assert info is not None and info.status == JobStatus.RUNNING
+    harness.run_all()
+    assert [call["event"] for call in calls(log)] == ["start", "end"]
+
+
+def test_wait_idle_ignores_jobs_scheduled_after_the_wait(harness: Harness) -> None:
+    log = harness.log()
+    later = harness.queue.enqueue("test.echo", {"log": log, "payload": "later"}, delay=3600)
+    harness.queue.enqueue("test.echo", {"log": log, "payload": "now"})
+    harness.run_all()
+    assert [call["payload"] for call in calls(log)] == ["now"]
+    info = harness.queue.get(later)
+    assert info is not None and info.status == JobStatus.QUEUED
+    assert harness.queue.pending_count() == 1
