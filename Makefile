@@ -29,7 +29,7 @@ pytest:
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 bench: bootstrap
-	$(VENV)/bin/python benchmarks/ingest.py
+	$(VENV)/bin/python -m benchmarks.ingest
 
 clean:
 	rm -rf var .pytest_cache .ruff_cache .mypy_cache

@@ -118,8 +118,11 @@ def reindex() -> None:
             def report(done: int, total: int) -> None:
                 progress.update(task, completed=done, total=total)
 
-            count = rebuild(ctx, progress=report)
-        console.print(f"reindexed {count} items into {type(ctx.search).__name__}")
+            result = rebuild(ctx, progress=report)
+        console.print(
+            f"reindexed {result.indexed} of {result.total} items into {type(ctx.search).__name__}"
+            + (f", {result.failed} failed (see the log)" if result.failed else "")
+        )
     finally:
         ctx.close()
 

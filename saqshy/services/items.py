@@ -121,8 +121,9 @@ def _row_values(item: ItemIn) -> dict[str, Any]:
     values = item.model_dump(exclude={"canonical_url"})
     values["canonical_url"] = item.canonical_url or basic_canonical_url(item.url)
     values["fetched_at"] = item.fetched_at or utcnow()
-    values["sha256"] = item.sha256 or sha256_hex(item.text)
-    values["text_sha256"] = sha256_hex(item.text) if item.text else None
+    text_sha256 = sha256_hex(item.text)
+    values["sha256"] = item.sha256 or text_sha256
+    values["text_sha256"] = text_sha256 if item.text else None
     return values
 
 
@@ -158,12 +159,18 @@ def ingest_items(
         for values in new_rows:
             values.setdefault("created_at", now)
             values.setdefault("updated_at", now)
-        inserted = session.execute(
-            insert(ContentItem).returning(ContentItem.id, ContentItem.canonical_url, sort_by_parameter_order=True),
-            new_rows,
-        ).all()
-        for item_id, canonical in inserted:
-            results[canonical] = IngestResult(item_id=item_id, created=True, text_changed=True)
+        # A plain executemany (no RETURNING), then the new ids by canonical URL: psycopg pipelines
+        # an executemany with one prepared statement, while INSERT … RETURNING for many rows is
+        # rendered as one huge multi-VALUES statement per page that psycopg must parse every time
+        # (and, with sort_by_parameter_order, SQLite runs one INSERT per row).
+        session.execute(insert(ContentItem), new_rows)
+        new_keys = [values["canonical_url"] for values in new_rows]
+        for start in range(0, len(new_keys), 500):
+            chunk = new_keys[start : start + 500]
+            for item_id, canonical in session.execute(
+                select(ContentItem.id, ContentItem.canonical_url).where(ContentItem.canonical_url.in_(chunk))
+            ):
+                results[canonical] = IngestResult(item_id=item_id, created=True, text_changed=True)
 
     for key, row in existing.items():
         values = by_canonical[key]

@@ -11,11 +11,17 @@ config = context.config
 target_metadata = Base.metadata
 
 
+def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+    # The FTS5 search index keeps its own derived tables in the SQLite file: not ours to migrate.
+    return not (type_ == "table" and reflected and compare_to is None and (name or "").startswith("search_"))
+
+
 def run_migrations_offline() -> None:
     context.configure(
         url=config.get_main_option("sqlalchemy.url"),
         target_metadata=target_metadata,
         literal_binds=True,
+        include_object=include_object,
         render_as_batch=True,
     )
     with context.begin_transaction():
@@ -33,6 +39,7 @@ def run_migrations_online() -> None:
             # SQLite cannot ALTER most things: batch mode rebuilds tables instead.
             render_as_batch=connection.dialect.name == "sqlite",
             compare_type=True,
+            include_object=include_object,
         )
         with context.begin_transaction():
             context.run_migrations()

@@ -1,0 +1,328 @@
+"""The Elasticsearch 8 adapter (official ``elasticsearch`` client, bulk writes via its helpers).
+
+Mapping for Russian, Kazakh and English text that works on every Elasticsearch 8, including the
+bare distribution CI runs (no ``analysis-common`` module: no language analyzers, no stemmers, no
+``asciifolding``, no char filters). ``title`` and ``text`` use ``saqshy_text``: the standard
+tokenizer (Unicode word boundaries, right for all three languages) and the built-in
+``lowercase`` filter, which folds Cyrillic case, Kazakh letters included. ё→е and Unicode NFC are
+folded in Python (``fold_text``) on documents and queries alike, the same as the FTS5 adapter.
+Kazakh has no Elasticsearch stemmer at all, so exact word forms are the common ground.
+
+With ``SAQSHY_ELASTICSEARCH_LANGUAGE_ANALYZERS=true`` (clusters that ship analysis-common, i.e.
+every production distribution) both fields get ``.ru`` and ``.en`` sub-fields with the
+``russian`` and ``english`` analyzers, and text queries also match stems there.
+
+Filter fields are ``keyword``/numeric/date, never analysed. Documents are keyed by item id, so
+indexing is an idempotent upsert and a retried bulk never duplicates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from elasticsearch import ApiError, Elasticsearch, TransportError, helpers
+
+from saqshy.search.base import (
+    MARK_END,
+    MARK_START,
+    BulkOutcome,
+    SearchDocument,
+    SearchEngine,
+    SearchHit,
+    SearchQuery,
+    SearchResult,
+    SearchUnavailable,
+    fold_text,
+    render_highlight,
+)
+from saqshy.settings import Settings
+
+TEXT_ANALYZER = "saqshy_text"
+LANGUAGE_ANALYZERS = {"ru": "russian", "en": "english"}
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return value.isoformat()
+
+
+def index_body(language_analyzers: bool) -> dict[str, Any]:
+    """Settings and mappings of the items index."""
+    text_field: dict[str, Any] = {"type": "text", "analyzer": TEXT_ANALYZER}
+    if language_analyzers:
+        text_field["fields"] = {
+            lang: {"type": "text", "analyzer": analyzer} for lang, analyzer in LANGUAGE_ANALYZERS.items()
+        }
+    return {
+        "settings": {
+            "number_of_shards": 1,
+            # 0 on a single node (green, not yellow), 1 as soon as the cluster has a second node.
+            "auto_expand_replicas": "0-1",
+            "analysis": {
+                "analyzer": {TEXT_ANALYZER: {"type": "custom", "tokenizer": "standard", "filter": ["lowercase"]}}
+            },
+        },
+        "mappings": {
+            "dynamic": "strict",
+            "properties": {
+                "item_id": {"type": "long"},
+                "url": {"type": "keyword", "index": False},
+                "language": {"type": "keyword"},
+                "source_id": {"type": "long"},
+                "title": text_field,
+                "text": text_field,
+                "fetched_at": {"type": "date"},
+                "published_at": {"type": "date"},
+                "score": {"type": "float"},
+                "top_category": {"type": "keyword"},
+                "model_version": {"type": "keyword"},
+                "categories": {"type": "keyword"},
+                "task_status": {"type": "keyword"},
+            },
+        },
+    }
+
+
+class ElasticsearchEngine(SearchEngine):
+    name = "elasticsearch"
+
+    def __init__(
+        self,
+        url: str,
+        index: str,
+        *,
+        language_analyzers: bool = False,
+        request_timeout: float = 30.0,
+        chunk_size: int = 500,
+    ) -> None:
+        self.url = url
+        self.index = index
+        self.language_analyzers = language_analyzers
+        self.chunk_size = chunk_size
+        self.client = Elasticsearch(url, request_timeout=request_timeout, max_retries=2, retry_on_timeout=True)
+        self._ready = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, index: str | None = None) -> ElasticsearchEngine:
+        if not settings.elasticsearch_url:
+            raise ValueError("SAQSHY_ELASTICSEARCH_URL is not set")
+        return cls(
+            settings.elasticsearch_url,
+            index or settings.elasticsearch_index,
+            language_analyzers=settings.elasticsearch_language_analyzers,
+            chunk_size=settings.index_batch_size,
+        )
+
+    def _unavailable(self, exc: Exception) -> SearchUnavailable:
+        return SearchUnavailable(f"Elasticsearch at {self.url} is unavailable: {exc}", url=self.url)
+
+    def _call(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+        """Run a client call, turning "cannot reach / overloaded" into SearchUnavailable."""
+        try:
+            return fn(*args, **kwargs)
+        except TransportError as exc:  # connection refused, timeout, …
+            raise self._unavailable(exc) from exc
+        except ApiError as exc:
+            if exc.meta.status >= 500 or exc.meta.status == 429:
+                raise self._unavailable(exc) from exc
+            raise
+
+    # -- index management
+
+    def _create(self) -> None:
+        body = index_body(self.language_analyzers)
+        try:
+            self._call(self.client.indices.create, index=self.index, **body)
+        except ApiError as exc:
+            if exc.error != "resource_already_exists_exception":
+                raise
+        # Waiting for the primary shard keeps the first bulk from failing with unavailable shards.
+        self._call(self.client.cluster.health, index=self.index, wait_for_status="yellow", timeout="30s")
+
+    def ensure_index(self) -> None:
+        if self._ready:
+            return
+        if not self._call(self.client.indices.exists, index=self.index):
+            self._create()
+        self._ready = True
+
+    def reset_index(self) -> None:
+        self._call(self.client.options(ignore_status=404).indices.delete, index=self.index)
+        self._create()
+        self._ready = True
+
+    def delete_index(self) -> None:
+        """Drop the index entirely (tests clean up their private indexes with this)."""
+        self._call(self.client.options(ignore_status=404).indices.delete, index=self.index)
+        self._ready = False
+
+    # -- writes
+
+    def _source(self, doc: SearchDocument) -> dict[str, Any]:
+        return {
+            "item_id": doc.item_id,
+            "url": doc.url,
+            "language": doc.language,
+            "source_id": doc.source_id,
+            "title": fold_text(doc.title),
+            "text": fold_text(doc.text),
+            "fetched_at": _iso(doc.fetched_at),
+            "published_at": _iso(doc.published_at),
+            "score": doc.score,
+            "top_category": doc.top_category,
+            "model_version": doc.model_version,
+            "categories": doc.categories,
+            "task_status": doc.task_status,
+        }
+
+    def _bulk(self, actions: Iterator[dict[str, Any]], ids: list[int], ok_statuses: set[int]) -> BulkOutcome:
+        try:
+            _, errors = helpers.bulk(
+                self.client,
+                actions,
+                chunk_size=self.chunk_size,
+                raise_on_error=False,
+                raise_on_exception=True,
+                # 429 (queue full) is retried by the helper with backoff before it gives up.
+                max_retries=3,
+                initial_backoff=1,
+            )
+        except TransportError as exc:
+            raise self._unavailable(exc) from exc
+        except ApiError as exc:
+            if exc.meta.status >= 500 or exc.meta.status == 429:
+                raise self._unavailable(exc) from exc
+            raise
+        failed: dict[int, str] = {}
+        for error in errors if isinstance(errors, list) else []:
+            (info,) = error.values()
+            if info.get("status") in ok_statuses:
+                continue
+            reason = info.get("error")
+            if isinstance(reason, dict):
+                reason = f"{reason.get('type')}: {reason.get('reason')}"
+            failed[int(info["_id"])] = f"HTTP {info.get('status')}: {reason}"[:2000]
+        return BulkOutcome(acknowledged=[i for i in ids if i not in failed], failed=failed)
+
+    def index_documents(self, documents: Sequence[SearchDocument]) -> BulkOutcome:
+        if not documents:
+            return BulkOutcome()
+        self.ensure_index()
+        latest = {doc.item_id: doc for doc in documents}
+        actions = (
+            {"_op_type": "index", "_index": self.index, "_id": str(item_id), "_source": self._source(doc)}
+            for item_id, doc in latest.items()
+        )
+        return self._bulk(actions, list(latest), ok_statuses=set())
+
+    def delete_documents(self, item_ids: Sequence[int]) -> BulkOutcome:
+        if not item_ids:
+            return BulkOutcome()
+        self.ensure_index()
+        ids = list(dict.fromkeys(item_ids))
+        actions = ({"_op_type": "delete", "_index": self.index, "_id": str(i)} for i in ids)
+        # Deleting a document that is not there is what we wanted anyway.
+        return self._bulk(actions, ids, ok_statuses={404})
+
+    # -- reads
+
+    def _text_fields(self) -> list[str]:
+        fields = ["title^2", "text"]
+        if self.language_analyzers:
+            for lang in LANGUAGE_ANALYZERS:
+                fields += [f"title.{lang}^2", f"text.{lang}"]
+        return fields
+
+    def search(self, query: SearchQuery) -> SearchResult:
+        self.ensure_index()
+        filters: list[dict[str, Any]] = []
+        if query.language is not None:
+            filters.append({"term": {"language": query.language}})
+        if query.source_id is not None:
+            filters.append({"term": {"source_id": query.source_id}})
+        if query.category is not None:
+            filters.append({"term": {"categories": query.category}})
+        if query.task_status is not None:
+            filters.append({"term": {"task_status": query.task_status.value}})
+        if query.min_score is not None:
+            filters.append({"range": {"score": {"gte": query.min_score}}})
+        if query.fetched_from is not None or query.fetched_to is not None:
+            bounds = {"gte": _iso(query.fetched_from), "lt": _iso(query.fetched_to)}
+            filters.append({"range": {"fetched_at": {k: v for k, v in bounds.items() if v is not None}}})
+
+        body: dict[str, Any] = {
+            "from": query.offset,
+            "size": query.limit,
+            "track_total_hits": True,
+            "_source": False,
+        }
+        if query.text is not None and query.text.strip():
+            terms = query.terms
+            if not terms:
+                return SearchResult(total=0, hits=[])
+            must = {
+                "multi_match": {
+                    "query": " ".join(terms),
+                    "fields": self._text_fields(),
+                    "type": "cross_fields",
+                    "operator": "and",
+                }
+            }
+            body["query"] = {"bool": {"must": [must], "filter": filters}}
+            body["sort"] = ["_score", {"item_id": "asc"}]
+            body["highlight"] = {
+                "pre_tags": [MARK_START],
+                "post_tags": [MARK_END],
+                "require_field_match": False,
+                "fields": {
+                    "title": {"number_of_fragments": 0},
+                    "text": {"fragment_size": 200, "number_of_fragments": 1, "no_match_size": 0},
+                },
+            }
+        else:
+            body["query"] = {"bool": {"filter": filters}} if filters else {"match_all": {}}
+            body["sort"] = [{"fetched_at": "desc"}, {"item_id": "desc"}]
+        response = self._call(self.client.search, index=self.index, **body)
+        hits = []
+        for hit in response["hits"]["hits"]:
+            highlights = {
+                field: [render_highlight(fragment) for fragment in fragments]
+                for field, fragments in (hit.get("highlight") or {}).items()
+                if field in ("title", "text")
+            }
+            relevance = hit.get("_score")
+            hits.append(SearchHit(item_id=int(hit["_id"]), relevance=float(relevance or 0.0), highlights=highlights))
+        return SearchResult(total=response["hits"]["total"]["value"], hits=hits)
+
+    def refresh(self) -> None:
+        self.ensure_index()
+        self._call(self.client.indices.refresh, index=self.index)
+
+    def count(self) -> int:
+        self.ensure_index()
+        return int(self._call(self.client.count, index=self.index)["count"])
+
+    def indexed_ids(self) -> set[int]:
+        self.ensure_index()
+        try:
+            return {
+                int(hit["_id"])
+                for hit in helpers.scan(self.client, index=self.index, query={"_source": False}, size=2_000)
+            }
+        except TransportError as exc:
+            raise self._unavailable(exc) from exc
+
+    def ping(self) -> bool:
+        # The bare distribution has no "GET /" handler, so cluster health is the liveness probe.
+        try:
+            self.client.options(request_timeout=5).cluster.health()
+            return True
+        except (TransportError, ApiError):
+            return False
+
+    def close(self) -> None:
+        self.client.close()

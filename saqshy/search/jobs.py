@@ -1,0 +1,31 @@
+"""Search jobs: the outbox catch-up (every few seconds) and the full rebuild.
+
+``search.drain_outbox`` raises ``SearchUnavailable`` while Elasticsearch is down: the job system
+retries it with backoff and shows the failure, and the outbox rows wait in SQL meanwhile.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+from saqshy.jobs.registry import job
+from saqshy.scheduler import register_periodic
+from saqshy.search.indexer import index_pending, reindex
+
+if TYPE_CHECKING:
+    from saqshy.context import Context
+
+
+@job("search.drain_outbox")
+def drain_outbox_job(ctx: Context) -> dict[str, Any]:
+    return asdict(index_pending(ctx))
+
+
+# A full rebuild can take long on a big store: one attempt per request, no 6-hour cap surprise.
+@job("search.reindex", max_attempts=1, timeout=24 * 3600)
+def reindex_job(ctx: Context) -> dict[str, Any]:
+    return asdict(reindex(ctx))
+
+
+register_periodic("search.drain_outbox", every=5)
