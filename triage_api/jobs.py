@@ -1,0 +1,135 @@
+"""Escalation jobs on the jobs port: webhook delivery, takedown re-checks, the recurring sweep.
+
+Jobs take ids, open their own sessions and are idempotent. Two ways get work onto the queue:
+
+- right after commit: services put ``(name, args, key)`` in ``session.info`` (see
+  ``webhooks.queue_after_commit``) and the listener ``install(ctx)`` adds to ``ctx.sessions``
+  enqueues them once the transaction is committed;
+- the recurring ``escalation.sweep`` (every ``escalation_sweep_seconds``): re-enqueues unsealed
+  evidence bundles and pending webhook deliveries (a lost job, a crash between commit and
+  enqueue), enqueues due takedown checks, recomputes source risk and suggests candidate
+  sources. Each sweep enqueues the next one first, under a key named after its time slot, so several processes calling
+  ``schedule_recurring`` never start two chains.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import weakref
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session, sessionmaker
+
+from saqshy.context import Context
+from saqshy.db.session import session_scope
+from saqshy.jobs.registry import job
+from triage_api.services import cases, sources, takedown, webhooks
+
+logger = logging.getLogger(__name__)
+
+JOB_SWEEP = "escalation.sweep"
+JOB_TAKEDOWN_CHECK = "takedown.check_case"
+
+_installed: weakref.WeakKeyDictionary[sessionmaker[Session], bool] = weakref.WeakKeyDictionary()
+
+
+@job(cases.JOB_BUILD_EVIDENCE)
+def build_evidence(ctx: Context, case_id: int) -> None:
+    """Seal a new case's evidence bundle and record its webhook delivery, then send it."""
+    with session_scope(ctx.sessions) as session:
+        cases.ensure_evidence(session, case_id, ctx.settings)
+        # Taken before commit so they are enqueued here whether or not ``install`` ran in this process.
+        after = webhooks.take_after_commit_jobs(session)
+    dispatch_after_commit(ctx, after)
+
+
+@job(webhooks.JOB_DELIVER)
+def deliver_webhook(ctx: Context, delivery_id: int) -> None:
+    """Send one case to the police endpoint; raises (and is retried with backoff) on failure."""
+    webhooks.deliver(ctx.sessions, ctx.settings, delivery_id)
+
+
+@job(JOB_TAKEDOWN_CHECK)
+def check_takedown(ctx: Context, case_id: int) -> None:
+    """Re-check one case's URL (skipped when it was checked within the interval)."""
+    takedown.check_case(ctx.sessions, ctx.settings, case_id)
+
+
+@job(JOB_SWEEP)
+def sweep(ctx: Context, slot: int) -> None:
+    """Everything periodic about escalation; ``slot`` is the sweep's time slot (its key)."""
+    schedule_recurring(ctx, after_slot=slot)
+    enqueue_pending(ctx)
+    with session_scope(ctx.sessions) as session:
+        sources.refresh_source_risk(session, ctx.settings)
+        sources.suggest_candidates(session, ctx.settings)
+
+
+def enqueue_pending(ctx: Context) -> dict[str, int]:
+    """Hand pending deliveries and due takedown checks to the jobs port; return how many of each."""
+    with session_scope(ctx.sessions) as session:
+        unsealed = cases.unsealed_case_ids(session)
+        deliveries = webhooks.pending_delivery_ids(session)
+        due = takedown.due_case_ids(session, ctx.settings)
+    for case_id in unsealed:
+        ctx.jobs.enqueue(cases.JOB_BUILD_EVIDENCE, {"case_id": case_id}, key=f"{cases.JOB_BUILD_EVIDENCE}:{case_id}")
+    for delivery_id in deliveries:
+        # Same key as the after-commit enqueue: a delivery in flight or in backoff is left alone.
+        ctx.jobs.enqueue(
+            webhooks.JOB_DELIVER,
+            {"delivery_id": delivery_id},
+            key=webhooks.delivery_job_key(delivery_id),
+            max_attempts=ctx.settings.police_webhook_max_attempts,
+        )
+    for case_id in due:
+        ctx.jobs.enqueue(JOB_TAKEDOWN_CHECK, {"case_id": case_id}, key=f"{JOB_TAKEDOWN_CHECK}:{case_id}", force=True)
+    return {"evidence": len(unsealed), "webhooks": len(deliveries), "takedown_checks": len(due)}
+
+
+def schedule_recurring(ctx: Context, *, after_slot: int | None = None) -> str:
+    """Make sure the next sweep is queued; idempotent across processes (one key per time slot)."""
+    period = ctx.settings.escalation_sweep_seconds
+    now = time.time()
+    slot = max(math.floor(now / period) + 1, (after_slot or 0) + 1)
+    delay = max(0.0, slot * period - now)
+    return ctx.jobs.enqueue(JOB_SWEEP, {"slot": slot}, key=f"{JOB_SWEEP}:{slot}", delay=delay)
+
+
+def dispatch_after_commit(ctx: Context, jobs: list[tuple[str, dict[str, Any], str | None]]) -> None:
+    for name, args, key in jobs:
+        try:
+            extra: dict[str, Any] = {}
+            if name == webhooks.JOB_DELIVER:
+                extra["max_attempts"] = ctx.settings.police_webhook_max_attempts
+            ctx.jobs.enqueue(name, args, key=key, **extra)
+        except Exception:
+            # The rows are committed: the next sweep enqueues them. Never fail the request for it.
+            logger.exception("could not enqueue job %s %s after commit; the escalation sweep will", name, args)
+
+
+def install(ctx: Context, *, schedule: bool = True) -> None:
+    """Wire escalation into a context: after-commit job dispatch, and the recurring sweep.
+
+    Call once per process at start-up (the API's lifespan, a worker); calling again is harmless.
+    """
+    if not _installed.get(ctx.sessions):
+        _installed[ctx.sessions] = True
+
+        @event.listens_for(ctx.sessions, "after_commit")
+        def _after_commit(session: Session) -> None:
+            jobs = webhooks.take_after_commit_jobs(session)
+            if jobs:
+                dispatch_after_commit(ctx, jobs)
+
+        @event.listens_for(ctx.sessions, "after_rollback")
+        def _after_rollback(session: Session) -> None:
+            webhooks.take_after_commit_jobs(session)
+
+    if schedule:
+        try:
+            schedule_recurring(ctx)
+        except Exception:
+            logger.exception("could not schedule the escalation sweep (is the job queue reachable?)")

@@ -1,0 +1,81 @@
+"""Sources with their roll-up of decisions, and candidate sources to accept or reject."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from saqshy.db.models import Role, SourceKind, User
+from triage_api.deps import SessionDep, SettingsDep, require_roles
+from triage_api.schemas.common import IdPath, LimitParam, OffsetParam, Page
+from triage_api.schemas.sources import RollupPublic, SourceDetail, SourcePublic
+from triage_api.services import sources as sources_service
+
+router = APIRouter(prefix="/sources", tags=["sources"])
+
+MODERATORS = (Role.MODERATOR, Role.ADMIN)
+
+
+@router.get("", response_model=Page[SourcePublic], dependencies=[Depends(require_roles(*MODERATORS))])
+def list_sources(
+    session: SessionDep,
+    min_risk: Annotated[float | None, Query(ge=0.0, le=1.0)] = None,
+    kind: SourceKind | None = None,
+    offset: OffsetParam = 0,
+    limit: LimitParam = 50,
+) -> Page[SourcePublic]:
+    """Sources, riskiest first, with decision counts. Roles: moderator, admin."""
+    rows, count = sources_service.list_sources(session, min_risk=min_risk, kind=kind, offset=offset, limit=limit)
+    return Page(items=[SourcePublic.model_validate(row) for row in rows], total=count, offset=offset, limit=limit)
+
+
+@router.get("/candidates", response_model=Page[SourcePublic], dependencies=[Depends(require_roles(*MODERATORS))])
+def list_candidates(
+    session: SessionDep, include_rejected: bool = False, offset: OffsetParam = 0, limit: LimitParam = 50
+) -> Page[SourcePublic]:
+    """Sources suggested from the outlinks of risky sources, awaiting a moderator. Roles: moderator, admin."""
+    rows, count = sources_service.list_sources(
+        session, candidates=True, include_rejected=include_rejected, offset=offset, limit=limit
+    )
+    return Page(items=[SourcePublic.model_validate(row) for row in rows], total=count, offset=offset, limit=limit)
+
+
+@router.post("/rollup", response_model=RollupPublic)
+def rollup(
+    session: SessionDep, settings: SettingsDep, user: Annotated[User, Depends(require_roles(*MODERATORS))]
+) -> RollupPublic:
+    """Recompute every source's risk now and suggest candidates (the sweep job does it periodically).
+
+    Roles: moderator, admin.
+    """
+    changed = sources_service.refresh_source_risk(session, settings, actor_id=user.id)
+    created = sources_service.suggest_candidates(session, settings, actor_id=user.id)
+    return RollupPublic(
+        changed_source_ids=changed, candidates_created=[SourcePublic.model_validate(s) for s in created]
+    )
+
+
+@router.get("/{source_id}", response_model=SourceDetail, dependencies=[Depends(require_roles(*MODERATORS))])
+def get_source(source_id: IdPath, session: SessionDep, settings: SettingsDep) -> SourceDetail:
+    """One source with its illegal rate, recrawl interval, cases and top outlinks. Roles: moderator, admin."""
+    source = sources_service.get_source(session, source_id)
+    return SourceDetail(
+        **SourcePublic.model_validate(source).model_dump(), **sources_service.source_detail(session, source, settings)
+    )
+
+
+@router.post("/{source_id}/accept", response_model=SourcePublic)
+def accept_candidate(
+    source_id: IdPath, session: SessionDep, user: Annotated[User, Depends(require_roles(*MODERATORS))]
+) -> SourcePublic:
+    """Turn a candidate into a crawled source (409 if it is not a candidate). Roles: moderator, admin."""
+    return SourcePublic.model_validate(sources_service.accept_candidate(session, source_id, user.id))
+
+
+@router.post("/{source_id}/reject", response_model=SourcePublic)
+def reject_candidate(
+    source_id: IdPath, session: SessionDep, user: Annotated[User, Depends(require_roles(*MODERATORS))]
+) -> SourcePublic:
+    """Turn a candidate down; it is not suggested again. Roles: moderator, admin."""
+    return SourcePublic.model_validate(sources_service.reject_candidate(session, source_id, user.id))
