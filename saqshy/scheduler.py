@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +40,16 @@ def register_periodic(name: str, *, every: float, args: dict[str, Any] | None = 
     if every <= 0:
         raise ValueError("a periodic job needs a positive interval")
     _periodic[name] = PeriodicJob(name=name, every=every, args=dict(args or {}))
+
+
+_start_hooks: list[Callable[[Context], None]] = []
+
+
+def on_scheduler_start(hook: Callable[[Context], None]) -> Callable[[Context], None]:
+    """Run ``hook(ctx)`` when a scheduler starts (e.g. to start a self-rescheduling job chain)."""
+    if hook not in _start_hooks:
+        _start_hooks.append(hook)
+    return hook
 
 
 def periodic_jobs() -> list[PeriodicJob]:
@@ -87,7 +98,16 @@ class Scheduler:
                 logger.exception("could not requeue pending jobs")
         return keys
 
+    def run_start_hooks(self) -> None:
+        load_job_modules()
+        for hook in list(_start_hooks):
+            try:
+                hook(self.ctx)
+            except Exception:
+                logger.exception("scheduler start hook %r failed", hook)
+
     def run_forever(self) -> None:
+        self.run_start_hooks()
         while not self._stop.is_set():
             self.run_once()
             self._stop.wait(self.tick)

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from saqshy.context import Context
 from saqshy.db.session import session_scope
 from saqshy.jobs.registry import job
+from saqshy.scheduler import on_scheduler_start
 from triage_api.services import cases, sources, takedown, webhooks
 
 logger = logging.getLogger(__name__)
@@ -133,3 +134,7 @@ def install(ctx: Context, *, schedule: bool = True) -> None:
             schedule_recurring(ctx)
         except Exception:
             logger.exception("could not schedule the escalation sweep (is the job queue reachable?)")
+
+
+# A scheduler (in ``saqshy serve`` on embedded defaults, or ``saqshy scheduler``) starts the sweep chain.
+on_scheduler_start(install)
