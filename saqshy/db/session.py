@@ -28,10 +28,20 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _sqlite_begin_immediate(conn: Any) -> None:
-    # Take the write lock at BEGIN: two writers then queue on busy_timeout instead of one
-    # failing later with "database is locked" when it upgrades a read transaction.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+# Execution option naming how a SQLite transaction begins. Sessions write, so they default to
+# IMMEDIATE; read-only probes and queries pass READ_ONLY so they never wait for a writer.
+SQLITE_BEGIN = "sqlite_begin"
+READ_ONLY: dict[str, Any] = {SQLITE_BEGIN: "DEFERRED"}
+
+
+def _sqlite_begin(conn: Any) -> None:
+    # IMMEDIATE takes the write lock at BEGIN: two writers then queue on busy_timeout instead
+    # of one failing with "database is locked" when it upgrades a read transaction. In WAL
+    # mode a DEFERRED (read) transaction never waits for a writer.
+    mode = conn.get_execution_options().get(SQLITE_BEGIN, "IMMEDIATE")
+    if mode not in ("IMMEDIATE", "DEFERRED", "EXCLUSIVE"):
+        raise ValueError(f"unknown SQLite BEGIN mode {mode!r}")
+    conn.exec_driver_sql(f"BEGIN {mode}")
 
 
 def make_engine(settings: Settings, url: str | None = None, **kwargs: Any) -> Engine:
@@ -52,7 +62,7 @@ def make_engine(settings: Settings, url: str | None = None, **kwargs: Any) -> En
         def _disable_pysqlite_begin(dbapi_connection: Any, _record: Any) -> None:
             dbapi_connection.isolation_level = None
 
-        event.listen(engine, "begin", _sqlite_begin_immediate)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)

@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
+from saqshy.db.session import READ_ONLY
 from saqshy.search.base import (
     ELLIPSIS,
     MARK_END,
@@ -214,7 +215,7 @@ class SqliteFtsEngine(SearchEngine):
             match = " ".join('"' + term.replace('"', '""') + '"' for term in terms)
             conditions = " AND ".join([f"{self.fts_table} MATCH ?", *where])
             source = f"{self.fts_table} JOIN {self.docs_table} d ON d.item_id = {self.fts_table}.rowid"
-            with self.engine.connect() as conn:
+            with self.engine.connect().execution_options(**READ_ONLY) as conn:
                 total = conn.exec_driver_sql(
                     f"SELECT count(*) FROM {source} WHERE {conditions}", (match, *params)
                 ).scalar_one()
@@ -249,7 +250,7 @@ class SqliteFtsEngine(SearchEngine):
             return SearchResult(total=total, hits=hits)
 
         conditions = " AND ".join(where) or "1"
-        with self.engine.connect() as conn:
+        with self.engine.connect().execution_options(**READ_ONLY) as conn:
             total = conn.exec_driver_sql(
                 f"SELECT count(*) FROM {self.docs_table} d WHERE {conditions}", tuple(params)
             ).scalar_one()
@@ -263,17 +264,17 @@ class SqliteFtsEngine(SearchEngine):
 
     def count(self) -> int:
         self.ensure_index()
-        with self.engine.connect() as conn:
+        with self.engine.connect().execution_options(**READ_ONLY) as conn:
             return int(conn.exec_driver_sql(f"SELECT count(*) FROM {self.docs_table}").scalar_one())
 
     def indexed_ids(self) -> set[int]:
         self.ensure_index()
-        with self.engine.connect() as conn:
+        with self.engine.connect().execution_options(**READ_ONLY) as conn:
             return set(conn.exec_driver_sql(f"SELECT item_id FROM {self.docs_table}").scalars())
 
     def ping(self) -> bool:
         try:
-            with self.engine.connect() as conn:
+            with self.engine.connect().execution_options(**READ_ONLY) as conn:
                 conn.exec_driver_sql("SELECT 1")
             return True
         except OperationalError:

@@ -7,7 +7,8 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 import saqshy
-from triage_api.deps import ContextDep, SessionDep
+from saqshy.db.session import READ_ONLY
+from triage_api.deps import ContextDep
 
 router = APIRouter(tags=["health"])
 
@@ -26,11 +27,12 @@ class HealthPublic(BaseModel):
 
 
 @router.get("/health", response_model=HealthPublic)
-def health(ctx: ContextDep, session: SessionDep) -> HealthPublic:
+def health(ctx: ContextDep) -> HealthPublic:
     """Liveness of the store, the search index and the job queue."""
     components: list[ComponentHealth] = []
     try:
-        session.execute(text("SELECT 1"))
+        with ctx.engine.connect().execution_options(**READ_ONLY) as connection:
+            connection.execute(text("SELECT 1"))
         components.append(ComponentHealth(name="database", backend=ctx.engine.dialect.name, ok=True))
     except Exception as exc:
         components.append(

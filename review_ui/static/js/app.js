@@ -1,0 +1,151 @@
+// Saqshy review UI: a hash-routed single-page app. No framework, no build step, no remote resource.
+import { api, ApiError } from "./api.js";
+import { h, clear } from "./dom.js";
+import { loadLocale, t, LOCALES, locale } from "./i18n.js";
+import { queueView } from "./views/queue.js";
+import { meView } from "./views/me.js";
+import { moderationView } from "./views/moderation.js";
+import { policeView, caseView } from "./views/police.js";
+import { mlView } from "./views/ml.js";
+import { adminView } from "./views/admin.js";
+import { loginView, inviteView } from "./views/login.js";
+import { settingsView } from "./views/settings.js";
+
+export const state = { user: null, teardown: null };
+
+const NAV = [
+  { route: "queue", key: "nav.queue", roles: ["volunteer", "moderator", "admin"] },
+  { route: "me", key: "nav.me", roles: ["volunteer", "moderator", "admin"] },
+  { route: "moderation", key: "nav.moderation", roles: ["moderator", "admin"] },
+  { route: "police", key: "nav.police", roles: ["police", "admin"] },
+  { route: "ml", key: "nav.ml", roles: ["ml_engineer", "admin"] },
+  { route: "admin", key: "nav.admin", roles: ["admin"] },
+  { route: "settings", key: "nav.settings", roles: ["volunteer", "moderator", "police", "ml_engineer", "admin"] },
+];
+
+const VIEWS = {
+  queue: queueView, me: meView, moderation: moderationView, police: policeView, case: caseView,
+  ml: mlView, admin: adminView, settings: settingsView,
+};
+
+export function homeRoute(role) {
+  return { police: "police", ml_engineer: "ml", admin: "admin" }[role] || "queue";
+}
+
+let toastTimer = null;
+export function toast(message, kind = "info") {
+  const el = document.getElementById("toast");
+  el.textContent = message;
+  el.className = `toast ${kind}`;
+  el.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => { el.hidden = true; }, kind === "error" ? 6000 : 2500);
+}
+
+export function showError(err) {
+  if (err instanceof ApiError && err.status === 401) {
+    state.user = null;
+    location.hash = "#/login";
+    return;
+  }
+  toast(err instanceof ApiError ? `${t("error.prefix")} ${err.status}: ${err.message}` : String(err.message || err), "error");
+}
+
+export async function setLocale(next, persist = true) {
+  await loadLocale(next);
+  if (persist && state.user) {
+    try { await api.updateMe({ locale: next }); state.user.locale = next; } catch (err) { showError(err); }
+  }
+  try { localStorage.setItem("saqshy.locale", next); } catch { /* private mode */ }
+  renderChrome();
+  route();
+}
+
+function renderChrome() {
+  document.title = t("app.title");
+  const nav = clear(document.getElementById("nav"));
+  const user = state.user;
+  nav.append(h("a", { href: "#/", class: "brand" }, "Saqshy"));
+  if (user) {
+    for (const item of NAV) {
+      if (item.roles.includes(user.role)) {
+        nav.append(h("a", { href: `#/${item.route}`, "data-route": item.route, "data-testid": `nav-${item.route}` }, t(item.key)));
+      }
+    }
+  }
+  const spacer = h("span", { class: "spacer" });
+  const langs = h("span", { class: "langs", role: "group", "aria-label": t("nav.language") },
+    LOCALES.map((code) => h("button", {
+      type: "button", class: code === locale() ? "lang active" : "lang", "aria-pressed": String(code === locale()),
+      "data-testid": `lang-${code}`, on: { click: () => setLocale(code) },
+    }, code.toUpperCase())));
+  nav.append(spacer, langs);
+  if (user) {
+    nav.append(h("span", { class: "who", title: user.role }, user.display_name || user.email || ""),
+      h("button", { type: "button", class: "link", "data-testid": "logout", on: { click: logout } }, t("nav.logout")));
+  }
+  highlightNav();
+}
+
+function highlightNav() {
+  const current = (location.hash.replace(/^#\/?/, "").split("/")[0]) || "";
+  for (const a of document.querySelectorAll("#nav a[data-route]")) {
+    if (a.dataset.route === current) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
+  }
+}
+
+async function logout() {
+  try { await api.logout(); } catch { /* the session may already be gone */ }
+  state.user = null;
+  renderChrome();
+  location.hash = "#/login";
+}
+
+export async function signedIn(user) {
+  state.user = user;
+  if (user.locale && LOCALES.includes(user.locale) && user.locale !== locale()) await loadLocale(user.locale);
+  renderChrome();
+}
+
+async function route() {
+  if (state.teardown) { try { state.teardown(); } catch { /* ignore */ } state.teardown = null; }
+  const main = clear(document.getElementById("main"));
+  const parts = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean).map(decodeURIComponent);
+  let [name, ...args] = parts; // eslint-disable-line prefer-const
+  highlightNav();
+  // Invite links are server paths (/invite/TOKEN, as the API hands them out) or #/invite/TOKEN.
+  if (location.pathname.startsWith("/invite/")) { name = "invite"; args = [decodeURIComponent(location.pathname.slice(8))]; }
+  if (name === "invite") { state.teardown = await inviteView(main, args[0]); return; }
+  if (!state.user) {
+    if (name !== "login") { location.hash = "#/login"; return; }
+    state.teardown = await loginView(main);
+    return;
+  }
+  if (!name || name === "login") { location.hash = `#/${homeRoute(state.user.role)}`; return; }
+  if (name === "cases" && args.length) { name = "case"; }
+  const view = VIEWS[name];
+  if (!view) { main.append(h("p", { class: "muted" }, t("error.not_found"))); return; }
+  try {
+    state.teardown = (await view(main, ...args)) || null;
+  } catch (err) {
+    showError(err);
+  }
+}
+
+async function start() {
+  let preferred = "ru";
+  try { preferred = localStorage.getItem("saqshy.locale") || "ru"; } catch { /* ignore */ }
+  await loadLocale(preferred);
+  try {
+    const user = await api.me();
+    await signedIn(user);
+  } catch (err) {
+    if (!(err instanceof ApiError) || (err.status !== 401 && err.status !== 403)) showError(err);
+    renderChrome();
+  }
+  window.addEventListener("hashchange", route);
+  await route();
+  document.body.dataset.ready = "1";
+}
+
+start();

@@ -1,0 +1,88 @@
+// Small SVG charts drawn by hand: no chart library, nothing fetched from elsewhere.
+import { h } from "./dom.js";
+
+const PALETTE = ["#1f6feb", "#d1242f", "#1a7f37", "#9a6700", "#8250df", "#bf3989", "#0a7d8c", "#57606a"];
+export const color = (i) => PALETTE[i % PALETTE.length];
+
+function axes(w, hgt, pad, xLabel, yLabel, xTicks, yTicks) {
+  const g = h("g", { class: "axes" });
+  g.append(h("line", { x1: pad.l, y1: hgt - pad.b, x2: w - pad.r, y2: hgt - pad.b, stroke: "#888" }));
+  g.append(h("line", { x1: pad.l, y1: pad.t, x2: pad.l, y2: hgt - pad.b, stroke: "#888" }));
+  for (const [x, text] of xTicks) {
+    g.append(h("text", { x, y: hgt - pad.b + 14, "text-anchor": "middle", "font-size": 10 }, text));
+  }
+  for (const [y, text] of yTicks) {
+    g.append(h("text", { x: pad.l - 4, y: y + 3, "text-anchor": "end", "font-size": 10 }, text));
+    g.append(h("line", { x1: pad.l, y1: y, x2: w - pad.r, y2: y, stroke: "#eee" }));
+  }
+  if (xLabel) g.append(h("text", { x: (w + pad.l) / 2, y: hgt - 4, "text-anchor": "middle", "font-size": 11 }, xLabel));
+  if (yLabel) g.append(h("text", { x: 12, y: (hgt - pad.b + pad.t) / 2, "text-anchor": "middle", "font-size": 11, transform: `rotate(-90 12 ${(hgt - pad.b + pad.t) / 2})` }, yLabel));
+  return g;
+}
+
+// series: [{name, points: [[x, y], ...]}] with x, y in [0, 1].
+export function lineChart(series, { width = 420, height = 300, xLabel = "", yLabel = "", testid } = {}) {
+  const pad = { l: 44, r: 10, t: 10, b: 36 };
+  const sx = (x) => pad.l + x * (width - pad.l - pad.r);
+  const sy = (y) => height - pad.b - y * (height - pad.t - pad.b);
+  const ticks = [0, 0.25, 0.5, 0.75, 1];
+  const svg = h("svg", { viewBox: `0 0 ${width} ${height}`, width, height, class: "chart", role: "img", "data-testid": testid || null },
+    axes(width, height, pad, xLabel, yLabel, ticks.map((v) => [sx(v), v.toFixed(2)]), ticks.map((v) => [sy(v), v.toFixed(2)])));
+  series.forEach((s, i) => {
+    const pts = (s.points || []).filter((p) => Number.isFinite(p[0]) && Number.isFinite(p[1]))
+      .map(([x, y]) => `${sx(Math.min(1, Math.max(0, x))).toFixed(1)},${sy(Math.min(1, Math.max(0, y))).toFixed(1)}`);
+    if (pts.length) svg.append(h("polyline", { points: pts.join(" "), fill: "none", stroke: color(i), "stroke-width": 2 }, h("title", null, s.name)));
+  });
+  return h("figure", { class: "chart-box" }, svg, legend(series.map((s) => s.name)));
+}
+
+// groups: [{name, values: {seriesName: number}}], values in [0, 1].
+export function barChart(groups, seriesNames, { width = 520, height = 240, yLabel = "", testid, keys } = {}) {
+  const valueKeys = keys || seriesNames;
+  const pad = { l: 44, r: 10, t: 10, b: 36 };
+  const inner = width - pad.l - pad.r;
+  const gw = inner / Math.max(1, groups.length);
+  const bw = Math.min(36, Math.max(2, (gw - 8) / Math.max(1, seriesNames.length)));
+  const sy = (y) => height - pad.b - y * (height - pad.t - pad.b);
+  const ticks = [0, 0.5, 1];
+  const svg = h("svg", { viewBox: `0 0 ${width} ${height}`, width, height, class: "chart", role: "img", "data-testid": testid || null },
+    axes(width, height, pad, "", yLabel, groups.map((g, i) => [pad.l + gw * i + gw / 2, g.name]), ticks.map((v) => [sy(v), v.toFixed(1)])));
+  groups.forEach((g, i) => {
+    seriesNames.forEach((name, j) => {
+      const v = Number(g.values[valueKeys[j]]);
+      if (g.values[valueKeys[j]] === null || g.values[valueKeys[j]] === undefined) return;
+      if (!Number.isFinite(v)) return;
+      const y = sy(Math.min(1, Math.max(0, v)));
+      const x0 = pad.l + gw * i + (gw - bw * seriesNames.length) / 2;
+      svg.append(h("rect", { x: x0 + j * bw, y, width: bw - 1, height: Math.max(0, height - pad.b - y), fill: color(j) },
+        h("title", null, `${g.name} · ${name}: ${v.toFixed(3)}`)));
+    });
+  });
+  return h("figure", { class: "chart-box" }, svg, legend(seriesNames));
+}
+
+// rows: [{label, bins: [counts...]}]: one small histogram strip per row (e.g. per source and day).
+export function heatStrip(rows, { binCount = 10, width = 680, rowHeight = 16, testid } = {}) {
+  const labelW = 250;
+  const padR = 14;
+  const height = rows.length * rowHeight + 20;
+  const cw = (width - labelW - padR) / binCount;
+  const svg = h("svg", { viewBox: `0 0 ${width} ${height}`, width, height, class: "chart", role: "img", "data-testid": testid || null });
+  rows.forEach((row, i) => {
+    const total = row.bins.reduce((a, b) => a + b, 0) || 1;
+    svg.append(h("text", { x: labelW - 6, y: i * rowHeight + rowHeight - 4, "text-anchor": "end", "font-size": 10 }, row.label));
+    row.bins.forEach((count, j) => {
+      const share = count / total;
+      svg.append(h("rect", { x: labelW + j * cw, y: i * rowHeight, width: cw - 1, height: rowHeight - 2, fill: "#d1242f", opacity: (0.05 + 0.95 * share).toFixed(3) },
+        h("title", null, `${row.label} · ${(j / binCount).toFixed(1)}–${((j + 1) / binCount).toFixed(1)}: ${count}`)));
+    });
+  });
+  for (let j = 0; j <= binCount; j += binCount / 2) {
+    svg.append(h("text", { x: labelW + j * cw, y: height - 4, "text-anchor": "middle", "font-size": 10 }, (j / binCount).toFixed(1)));
+  }
+  return h("figure", { class: "chart-box" }, svg);
+}
+
+function legend(names) {
+  return h("figcaption", { class: "legend" }, names.map((name, i) => h("span", null, h("i", { class: `swatch c${i % PALETTE.length}` }), " ", name)));
+}

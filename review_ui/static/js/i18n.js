@@ -1,0 +1,36 @@
+// Interface language: Russian by default, Kazakh and English; chosen per user (stored on the account).
+export const LOCALES = ["ru", "kk", "en"];
+const dictionaries = {};
+let current = "ru";
+
+export async function loadLocale(locale) {
+  if (!LOCALES.includes(locale)) locale = "ru";
+  if (!dictionaries[locale]) {
+    const res = await fetch(`/ui/i18n/${locale}.json`, { credentials: "same-origin" });
+    dictionaries[locale] = await res.json();
+  }
+  if (!dictionaries.ru && locale !== "ru") {
+    const res = await fetch("/ui/i18n/ru.json", { credentials: "same-origin" });
+    dictionaries.ru = await res.json();
+  }
+  current = locale;
+  document.documentElement.lang = locale;
+  return locale;
+}
+
+export function locale() {
+  return current;
+}
+
+// t("queue.title"), t("queue.remaining", {n: 3})
+export function t(key, params) {
+  const text = (dictionaries[current] && dictionaries[current][key]) ?? (dictionaries.ru && dictionaries.ru[key]) ?? key;
+  if (!params) return text;
+  return text.replace(/\{(\w+)\}/g, (_, name) => (params[name] ?? `{${name}}`));
+}
+
+// Category labels come from the server's taxonomy ({ru, kk, en}); fall back to the machine name.
+export function label(labels, fallback) {
+  if (labels && typeof labels === "object") return labels[current] || labels.ru || labels.en || fallback;
+  return fallback;
+}

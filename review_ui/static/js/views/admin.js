@@ -1,0 +1,88 @@
+// Admin: users and roles, sources and their schedules, crawl status.
+import { api, supports } from "../api.js";
+import { h, clear, fmtDate, fmtPct, listOf, table } from "../dom.js";
+import { t, locale } from "../i18n.js";
+import { showError, toast } from "../app.js";
+import { ROLES } from "./moderation.js";
+
+export async function adminView(main) {
+  main.append(h("h1", null, t("admin.title")));
+  const users = h("section", { class: "card" });
+  const sources = h("section", { class: "card" });
+  const crawl = h("section", { class: "card" });
+  main.append(users, sources, crawl);
+
+  async function loadUsers() {
+    let rows = [];
+    try { rows = listOf(await api.users({ limit: 200 })); } catch (err) { showError(err); }
+    clear(users).append(h("h2", null, t("admin.users")), table([
+      { label: t("admin.name"), render: (u) => u.display_name || "—" },
+      { label: "email", render: (u) => u.email || "—" },
+      { label: t("admin.role"), render: (u) => {
+        const sel = h("select", { "aria-label": t("admin.role") }, ROLES.map((r) => h("option", { value: r, selected: r === u.role }, t(`role.${r}`))));
+        sel.addEventListener("change", async () => { try { await api.updateUser(u.id, { role: sel.value }); toast(t("common.saved")); } catch (err) { showError(err); } });
+        return sel;
+      } },
+      { label: t("admin.active"), render: (u) => {
+        const box = h("input", { type: "checkbox", checked: u.is_active !== false, "aria-label": t("admin.active") });
+        box.addEventListener("change", async () => { try { await api.updateUser(u.id, { is_active: box.checked }); toast(t("common.saved")); } catch (err) { showError(err); } });
+        return box;
+      } },
+      { label: t("case.created"), render: (u) => fmtDate(u.created_at, locale()) },
+    ], rows));
+  }
+
+  async function loadSources() {
+    const editable = await supports("PATCH", "/sources/{source_id}");
+    let rows = [];
+    try { rows = listOf(await api.sources({ limit: 200 })); } catch (err) { showError(err); }
+    const hours = (s) => {
+      const input = h("input", { type: "number", min: 0.25, step: 0.25, class: "narrow", value: (s.crawl_every_seconds || 0) / 3600, disabled: !editable });
+      input.addEventListener("change", async () => {
+        try { await api.updateSource(s.id, { crawl_every_seconds: Math.round(Number(input.value) * 3600) }); toast(t("common.saved")); } catch (err) { showError(err); }
+      });
+      return input;
+    };
+    const enabled = (s) => {
+      const box = h("input", { type: "checkbox", checked: Boolean(s.enabled), "aria-label": t("admin.enabled"), disabled: !editable });
+      box.addEventListener("change", async () => { try { await api.updateSource(s.id, { enabled: box.checked }); toast(t("common.saved")); } catch (err) { showError(err); } });
+      return box;
+    };
+    clear(sources).append(h("h2", null, t("admin.sources")), table([
+      { label: t("admin.name"), key: "name" },
+      { label: t("admin.kind"), key: "kind" },
+      { label: "URL", cls: "url", render: (s) => s.url || "—" },
+      { label: t("admin.every_hours"), render: hours },
+      { label: t("admin.enabled"), render: enabled },
+      { label: t("admin.risk"), render: (s) => fmtPct(s.risk_score) },
+      { label: t("admin.last_crawl"), render: (s) => fmtDate(s.last_crawled_at, locale()) },
+      { label: t("admin.next_crawl"), render: (s) => fmtDate(s.next_crawl_at, locale()) },
+    ], rows));
+    return rows;
+  }
+
+  async function loadCrawl(rows) {
+    let status = null;
+    if (await supports("GET", "/sources/crawl-status")) {
+      try { status = await api.crawlStatus(); } catch (err) { showError(err); }
+    }
+    const list = listOf(status);
+    const now = Date.now();
+    const derived = rows.map((s) => ({
+      name: s.name, last: s.last_crawled_at, next: s.next_crawl_at,
+      state: !s.enabled ? t("admin.disabled") : s.next_crawl_at && new Date(s.next_crawl_at).getTime() < now ? t("admin.overdue") : t("admin.scheduled"),
+    }));
+    clear(crawl).append(h("h2", null, t("admin.crawl_status")), list.length
+      ? table(Object.keys(list[0]).slice(0, 8).map((k) => ({ label: k, render: (r) => (typeof r[k] === "object" ? JSON.stringify(r[k]) : String(r[k] ?? "—")) })), list)
+      : table([
+        { label: t("admin.name"), key: "name" },
+        { label: t("admin.state"), key: "state" },
+        { label: t("admin.last_crawl"), render: (r) => fmtDate(r.last, locale()) },
+        { label: t("admin.next_crawl"), render: (r) => fmtDate(r.next, locale()) },
+      ], derived));
+  }
+
+  await loadUsers();
+  const rows = await loadSources();
+  await loadCrawl(rows);
+}

@@ -1,0 +1,136 @@
+// Moderator view: disagreements to resolve, volunteers with accuracy and daily caps, invitations,
+// thresholds per category.
+import { api, ApiError, supports } from "../api.js";
+import { barChart } from "../charts.js";
+import { h, clear, fmtDate, fmtPct, listOf, table } from "../dom.js";
+import { t, locale } from "../i18n.js";
+import { showError, toast } from "../app.js";
+import { renderText, normaliseTask } from "./queue.js";
+
+export const ROLES = ["volunteer", "moderator", "police", "ml_engineer", "admin"];
+
+export async function moderationView(main) {
+  main.append(h("h1", null, t("mod.title")));
+  const disagreements = h("section", { class: "card" }, h("h2", null, t("mod.disagreements")));
+  const volunteers = h("section", { class: "card" }, h("h2", null, t("mod.volunteers")));
+  const invites = h("section", { class: "card" }, h("h2", null, t("mod.invite")));
+  const thresholds = h("section", { class: "card" }, h("h2", null, t("mod.thresholds")));
+  main.append(disagreements, volunteers, invites, thresholds);
+
+  async function loadDisagreements() {
+    const box = h("div");
+    clear(disagreements).append(h("h2", null, t("mod.disagreements")), box);
+    let tasks = [];
+    try {
+      // The queue lists tasks; each one's detail (item, every vote with the voter's accuracy) is a second call.
+      const page = listOf(await api.moderationQueue({ limit: 10 }));
+      tasks = await Promise.all(page.map((row) => api.moderationTask(row.id)));
+    } catch (err) { showError(err); }
+    if (!tasks.length) box.append(h("p", { class: "muted" }, t("mod.none")));
+    for (const raw of tasks) {
+      const task = normaliseTask(raw);
+      const votes = listOf(raw.votes || []);
+      const cat = h("input", { value: task.category || "", "aria-label": t("vote.category") });
+      const resolve = async (verdict) => {
+        try { await api.resolve(task.id, { verdict, category: cat.value.trim() || null }); toast(t("mod.resolved")); loadDisagreements(); } catch (err) { showError(err); }
+      };
+      box.append(h("article", { class: "dispute" },
+        h("div", { class: "meta" }, h("b", null, `#${task.id}`), " ", task.category || "—", " · ", fmtPct(task.score), " · ", task.source),
+        renderText((task.text || "").slice(0, 2000), task.explanation),
+        h("code", { class: "url" }, task.url),
+        table([
+          { label: t("case.who"), render: (v) => v.display_name || v.pseudonym || v.user_id || "—" },
+          { label: t("me.gold_accuracy"), render: (v) => fmtPct(v.voter_accuracy) },
+          { label: t("case.verdict"), render: (v) => t(`vote.${v.verdict}`) },
+          { label: t("case.category"), render: (v) => v.category || "—" },
+          { label: t("vote.note"), render: (v) => v.note || "" },
+        ], votes),
+        h("div", { class: "actions" }, cat,
+          h("button", { type: "button", class: "illegal", on: { click: () => resolve("illegal") } }, t("vote.illegal")),
+          h("button", { type: "button", class: "legal", on: { click: () => resolve("legal") } }, t("vote.legal")))));
+    }
+  }
+
+  async function loadVolunteers() {
+    let rows = [];
+    try { rows = listOf(await api.users({ role: "volunteer", limit: 200 })); } catch (err) { showError(err); }
+    // Daily caps live in the wellbeing settings, one call per volunteer (small teams).
+    await Promise.all(rows.map(async (v) => {
+      try { v.daily_cap = (await api.userWellbeing(v.id)).daily_cap; } catch { v.daily_cap = null; }
+    }));
+    const capInput = (v) => {
+      const input = h("input", { type: "number", min: 0, max: 2000, step: 1, class: "narrow", value: v.daily_cap ?? "", placeholder: "∞", "aria-label": t("mod.daily_cap") });
+      input.addEventListener("change", async () => {
+        const value = input.value === "" ? null : Number(input.value);
+        try { await api.setUserWellbeing(v.id ?? v.user_id, { daily_cap: value }); toast(t("common.saved")); } catch (err) { showError(err); }
+      });
+      return input;
+    };
+    clear(volunteers).append(h("h2", null, t("mod.volunteers")), table([
+      { label: t("admin.name"), render: (v) => v.display_name || v.pseudonym || v.email || "—" },
+      { label: t("mod.gold_votes"), render: (v) => v.gold_votes ?? "—" },
+      { label: t("me.gold_accuracy"), render: (v) => fmtPct(v.accuracy) },
+      { label: t("admin.active"), render: (v) => (v.is_active === false ? "✗" : "✓") },
+      { label: t("mod.daily_cap"), render: capInput },
+    ], rows, { empty: t("mod.none") }));
+  }
+
+  function renderInvites() {
+    const role = h("select", { id: "invite-role", "data-testid": "invite-role" }, ROLES.map((r) => h("option", { value: r }, t(`role.${r}`))));
+    const email = h("input", { id: "invite-email", type: "email", placeholder: "email", autocomplete: "off" });
+    const out = h("div", { "data-testid": "invite-result" });
+    const form = h("form", { class: "inline", on: { submit: async (e) => {
+      e.preventDefault();
+      try {
+        const inv = await api.createInvite({ role: role.value, email: email.value.trim() || null });
+        const link = inv.path ? `${location.origin}${inv.path}` : `${location.origin}/invite/${encodeURIComponent(inv.token)}`;
+        clear(out).append(h("p", null, t("mod.invite_link")), h("code", { class: "url" }, link), h("p", { class: "muted" }, t("mod.invite_once")));
+      } catch (err) { showError(err); }
+    } } }, email, role, h("button", { type: "submit" }, t("mod.invite_create")));
+    clear(invites).append(h("h2", null, t("mod.invite")), form, out);
+  }
+
+  async function loadThresholds() {
+    let rows = [];
+    if (!(await supports("GET", "/moderation/thresholds"))) {
+      clear(thresholds).append(h("h2", null, t("mod.thresholds")), h("p", { class: "muted" }, t("mod.thresholds_missing")));
+      return;
+    }
+    try {
+      const data = await api.thresholds();
+      rows = Array.isArray(data) || listOf(data).length ? listOf(data) : Object.entries(data || {}).map(([category, threshold]) => ({ category, threshold }));
+    } catch (err) { if (!(err instanceof ApiError) || err.status !== 404) showError(err); }
+    clear(thresholds).append(h("h2", null, t("mod.thresholds")), table([
+      { label: t("case.category"), render: (r) => r.category || r.name },
+      { label: t("mod.threshold"), render: (r) => {
+        const input = h("input", { type: "number", min: 0.01, max: 0.99, step: 0.01, class: "narrow", value: r.threshold });
+        input.addEventListener("change", async () => {
+          try { await api.setThreshold(r.category || r.name, Number(input.value)); toast(t("common.saved")); } catch (err) { showError(err); }
+        });
+        return input;
+      } },
+    ], rows, { empty: t("common.unavailable") }));
+  }
+
+  const stats = h("section", { class: "card", "data-testid": "stats" });
+  main.insertBefore(stats, disagreements);
+
+  async function loadStats() {
+    let s;
+    try { s = await api.stats(); } catch (err) { if (!(err instanceof ApiError) || err.status !== 404) showError(err); return; }
+    const depth = s.queue_depth || [];
+    const max = Math.max(1, ...depth.map((d) => (d.open || 0) + (d.needs_moderator || 0)));
+    clear(stats).append(h("h2", null, t("mod.stats")),
+      h("div", { class: "stats" },
+        h("div", { class: "stat" }, h("b", null, String(depth.reduce((a, d) => a + (d.open || 0), 0))), h("span", null, t("mod.open_tasks"))),
+        h("div", { class: "stat" }, h("b", null, String(depth.reduce((a, d) => a + (d.needs_moderator || 0), 0))), h("span", null, t("mod.disagreements"))),
+        h("div", { class: "stat" }, h("b", null, String(s.decisions_in_window ?? "—")), h("span", null, t("mod.decisions_window", { n: s.window_days ?? "" }))),
+        h("div", { class: "stat" }, h("b", null, s.median_hours_to_decision == null ? "—" : `${Number(s.median_hours_to_decision).toFixed(1)} h`), h("span", null, t("mod.median_decision"))),
+        h("div", { class: "stat" }, h("b", null, fmtPct(s.agreement && s.agreement.pairwise_agreement)), h("span", null, t("mod.agreement")))),
+      depth.length ? barChart(depth.map((d) => ({ name: d.category, values: { open: (d.open || 0) / max, needs_moderator: (d.needs_moderator || 0) / max } })),
+        [t("mod.open_tasks"), t("mod.disagreements")], { keys: ["open", "needs_moderator"], yLabel: t("mod.queue_share"), testid: "queue-depth" }) : null);
+  }
+
+  renderInvites();
+  await Promise.all([loadStats(), loadDisagreements(), loadVolunteers(), loadThresholds()]);
+}

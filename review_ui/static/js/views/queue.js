@@ -1,0 +1,326 @@
+// Volunteer queue: claim, read, decide by key or button, next item without a page reload.
+import { api, ApiError } from "../api.js";
+import { h, append, clear, fmtDate, fmtPct, isLocalPath } from "../dom.js";
+import { t, label, locale } from "../i18n.js";
+import { state, toast, showError } from "../app.js";
+import { wellbeingBar, BreakReminder } from "./wellbeing.js";
+
+const KEYS = { "1": "illegal", "2": "legal", "3": "unsure" };
+const EXTEND_EVERY_MS = 20_000;
+const ACTIVE_WINDOW_MS = 90_000;
+const WELLBEING_REFRESH_EVERY = 10;
+
+// Normalise a claimed task whatever its exact envelope (task with nested item, or flat).
+export function normaliseTask(raw) {
+  if (!raw) return null;
+  const task = raw.task && typeof raw.task === "object" ? { ...raw.task, ...raw } : raw;
+  const item = task.item || {};
+  const score = (task.score && typeof task.score === "object" ? task.score : null) || task.score_detail || item.score || {};
+  return {
+    id: task.id ?? task.task_id,
+    itemId: item.id ?? task.item_id,
+    title: item.title ?? task.title ?? "",
+    text: item.text ?? task.text ?? "",
+    url: item.url ?? task.url ?? "",
+    source: (item.source && (item.source.name || item.source.url)) || item.source_name || task.source_name || "—",
+    sourceKind: (item.source && item.source.kind) || item.source_kind || null,
+    language: item.language ?? task.language ?? "—",
+    author: item.author ?? null,
+    fetchedAt: item.fetched_at ?? task.fetched_at,
+    category: task.category ?? task.suggested_category ?? score.top_category ?? null,
+    score: typeof task.score === "number" ? task.score : (score.score ?? null),
+    clusterSize: task.cluster_size ?? (task.duplicate_count != null ? task.duplicate_count + 1 : 1),
+    explanation: task.explanation ?? score.explanation ?? item.explanation ?? null,
+    leaseExpiresAt: task.lease_expires_at ?? task.lease?.expires_at ?? null,
+    media: item.media ?? (item.extra && item.extra.media) ?? task.media ?? [],
+    isBinary: Boolean(item.is_binary),
+  };
+}
+
+// Spans that drove the score: [{start, end, weight}] character offsets, or [{text|token, weight}].
+export function highlightSpans(text, explanation) {
+  const spans = [];
+  const list = Array.isArray(explanation) ? explanation : (explanation && (explanation.spans || explanation.tokens)) || [];
+  for (const entry of list) {
+    if (!entry || typeof entry !== "object") continue;
+    const weight = Number(entry.weight ?? entry.score ?? entry.attribution ?? 0);
+    if (Number.isInteger(entry.start) && Number.isInteger(entry.end) && entry.end > entry.start) {
+      spans.push({ start: Math.max(0, entry.start), end: Math.min(text.length, entry.end), weight });
+    } else {
+      const needle = entry.text ?? entry.token ?? entry.span;
+      if (typeof needle !== "string" || needle.trim().length < 2) continue;
+      let from = 0;
+      for (let found = text.indexOf(needle, from); found !== -1 && spans.length < 500; found = text.indexOf(needle, from)) {
+        spans.push({ start: found, end: found + needle.length, weight });
+        from = found + needle.length;
+      }
+    }
+  }
+  spans.sort((a, b) => a.start - b.start || b.end - a.end);
+  const merged = [];
+  for (const s of spans) {
+    if (s.start >= s.end) continue;
+    const last = merged[merged.length - 1];
+    if (last && s.start < last.end) { last.end = Math.max(last.end, s.end); last.weight = Math.max(last.weight, s.weight); }
+    else merged.push({ ...s });
+  }
+  return merged;
+}
+
+export function renderText(text, explanation) {
+  const out = h("div", { class: "item-text", "data-testid": "item-text", lang: "" });
+  let at = 0;
+  for (const span of highlightSpans(text, explanation)) {
+    if (span.start > at) out.append(document.createTextNode(text.slice(at, span.start)));
+    const strength = span.weight >= 0.66 ? "hi3" : span.weight >= 0.33 ? "hi2" : "hi1";
+    out.append(h("mark", { class: strength, title: span.weight ? span.weight.toFixed(2) : null }, text.slice(span.start, span.end)));
+    at = span.end;
+  }
+  if (at < text.length) out.append(document.createTextNode(text.slice(at)));
+  return out;
+}
+
+// Media is blurred until clicked, and only media Saqshy itself serves is ever shown: a crawled
+// image URL stays text (the CSP would block it anyway).
+export function renderMedia(media) {
+  const list = Array.isArray(media) ? media : [];
+  if (!list.length) return null;
+  return h("div", { class: "media" }, list.slice(0, 12).map((m) => {
+    const src = typeof m === "string" ? m : (m && (m.local_url || m.src || m.url)) || "";
+    if (isLocalPath(src)) {
+      const img = h("img", { src, alt: t("item.media"), class: "blurred", "data-testid": "media" });
+      img.addEventListener("click", () => img.classList.toggle("blurred"));
+      return h("figure", null, img, h("figcaption", { class: "muted" }, t("item.media_click")));
+    }
+    return h("div", { class: "media-placeholder", title: String(src).slice(0, 300) }, t("item.media_remote"));
+  }));
+}
+
+export function openOriginalDialog(url) {
+  const overlay = h("div", { class: "overlay", role: "dialog", "aria-label": t("item.open_original") });
+  const close = () => overlay.remove();
+  let safe = null;
+  try {
+    const parsed = new URL(url);
+    if (parsed.protocol === "http:" || parsed.protocol === "https:") safe = parsed.href;
+  } catch { /* not a URL */ }
+  overlay.append(h("div", { class: "dialog" },
+    h("h2", null, t("item.open_original")),
+    h("p", { class: "warning" }, t("item.open_warning")),
+    h("p", { class: "url" }, url),
+    h("div", { class: "actions" },
+      h("button", { type: "button", on: { click: close } }, t("common.cancel")),
+      h("button", {
+        type: "button", class: "danger", disabled: !safe, "data-testid": "open-original-confirm",
+        on: { click: () => { window.open(safe, "_blank", "noopener,noreferrer"); close(); } },
+      }, t("item.open_anyway")))));
+  document.body.append(overlay);
+}
+
+function helpOverlay() {
+  const overlay = h("div", { class: "overlay", role: "dialog", "data-testid": "help" });
+  const rows = [["1", "vote.illegal"], ["2", "vote.legal"], ["3", "vote.unsure"], ["s", "vote.skip"], ["n", "vote.note"], ["?", "queue.help"], ["Esc", "common.close"]];
+  overlay.append(h("div", { class: "dialog" }, h("h2", null, t("queue.help")),
+    h("table", { class: "grid" }, h("tbody", null, rows.map(([k, key]) => h("tr", null, h("td", null, h("kbd", null, k)), h("td", null, t(key)))))),
+    h("div", { class: "actions" }, h("button", { type: "button", on: { click: () => overlay.remove() } }, t("common.close")))));
+  overlay.addEventListener("click", (e) => { if (e.target === overlay) overlay.remove(); });
+  document.body.append(overlay);
+  return overlay;
+}
+
+export async function queueView(main) {
+  let task = null;
+  let busy = false;
+  let lastActivity = Date.now();
+  let lastExtend = Date.now();
+  let categories = [];
+  let wellbeing = null;
+  let decided = 0;
+
+  const header = h("div", { class: "queue-head" });
+  const card = h("section", { class: "card item", id: "item", "aria-live": "polite" });
+  const note = h("textarea", { id: "note", rows: 2, maxlength: 2000, placeholder: t("vote.note_placeholder"), "data-testid": "note" });
+  const categorySelect = h("select", { id: "vote-category", "data-testid": "vote-category" });
+  const timer = h("span", { class: "lease", "data-testid": "lease-timer" }, "");
+  const buttons = h("div", { class: "decide" },
+    h("button", { type: "button", class: "illegal", "data-key": "1", on: { click: () => decide("illegal") } }, h("kbd", null, "1"), " ", t("vote.illegal")),
+    h("button", { type: "button", class: "legal", "data-key": "2", on: { click: () => decide("legal") } }, h("kbd", null, "2"), " ", t("vote.legal")),
+    h("button", { type: "button", class: "unsure", "data-key": "3", on: { click: () => decide("unsure") } }, h("kbd", null, "3"), " ", t("vote.unsure")),
+    h("button", { type: "button", "data-key": "s", on: { click: skip } }, h("kbd", null, "s"), " ", t("vote.skip")),
+    h("button", { type: "button", "data-key": "?", on: { click: helpOverlay } }, h("kbd", null, "?"), " ", t("queue.help")));
+  const controls = h("section", { class: "card controls" },
+    h("label", { for: "vote-category" }, t("vote.category")), categorySelect,
+    h("label", { for: "note" }, h("kbd", null, "n"), " ", t("vote.note")), note, buttons, timer);
+  main.append(h("h1", null, t("queue.title")), header, card, controls);
+
+  const breaks = new BreakReminder();
+
+  async function loadWellbeing() {
+    try {
+      wellbeing = await api.wellbeing();
+      categories = wellbeing.categories || [];
+    } catch (err) {
+      wellbeing = null;
+      if (!(err instanceof ApiError) || err.status !== 404) showError(err);
+    }
+    clear(header).append(wellbeingBar(wellbeing));
+    if (wellbeing && wellbeing.break_every_minutes) breaks.every = wellbeing.break_every_minutes;
+  }
+
+  function fillCategories(selected) {
+    clear(categorySelect);
+    const names = categories.length ? categories.map((c) => c.name) : (selected ? [selected] : []);
+    for (const c of (categories.length ? categories : names.map((name) => ({ name })))) {
+      categorySelect.append(h("option", { value: c.name, selected: c.name === selected }, label(c.label, c.name)));
+    }
+  }
+
+  function renderEmpty(message) {
+    task = null;
+    card.dataset.taskId = "";
+    clear(card).append(h("p", { class: "empty", "data-testid": "queue-empty" }, message),
+      h("button", { type: "button", "data-testid": "claim", on: { click: next } }, t("queue.next")));
+    timer.textContent = "";
+  }
+
+  function render() {
+    const cat = categories.find((c) => c.name === task.category);
+    append(clear(card), [
+      h("div", { class: "meta" },
+        h("span", { class: "badge category", "data-testid": "item-category" }, label(cat && cat.label, task.category || "—")),
+        h("span", { class: "badge score", title: t("item.score") }, task.score == null ? "—" : fmtPct(task.score)),
+        task.clusterSize > 1 ? h("span", { class: "badge cluster", "data-testid": "cluster-size" }, t("item.cluster", { n: task.clusterSize })) : null,
+        h("span", null, t("item.source"), ": ", h("b", null, task.source)),
+        h("span", null, t("item.language"), ": ", h("b", null, task.language)),
+        task.author ? h("span", null, t("item.author"), ": ", h("b", { "data-testid": "item-author" }, task.author)) : null,
+        h("span", null, t("item.fetched"), ": ", h("b", null, fmtDate(task.fetchedAt, locale())))),
+      task.title ? h("h2", { class: "item-title", "data-testid": "item-title" }, task.title) : null,
+      renderText(task.text || "", task.explanation),
+      renderMedia(task.media),
+      h("div", { class: "url-row" },
+        h("span", { class: "muted" }, "URL: "), h("code", { class: "url", "data-testid": "item-url" }, task.url),
+        h("button", { type: "button", class: "link", "data-testid": "open-original", on: { click: () => openOriginalDialog(task.url) } }, t("item.open_original")))]);
+    card.dataset.taskId = String(task.id);
+    fillCategories(task.category);
+    note.value = "";
+    tick();
+  }
+
+  async function next() {
+    if (busy) return;
+    if (wellbeing && wellbeing.daily_cap && wellbeing.reviewed_today >= wellbeing.daily_cap) {
+      renderEmpty(t("wellbeing.cap_reached"));
+      return;
+    }
+    busy = true;
+    try {
+      task = normaliseTask(await api.claimNext());
+      if (!task || task.id == null) renderEmpty(t("queue.empty"));
+      else { lastExtend = Date.now(); render(); }
+    } catch (err) {
+      if (err instanceof ApiError && (err.status === 404 || err.status === 204)) renderEmpty(t("queue.empty"));
+      else { renderEmpty(t("queue.error")); showError(err); }
+    } finally {
+      busy = false;
+    }
+  }
+
+  async function decide(verdict) {
+    if (!task || busy) return;
+    busy = true;
+    const done = task;
+    try {
+      await api.vote(done.id, { verdict, category: categorySelect.value || done.category, note: note.value.trim() || null });
+      breaks.count();
+      decided += 1;
+      if (wellbeing) {
+        // Count locally; the server's figures are fetched again every few decisions.
+        wellbeing.reviewed_today = (wellbeing.reviewed_today || 0) + 1;
+        const cat = (wellbeing.categories || []).find((c) => c.name === done.category);
+        if (cat) cat.shift_count = (cat.shift_count || 0) + 1;
+      }
+    } catch (err) {
+      busy = false;
+      showError(err);
+      if (err instanceof ApiError && err.status === 409) { await next(); }
+      return;
+    }
+    busy = false;
+    if (breaks.due()) { breaks.show(); }
+    await next();
+    // Off the critical path: redraw the counters now, re-read the server's every few decisions
+    // (moderators may have changed the cap meanwhile).
+    if (decided % WELLBEING_REFRESH_EVERY === 0) loadWellbeing().then(() => fillCategories(task && task.category));
+    else clear(header).append(wellbeingBar(wellbeing));
+  }
+
+  async function skip() {
+    if (!task || busy) return;
+    busy = true;
+    const skipped = task.id;
+    try { await api.releaseLease(skipped); } catch (err) { showError(err); }
+    busy = false;
+    await next();
+    // The API serves the most urgent task again after a release; say so rather than seem stuck.
+    if (task && task.id === skipped) toast(t("queue.skip_same"));
+  }
+
+  function onKey(e) {
+    lastActivity = Date.now();
+    if (e.ctrlKey || e.metaKey || e.altKey) return;
+    const tag = (e.target && e.target.tagName) || "";
+    if (tag === "TEXTAREA" || tag === "INPUT" || tag === "SELECT") {
+      if (e.key === "Escape") e.target.blur();
+      return;
+    }
+    if (document.querySelector(".overlay")) {
+      if (e.key === "Escape") document.querySelectorAll(".overlay").forEach((o) => o.remove());
+      return;
+    }
+    if (KEYS[e.key]) { e.preventDefault(); decide(KEYS[e.key]); }
+    else if (e.key === "s") { e.preventDefault(); skip(); }
+    else if (e.key === "n") { e.preventDefault(); note.focus(); }
+    else if (e.key === "?") { e.preventDefault(); helpOverlay(); }
+  }
+  const activity = () => { lastActivity = Date.now(); };
+
+  function tick() {
+    if (!task || !task.leaseExpiresAt) { timer.textContent = ""; return; }
+    const left = Math.max(0, Math.round((new Date(task.leaseExpiresAt).getTime() - Date.now()) / 1000));
+    timer.textContent = `${t("queue.lease")} ${Math.floor(left / 60)}:${String(left % 60).padStart(2, "0")}`;
+    timer.classList.toggle("low", left < 60);
+    if (left === 0) timer.textContent = t("queue.lease_expired");
+  }
+
+  async function maybeExtend() {
+    if (!task || busy) return;
+    const active = Date.now() - lastActivity < ACTIVE_WINDOW_MS;
+    if (active && Date.now() - lastExtend >= EXTEND_EVERY_MS) {
+      lastExtend = Date.now();
+      try {
+        const res = normaliseTask(await api.extendLease(task.id));
+        if (res && res.leaseExpiresAt) task.leaseExpiresAt = res.leaseExpiresAt;
+      } catch (err) { showError(err); }
+    }
+  }
+
+  document.addEventListener("keydown", onKey);
+  for (const ev of ["mousemove", "scroll", "click"]) document.addEventListener(ev, activity, { passive: true });
+  const ticker = setInterval(() => { tick(); maybeExtend(); }, 1000);
+
+  await loadWellbeing();
+  fillCategories(null);
+  await next();
+
+  return () => {
+    document.removeEventListener("keydown", onKey);
+    for (const ev of ["mousemove", "scroll", "click"]) document.removeEventListener(ev, activity);
+    clearInterval(ticker);
+    breaks.stop();
+    // Give the task back at once rather than letting the lease run out.
+    if (task && state.user) api.releaseLease(task.id).catch(() => {});
+    document.querySelectorAll(".overlay").forEach((o) => o.remove());
+  };
+}
+
+export { toast };

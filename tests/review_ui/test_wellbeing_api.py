@@ -1,0 +1,95 @@
+"""Reviewer wellbeing settings: opt-in, break interval, daily cap and budgets set by moderators."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from saqshy.context import Context
+from saqshy.db.models import ReviewTask, Role, User, Verdict, Vote
+from tests.review_ui.conftest import Seed
+from triage_api.routes.wellbeing import DISTRESSING_BUDGETS, claim_gate
+
+Person = Callable[..., tuple[User, dict[str, str]]]
+
+
+def _by_name(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c["name"]: c for c in body["categories"]}
+
+
+def test_defaults_hide_distressing_categories(api: TestClient, person: Person) -> None:
+    _, headers = person(Role.VOLUNTEER)
+    body = api.get("/wellbeing/me", headers=headers).json()
+    categories = _by_name(body)
+    assert body["daily_cap"] is None and body["reviewed_today"] == 0 and body["cap_reached"] is False
+    for name, budget in DISTRESSING_BUDGETS.items():
+        assert categories[name]["requires_opt_in"] and not categories[name]["served"]
+        assert categories[name]["budget"] == budget
+    assert set(body["excluded_categories"]) == set(DISTRESSING_BUDGETS)
+    assert categories["drugs"]["served"] and categories["drugs"]["label"]["kk"] == "Есірткі"
+
+
+def test_opt_in_and_break_interval(api: TestClient, person: Person) -> None:
+    _, headers = person(Role.VOLUNTEER)
+    response = api.put("/wellbeing/me", json={"opt_in_categories": ["suicide"], "break_every_minutes": 30},
+                       headers=headers)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["break_every_minutes"] == 30
+    assert _by_name(body)["suicide"]["served"] and body["excluded_categories"] == ["extremism"]
+
+
+def test_bad_input_changes_nothing(api: TestClient, person: Person) -> None:
+    _, headers = person(Role.VOLUNTEER)
+    for payload in ({"opt_in_categories": ["no_such"]}, {"break_every_minutes": 1}, {"daily_cap": 5},
+                    {"opt_in_categories": "suicide"}):
+        response = api.put("/wellbeing/me", json=payload, headers=headers)
+        assert response.status_code == 422, (payload, response.text)
+    assert api.get("/wellbeing/me", headers=headers).json()["break_every_minutes"] == 50
+
+
+def test_only_moderators_set_caps(api: TestClient, person: Person, api_ctx: Context) -> None:
+    volunteer, v_headers = person(Role.VOLUNTEER)
+    _, m_headers = person(Role.MODERATOR)
+    _, p_headers = person(Role.POLICE)
+    url = f"/wellbeing/users/{volunteer.id}"
+    assert api.put(url, json={"daily_cap": 10}, headers=v_headers).status_code == 403
+    assert api.put(url, json={"daily_cap": 10}, headers=p_headers).status_code == 403
+    assert api.get(url, headers=v_headers).status_code == 403
+    assert api.put("/wellbeing/users/999999", json={"daily_cap": 10}, headers=m_headers).status_code == 404
+    assert api.put(url, json={"daily_cap": 0}, headers=m_headers).status_code == 422
+    response = api.put(url, json={"daily_cap": 2, "budgets": {"drugs": 1, "suicide": None}}, headers=m_headers)
+    assert response.status_code == 200, response.text
+    body = api.get("/wellbeing/me", headers=v_headers).json()
+    assert body["daily_cap"] == 2
+    assert _by_name(body)["drugs"]["budget"] == 1 and _by_name(body)["suicide"]["budget"] == 20
+    assert api.put(url, json={"daily_cap": None}, headers=m_headers).json()["daily_cap"] is None
+    from saqshy.db.models import AuditEntry
+
+    with api_ctx.sessions() as session:
+        actions = session.scalars(select(AuditEntry.action).where(AuditEntry.entity_id == str(volunteer.id))).all()
+    assert actions.count("wellbeing.update") == 2
+
+
+def test_counts_budget_and_cap_drive_the_claim_gate(api: TestClient, person: Person, api_ctx: Context) -> None:
+    volunteer, v_headers = person(Role.VOLUNTEER)
+    _, m_headers = person(Role.MODERATOR)
+    api.put(f"/wellbeing/users/{volunteer.id}", json={"daily_cap": 3, "budgets": {"drugs": 2}}, headers=m_headers)
+    Seed(api_ctx).tasks(2, category="drugs")
+    with api_ctx.sessions.begin() as session:
+        for task in session.scalars(select(ReviewTask)).all():
+            session.add(Vote(task_id=task.id, user_id=volunteer.id, verdict=Verdict.ILLEGAL, category="drugs"))
+    body = api.get("/wellbeing/me", headers=v_headers).json()
+    assert body["reviewed_today"] == 2 and not body["cap_reached"]
+    assert _by_name(body)["drugs"]["shift_count"] == 2 and "drugs" in body["excluded_categories"]
+    with api_ctx.sessions() as session:
+        gate = claim_gate(session, session.get(User, volunteer.id))  # type: ignore[arg-type]
+    assert "drugs" in gate.excluded_categories and not gate.cap_reached
+    Seed(api_ctx).tasks(1, category="fraud")
+    with api_ctx.sessions.begin() as session:
+        task = session.scalars(select(ReviewTask).where(ReviewTask.category == "fraud")).one()
+        session.add(Vote(task_id=task.id, user_id=volunteer.id, verdict=Verdict.LEGAL, category="fraud"))
+    assert api.get("/wellbeing/me", headers=v_headers).json()["cap_reached"] is True

@@ -1,0 +1,198 @@
+"""Read-only view of the classifier's model registry (versions, metrics, PR curves) and of the
+score distribution per source over time, for the ML view of the review UI.
+
+The registry is read through ``classifier.registry.Registry`` (``models_dir``); this router only
+reshapes what it returns for the browser. Nothing here loads a model.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from classifier.errors import ModelNotFoundError, RegistryError
+from classifier.registry import Registry
+from saqshy.db.models import ContentItem, Role, Score, Source, User, utcnow
+from saqshy.errors import NotFound, ServiceUnavailable
+from saqshy.settings import Settings
+from triage_api.deps import SessionDep, SettingsDep, require_roles
+
+router = APIRouter(prefix="/models", tags=["models"])
+
+MLUser = Annotated[User, Depends(require_roles(Role.ML_ENGINEER, Role.ADMIN, Role.MODERATOR))]
+HISTOGRAM_BINS = 10
+# classifier.model.OVERALL, the "any category" output; not imported because that module loads torch.
+OVERALL = "illegal"
+MAX_SCORE_ROWS = 500_000
+
+
+class ModelVersionSummary(BaseModel):
+    version: str
+    created_at: str | None = None
+    is_current: bool = Field(default=False, description="The production version")
+    mode: str | None = None
+    headline: str | None = None
+    metrics: dict[str, Any] = Field(default_factory=dict, description="Overall held-out metrics (ROC-AUC, PR-AUC...)")
+
+
+class ModelVersionDetail(ModelVersionSummary):
+    pr_curves: dict[str, Any] = Field(
+        default_factory=dict, description="{category: {precision: [...], recall: [...]}} when the version has them"
+    )
+    pr_curves_png: str | None = Field(default=None, description="Path of the registry's PR-curve image, if any")
+    per_category: dict[str, Any] = Field(default_factory=dict)
+    per_language: dict[str, Any] = Field(default_factory=dict)
+    thresholds: dict[str, Any] = Field(default_factory=dict)
+    test_examples: int | None = None
+
+
+class ModelList(BaseModel):
+    items: list[ModelVersionSummary]
+
+
+class ScoreDistributionRow(BaseModel):
+    source_id: int | None
+    source_name: str
+    day: str
+    count: int
+    mean: float
+    histogram: list[int] = Field(description=f"{HISTOGRAM_BINS} equal bins of the score over [0, 1]")
+
+
+class ScoreDistribution(BaseModel):
+    bins: int
+    items: list[ScoreDistributionRow]
+
+
+def _registry(settings: Settings) -> Registry:
+    return Registry(settings.models_dir)
+
+
+def _overall(metrics: dict[str, Any]) -> dict[str, Any]:
+    overall = metrics.get(OVERALL)
+    return {k: v for k, v in overall.items() if not isinstance(v, dict | list)} if isinstance(overall, dict) else {}
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        loaded = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def _version_path(registry: Registry, version: str) -> Path:
+    try:
+        return registry.path(version)  # validates the name: no path tricks reach the filesystem
+    except (RegistryError, ModelNotFoundError) as exc:
+        raise NotFound(str(exc)) from None
+
+
+@router.get("", response_model=ModelList)
+def list_models(settings: SettingsDep, _user: MLUser) -> ModelList:
+    """Registry versions, newest first, with their overall held-out metrics. Roles: ml_engineer, moderator, admin."""
+    try:
+        versions = _registry(settings).list()
+    except RegistryError as exc:
+        raise ServiceUnavailable(str(exc)) from None
+    items = [
+        ModelVersionSummary(
+            version=v.name,
+            created_at=v.created_at or None,
+            is_current=v.production,
+            mode=v.mode or None,
+            headline=v.headline or None,
+            metrics=_overall(_read_json(v.path / "metrics.json")),
+        )
+        for v in reversed(versions)
+    ]
+    return ModelList(items=items)
+
+
+@router.get("/score-distribution", response_model=ScoreDistribution)
+def score_distribution(
+    session: SessionDep,
+    _user: MLUser,
+    days: Annotated[int, Query(ge=1, le=365)] = 30,
+    source_id: Annotated[int | None, Query(ge=1, le=2_147_483_647)] = None,
+    model_version: Annotated[str | None, Query(max_length=100)] = None,
+) -> ScoreDistribution:
+    """Histogram of scores per source and day (by fetch date) over the last ``days`` days."""
+    since = utcnow() - timedelta(days=days)
+    query = (
+        select(ContentItem.source_id, Source.name, ContentItem.fetched_at, Score.score)
+        .join(ContentItem, ContentItem.id == Score.item_id)
+        .outerjoin(Source, Source.id == ContentItem.source_id)
+        .where(ContentItem.fetched_at >= since)
+        .limit(MAX_SCORE_ROWS)
+    )
+    if source_id is not None:
+        query = query.where(ContentItem.source_id == source_id)
+    if model_version is not None:
+        query = query.where(Score.model_version == model_version)
+    groups: dict[tuple[int | None, str, str], list[float]] = defaultdict(list)
+    for sid, name, fetched, score in session.execute(query):
+        groups[(sid, name or "—", fetched.date().isoformat())].append(float(score or 0.0))
+    rows = []
+    for (sid, name, day), scores in sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][2])):
+        histogram = [0] * HISTOGRAM_BINS
+        for value in scores:
+            histogram[min(HISTOGRAM_BINS - 1, max(0, int(value * HISTOGRAM_BINS)))] += 1
+        rows.append(
+            ScoreDistributionRow(
+                source_id=sid, source_name=name, day=day, count=len(scores),
+                mean=sum(scores) / len(scores), histogram=histogram,
+            )
+        )
+    return ScoreDistribution(bins=HISTOGRAM_BINS, items=rows)
+
+
+@router.get("/{version}", response_model=ModelVersionDetail)
+def read_model(version: str, settings: SettingsDep, _user: MLUser) -> ModelVersionDetail:
+    """One version: per-category and per-language metrics, PR curves. Roles: ml_engineer, moderator, admin."""
+    registry = _registry(settings)
+    path = _version_path(registry, version)
+    try:
+        shown = registry.show(version)
+    except RegistryError as exc:
+        raise ServiceUnavailable(str(exc)) from None
+    metrics: dict[str, Any] = shown.get("metrics") or {}
+    data: dict[str, Any] = shown.get("data") or {}
+    spec: dict[str, Any] = shown.get("spec") or {}
+    # PR-curve points, when training wrote them; otherwise the registry's own image.
+    curves = _read_json(path / "pr_curves.json") or metrics.get("pr_curves") or {}
+    return ModelVersionDetail(
+        version=version,
+        created_at=str(data.get("created_at") or "") or None,
+        is_current=bool(shown.get("production")),
+        mode=str(spec.get("mode") or "") or None,
+        headline=str(metrics.get("headline") or "") or None,
+        metrics=_overall(metrics),
+        pr_curves=curves if isinstance(curves, dict) else {},
+        pr_curves_png=f"/models/{version}/pr-curves.png" if (path / "pr_curves.png").is_file() else None,
+        per_category=dict(metrics.get("categories") or {}),
+        per_language=dict(metrics.get("languages") or {}),
+        thresholds=dict(shown.get("thresholds") or {}),
+        test_examples=metrics.get("test_examples") if isinstance(metrics.get("test_examples"), int) else None,
+    )
+
+
+@router.get(
+    "/{version}/pr-curves.png",
+    response_class=FileResponse,
+    responses={200: {"content": {"image/png": {}}, "description": "The registry's PR-curve image"}},
+)
+def read_pr_curves_image(version: str, settings: SettingsDep, _user: MLUser) -> FileResponse:
+    """The PR-curve image training saved with the version. Roles: ml_engineer, moderator, admin."""
+    image = _version_path(_registry(settings), version) / "pr_curves.png"
+    if not image.is_file():
+        raise NotFound(f"model version {version!r} has no PR-curve image")
+    return FileResponse(image, media_type="image/png")
