@@ -57,9 +57,75 @@ class Settings(BaseSettings):
     base_model: str | None = None
     torch_threads: int = Field(default=2, ge=1, le=256)
 
+    # Escalation.
+    # Ed25519 private key (PEM) that signs evidence bundles; unset: generated into var_dir/keys on first use.
+    evidence_signing_key_path: Path | None = None
+    # A WARC record bigger than this is not copied into a bundle (crawled sizes are never trusted).
+    evidence_max_record_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    # Optional police endpoint: each new case is POSTed there, HMAC-SHA256 signed with the secret.
+    police_webhook_url: str | None = None
+    police_webhook_secret: SecretStr | None = None
+    police_webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    police_webhook_max_attempts: int = Field(default=8, ge=1, le=50)
+    # Takedown tracking: how often a case's URL is re-checked, and when it counts as offline.
+    takedown_check_interval_seconds: int = Field(default=6 * 3600, ge=1)
+    takedown_check_timeout_seconds: float = Field(default=15.0, gt=0)
+    takedown_offline_after_failures: int = Field(default=3, ge=1, le=100)
+    # Re-checks never fetch private, loopback or link-local addresses unless allowed (tests, labs).
+    takedown_allow_private_addresses: bool = False
+    # Period of the recurring escalation sweeps (pending webhooks, due takedown checks, source roll-up).
+    escalation_sweep_seconds: int = Field(default=300, ge=1)
+    # Source risk = illegal / (reviewed + prior weight): a handful of decisions cannot make a source risky.
+    source_risk_prior_weight: float = Field(default=5.0, ge=0)
+    # Recrawl interval = crawl_every_seconds / (1 + boost × risk), never below the minimum.
+    source_risk_recrawl_boost: float = Field(default=9.0, ge=0)
+    source_min_recrawl_seconds: int = Field(default=900, ge=1)
+    # Outlinks of sources at least this risky, seen at least this often, become candidate sources.
+    source_candidate_min_risk: float = Field(default=0.2, ge=0.0, le=1.0)
+    source_candidate_min_links: int = Field(default=2, ge=1)
+
+    # Triage.
+    # Consensus: a task is decided when the leading answer (verdict, and category for "illegal")
+    # reaches this many votes (or this much weight when votes are weighted by gold accuracy).
+    triage_votes_needed: int = Field(default=2, ge=1, le=20)
+    # Votes after which a task still undecided goes to a moderator (never below votes_needed).
+    triage_max_votes: int = Field(default=2, ge=1, le=50)
+    triage_unsure_to_moderator: bool = True
+    triage_weight_by_accuracy: bool = False
+    # With weighting, a vote weighs (smoothed gold accuracy / reference), clamped to [0.25, 1.5].
+    triage_reference_accuracy: float = Field(default=0.8, gt=0.0, le=1.0)
+    triage_lease_seconds: int = Field(default=600, ge=5, le=86_400)
+    triage_lease_max_seconds: int = Field(default=3_600, ge=5, le=86_400)
+    # Share of claims served from exploration (below-threshold, uncertain) tasks, and from gold tasks.
+    triage_exploration_share: float = Field(default=0.05, ge=0.0, le=1.0)
+    triage_gold_share: float = Field(default=0.05, ge=0.0, le=1.0)
+    # Priority (score x severity weight 1..4) gained per hour of waiting, so nothing starves.
+    triage_aging_per_hour: float = Field(default=0.5, ge=0.0)
+    triage_sync_batch_size: int = Field(default=1_000, ge=1, le=100_000)
+    # Authentication.
+    triage_token_ttl_seconds: int = Field(default=12 * 3600, ge=60)
+    triage_session_ttl_seconds: int = Field(default=12 * 3600, ge=60)
+    triage_invite_ttl_hours: int = Field(default=72, ge=1, le=24 * 90)
+    triage_cookie_secure: bool = True
+    triage_session_cookie: str = "saqshy_session"
+    triage_csrf_cookie: str = "saqshy_csrf"
+    triage_login_max_failures: int = Field(default=5, ge=1, le=1_000)
+    triage_login_window_seconds: int = Field(default=300, ge=1)
+    triage_argon2_time_cost: int = Field(default=3, ge=1, le=20)
+    triage_argon2_memory_kib: int = Field(default=64 * 1024, ge=8, le=4 * 1024 * 1024)
+    triage_argon2_parallelism: int = Field(default=2, ge=1, le=64)
+
     @field_validator("database_url", "elasticsearch_url", "redis_url", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("police_webhook_url", "evidence_signing_key_path", mode="before")
+    @classmethod
+    def _escalation_blank_is_unset(cls, value: object) -> object:
+        # Escalation: an empty env var means "not configured", like the service URLs above.
         if isinstance(value, str) and not value.strip():
             return None
         return value

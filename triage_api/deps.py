@@ -1,14 +1,18 @@
-"""FastAPI dependencies as ``Annotated`` aliases (``SessionDep``, ``ContextDep``, ...)."""
+"""FastAPI dependencies as ``Annotated`` aliases (``SessionDep``, ``ContextDep``, ``CurrentUser``, ...)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from saqshy.context import Context
+from saqshy.db.models import Role, User
 from saqshy.settings import Settings
 
 
@@ -40,3 +44,89 @@ def get_session(ctx: ContextDep) -> Iterator[Session]:
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+
+
+# --- Authentication and roles -------------------------------------------------------------
+
+# Declared as security schemes so the OpenAPI schema documents both ways in.
+bearer_scheme = HTTPBearer(auto_error=False, description="Bearer token from POST /auth/login")
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CSRF_HEADER = "X-CSRF-Token"
+
+
+def _unauthorised(message: str) -> HTTPException:
+    return HTTPException(
+        status_code=status.HTTP_401_UNAUTHORIZED, detail=message, headers={"WWW-Authenticate": "Bearer"}
+    )
+
+
+def get_current_user(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> User:
+    """The caller: a bearer token (API clients) or the session cookie (the browser UI, with CSRF)."""
+    from triage_api.services import auth
+    from triage_api.services.security import same_secret
+
+    if bearer is not None:
+        found = auth.resolve_token(session, bearer.credentials, auth.BEARER)
+        if found is None:
+            raise _unauthorised("invalid or expired token")
+    else:
+        cookie = request.cookies.get(settings.triage_session_cookie)
+        if not cookie:
+            raise _unauthorised("not authenticated: send 'Authorization: Bearer <token>' or log in")
+        found = auth.resolve_token(session, cookie, auth.SESSION)
+        if found is None:
+            raise _unauthorised("session expired; log in again")
+        # Double submit: a cross-site form can send the cookie but cannot read the CSRF token.
+        if request.method not in SAFE_METHODS and not same_secret(
+            request.headers.get(CSRF_HEADER, ""), found[0].csrf_sha256
+        ):
+            raise HTTPException(status_code=status.HTTP_403_FORBIDDEN, detail=f"missing or wrong {CSRF_HEADER} header")
+    record, user = found
+    request.state.auth_token = record
+    return user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+class RoleGuard:
+    """A dependency that lets only the given roles through (and says which, for docs and tests)."""
+
+    def __init__(self, roles: frozenset[Role]) -> None:
+        self.roles = roles
+
+    def __call__(self, user: CurrentUser) -> User:
+        if user.role not in self.roles:
+            allowed = ", ".join(sorted(r.value for r in self.roles))
+            raise HTTPException(
+                status_code=status.HTTP_403_FORBIDDEN,
+                detail=f"requires role {allowed}; you are {user.role.value}",
+            )
+        return user
+
+    def __repr__(self) -> str:
+        return f"require_roles({', '.join(sorted(r.value for r in self.roles))})"
+
+
+def require_roles(*roles: Role) -> RoleGuard:
+    """``Depends(require_roles(Role.POLICE))``: the current user, if their role is one of ``roles``."""
+    if not roles:
+        raise ValueError("require_roles needs at least one role")
+    return RoleGuard(frozenset(roles))
+
+
+def route_roles(route: APIRoute) -> frozenset[Role] | None:
+    """The roles a route admits (None: the route is public). Walks its whole dependency tree."""
+    found: frozenset[Role] | None = None
+    stack: list[Dependant] = [route.dependant]
+    while stack:
+        dependant = stack.pop()
+        if isinstance(dependant.call, RoleGuard):
+            found = dependant.call.roles if found is None else found & dependant.call.roles
+        stack.extend(dependant.dependencies)
+    return found

@@ -2,16 +2,189 @@
 
 from __future__ import annotations
 
+import importlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
-from fastapi import FastAPI
+import anyio
+from fastapi import APIRouter, FastAPI, Request, status
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute, iter_route_contexts
+from sqlalchemy.exc import DataError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import saqshy
 from saqshy.context import Context, build_context
 from saqshy.settings import Settings, get_settings
+from triage_api.deps import route_roles
 from triage_api.exception_handlers import register_exception_handlers
-from triage_api.routes import health
+from triage_api.routes import audit, auth, health, invites, moderation, tasks, users, votes
+
+log = logging.getLogger(__name__)
+
+# Routers of parts built alongside (escalation, search, statistics, sources, model registry,
+# wellbeing): each is mounted when its module is present, so a missing one never breaks the app.
+OPTIONAL_ROUTERS = ("cases", "search", "stats", "sources", "models", "wellbeing")
+
+MAX_BODY_BYTES = 1024 * 1024
+
+
+class BodySizeLimit:
+    """Answers 413 to a request body over the limit, before any of it reaches a route."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                try:
+                    too_big = int(value) > self.max_bytes
+                except ValueError:
+                    too_big = False
+                if too_big:
+                    await self._reject(scope, receive, send)
+                    return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except _TooLarge:
+            await self._reject(scope, receive, send)
+
+    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = JSONResponse(
+            status_code=status.HTTP_413_CONTENT_TOO_LARGE,
+            content={"detail": f"request body over {self.max_bytes} bytes", "error": "PayloadTooLarge"},
+        )
+        await response(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+# AnyIO runs sync endpoints and dependencies on 40 worker threads. A request holding a row lock
+# (the audit chain's head) until its session dependency commits needs a free thread for that
+# commit; if every thread were taken by requests waiting for that lock, none would be left.
+# Capping requests in flight below the thread count always leaves one.
+MAX_IN_FLIGHT = 32
+
+
+class InFlightLimit:
+    """Queues requests beyond ``MAX_IN_FLIGHT`` on the event loop instead of on worker threads."""
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_IN_FLIGHT) -> None:
+        self.app = app
+        self.limit = limit
+        self._semaphore: anyio.Semaphore | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self._semaphore is None:
+            self._semaphore = anyio.Semaphore(self.limit)
+        async with self._semaphore:
+            await self.app(scope, receive, send)
+
+
+async def _data_error(_request: Request, exc: Exception) -> JSONResponse:
+    # A value the database cannot store (e.g. a NUL character on PostgreSQL) is bad input, not a crash.
+    # The session dependency has already rolled the transaction back.
+    log.info("rejected a value the database cannot store: %s", str(exc).splitlines()[0][:200])
+    return JSONResponse(
+        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+        content={"detail": "a value cannot be stored (control characters or out of range)", "error": "InvalidInput"},
+    )
+
+
+def _include_optional_routers(app: FastAPI) -> None:
+    for name in OPTIONAL_ROUTERS:
+        module_name = f"triage_api.routes.{name}"
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:
+                continue
+            raise
+        _include(app, module.router)
+
+
+def _include(app: FastAPI, router: APIRouter) -> None:
+    """Include a router; every endpoint states its roles in the OpenAPI schema (``x-roles``)."""
+    # Done on the router's own routes, before inclusion: included routes are copied from them.
+    for context in iter_route_contexts(router.routes):
+        route = context.original_route
+        if isinstance(route, APIRoute):
+            roles = route_roles(route)
+            extra = dict(route.openapi_extra or {})
+            extra["x-roles"] = sorted(r.value for r in roles) if roles is not None else ["public"]
+            route.openapi_extra = extra
+    app.include_router(router)
+
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "title": "Error",
+    "properties": {"detail": {"type": "string"}, "error": {"type": "string"}},
+    "required": ["detail"],
+}
+ERROR_STATUSES = {
+    "401": "Not authenticated, or the token or session expired.",
+    "403": "Your role may not do this (or the CSRF header is missing).",
+    "404": "No such resource.",
+    "409": "A state clash: a double vote, a lost lease, a closed task, a used invite.",
+    "413": "The request body is too large.",
+}
+
+
+def _document_errors(app: FastAPI) -> None:
+    """The schema documents the error answers every operation can give, in their real shapes.
+
+    422 comes in two shapes: FastAPI's list of validation errors, and a domain error (a known
+    field with a value the domain rejects, e.g. an unknown category) with a message.
+    """
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = build()
+        schema.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+        error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+        for path_item in schema.get("paths", {}).values():
+            for operation in path_item.values():
+                responses = operation.setdefault("responses", {})
+                public = operation.get("x-roles") == ["public"]
+                for code, description in ERROR_STATUSES.items():
+                    if public and code in ("401", "403"):
+                        continue
+                    responses.setdefault(code, {"description": description})
+                    responses[code]["content"] = error
+                validation = responses.get("422", {}).get("content", {}).get("application/json", {}).get("schema")
+                shapes = [validation, {"$ref": "#/components/schemas/Error"}] if validation else [
+                    {"$ref": "#/components/schemas/Error"}]
+                responses["422"] = {"description": "Invalid input: nothing was changed.",
+                                    "content": {"application/json": {"schema": {"anyOf": shapes}}}}
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_app(settings: Settings | None = None, context: Context | None = None) -> FastAPI:
@@ -30,9 +203,17 @@ def create_app(settings: Settings | None = None, context: Context | None = None)
     app = FastAPI(
         title="Saqshy triage API",
         version=saqshy.__version__,
-        description="Review queue, consensus and escalation for cyber-volunteers.",
+        description="Review queue, consensus and escalation for cyber-volunteers. Each operation lists the "
+        "roles allowed to call it in `x-roles`.",
         lifespan=lifespan,
     )
     register_exception_handlers(app)
-    app.include_router(health.router)
+    app.add_exception_handler(DataError, _data_error)
+    app.add_middleware(BodySizeLimit)
+    app.add_middleware(InFlightLimit)
+    for module in (health, auth, users, invites, tasks, votes, moderation, audit):
+        _include(app, module.router)
+    _include_optional_routers(app)
+    _document_errors(app)
+    importlib.import_module("review_ui").mount_review_ui(app)  # UI at / + security headers on every response
     return app

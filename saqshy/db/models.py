@@ -103,6 +103,12 @@ class JobStatus(enum.StrEnum):
     FAILED = "failed"
 
 
+class WebhookStatus(enum.StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
 class OutboxOp(enum.StrEnum):
     UPSERT = "upsert"
     DELETE = "delete"
@@ -153,6 +159,11 @@ class Source(Base):
     risk_score: Mapped[float] = mapped_column(Float, default=0.0)
     is_candidate: Mapped[bool] = mapped_column(Boolean, default=False)
     discovered_from_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id"))
+    # Escalation roll-up: decided review tasks of the source's items, and how many were illegal.
+    reviewed_count: Mapped[int] = mapped_column(Integer, default=0)
+    illegal_count: Mapped[int] = mapped_column(Integer, default=0)
+    # A candidate a moderator turned down: it is not suggested again.
+    candidate_rejected_at: Mapped[datetime | None]
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     last_crawled_at: Mapped[datetime | None]
     next_crawl_at: Mapped[datetime | None]
@@ -228,12 +239,17 @@ class Score(Base):
     top_category: Mapped[str | None] = mapped_column(String(64))
     explanation: Mapped[list[Any] | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set when the triage sync has turned this score into a task (or decided not to).
+    triaged_at: Mapped[datetime | None] = mapped_column(index=True)
 
 
 class ReviewTask(Base):
     __tablename__ = "review_tasks"
     __table_args__ = (
         Index("ix_review_tasks_queue", "status", "lease_expires_at", "priority"),
+        # Claim order: ``rank`` is the priority aged by creation time (see triage_api.services.queue).
+        Index("ix_review_tasks_status_rank", "status", "rank"),
+        Index("ix_review_tasks_lease_owner", "lease_owner_id"),
         UniqueConstraint("item_id", name="uq_review_tasks_item_id"),
     )
 
@@ -246,6 +262,7 @@ class ReviewTask(Base):
     status: Mapped[TaskStatus] = mapped_column(_enum(TaskStatus), default=TaskStatus.OPEN)
     is_gold: Mapped[bool] = mapped_column(Boolean, default=False)
     gold_verdict: Mapped[Verdict | None] = mapped_column(_enum(Verdict))
+    gold_category: Mapped[str | None] = mapped_column(String(64))
     is_exploration: Mapped[bool] = mapped_column(Boolean, default=False)
     lease_owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     lease_expires_at: Mapped[datetime | None]
@@ -254,13 +271,22 @@ class ReviewTask(Base):
     decided_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     version: Mapped[int] = mapped_column(Integer, default=0)
+    rank: Mapped[float] = mapped_column(Float, default=0.0)
+    vote_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Near-duplicates of the item (same cluster) folded into this one task.
+    duplicate_count: Mapped[int] = mapped_column(Integer, default=0)
+    model_version: Mapped[str | None] = mapped_column(String(100))
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
     item: Mapped[ContentItem] = relationship()
 
 
 class Vote(Base):
     __tablename__ = "votes"
-    __table_args__ = (UniqueConstraint("task_id", "user_id", name="uq_votes_task_user"),)
+    __table_args__ = (
+        UniqueConstraint("task_id", "user_id", name="uq_votes_task_user"),
+        Index("ix_votes_user_id", "user_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     task_id: Mapped[int] = mapped_column(ForeignKey("review_tasks.id", ondelete="CASCADE"), index=True)
@@ -269,6 +295,8 @@ class Vote(Base):
     category: Mapped[str | None] = mapped_column(String(64))
     note: Mapped[str | None] = mapped_column(String(2000))
     is_moderator_decision: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The vote's weight in consensus (1.0 unless votes are weighted by gold accuracy).
+    weight: Mapped[float] = mapped_column(Float, default=1.0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -290,6 +318,37 @@ class Case(Base):
     offline_at: Mapped[datetime | None]
     last_checked_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Takedown tracking: one failed re-check can be a blip; offline_at is set after a streak of
+    # them (dated from its first failure) or at once on 404/410/451.
+    check_count: Mapped[int] = mapped_column(Integer, default=0)
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    first_failed_at: Mapped[datetime | None]
+    last_check_result: Mapped[str | None] = mapped_column(String(300))
+    # The item as reviewed, frozen at escalation (a recrawl updates items in place): the evidence
+    # bundle, built by a job right after, is made from this.
+    item_snapshot: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class WebhookDelivery(Base):
+    """One case sent to the police endpoint. The body is frozen at creation, so every retry sends
+    the same bytes with the same idempotency key and the receiver can drop duplicates."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_status", "status", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    event: Mapped[str] = mapped_column(String(64))
+    url: Mapped[str] = mapped_column(String(4096))
+    idempotency_key: Mapped[str] = mapped_column(String(100), unique=True)
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[WebhookStatus] = mapped_column(_enum(WebhookStatus), default=WebhookStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_attempt_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class AuditEntry(Base):
@@ -306,6 +365,60 @@ class AuditEntry(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class AuditHead(Base):
+    """The head of the audit chain (one row): appends lock it, and it betrays a removed tail."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    last_id: Mapped[int | None] = mapped_column(Integer)
+    last_hash: Mapped[str] = mapped_column(String(64))
+    entries: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class CategoryThreshold(Base):
+    """A category's decision threshold set by staff, overriding the taxonomy's default."""
+
+    __tablename__ = "category_thresholds"
+
+    category: Mapped[str] = mapped_column(String(64), primary_key=True)
+    threshold: Mapped[float] = mapped_column(Float)
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuthToken(Base):
+    """A bearer token or a browser session; only the SHA-256 of the secret is stored."""
+
+    __tablename__ = "auth_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    # Sessions only: the CSRF token the browser must echo in X-CSRF-Token on unsafe requests.
+    csrf_sha256: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class LoginAttempt(Base):
+    """Login attempts, counted per e-mail and per client address to rate-limit guessing."""
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (
+        Index("ix_login_attempts_email_at", "email", "at"),
+        Index("ix_login_attempts_ip_at", "ip", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320))
+    ip: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    succeeded: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class SearchOutbox(Base):

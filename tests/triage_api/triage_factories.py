@@ -1,0 +1,50 @@
+"""Factories for queue tests: items with scores, and tasks ready to claim."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from saqshy.db.models import ContentItem, ReviewTask, Score, TaskStatus
+from tests.factories import item_data
+
+_n = itertools.count(1)
+
+
+def make_item(session: Session, **overrides: Any) -> ContentItem:
+    data = item_data()
+    item = ContentItem(
+        url=data["url"], canonical_url=data["canonical_url"], language=data["language"], title=data["title"],
+        text=data["text"], sha256=f"{next(_n):064x}", extra={}, **overrides,
+    )
+    session.add(item)
+    session.flush()
+    return item
+
+
+def make_score(session: Session, item: ContentItem, probabilities: dict[str, float], model_version: str = "m1"
+               ) -> Score:
+    top = max(probabilities, key=lambda k: probabilities[k]) if probabilities else None
+    score = Score(item_id=item.id, model_version=model_version, probabilities=probabilities,
+                  score=max(probabilities.values(), default=0.0), top_category=top)
+    session.add(score)
+    session.flush()
+    return score
+
+
+def make_task(session: Session, *, category: str = "drugs", priority: float = 1.0, **overrides: Any) -> ReviewTask:
+    item = make_item(session)
+    task = ReviewTask(item_id=item.id, category=category, score=priority / 4, priority=priority,
+                      rank=overrides.pop("rank", priority), status=overrides.pop("status", TaskStatus.OPEN),
+                      **overrides)
+    session.add(task)
+    session.flush()
+    return task
+
+
+def make_tasks(sessions: Any, count: int, **overrides: Any) -> list[int]:
+    base = overrides.pop("priority", 1.0)
+    with sessions.begin() as session:
+        return [make_task(session, priority=base + i / 1000, **overrides).id for i in range(count)]

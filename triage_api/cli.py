@@ -1,0 +1,131 @@
+"""``saqshy user``, ``saqshy invite``, ``saqshy audit`` (and the escalation groups): mounted by ``saqshy.cli``."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from saqshy.db.models import Role
+
+console = Console(stderr=True)
+app = typer.Typer()
+
+user_app = typer.Typer(help="Accounts (bootstrap the first admin here; then invite people).", no_args_is_help=True)
+invite_app = typer.Typer(help="One-time invitations.", no_args_is_help=True)
+audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+tasks_app = typer.Typer(help="The review queue.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+app.add_typer(invite_app, name="invite")
+app.add_typer(audit_app, name="audit")
+app.add_typer(tasks_app, name="tasks")
+
+
+def _context():  # type: ignore[no-untyped-def]
+    from saqshy.cli import settings
+    from saqshy.context import build_context
+
+    return build_context(settings())
+
+
+@user_app.command("create")
+def user_create(
+    email: Annotated[str, typer.Option(help="Login e-mail.")],
+    role: Annotated[Role, typer.Option(help="Role of the account.")] = Role.ADMIN,
+    password: Annotated[
+        str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True, help="At least 10 characters.")
+    ] = "",
+    display_name: Annotated[str | None, typer.Option(help="Shown to colleagues.")] = None,
+) -> None:
+    """Create an account directly (the first admin; everyone else should come by invitation)."""
+    from triage_api.services import users
+
+    ctx = _context()
+    try:
+        with ctx.sessions.begin() as session:
+            user = users.create_user(session, ctx.settings, email=email, password=password, role=role,
+                                     display_name=display_name)
+            console.print(f"created {user.role.value} {user.email} (id {user.id}, pseudonym {user.pseudonym})")
+    finally:
+        ctx.close()
+
+
+@invite_app.command("create")
+def invite_create(
+    role: Annotated[Role, typer.Option(help="Role the invite grants.")] = Role.VOLUNTEER,
+    email: Annotated[str | None, typer.Option(help="Bind the invite to this e-mail.")] = None,
+    ttl_hours: Annotated[int | None, typer.Option(help="Hours the invite stays valid.")] = None,
+    base_url: Annotated[str, typer.Option(help="Public URL of the UI, for the printed link.")] = "",
+) -> None:
+    """Issue a one-time invite (as the installation, not as a user); prints the link once."""
+    from datetime import timedelta
+
+    from saqshy.db.models import Invite, utcnow
+    from triage_api.services import security, users
+    from triage_api.services.audit import append_audit
+
+    ctx = _context()
+    try:
+        with ctx.sessions.begin() as session:
+            key = users.validate_email(email) if email else None
+            token = security.new_secret()
+            invite = Invite(token_sha256=security.sha256_hex(token), email=key, role=role, created_by_id=None,
+                            expires_at=utcnow() + timedelta(hours=ttl_hours or ctx.settings.triage_invite_ttl_hours))
+            session.add(invite)
+            session.flush()
+            append_audit(session, actor_id=None, action="invite.create", entity_type="invite", entity_id=invite.id,
+                         payload={"role": role.value, "email": key, "via": "cli"})
+        base = base_url.rstrip("/") or f"http://{ctx.settings.host}:{ctx.settings.port}"
+        console.print(f"invite {invite.id} for a {role.value}, valid until {invite.expires_at:%Y-%m-%d %H:%M} UTC")
+        typer.echo(f"{base}/invite/{token}")
+    finally:
+        ctx.close()
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Walk the audit chain; exit 0 if intact, 1 if any entry was edited or removed."""
+    from triage_api.services.audit import verify_audit_chain
+
+    ctx = _context()
+    try:
+        with ctx.sessions() as session:
+            result = verify_audit_chain(session)
+    finally:
+        ctx.close()
+    if result.ok:
+        typer.echo(f"audit log intact: {result.entries} entries, head {result.head_hash}")
+        return
+    typer.echo(f"audit log BROKEN ({result.entries} entries):")
+    for problem in result.problems:
+        typer.echo(f"  {problem}")
+    raise typer.Exit(1)
+
+
+@tasks_app.command("sync")
+def tasks_sync() -> None:
+    """Turn new scores into review tasks now (the scoring job does this after each batch)."""
+    from triage_api.services.queue import sync_tasks_job
+
+    ctx = _context()
+    try:
+        typer.echo(f"{sync_tasks_job(ctx)} new tasks")
+    finally:
+        ctx.close()
+
+
+# --- Escalation (PART B): `saqshy evidence verify`, `saqshy escalation ...` live in cli_evidence. ---
+def _mount_escalation() -> None:
+    try:
+        module = importlib.import_module("triage_api.cli_evidence")
+    except ModuleNotFoundError as exc:
+        if exc.name == "triage_api.cli_evidence":
+            return
+        raise
+    app.registered_groups.extend(module.app.registered_groups)
+    app.registered_commands.extend(module.app.registered_commands)
+
+
+_mount_escalation()

@@ -1,0 +1,87 @@
+"""Accounts: your own profile; moderators and admins manage people and see volunteers' accuracy."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, status
+
+from saqshy.db.models import Role, User
+from saqshy.errors import InvalidInput
+from triage_api.deps import SessionDep, SettingsDep, require_roles
+from triage_api.schemas.common import IdPath, LimitParam, OffsetParam, Page
+from triage_api.schemas.users import MeUpdate, PasswordChange, UserCreate, UserPublic, UserUpdate, UserWithAccuracy
+from triage_api.services import users
+
+router = APIRouter(prefix="/users", tags=["users"])
+
+Manager = Annotated[User, Depends(require_roles(Role.MODERATOR, Role.ADMIN))]
+Admin = Annotated[User, Depends(require_roles(Role.ADMIN))]
+AnyRole = Annotated[User, Depends(require_roles(*Role))]
+
+
+def _with_accuracy(user: User, accuracy: users.Accuracy | None) -> UserWithAccuracy:
+    accuracy = accuracy or users.Accuracy(0, 0)
+    return UserWithAccuracy.model_validate(user).model_copy(
+        update={"gold_votes": accuracy.gold_votes, "gold_correct": accuracy.gold_correct,
+                "accuracy": accuracy.accuracy}
+    )
+
+
+@router.get("/me", response_model=UserPublic)
+def read_me(user: AnyRole) -> User:
+    """Every role."""
+    return user
+
+
+@router.patch("/me", response_model=UserPublic)
+def update_me(body: MeUpdate, user: AnyRole, session: SessionDep) -> User:
+    """Every role: display name, interface language, UI preferences."""
+    me = session.merge(user)
+    if body.display_name is not None:
+        me.display_name = body.display_name.strip() or me.display_name
+    if body.locale is not None:
+        me.locale = body.locale
+    if body.preferences is not None:
+        if len(str(body.preferences)) > 10_000:
+            raise InvalidInput("preferences are limited to 10,000 characters")
+        me.preferences = body.preferences
+    return me
+
+
+@router.post("/me/password", status_code=status.HTTP_204_NO_CONTENT)
+def change_my_password(body: PasswordChange, user: AnyRole, session: SessionDep, settings: SettingsDep) -> None:
+    """Every role."""
+    users.change_password(session, settings, session.merge(user), body.current_password, body.new_password)
+
+
+@router.get("", response_model=Page[UserWithAccuracy])
+def list_users(
+    user: Manager, session: SessionDep, offset: OffsetParam = 0, limit: LimitParam = 50,
+    role: Annotated[Role | None, Query()] = None,
+) -> Page[UserWithAccuracy]:
+    """Moderator, admin: people with their gold-task accuracy."""
+    rows, total = users.list_users(session, role=role, offset=offset, limit=limit)
+    acc = users.accuracies(session, [u.id for u in rows])
+    return Page(items=[_with_accuracy(u, acc.get(u.id)) for u in rows], total=total, offset=offset, limit=limit)
+
+
+@router.post("", response_model=UserPublic, status_code=status.HTTP_201_CREATED)
+def create_user(body: UserCreate, admin: Admin, session: SessionDep, settings: SettingsDep) -> User:
+    """Admin: create an account directly (everyone else joins by invite)."""
+    return users.create_user(session, settings, email=body.email, password=body.password, role=body.role,
+                             display_name=body.display_name, actor_id=admin.id)
+
+
+@router.get("/{user_id}", response_model=UserWithAccuracy)
+def read_user(user_id: IdPath, user: Manager, session: SessionDep) -> UserWithAccuracy:
+    """Moderator, admin."""
+    target = users.get_user(session, user_id)
+    return _with_accuracy(target, users.accuracy_of(session, target.id))
+
+
+@router.patch("/{user_id}", response_model=UserPublic)
+def update_user(user_id: IdPath, body: UserUpdate, user: Manager, session: SessionDep) -> User:
+    """Moderator (volunteers only), admin: change role, disable or enable an account."""
+    return users.update_user(session, user, user_id, role=body.role, is_active=body.is_active,
+                             display_name=body.display_name)

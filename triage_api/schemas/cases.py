@@ -1,0 +1,99 @@
+"""Cases, evidence, webhook deliveries, volunteer outcomes and training labels."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from saqshy.db.models import CaseOutcome, CaseStatus, Verdict, WebhookStatus
+from triage_api.schemas.common import StrictModel, UtcDatetime
+
+
+class CasePublic(BaseModel):
+    """A case as the police and moderators see it (volunteers appear by pseudonym in the bundle)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    task_id: int
+    item_id: int
+    category: str
+    status: CaseStatus
+    outcome: CaseOutcome | None
+    outcome_note: str | None
+    evidence_sha256: str | None
+    acknowledged_at: UtcDatetime | None
+    outcome_at: UtcDatetime | None
+    created_at: UtcDatetime
+    # Takedown tracking.
+    offline_at: UtcDatetime | None
+    last_checked_at: UtcDatetime | None
+    check_count: int
+    last_check_result: str | None
+
+
+class CaseDetail(CasePublic):
+    url: str
+    fetched_at: UtcDatetime
+    sha256: str
+    hours_to_offline: float | None
+
+
+class OutcomeUpdate(StrictModel):
+    outcome: CaseOutcome
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class VolunteerOutcomePublic(BaseModel):
+    """What became of a case the volunteer helped confirm (the police's note is not shown)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    case_id: int
+    task_id: int
+    item_id: int
+    category: str
+    status: CaseStatus
+    outcome: CaseOutcome | None
+    outcome_at: UtcDatetime | None
+    offline_at: UtcDatetime | None
+    opened_at: UtcDatetime
+    voted_at: UtcDatetime
+
+
+class WebhookDeliveryPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    case_id: int
+    event: str
+    url: str
+    idempotency_key: str
+    status: WebhookStatus
+    attempts: int
+    last_status_code: int | None
+    last_error: str | None
+    last_attempt_at: UtcDatetime | None
+    delivered_at: UtcDatetime | None
+    created_at: UtcDatetime
+
+
+class TrainingLabelPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    task_id: int
+    item_id: int
+    language: str
+    text: str
+    label: Verdict
+    category: str | None
+    label_source: str
+    is_gold: bool
+    is_exploration: bool
+    decided_at: UtcDatetime | None
+    case_outcome: CaseOutcome | None
+
+
+class TrainingLabelsPublic(BaseModel):
+    items: list[TrainingLabelPublic]
+    # Pass as after_task_id for the next page; None when this page is the last.
+    next_after_task_id: int | None

@@ -1,0 +1,47 @@
+"""Shapes shared by every resource: pages of results."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Generic, TypeVar
+
+from fastapi import Path, Query
+from pydantic import AfterValidator, BaseModel, ConfigDict, field_validator
+
+T = TypeVar("T")
+
+
+def _as_utc(value: datetime) -> datetime:
+    # SQLite hands timestamps back naive; all are stored in UTC. RFC 3339 needs the offset.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
+
+MAX_PAGE = 200
+
+OffsetParam = Annotated[int, Query(ge=0, le=10_000_000, description="Rows to skip.")]
+# Ids fit a 32-bit integer column: a bigger one is a 422, not a database error.
+IdPath = Annotated[int, Path(ge=1, le=2_147_483_647)]
+LimitParam = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"Rows per page (at most {MAX_PAGE}).")]
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    total: int
+    offset: int
+    limit: int
+
+
+class StrictModel(BaseModel):
+    """Request bodies: unknown fields are an error, not silently ignored; no NUL in any string
+    (PostgreSQL cannot store it, SQLite would, so both engines reject it the same way)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value

@@ -1,0 +1,48 @@
+"""Building response models from rows (kept out of the routes so they stay thin)."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from saqshy.db.models import ReviewTask
+from saqshy.settings import Settings
+from triage_api.schemas.tasks import ItemForReview, ScorePublic, TaskDetail, TaskForReview, TaskPublic, VoteWithVoter
+from triage_api.services import queue, users, votes
+
+
+def task_for_review(session: Session, task: ReviewTask) -> TaskForReview:
+    score = queue.latest_score(session, task.item_id)
+    return TaskForReview(
+        id=task.id,
+        category=task.category,
+        status=task.status,
+        lease_expires_at=task.lease_expires_at,
+        item=ItemForReview.model_validate(task.item),
+        score=ScorePublic.model_validate(score) if score is not None else None,
+    )
+
+
+def task_public(settings: Settings, task: ReviewTask) -> TaskPublic:
+    data = {name: getattr(task, name) for name in TaskPublic.model_fields if name != "effective_priority"}
+    return TaskPublic(**data, effective_priority=queue.effective_priority(settings, task))
+
+
+def task_detail(session: Session, settings: Settings, task: ReviewTask) -> TaskDetail:
+    rows = votes.votes_of_task(session, task.id)
+    acc = users.accuracies(session, [user.id for _, user in rows])
+    score = queue.latest_score(session, task.item_id)
+    vote_list = []
+    for vote, user in rows:
+        a = acc.get(user.id, users.Accuracy(0, 0))
+        vote_list.append(VoteWithVoter(
+            id=vote.id, user_id=user.id, display_name=user.display_name, pseudonym=user.pseudonym,
+            verdict=vote.verdict, category=vote.category, note=vote.note, weight=vote.weight,
+            is_moderator_decision=vote.is_moderator_decision, created_at=vote.created_at,
+            voter_accuracy=a.accuracy, voter_gold_votes=a.gold_votes,
+        ))
+    return TaskDetail(
+        **task_public(settings, task).model_dump(),
+        item=ItemForReview.model_validate(task.item),
+        score_detail=ScorePublic.model_validate(score) if score is not None else None,
+        votes=vote_list,
+    )

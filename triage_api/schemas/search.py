@@ -1,0 +1,33 @@
+"""Full-text search over items."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from saqshy.db.models import CaseStatus, TaskStatus
+from triage_api.schemas.common import UtcDatetime
+
+
+class ItemHitPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    item_id: int
+    relevance: float
+    # Field -> safe HTML fragments (escaped text, <mark> around matches). Every other string is
+    # crawled text as is: the client must escape it.
+    highlights: dict[str, list[str]]
+    url: str
+    title: str | None
+    language: str
+    fetched_at: UtcDatetime
+    published_at: UtcDatetime | None
+    source_id: int | None
+    source_name: str | None
+    score: float | None
+    top_category: str | None
+    model_version: str | None
+    task_id: int | None
+    task_status: TaskStatus | None
+    decided_category: str | None
+    case_id: int | None
+    case_status: CaseStatus | None

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from saqshy.db.models import TaskStatus, Verdict
+from triage_api.schemas.common import StrictModel, UtcDatetime
+
+
+class VoteCreate(StrictModel):
+    verdict: Verdict
+    category: str | None = Field(default=None, max_length=64, description="A taxonomy category; for 'illegal' "
+                                 "it defaults to the task's category.")
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class VotePublic(BaseModel):
+    """A reviewer's own vote (others' votes are never shown to reviewers)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    task_id: int
+    verdict: Verdict
+    category: str | None
+    note: str | None
+    created_at: UtcDatetime
+
+
+class MyVote(VotePublic):
+    task_status: TaskStatus
+    task_decision: Verdict | None
+
+
+class Resolution(StrictModel):
+    verdict: Verdict
+    category: str | None = Field(default=None, max_length=64)
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class GoldCreate(StrictModel):
+    verdict: Verdict
+    category: str | None = Field(default=None, max_length=64)

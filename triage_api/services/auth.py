@@ -1,0 +1,143 @@
+"""Login (rate-limited), bearer tokens and browser sessions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from saqshy.db.models import AuthToken, LoginAttempt, User, utcnow
+from saqshy.errors import SaqshyError
+from saqshy.settings import Settings
+from triage_api.services import security
+from triage_api.services.audit import append_audit
+
+BEARER = "bearer"
+SESSION = "session"
+
+
+class RateLimited(SaqshyError):
+    """Too many failed logins for this e-mail or address (HTTP 429)."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.retry_after = retry_after
+
+
+class AuthenticationFailed(SaqshyError):
+    """Wrong e-mail or password, or a disabled account (HTTP 401); the message never says which."""
+
+
+def as_utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+@dataclass
+class IssuedToken:
+    token: str
+    csrf_token: str | None
+    record: AuthToken
+
+
+def _check_rate_limit(session: Session, settings: Settings, email: str, ip: str) -> None:
+    since = utcnow() - timedelta(seconds=settings.triage_login_window_seconds)
+    for column, value in ((LoginAttempt.email, email), (LoginAttempt.ip, ip)):
+        failures, oldest = session.execute(
+            select(func.count(), func.min(LoginAttempt.at)).where(
+                column == value, LoginAttempt.at >= since, LoginAttempt.succeeded.is_(False)
+            )
+        ).one()
+        # Per address the limit is wider: several people may share one NAT.
+        limit = settings.triage_login_max_failures * (1 if column is LoginAttempt.email else 4)
+        if failures >= limit:
+            retry = settings.triage_login_window_seconds
+            if oldest is not None:
+                retry = max(1, int((as_utc(oldest) - since).total_seconds()) + 1)
+            raise RateLimited("too many failed logins; try again later", retry_after=retry)
+
+
+def authenticate(session: Session, settings: Settings, email: str, password: str, ip: str) -> User:
+    """Check a password. Raises RateLimited before checking when too many recent attempts failed.
+
+    The caller must commit even on AuthenticationFailed so the failed attempt is counted.
+    """
+    key = normalise_email(email)[:320]
+    ip = ip[:64]
+    _check_rate_limit(session, settings, key, ip)
+    user = session.execute(select(User).where(User.email == key)).scalar_one_or_none()
+    if user is None:
+        security.burn_password_check(settings, password)
+        ok = False
+    else:
+        ok = security.verify_password(settings, user.password_hash, password) and user.is_active
+    session.add(LoginAttempt(email=key, ip=ip, succeeded=ok))
+    # Old attempts are useless after the window: trim them as we go.
+    session.execute(
+        delete(LoginAttempt).where(
+            LoginAttempt.at < utcnow() - timedelta(seconds=settings.triage_login_window_seconds * 2)
+        )
+    )
+    if not ok or user is None:
+        raise AuthenticationFailed("wrong e-mail or password")
+    if security.needs_rehash(settings, user.password_hash):
+        user.password_hash = security.hash_password(settings, password)
+    return user
+
+
+def issue_token(session: Session, settings: Settings, user: User, kind: str = BEARER) -> IssuedToken:
+    token = security.new_secret()
+    csrf = security.new_secret() if kind == SESSION else None
+    ttl = settings.triage_session_ttl_seconds if kind == SESSION else settings.triage_token_ttl_seconds
+    record = AuthToken(
+        token_sha256=security.sha256_hex(token),
+        user_id=user.id,
+        kind=kind,
+        csrf_sha256=security.sha256_hex(csrf) if csrf else None,
+        expires_at=utcnow() + timedelta(seconds=ttl),
+    )
+    session.add(record)
+    session.flush()
+    return IssuedToken(token=token, csrf_token=csrf, record=record)
+
+
+def login(
+    session: Session, settings: Settings, email: str, password: str, ip: str, kind: str
+) -> tuple[User, IssuedToken]:
+    user = authenticate(session, settings, email, password, ip)
+    issued = issue_token(session, settings, user, kind)
+    append_audit(session, actor_id=user.id, action="auth.login", entity_type="user", entity_id=user.id,
+                 payload={"kind": kind})
+    return user, issued
+
+
+def resolve_token(session: Session, token: str, kind: str) -> tuple[AuthToken, User] | None:
+    """The live token and its active user, or None (unknown, expired, revoked, or disabled user)."""
+    row = session.execute(
+        select(AuthToken, User)
+        .join(User, User.id == AuthToken.user_id)
+        .where(AuthToken.token_sha256 == security.sha256_hex(token), AuthToken.kind == kind)
+    ).one_or_none()
+    if row is None:
+        return None
+    record, user = row
+    if record.revoked_at is not None or as_utc(record.expires_at) <= utcnow() or not user.is_active:
+        return None
+    return record, user
+
+
+def revoke_token(session: Session, record: AuthToken) -> None:
+    record.revoked_at = utcnow()
+
+
+def revoke_all_for_user(session: Session, user_id: int) -> None:
+    session.execute(
+        update(AuthToken)
+        .where(AuthToken.user_id == user_id, AuthToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )

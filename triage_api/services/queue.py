@@ -1,0 +1,479 @@
+"""The review queue: tasks from scores, priority with ageing, and atomic leases.
+
+Priority is ``score x severity weight`` (low 1 ... critical 4). Ageing adds
+``triage_aging_per_hour`` per hour of waiting, so any task eventually outranks a fresh critical
+one and nothing starves. Because ``now`` is the same for every row, ordering by
+``priority + rate * (now - created)`` equals ordering by ``rank = priority - rate * created``,
+a constant stored per task and indexed with the status: claiming is one index scan.
+
+Claiming locks one row: on PostgreSQL ``SELECT ... FOR UPDATE SKIP LOCKED`` lets concurrent
+claimers pass over each other's rows; on SQLite every transaction starts with ``BEGIN IMMEDIATE``
+(``saqshy.db.session``), so the select-then-update runs alone. Both are guarded again by a
+conditional ``UPDATE ... WHERE`` the lease is still free.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import ColumnElement, CursorResult, exists, func, or_, select, update
+from sqlalchemy.orm import Session, joinedload
+
+from classifier.taxonomy import Taxonomy, load_taxonomy
+from saqshy.context import Context
+from saqshy.db.models import CategoryThreshold, ContentItem, ReviewTask, Role, Score, TaskStatus, User, Vote, utcnow
+from saqshy.errors import Conflict, Forbidden, InvalidInput, InvalidTransition, NotFound
+from saqshy.settings import Settings
+from triage_api.services.audit import append_audit
+from triage_api.services.auth import as_utc
+
+log = logging.getLogger(__name__)
+
+REVIEWER_ROLES = frozenset({Role.VOLUNTEER, Role.MODERATOR})
+STAFF_ROLES = frozenset({Role.MODERATOR, Role.ADMIN, Role.ML_ENGINEER})
+
+
+def taxonomy() -> Taxonomy:
+    return load_taxonomy()
+
+
+def check_category(name: str | None) -> str | None:
+    """A category name from the taxonomy (InvalidInput, hence 422, for any other)."""
+    if name is None:
+        return None
+    tax = taxonomy()
+    if name not in tax:
+        raise InvalidInput(f"unknown category {name[:64]!r}; known: {', '.join(tax.names)}")
+    return name
+
+
+def severity_weight(tax: Taxonomy, category: str | None) -> float:
+    if category is None or category not in tax:
+        return 1.0
+    return float(tax[category].severity_rank + 1)
+
+
+def compute_rank(settings: Settings, priority: float, created_at: datetime) -> float:
+    return priority - settings.triage_aging_per_hour / 3600.0 * as_utc(created_at).timestamp()
+
+
+def effective_priority(settings: Settings, task: ReviewTask, now: datetime | None = None) -> float:
+    """The priority with ageing, as the queue sees it now."""
+    now = now or utcnow()
+    return task.priority + settings.triage_aging_per_hour * (now - as_utc(task.created_at)).total_seconds() / 3600
+
+
+# --- From scores to tasks ---------------------------------------------------------------------
+
+
+@dataclass
+class SyncResult:
+    scores_seen: int = 0
+    created: int = 0
+    exploration: int = 0
+    updated: int = 0
+    folded_into_cluster: int = 0
+    below_threshold: int = 0
+    task_ids: list[int] = field(default_factory=list)
+
+
+@dataclass
+class _Candidate:
+    score: Score
+    item: ContentItem
+    category: str | None
+    probability: float
+    # max over categories of probability / threshold: 1.0 is on the boundary.
+    closeness: float
+
+
+def thresholds(session: Session) -> dict[str, float]:
+    """Each category's threshold: the taxonomy's default unless staff set another."""
+    values = taxonomy().thresholds()
+    for category, threshold in session.execute(select(CategoryThreshold.category, CategoryThreshold.threshold)):
+        if category in values:
+            values[category] = float(threshold)
+    return values
+
+
+def set_threshold(session: Session, actor: User, category: str, threshold: float) -> CategoryThreshold:
+    check_category(category)
+    if not 0.0 < threshold < 1.0 or not math.isfinite(threshold):
+        raise InvalidInput("a threshold is a number strictly between 0 and 1")
+    row = session.get(CategoryThreshold, category, with_for_update=True)
+    before = row.threshold if row is not None else taxonomy()[category].threshold
+    if row is None:
+        row = CategoryThreshold(category=category, threshold=threshold)
+        session.add(row)
+    row.threshold = threshold
+    row.updated_by_id = actor.id
+    row.updated_at = utcnow()
+    append_audit(session, actor_id=actor.id, action="threshold.change", entity_type="category",
+                 entity_id=category, payload={"from": before, "to": threshold})
+    return row
+
+
+def _assess(tax: Taxonomy, limits: dict[str, float], score: Score) -> tuple[str | None, float, bool, float]:
+    """(category, probability, passes a threshold, closeness to the nearest threshold)."""
+    probabilities = score.probabilities if isinstance(score.probabilities, dict) else {}
+    best: tuple[float, str, float] | None = None  # (priority, name, p) among passing categories
+    closest: tuple[float, str | None, float] = (0.0, score.top_category, float(score.score or 0.0))
+    for category in tax:
+        raw = probabilities.get(category.name)
+        if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
+            continue
+        p = min(max(float(raw), 0.0), 1.0)
+        limit = limits.get(category.name, category.threshold)
+        ratio = p / limit
+        if ratio > closest[0]:
+            closest = (ratio, category.name, p)
+        if p >= limit:
+            priority = p * (category.severity_rank + 1)
+            if best is None or priority > best[0]:
+                best = (priority, category.name, p)
+    if best is not None:
+        return best[1], best[2], True, closest[0]
+    nearest = closest[1] if closest[1] in tax else None
+    return nearest, closest[2], False, closest[0]
+
+
+def _stochastic_round(value: float, rng: random.Random) -> int:
+    whole = math.floor(value)
+    return whole + (1 if rng.random() < value - whole else 0)
+
+
+def _new_task(settings: Settings, tax: Taxonomy, candidate: _Candidate, *, exploration: bool) -> ReviewTask:
+    created = utcnow()
+    priority = candidate.probability * severity_weight(tax, candidate.category)
+    return ReviewTask(
+        item_id=candidate.item.id,
+        cluster_id=candidate.item.cluster_id,
+        category=candidate.category,
+        score=candidate.probability,
+        priority=priority,
+        rank=compute_rank(settings, priority, created),
+        status=TaskStatus.OPEN,
+        is_exploration=exploration,
+        is_gold=False,
+        model_version=candidate.score.model_version,
+        created_at=created,
+        version=0,
+        vote_count=0,
+        duplicate_count=0,
+    )
+
+
+def sync_tasks_from_scores(
+    session: Session, settings: Settings, *, rng: random.Random | None = None, limit: int | None = None
+) -> SyncResult:
+    """Turn scores not yet triaged into review tasks (the scoring job calls this after writing scores).
+
+    Idempotent: each score is marked ``triaged_at`` in the same transaction. An item above its
+    category's threshold becomes a task (or refreshes its open task); an item whose near-duplicate
+    cluster already has a task is folded into it; of the items below threshold, enough become
+    exploration tasks that they make up ``triage_exploration_share`` of the tasks created, half the
+    most uncertain (closest to a threshold) and half drawn at random.
+    """
+    rng = rng or random.Random()
+    tax = taxonomy()
+    limits = thresholds(session)
+    result = SyncResult()
+    scores = list(
+        session.execute(
+            select(Score)
+            .where(Score.triaged_at.is_(None))
+            .order_by(Score.id)
+            .limit(limit or settings.triage_sync_batch_size)
+            .with_for_update(skip_locked=True)
+        ).scalars()
+    )
+    if not scores:
+        return result
+    now = utcnow()
+    items = {
+        item.id: item
+        for item in session.execute(
+            select(ContentItem).where(ContentItem.id.in_({s.item_id for s in scores}))
+        ).scalars()
+    }
+    below: list[_Candidate] = []
+    claimed_clusters: dict[int, ReviewTask] = {}
+    for score in scores:
+        score.triaged_at = now
+        result.scores_seen += 1
+        item = items.get(score.item_id)
+        if item is None:
+            continue
+        category, p, passes, closeness = _assess(tax, limits, score)
+        candidate = _Candidate(score, item, category, p, closeness)
+        existing = session.execute(select(ReviewTask).where(ReviewTask.item_id == item.id)).scalar_one_or_none()
+        if existing is None and item.cluster_id is not None:
+            existing = claimed_clusters.get(item.cluster_id) or session.execute(
+                select(ReviewTask)
+                .where(ReviewTask.cluster_id == item.cluster_id, ReviewTask.status != TaskStatus.CANCELLED)
+                .order_by(ReviewTask.id)
+                .limit(1)
+            ).scalar_one_or_none()
+            if existing is not None:
+                # A near-duplicate: one task per cluster; keep the stronger signal.
+                existing.duplicate_count += 1
+                result.folded_into_cluster += 1
+                if passes and existing.status == TaskStatus.OPEN and not existing.is_gold:
+                    _raise_priority(settings, tax, existing, candidate)
+                continue
+        if existing is not None:
+            if passes and existing.status == TaskStatus.OPEN and not existing.is_gold:
+                _refresh(settings, tax, existing, candidate)
+                result.updated += 1
+            continue
+        if not passes:
+            result.below_threshold += 1
+            below.append(candidate)
+            continue
+        task = _new_task(settings, tax, candidate, exploration=False)
+        session.add(task)
+        session.flush()
+        if item.cluster_id is not None:
+            claimed_clusters[item.cluster_id] = task
+        result.created += 1
+        result.task_ids.append(task.id)
+    share = settings.triage_exploration_share
+    if below and share > 0:
+        wanted = len(below) if share >= 1 else _stochastic_round(result.created * share / (1 - share), rng)
+        chosen: list[_Candidate] = []
+        if wanted:
+            by_uncertainty = sorted(below, key=lambda c: c.closeness, reverse=True)
+            top = (wanted + 1) // 2
+            chosen = by_uncertainty[:top]
+            rest = by_uncertainty[top:]
+            chosen += rng.sample(rest, min(len(rest), wanted - top))
+        for candidate in chosen:
+            if candidate.item.cluster_id is not None and candidate.item.cluster_id in claimed_clusters:
+                continue
+            task = _new_task(settings, tax, candidate, exploration=True)
+            session.add(task)
+            session.flush()
+            if candidate.item.cluster_id is not None:
+                claimed_clusters[candidate.item.cluster_id] = task
+            result.exploration += 1
+            result.task_ids.append(task.id)
+    if result.created or result.exploration:
+        append_audit(
+            session, actor_id=None, action="tasks.create", entity_type="review_task", entity_id=None,
+            payload={"task_ids": result.task_ids, "exploration": result.exploration},
+        )
+    return result
+
+
+def _refresh(settings: Settings, tax: Taxonomy, task: ReviewTask, candidate: _Candidate) -> None:
+    # A newer score (e.g. a new model version) for an open task: the task follows it.
+    task.category = candidate.category
+    task.score = candidate.probability
+    task.priority = candidate.probability * severity_weight(tax, candidate.category)
+    task.rank = compute_rank(settings, task.priority, task.created_at)
+    task.model_version = candidate.score.model_version
+    task.is_exploration = False
+
+
+def _raise_priority(settings: Settings, tax: Taxonomy, task: ReviewTask, candidate: _Candidate) -> None:
+    priority = candidate.probability * severity_weight(tax, candidate.category)
+    if priority > task.priority:
+        _refresh(settings, tax, task, candidate)
+
+
+# --- Leases -------------------------------------------------------------------------------------
+
+
+def _free_lease(now: datetime) -> ColumnElement[bool]:
+    return or_(ReviewTask.lease_expires_at.is_(None), ReviewTask.lease_expires_at <= now)
+
+
+def _lanes(settings: Settings, rng: random.Random) -> list[ColumnElement[bool] | None]:
+    """The lane a claim tries first (gold, exploration or regular by their shares), then any lane."""
+    draw = rng.random()
+    if draw < settings.triage_gold_share:
+        first: ColumnElement[bool] = ReviewTask.is_gold.is_(True)
+    elif draw < settings.triage_gold_share + settings.triage_exploration_share:
+        first = ReviewTask.is_gold.is_(False) & ReviewTask.is_exploration.is_(True)
+    else:
+        first = ReviewTask.is_gold.is_(False) & ReviewTask.is_exploration.is_(False)
+    return [first, None]
+
+
+def held_task(session: Session, user: User, now: datetime | None = None) -> ReviewTask | None:
+    now = now or utcnow()
+    return session.execute(
+        select(ReviewTask)
+        .where(
+            ReviewTask.lease_owner_id == user.id,
+            ReviewTask.lease_expires_at > now,
+            ReviewTask.status == TaskStatus.OPEN,
+        )
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def claim_next(
+    session: Session, settings: Settings, user: User, *, rng: random.Random | None = None
+) -> ReviewTask | None:
+    """Lease the most urgent open task this user has not voted on; None when there is none.
+
+    A volunteer holds at most one lease: claiming again returns the task already held.
+    """
+    if user.role not in REVIEWER_ROLES:
+        raise Forbidden("only volunteers and moderators review tasks")
+    now = utcnow()
+    current = held_task(session, user, now)
+    if current is not None:
+        return current
+    already_voted = exists().where(Vote.task_id == ReviewTask.id, Vote.user_id == user.id)
+    for lane in _lanes(settings, rng or random.Random()):
+        query = select(ReviewTask).where(ReviewTask.status == TaskStatus.OPEN, _free_lease(now), ~already_voted)
+        if lane is not None:
+            query = query.where(lane)
+        task = session.execute(
+            query.options(joinedload(ReviewTask.item, innerjoin=True))  # the claim answer shows the item
+            .order_by(ReviewTask.rank.desc())
+            .limit(1)
+            .with_for_update(skip_locked=True, of=ReviewTask)
+        ).scalar_one_or_none()
+        if task is None:
+            continue
+        expires = now + timedelta(seconds=settings.triage_lease_seconds)
+        # The row is locked (PostgreSQL) or the whole database is (SQLite) until commit, so the
+        # lease read free above is still free here.
+        task.lease_owner_id = user.id
+        task.lease_expires_at = expires
+        task.version += 1
+        session.flush()
+        append_audit(session, actor_id=user.id, action="task.claim", entity_type="review_task",
+                     entity_id=task.id, payload={"expires_at": expires.isoformat()})
+        return task
+    return None
+
+
+def _lock_task(session: Session, task_id: int) -> ReviewTask:
+    task = session.execute(select(ReviewTask).where(ReviewTask.id == task_id).with_for_update()).scalar_one_or_none()
+    if task is None:
+        raise NotFound(f"task {task_id} not found")
+    return task
+
+
+def require_lease(task: ReviewTask, user: User) -> None:
+    """The user must hold the task's lease: a lease that expired is still theirs until someone else claims."""
+    if task.status != TaskStatus.OPEN:
+        raise InvalidTransition(f"task {task.id} is {task.status.value}, no longer open for review")
+    if task.lease_owner_id != user.id:
+        raise Conflict(f"you do not hold the lease on task {task.id} (it expired and was claimed, or was never yours)")
+
+
+def extend_lease(session: Session, settings: Settings, user: User, task_id: int, seconds: int | None) -> ReviewTask:
+    seconds = seconds or settings.triage_lease_seconds
+    if not 1 <= seconds <= settings.triage_lease_max_seconds:
+        raise InvalidInput(f"seconds must be between 1 and {settings.triage_lease_max_seconds}")
+    task = _lock_task(session, task_id)
+    require_lease(task, user)
+    task.lease_expires_at = utcnow() + timedelta(seconds=seconds)
+    task.version += 1
+    append_audit(session, actor_id=user.id, action="task.extend", entity_type="review_task", entity_id=task.id,
+                 payload={"expires_at": task.lease_expires_at.isoformat()})
+    return task
+
+
+def release_lease(session: Session, user: User, task_id: int) -> None:
+    task = _lock_task(session, task_id)
+    require_lease(task, user)
+    task.lease_owner_id = None
+    task.lease_expires_at = None
+    task.version += 1
+    append_audit(session, actor_id=user.id, action="task.release", entity_type="review_task", entity_id=task.id,
+                 payload={})
+
+
+def expire_leases(session: Session) -> int:
+    """Clear lapsed leases (claiming already ignores them; this only tidies what the UI shows)."""
+    now = utcnow()
+    result = session.execute(
+        update(ReviewTask)
+        .where(ReviewTask.lease_expires_at.is_not(None), ReviewTask.lease_expires_at <= now)
+        .values(lease_owner_id=None, lease_expires_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(cast(CursorResult[Any], result).rowcount)
+
+
+# --- Reading --------------------------------------------------------------------------------------
+
+
+def get_task(session: Session, task_id: int) -> ReviewTask:
+    task = session.get(ReviewTask, task_id)
+    if task is None:
+        raise NotFound(f"task {task_id} not found")
+    return task
+
+
+def task_for_reviewer(session: Session, user: User, task_id: int) -> ReviewTask:
+    """A volunteer sees a task only while leasing it or after voting on it (never others' votes)."""
+    task = get_task(session, task_id)
+    if user.role in STAFF_ROLES:
+        return task
+    if task.lease_owner_id == user.id:
+        return task
+    voted = session.execute(select(Vote.id).where(Vote.task_id == task.id, Vote.user_id == user.id)).first()
+    if voted is None:
+        # 404 rather than 403: a volunteer cannot probe which task ids exist.
+        raise NotFound(f"task {task_id} not found")
+    return task
+
+
+def list_tasks(
+    session: Session,
+    *,
+    status: TaskStatus | None,
+    category: str | None,
+    is_gold: bool | None,
+    offset: int,
+    limit: int,
+) -> tuple[list[ReviewTask], int]:
+    check_category(category)
+    conditions = []
+    if status is not None:
+        conditions.append(ReviewTask.status == status)
+    if category is not None:
+        conditions.append(ReviewTask.category == category)
+    if is_gold is not None:
+        conditions.append(ReviewTask.is_gold.is_(is_gold))
+    query = select(ReviewTask).where(*conditions).order_by(ReviewTask.rank.desc(), ReviewTask.id)
+    total = session.execute(select(func.count()).select_from(ReviewTask).where(*conditions)).scalar_one()
+    return list(session.execute(query.offset(offset).limit(limit)).scalars()), int(total)
+
+
+def latest_score(session: Session, item_id: int) -> Score | None:
+    return session.execute(
+        select(Score).where(Score.item_id == item_id).order_by(Score.created_at.desc(), Score.id.desc()).limit(1)
+    ).scalar_one_or_none()
+
+
+# --- Jobs (``fn(ctx, **args)``: open their own sessions, idempotent) -----------------------------
+
+
+def sync_tasks_job(ctx: Context) -> int:
+    """Drain untriaged scores into tasks, one committed batch at a time; returns tasks created."""
+    created = 0
+    while True:
+        with ctx.sessions.begin() as session:
+            result = sync_tasks_from_scores(session, ctx.settings)
+        created += result.created + result.exploration
+        if result.scores_seen < ctx.settings.triage_sync_batch_size:
+            return created
+
+
+def expire_leases_job(ctx: Context) -> int:
+    """Clear lapsed leases (claims already skip them; this keeps lists and statistics tidy)."""
+    with ctx.sessions.begin() as session:
+        return expire_leases(session)

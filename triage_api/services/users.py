@@ -1,0 +1,270 @@
+"""People: accounts, invitations, roles, and each volunteer's accuracy on gold tasks."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import case, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from saqshy.db.models import Invite, ReviewTask, Role, User, Vote, utcnow
+from saqshy.errors import Conflict, Forbidden, InvalidInput, InvalidTransition, NotFound
+from saqshy.settings import Settings
+from triage_api.services import security
+from triage_api.services.audit import append_audit
+from triage_api.services.auth import as_utc, normalise_email, revoke_all_for_user
+
+# Deliberately loose (one @, a dot in the domain, no spaces): the invite proves the address works.
+_EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
+
+# Who may invite (or grant) which roles: moderators manage volunteers only.
+GRANTABLE: dict[Role, frozenset[Role]] = {
+    Role.ADMIN: frozenset(Role),
+    Role.MODERATOR: frozenset({Role.VOLUNTEER}),
+}
+
+
+def validate_email(email: str) -> str:
+    key = normalise_email(email)
+    if len(key) > 320 or not _EMAIL_RE.match(key):
+        raise InvalidInput(f"{email[:80]!r} is not a valid e-mail address")
+    return key
+
+
+def validate_password(password: str) -> None:
+    if len(password) < security.MIN_PASSWORD_CHARS:
+        raise InvalidInput(f"the password must have at least {security.MIN_PASSWORD_CHARS} characters")
+    if len(password) > security.MAX_PASSWORD_CHARS:
+        raise InvalidInput(f"the password must have at most {security.MAX_PASSWORD_CHARS} characters")
+
+
+def _new_pseudonym() -> str:
+    return f"V-{secrets.token_hex(5).upper()}"
+
+
+def get_user(session: Session, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"user {user_id} not found")
+    return user
+
+
+def create_user(
+    session: Session,
+    settings: Settings,
+    *,
+    email: str,
+    password: str,
+    role: Role,
+    display_name: str | None = None,
+    locale: str = "ru",
+    actor_id: int | None = None,
+) -> User:
+    key = validate_email(email)
+    validate_password(password)
+    if session.execute(select(User.id).where(User.email == key)).first() is not None:
+        raise Conflict(f"a user with e-mail {key} already exists")
+    user = User(
+        email=key,
+        display_name=(display_name or key.split("@", 1)[0]).strip()[:200] or key,
+        pseudonym=_new_pseudonym(),
+        password_hash=security.hash_password(settings, password),
+        role=role,
+        locale=locale,
+        preferences={},
+    )
+    session.add(user)
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:
+        raise Conflict(f"a user with e-mail {key} already exists") from None
+    append_audit(session, actor_id=actor_id, action="user.create", entity_type="user", entity_id=user.id,
+                 payload={"email": key, "role": role.value})
+    return user
+
+
+def update_user(
+    session: Session,
+    actor: User,
+    user_id: int,
+    *,
+    role: Role | None = None,
+    is_active: bool | None = None,
+    display_name: str | None = None,
+) -> User:
+    user = get_user(session, user_id)
+    grantable = GRANTABLE.get(actor.role, frozenset())
+    if user.id != actor.id and user.role not in grantable:
+        raise Forbidden(f"a {actor.role.value} cannot change a {user.role.value}'s account")
+    changes: dict[str, object] = {}
+    if role is not None and role != user.role:
+        if role not in grantable or user.id == actor.id:
+            raise Forbidden(f"a {actor.role.value} cannot grant the role {role.value}")
+        changes["role"] = [user.role.value, role.value]
+        user.role = role
+    if is_active is not None and is_active != user.is_active:
+        if user.id == actor.id:
+            raise InvalidTransition("you cannot disable your own account")
+        changes["is_active"] = [user.is_active, is_active]
+        user.is_active = is_active
+        if not is_active:
+            revoke_all_for_user(session, user.id)
+    if display_name is not None and display_name.strip() and display_name != user.display_name:
+        changes["display_name"] = True
+        user.display_name = display_name.strip()[:200]
+    if changes:
+        append_audit(session, actor_id=actor.id, action="user.update", entity_type="user", entity_id=user.id,
+                     payload=changes)
+    return user
+
+
+def change_password(session: Session, settings: Settings, user: User, current: str, new: str) -> None:
+    if not security.verify_password(settings, user.password_hash, current):
+        raise InvalidInput("the current password is wrong")
+    validate_password(new)
+    user.password_hash = security.hash_password(settings, new)
+    append_audit(session, actor_id=user.id, action="user.password", entity_type="user", entity_id=user.id, payload={})
+
+
+@dataclass
+class Accuracy:
+    gold_votes: int
+    gold_correct: int
+
+    @property
+    def accuracy(self) -> float | None:
+        return None if self.gold_votes == 0 else self.gold_correct / self.gold_votes
+
+    @property
+    def smoothed(self) -> float:
+        # Laplace prior: a newcomer starts at 0.5 instead of 0 or 1 after a single gold task.
+        return (self.gold_correct + 1) / (self.gold_votes + 2)
+
+
+def _correct_expr():  # type: ignore[no-untyped-def]
+    return case(
+        (
+            (Vote.verdict == ReviewTask.gold_verdict)
+            & ((ReviewTask.gold_category.is_(None)) | (Vote.category == ReviewTask.gold_category)),
+            1,
+        ),
+        else_=0,
+    )
+
+
+def accuracies(session: Session, user_ids: list[int] | None = None) -> dict[int, Accuracy]:
+    query = (
+        select(Vote.user_id, func.count(), func.sum(_correct_expr()))
+        .join(ReviewTask, ReviewTask.id == Vote.task_id)
+        .where(ReviewTask.is_gold.is_(True), Vote.is_moderator_decision.is_(False))
+        .group_by(Vote.user_id)
+    )
+    if user_ids is not None:
+        query = query.where(Vote.user_id.in_(user_ids))
+    return {uid: Accuracy(int(n), int(ok or 0)) for uid, n, ok in session.execute(query)}
+
+
+def accuracy_of(session: Session, user_id: int) -> Accuracy:
+    return accuracies(session, [user_id]).get(user_id, Accuracy(0, 0))
+
+
+def list_users(
+    session: Session, *, role: Role | None, offset: int, limit: int
+) -> tuple[list[User], int]:
+    query = select(User)
+    count = select(func.count()).select_from(User)
+    if role is not None:
+        query = query.where(User.role == role)
+        count = count.where(User.role == role)
+    users = list(session.execute(query.order_by(User.id).offset(offset).limit(limit)).scalars())
+    return users, int(session.execute(count).scalar_one())
+
+
+# --- Invitations ----------------------------------------------------------------------------
+
+
+def create_invite(
+    session: Session, settings: Settings, actor: User, *, role: Role, email: str | None, ttl_hours: int | None
+) -> tuple[Invite, str]:
+    """A one-time invite; the token is returned once and only its hash is stored."""
+    if role not in GRANTABLE.get(actor.role, frozenset()):
+        raise Forbidden(f"a {actor.role.value} cannot invite a {role.value}")
+    key = validate_email(email) if email else None
+    hours = ttl_hours or settings.triage_invite_ttl_hours
+    if not 1 <= hours <= settings.triage_invite_ttl_hours * 10:
+        raise InvalidInput(f"ttl_hours must be between 1 and {settings.triage_invite_ttl_hours * 10}")
+    token = security.new_secret()
+    invite = Invite(
+        token_sha256=security.sha256_hex(token),
+        email=key,
+        role=role,
+        created_by_id=actor.id,
+        expires_at=utcnow() + timedelta(hours=hours),
+    )
+    session.add(invite)
+    session.flush()
+    append_audit(session, actor_id=actor.id, action="invite.create", entity_type="invite", entity_id=invite.id,
+                 payload={"role": role.value, "email": key})
+    return invite, token
+
+
+def _live_invite(session: Session, token: str, *, lock: bool = False) -> Invite:
+    query = select(Invite).where(Invite.token_sha256 == security.sha256_hex(token))
+    if lock:
+        query = query.with_for_update()
+    invite = session.execute(query).scalar_one_or_none()
+    if invite is None:
+        raise NotFound("unknown invite")
+    if invite.used_at is not None:
+        raise InvalidTransition("this invite was already used")
+    if as_utc(invite.expires_at) <= utcnow():
+        raise InvalidTransition("this invite has expired")
+    return invite
+
+
+def check_invite(session: Session, token: str) -> Invite:
+    return _live_invite(session, token)
+
+
+def accept_invite(
+    session: Session, settings: Settings, *, token: str, email: str, password: str, display_name: str | None,
+    locale: str = "ru",
+) -> User:
+    invite = _live_invite(session, token, lock=True)
+    if invite.email and validate_email(email) != invite.email:
+        raise InvalidInput("this invite is for another e-mail address")
+    user = create_user(session, settings, email=email, password=password, role=invite.role,
+                       display_name=display_name, locale=locale, actor_id=invite.created_by_id)
+    invite.used_at = utcnow()
+    invite.used_by_id = user.id
+    append_audit(session, actor_id=user.id, action="invite.accept", entity_type="invite", entity_id=invite.id,
+                 payload={"user_id": user.id, "role": invite.role.value})
+    return user
+
+
+def revoke_invite(session: Session, actor: User, invite_id: int) -> None:
+    invite = session.get(Invite, invite_id)
+    if invite is None:
+        raise NotFound(f"invite {invite_id} not found")
+    if actor.role != Role.ADMIN and invite.created_by_id != actor.id:
+        raise Forbidden("you can revoke only your own invites")
+    if invite.used_at is not None:
+        raise InvalidTransition("this invite was already used")
+    invite.expires_at = utcnow()
+    append_audit(session, actor_id=actor.id, action="invite.revoke", entity_type="invite", entity_id=invite.id,
+                 payload={})
+
+
+def list_invites(session: Session, actor: User, *, offset: int, limit: int) -> tuple[list[Invite], int]:
+    query = select(Invite)
+    count = select(func.count()).select_from(Invite)
+    if actor.role != Role.ADMIN:
+        query = query.where(Invite.created_by_id == actor.id)
+        count = count.where(Invite.created_by_id == actor.id)
+    rows = list(session.execute(query.order_by(Invite.id.desc()).offset(offset).limit(limit)).scalars())
+    return rows, int(session.execute(count).scalar_one())

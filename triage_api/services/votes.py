@@ -1,0 +1,254 @@
+"""Blind votes, the consensus rule, moderator resolution and gold tasks.
+
+The rule (all from settings): a task is decided when its leading answer (the verdict, plus the
+category for "illegal") gathers ``triage_votes_needed`` votes, or that much weight when
+``triage_weight_by_accuracy`` is on; an "unsure" vote sends it to a moderator (unless
+``triage_unsure_to_moderator`` is off); after ``triage_max_votes`` votes without a decision it goes
+to a moderator too. Defaults: two agreeing votes decide, any disagreement goes to a moderator.
+
+Gold tasks carry a known answer: they are never decided, every volunteer may answer each once,
+and the answers measure each volunteer's accuracy.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session
+
+from saqshy.db.models import ReviewTask, Role, TaskStatus, User, Verdict, Vote, utcnow
+from saqshy.errors import Conflict, InvalidInput, InvalidTransition, NotFound
+from saqshy.settings import Settings
+from triage_api.services import queue, users
+from triage_api.services.audit import append_audit
+
+log = logging.getLogger(__name__)
+
+MAX_NOTE_CHARS = 2000
+_EPSILON = 1e-9
+
+
+@dataclass(frozen=True)
+class Ballot:
+    verdict: Verdict
+    category: str | None
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the votes so far mean: a decision, a moderator, or wait for more votes."""
+
+    decision: Verdict | None = None
+    category: str | None = None
+    to_moderator: bool = False
+    reason: str = ""
+
+
+def evaluate(ballots: list[Ballot], settings: Settings) -> Outcome:
+    """The consensus rule, as a pure function of the ballots so far."""
+    if settings.triage_unsure_to_moderator and any(b.verdict == Verdict.UNSURE for b in ballots):
+        return Outcome(to_moderator=True, reason="a reviewer was unsure")
+    tally: dict[tuple[Verdict, str | None], float] = defaultdict(float)
+    for ballot in ballots:
+        if ballot.verdict == Verdict.UNSURE:
+            continue
+        key = (ballot.verdict, ballot.category if ballot.verdict == Verdict.ILLEGAL else None)
+        tally[key] += ballot.weight
+    if tally:
+        (verdict, category), weight = max(tally.items(), key=lambda kv: kv[1])
+        runner_up = sorted(tally.values(), reverse=True)[1] if len(tally) > 1 else 0.0
+        if weight + _EPSILON >= settings.triage_votes_needed and weight > runner_up:
+            return Outcome(decision=verdict, category=category, reason="consensus")
+    if len(ballots) >= max(settings.triage_max_votes, settings.triage_votes_needed):
+        return Outcome(to_moderator=True, reason="no consensus within the vote limit")
+    return Outcome(reason="waiting for more votes")
+
+
+def vote_weight(session: Session, settings: Settings, user_id: int) -> float:
+    if not settings.triage_weight_by_accuracy:
+        return 1.0
+    smoothed = users.accuracy_of(session, user_id).smoothed
+    return min(1.5, max(0.25, smoothed / settings.triage_reference_accuracy))
+
+
+def _clean_note(note: str | None) -> str | None:
+    if note is None:
+        return None
+    if len(note) > MAX_NOTE_CHARS:
+        raise InvalidInput(f"the note must have at most {MAX_NOTE_CHARS} characters")
+    return note.strip() or None
+
+
+def _category_for(verdict: Verdict, category: str | None, task: ReviewTask) -> str | None:
+    category = queue.check_category(category)
+    if verdict == Verdict.ILLEGAL and category is None:
+        # Agreeing with the model's category is the common case: the UI may omit it.
+        category = task.category
+        if category is None:
+            raise InvalidInput("an 'illegal' vote needs a category")
+    return category
+
+
+def _open_case(session: Session, task: ReviewTask, settings: Settings, actor_id: int | None) -> None:
+    try:
+        from triage_api.services.cases import open_case
+    except ModuleNotFoundError as exc:  # pragma: no cover - escalation not installed
+        if exc.name != "triage_api.services.cases":
+            raise
+        log.warning("task %s decided illegal but escalation (triage_api.services.cases) is missing", task.id)
+        return
+    open_case(session, task, settings, actor_id)
+
+
+def _decide(
+    session: Session, settings: Settings, task: ReviewTask, verdict: Verdict, category: str | None,
+    actor_id: int | None, how: str,
+) -> None:
+    task.status = TaskStatus.DECIDED
+    task.decision = verdict
+    task.decided_category = category if verdict == Verdict.ILLEGAL else None
+    task.decided_at = utcnow()
+    task.lease_owner_id = None
+    task.lease_expires_at = None
+    append_audit(session, actor_id=actor_id, action="task.decide", entity_type="review_task", entity_id=task.id,
+                 payload={"decision": verdict.value, "category": task.decided_category, "by": how})
+    if verdict == Verdict.ILLEGAL:
+        _open_case(session, task, settings, actor_id)
+
+
+def ballots_of(session: Session, task_id: int) -> list[Ballot]:
+    rows = session.execute(
+        select(Vote.verdict, Vote.category, Vote.weight)
+        .where(Vote.task_id == task_id, Vote.is_moderator_decision.is_(False))
+        .order_by(Vote.id)
+    ).all()
+    return [Ballot(v, c, w) for v, c, w in rows]
+
+
+def cast_vote(
+    session: Session, settings: Settings, user: User, task_id: int, *, verdict: Verdict,
+    category: str | None, note: str | None,
+) -> Vote:
+    """Record the leaseholder's vote and apply the consensus rule, in one transaction."""
+    note = _clean_note(note)
+    queue.check_category(category)
+    # One statement: lock the task row and learn whether this user already voted on it.
+    row = session.execute(
+        select(ReviewTask, exists().where(Vote.task_id == ReviewTask.id, Vote.user_id == user.id))
+        .where(ReviewTask.id == task_id)
+        .with_for_update(of=ReviewTask)
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"task {task_id} not found")
+    task, already_voted = row
+    if already_voted:
+        raise Conflict(f"you already voted on task {task.id}")
+    queue.require_lease(task, user)
+    category = _category_for(verdict, category, task)
+    vote = Vote(
+        task_id=task.id, user_id=user.id, verdict=verdict, category=category, note=note,
+        is_moderator_decision=False, weight=vote_weight(session, settings, user.id), created_at=utcnow(),
+    )
+    # No savepoint needed: the task row is locked, so the check above cannot race (the unique
+    # constraint on (task, user) still backs it).
+    session.add(vote)
+    task.vote_count += 1
+    task.lease_owner_id = None
+    task.lease_expires_at = None
+    task.version += 1
+    session.flush()
+    append_audit(session, actor_id=user.id, action="vote.cast", entity_type="review_task", entity_id=task.id,
+                 payload={"vote_id": vote.id, "verdict": verdict.value, "category": category, "weight": vote.weight})
+    if task.is_gold:
+        return vote
+    # The first vote needs no query: it is the only ballot.
+    ballots = [Ballot(verdict, category, vote.weight)] if task.vote_count == 1 else ballots_of(session, task.id)
+    outcome = evaluate(ballots, settings)
+    if outcome.decision is not None:
+        _decide(session, settings, task, outcome.decision, outcome.category, user.id, "consensus")
+    elif outcome.to_moderator:
+        task.status = TaskStatus.NEEDS_MODERATOR
+        append_audit(session, actor_id=user.id, action="task.to_moderator", entity_type="review_task",
+                     entity_id=task.id, payload={"reason": outcome.reason})
+    return vote
+
+
+def resolve(
+    session: Session, settings: Settings, moderator: User, task_id: int, *, verdict: Verdict,
+    category: str | None, note: str | None,
+) -> ReviewTask:
+    """A moderator's decision on a task that went to moderation (or an open one they override)."""
+    note = _clean_note(note)
+    if verdict == Verdict.UNSURE:
+        raise InvalidInput("a moderator decides 'illegal' or 'legal'")
+    queue.check_category(category)
+    task = queue._lock_task(session, task_id)
+    if task.is_gold:
+        raise InvalidTransition(f"task {task.id} is a gold task; gold tasks are never decided")
+    if task.status not in (TaskStatus.OPEN, TaskStatus.NEEDS_MODERATOR):
+        raise InvalidTransition(f"task {task.id} is {task.status.value} and cannot be resolved")
+    if session.execute(select(Vote.id).where(Vote.task_id == task.id, Vote.user_id == moderator.id)).first():
+        raise Conflict(f"you voted on task {task.id}; another moderator must resolve it")
+    category = _category_for(verdict, category, task)
+    session.add(Vote(task_id=task.id, user_id=moderator.id, verdict=verdict, category=category, note=note,
+                     is_moderator_decision=True, weight=1.0, created_at=utcnow()))
+    session.flush()
+    task.decided_by_id = moderator.id
+    task.version += 1
+    _decide(session, settings, task, verdict, category, moderator.id, "moderator")
+    return task
+
+
+def make_gold(
+    session: Session, moderator: User, task_id: int, *, verdict: Verdict, category: str | None
+) -> ReviewTask:
+    """Give an open task a known answer: from now on it measures accuracy instead of being decided."""
+    if verdict == Verdict.UNSURE:
+        raise InvalidInput("a gold answer is 'illegal' or 'legal'")
+    category = queue.check_category(category)
+    if verdict == Verdict.ILLEGAL and category is None:
+        raise InvalidInput("an 'illegal' gold answer needs a category")
+    task = queue._lock_task(session, task_id)
+    if task.status not in (TaskStatus.OPEN, TaskStatus.NEEDS_MODERATOR):
+        raise InvalidTransition(f"task {task.id} is {task.status.value}; only undecided tasks become gold")
+    task.is_gold = True
+    task.gold_verdict = verdict
+    task.gold_category = category if verdict == Verdict.ILLEGAL else None
+    task.status = TaskStatus.OPEN
+    task.version += 1
+    append_audit(session, actor_id=moderator.id, action="task.gold", entity_type="review_task", entity_id=task.id,
+                 payload={"verdict": verdict.value, "category": task.gold_category})
+    return task
+
+
+def votes_of_task(session: Session, task_id: int) -> list[tuple[Vote, User]]:
+    if session.get(ReviewTask, task_id) is None:
+        raise NotFound(f"task {task_id} not found")
+    rows = session.execute(
+        select(Vote, User).join(User, User.id == Vote.user_id).where(Vote.task_id == task_id).order_by(Vote.id)
+    )
+    return [(vote, user) for vote, user in rows]
+
+
+def my_votes(session: Session, user: User, *, offset: int, limit: int) -> tuple[list[tuple[Vote, ReviewTask]], int]:
+    from sqlalchemy import func
+
+    result = session.execute(
+        select(Vote, ReviewTask)
+        .join(ReviewTask, ReviewTask.id == Vote.task_id)
+        .where(Vote.user_id == user.id)
+        .order_by(Vote.id.desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    rows = [(vote, task) for vote, task in result]
+    total = session.execute(select(func.count()).select_from(Vote).where(Vote.user_id == user.id)).scalar_one()
+    return rows, int(total)
+
+
+def moderator_roles() -> frozenset[Role]:
+    return frozenset({Role.MODERATOR, Role.ADMIN})
