@@ -140,7 +140,9 @@ def scheduler(tick: Annotated[float, typer.Option(help="Seconds between checks."
     names = ", ".join(f"{p.name} every {p.every:g}s" for p in periodic_jobs()) or "none"
     console.print(f"scheduler: {names}")
     try:
-        Scheduler(ctx, tick=tick).run_forever()
+        runner = Scheduler(ctx, tick=tick)
+        runner.run_start_hooks()
+        runner.run_forever()
     except KeyboardInterrupt:
         pass
     finally:

@@ -107,12 +107,12 @@ class Scheduler:
                 logger.exception("scheduler start hook %r failed", hook)
 
     def run_forever(self) -> None:
-        self.run_start_hooks()
         while not self._stop.is_set():
             self.run_once()
             self._stop.wait(self.tick)
 
     def start(self) -> None:
+        """Run in a background thread; call ``run_start_hooks`` first, once per process."""
         self._thread = threading.Thread(target=self.run_forever, name="saqshy-scheduler", daemon=True)
         self._thread.start()
 

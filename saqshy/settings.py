@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     elasticsearch_language_analyzers: bool = False
     redis_url: str | None = None
     rq_queue: str = "saqshy"
+    # Run the recurring-jobs scheduler inside ``saqshy serve``. Default: yes on embedded defaults
+    # (no Redis); with Redis, run one ``saqshy scheduler`` process instead.
+    run_scheduler: bool | None = None
 
     # Store limits: crawled content is hostile, its size is never trusted.
     max_text_chars: int = Field(default=200_000, ge=1_000)
@@ -140,6 +143,10 @@ class Settings(BaseSettings):
                     return "postgresql+psycopg://" + url[len(prefix) :]
             return url
         return f"sqlite:///{self.var_dir / 'saqshy.sqlite3'}"
+
+    @property
+    def scheduler_in_process(self) -> bool:
+        return self.redis_url is None if self.run_scheduler is None else self.run_scheduler
 
     @property
     def evidence_dir(self) -> Path:

@@ -26,8 +26,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from saqshy.context import Context
 from saqshy.db.session import session_scope
 from saqshy.jobs.registry import job
-from saqshy.scheduler import on_scheduler_start
-from triage_api.services import cases, sources, takedown, webhooks
+from saqshy.scheduler import on_scheduler_start, register_periodic
+from triage_api.services import cases, queue, sources, takedown, webhooks
 
 logger = logging.getLogger(__name__)
 
@@ -138,3 +138,18 @@ def install(ctx: Context, *, schedule: bool = True) -> None:
 
 # A scheduler (in ``saqshy serve`` on embedded defaults, or ``saqshy scheduler``) starts the sweep chain.
 on_scheduler_start(install)
+
+
+@job("queue.sync_tasks")
+def sync_tasks(ctx: Context) -> int:
+    """Turn new scores into review tasks (also run by the scoring job after each batch)."""
+    return queue.sync_tasks_job(ctx)
+
+
+@job("queue.expire_leases")
+def expire_leases(ctx: Context) -> int:
+    return queue.expire_leases_job(ctx)
+
+
+register_periodic("queue.sync_tasks", every=30)
+register_periodic("queue.expire_leases", every=60)

@@ -17,10 +17,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import saqshy
 from saqshy.context import Context, build_context
+from saqshy.scheduler import Scheduler
 from saqshy.settings import Settings, get_settings
 from triage_api.deps import route_roles
 from triage_api.exception_handlers import register_exception_handlers
 from triage_api.routes import audit, auth, health, invites, moderation, tasks, users, votes
+
+logger = logging.getLogger(__name__)
 
 log = logging.getLogger(__name__)
 
@@ -193,12 +196,28 @@ def create_app(settings: Settings | None = None, context: Context | None = None)
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = context is None
-        app.state.context = context or build_context(settings or get_settings())
+        ctx = context or build_context(settings or get_settings())
+        app.state.context = ctx
+        scheduler: Scheduler | None = None
+        if owned:
+            # Built now, not inside the first request: that request would hold the store's
+            # write lock while the adapters open their own connections.
+            for name in ("search", "jobs"):
+                try:
+                    getattr(ctx, name)
+                except Exception:
+                    logger.exception("the %s adapter is not available; /health reports it", name)
+            if ctx.settings.scheduler_in_process:
+                scheduler = Scheduler(ctx)
+                scheduler.run_start_hooks()
+                scheduler.start()
         try:
             yield
         finally:
+            if scheduler is not None:
+                scheduler.stop()
             if owned:
-                app.state.context.close()
+                ctx.close()
 
     app = FastAPI(
         title="Saqshy triage API",

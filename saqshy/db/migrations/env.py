@@ -16,6 +16,13 @@ def include_object(obj: object, name: str | None, type_: str, reflected: bool, c
     return not (type_ == "table" and reflected and compare_to is None and (name or "").startswith("search_"))
 
 
+def render_item(type_: str, obj: object, autogen_context: object) -> str | bool:
+    # Migrations spell the plain column type, so they never import the models module.
+    if type_ == "type" and type(obj).__name__ == "UtcDateTime":
+        return "sa.DateTime(timezone=True)"
+    return False
+
+
 def run_migrations_offline() -> None:
     context.configure(
         url=config.get_main_option("sqlalchemy.url"),
@@ -40,6 +47,7 @@ def run_migrations_online() -> None:
             render_as_batch=connection.dialect.name == "sqlite",
             compare_type=True,
             include_object=include_object,
+            render_item=render_item,
         )
         with context.begin_transaction():
             context.run_migrations()

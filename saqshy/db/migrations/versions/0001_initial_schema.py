@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 00:56:43.625826
+Create Date: 2026-11-22 01:08:54.287823
 """
 
 from collections.abc import Sequence
