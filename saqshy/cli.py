@@ -128,6 +128,35 @@ def reindex() -> None:
 
 
 @app.command()
+def demo(
+    password: Annotated[
+        str, typer.Option(help="Password of the demo accounts (a demo only: never on a real server).")
+    ] = "saqshy-demo",
+    items: Annotated[int, typer.Option(min=1, max=5000, help="Sample items to load.")] = 120,
+    wait: Annotated[bool, typer.Option(help="Wait until the sample items are scored.")] = True,
+) -> None:
+    """Create one demo account per role and load sample items (idempotent)."""
+    from saqshy.context import build_context
+    from saqshy.demo import seed_demo
+
+    ctx = build_context(settings())
+    try:
+        seed_demo(ctx, password=password, items=items, progress=console.print)
+        if wait:
+            console.print("scoring the sample items (the first run loads the model)…")
+            ctx.jobs.wait_idle(timeout=900)
+            failed = ctx.jobs.failed()
+            if failed:
+                console.print(f"[yellow]{len(failed)} jobs failed: see `saqshy jobs failed`[/yellow]")
+            from triage_api.services.queue import sync_tasks_job
+
+            console.print(f"review tasks created: {sync_tasks_job(ctx)}")
+        console.print(f"sign in at /, e.g. volunteer1@demo.saqshy.example, password {password!r}")
+    finally:
+        ctx.close()
+
+
+@app.command()
 def scheduler(tick: Annotated[float, typer.Option(help="Seconds between checks.")] = 1.0) -> None:
     """Enqueue recurring jobs (index catch-up, lease expiry, takedown checks, due crawls).
 
