@@ -121,7 +121,7 @@ def seed(db_url: str, var_dir: str, tasks: int, volunteers: int) -> tuple[list[s
         "triage_argon2_time_cost": 1, "triage_argon2_memory_kib": 1024, "triage_argon2_parallelism": 1})
     ctx = build_context(settings)
     rng = random.Random(1)
-    categories = ["drugs", "fraud", "gambling", "extremism", "weapons"]
+    categories = ["drugs", "fraud", "gambling", "weapons"]
     now = utcnow()
     try:
         with ctx.sessions.begin() as session:

@@ -15,6 +15,7 @@ from saqshy.db.models import AuditEntry, CaseOutcome, Role, Source, SourceKind, 
 from saqshy.errors import InvalidTransition
 from saqshy.settings import Settings
 from tests.triage_api.escalation_factories import make_decided_task, make_item, make_source, make_user
+from tests.triage_api.triage_factories import make_item as make_bare_item
 from triage_api.services import cases, sources
 
 
@@ -135,3 +136,62 @@ def test_sources_api(
     assert client.post(f"/sources/{candidate_id}/accept", headers=moderator).status_code == 409
     assert client.get("/sources/424242", headers=moderator).status_code == 404
     assert client.get("/sources?min_risk=2", headers=moderator).status_code == 422
+
+
+def test_update_source_schedule(
+    client: TestClient, ctx: Context, make_user: Callable[..., User], auth_headers: Callable[[User], dict[str, str]]
+) -> None:
+    moderator, volunteer = auth_headers(make_user(Role.MODERATOR)), auth_headers(make_user())
+    last = utcnow() - timedelta(hours=1)
+    with ctx.sessions.begin() as session:
+        source = make_source(session, crawl_every_seconds=6 * 3600, last_crawled_at=last,
+                             next_crawl_at=last + timedelta(hours=6))
+        dormant = make_source(session, enabled=False)
+        source_id, dormant_id = source.id, dormant.id
+    url = f"/sources/{source_id}"
+    assert client.patch(url, json={"enabled": False}, headers=volunteer).status_code == 403
+    for bad in ({"crawl_every_seconds": 5}, {"max_depth": -1}, {"max_depth": 99}, {"enabled": "perhaps"},
+                {"colour": "red"}):
+        assert client.patch(url, json=bad, headers=moderator).status_code == 422, bad
+    assert client.patch("/sources/999999", json={"enabled": False}, headers=moderator).status_code == 404
+    body = client.patch(url, json={"crawl_every_seconds": 2 * 3600, "max_depth": 3}, headers=moderator).json()
+    assert (body["crawl_every_seconds"], body["max_depth"], body["enabled"]) == (7200, 3, True)
+    # The next crawl follows the new interval, counted from the last crawl.
+    next_at = body["next_crawl_at"]
+    assert next_at is not None
+    assert client.patch(url, json={"crawl_every_seconds": 7200}, headers=moderator).status_code == 200  # no change
+    woken = client.patch(f"/sources/{dormant_id}", json={"enabled": True}, headers=moderator).json()
+    assert woken["enabled"] is True and woken["next_crawl_at"] is not None
+    with ctx.sessions() as session:
+        entries = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "source.update").order_by(AuditEntry.id)
+        ).all()
+        assert [e.entity_id for e in entries] == [str(source_id), str(dormant_id)]
+        assert entries[0].payload == {"crawl_every_seconds": {"from": 21600, "to": 7200},
+                                      "max_depth": {"from": 2, "to": 3}}
+        row = session.get(Source, source_id)
+        assert row is not None and row.next_crawl_at is not None
+        assert abs((row.next_crawl_at.replace(tzinfo=None) - last.replace(tzinfo=None)).total_seconds() - 7200) < 5
+
+
+def test_crawl_status(
+    client: TestClient, ctx: Context, make_user: Callable[..., User], auth_headers: Callable[[User], dict[str, str]]
+) -> None:
+    moderator = auth_headers(make_user(Role.MODERATOR))
+    now = utcnow()
+    with ctx.sessions.begin() as session:
+        overdue = make_source(session, last_crawled_at=now - timedelta(hours=8), next_crawl_at=now - timedelta(hours=2))
+        fresh = make_source(session, last_crawled_at=now, next_crawl_at=now + timedelta(hours=6))
+        make_source(session, is_candidate=True, enabled=False)  # candidates are not crawled: not listed
+        make_bare_item(session, source_id=overdue.id, fetched_at=now - timedelta(hours=30))
+        make_bare_item(session, source_id=overdue.id, fetched_at=now - timedelta(hours=1))
+        make_bare_item(session, source_id=fresh.id, fetched_at=now)
+        overdue_id, fresh_id = overdue.id, fresh.id
+    assert client.get("/sources/crawl-status", headers=auth_headers(make_user())).status_code == 403
+    body = client.get("/sources/crawl-status", headers=moderator).json()
+    rows = {r["source_id"]: r for r in body["sources"]}
+    assert [r["source_id"] for r in body["sources"]] == [overdue_id, fresh_id]  # overdue first
+    assert (rows[overdue_id]["item_count"], rows[overdue_id]["items_last_24h"], rows[overdue_id]["overdue"]) == (
+        2, 1, True)
+    assert (rows[fresh_id]["item_count"], rows[fresh_id]["items_last_24h"], rows[fresh_id]["overdue"]) == (1, 1, False)
+    assert rows[fresh_id]["last_crawled_at"] is not None and rows[fresh_id]["next_crawl_at"] is not None

@@ -6,10 +6,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from saqshy.db.models import Role, SourceKind, User
+from saqshy.db.models import Role, SourceKind, User, utcnow
 from triage_api.deps import SessionDep, SettingsDep, require_roles
 from triage_api.schemas.common import IdPath, LimitParam, OffsetParam, Page
-from triage_api.schemas.sources import RollupPublic, SourceDetail, SourcePublic
+from triage_api.schemas.sources import (
+    CrawlStatus,
+    CrawlStatusPublic,
+    RollupPublic,
+    SourceDetail,
+    SourcePublic,
+    SourceUpdate,
+)
 from triage_api.services import sources as sources_service
 
 router = APIRouter(prefix="/sources", tags=["sources"])
@@ -56,6 +63,25 @@ def rollup(
     )
 
 
+@router.get("/crawl-status", response_model=CrawlStatusPublic, dependencies=[Depends(require_roles(*MODERATORS))])
+def crawl_status(session: SessionDep, settings: SettingsDep) -> CrawlStatusPublic:
+    """Per crawled source: last and next crawl, overdue or not, items in all and in the last 24 hours.
+
+    Roles: moderator, admin.
+    """
+    now = utcnow()
+    states = sources_service.crawl_status(session, settings, now)
+    return CrawlStatusPublic(generated_at=now, sources=[
+        CrawlStatus(
+            source_id=st.source.id, name=st.source.name, kind=st.source.kind, enabled=st.source.enabled,
+            last_crawled_at=st.source.last_crawled_at, next_crawl_at=st.source.next_crawl_at, overdue=st.overdue,
+            item_count=st.item_count, items_last_24h=st.items_last_24h,
+            crawl_every_seconds=st.source.crawl_every_seconds, recrawl_interval_seconds=st.recrawl_interval_seconds,
+        )
+        for st in states
+    ])
+
+
 @router.get("/{source_id}", response_model=SourceDetail, dependencies=[Depends(require_roles(*MODERATORS))])
 def get_source(source_id: IdPath, session: SessionDep, settings: SettingsDep) -> SourceDetail:
     """One source with its illegal rate, recrawl interval, cases and top outlinks. Roles: moderator, admin."""
@@ -79,3 +105,19 @@ def reject_candidate(
 ) -> SourcePublic:
     """Turn a candidate down; it is not suggested again. Roles: moderator, admin."""
     return SourcePublic.model_validate(sources_service.reject_candidate(session, source_id, user.id))
+
+
+@router.patch("/{source_id}", response_model=SourcePublic)
+def update_source(
+    source_id: IdPath, body: SourceUpdate, session: SessionDep, settings: SettingsDep,
+    user: Annotated[User, Depends(require_roles(*MODERATORS))],
+) -> SourcePublic:
+    """Change a source's recrawl interval, enable or disable it, set its crawl depth (audited).
+
+    Roles: moderator, admin.
+    """
+    source = sources_service.update_source(
+        session, settings, source_id, user.id, crawl_every_seconds=body.crawl_every_seconds,
+        enabled=body.enabled, max_depth=body.max_depth,
+    )
+    return SourcePublic.model_validate(source)

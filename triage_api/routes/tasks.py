@@ -76,7 +76,10 @@ def extend_lease(
 
 
 @router.delete("/{task_id}/lease", status_code=status.HTTP_204_NO_CONTENT, responses=LEASE_ERRORS)
-def release_lease(task_id: IdPath, user: Reviewer, session: SessionDep) -> None:
-    """Volunteer, moderator: give the task back to the queue without voting."""
-    queue.release_lease(session, user, task_id)
+def release_lease(
+    task_id: IdPath, user: Reviewer, session: SessionDep,
+    skip: Annotated[bool, Query(description="Skip: the task is not served to you again this shift")] = False,
+) -> None:
+    """Volunteer, moderator: give the task back to the queue without voting (``?skip=true``: and skip it)."""
+    queue.release_lease(session, user, task_id, skip=skip)
     session.commit()

@@ -7,7 +7,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, status
 
 from saqshy.db.models import Role, User
-from saqshy.errors import InvalidInput
 from triage_api.deps import SessionDep, SettingsDep, require_roles
 from triage_api.schemas.common import IdPath, LimitParam, OffsetParam, Page
 from triage_api.schemas.users import MeUpdate, PasswordChange, UserCreate, UserPublic, UserUpdate, UserWithAccuracy
@@ -28,10 +27,10 @@ def _with_accuracy(user: User, accuracy: users.Accuracy | None) -> UserWithAccur
     )
 
 
-@router.get("/me", response_model=UserPublic)
-def read_me(user: AnyRole) -> User:
-    """Every role."""
-    return user
+@router.get("/me", response_model=UserWithAccuracy)
+def read_me(user: AnyRole, session: SessionDep) -> UserWithAccuracy:
+    """Every role: your account, with your own accuracy on gold tasks (``accuracy`` null before any)."""
+    return _with_accuracy(user, users.accuracy_of(session, user.id))
 
 
 @router.patch("/me", response_model=UserPublic)
@@ -43,9 +42,7 @@ def update_me(body: MeUpdate, user: AnyRole, session: SessionDep) -> User:
     if body.locale is not None:
         me.locale = body.locale
     if body.preferences is not None:
-        if len(str(body.preferences)) > 10_000:
-            raise InvalidInput("preferences are limited to 10,000 characters")
-        me.preferences = body.preferences
+        users.set_own_preferences(me, body.preferences)
     return me
 
 

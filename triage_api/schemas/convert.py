@@ -19,6 +19,7 @@ def task_for_review(session: Session, task: ReviewTask) -> TaskForReview:
         lease_expires_at=task.lease_expires_at,
         item=ItemForReview.model_validate(task.item),
         score=ScorePublic.model_validate(score) if score is not None else None,
+        duplicate_count=queue.cluster_duplicates(session, task.item),
     )
 
 

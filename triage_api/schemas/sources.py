@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from saqshy.db.models import SourceKind
-from triage_api.schemas.common import UtcDatetime
+from triage_api.schemas.common import StrictModel, UtcDatetime
+
+# Bounds shared with the crawlers' CLI (``saqshy source add``): at least a minute, depth 0..20.
+MIN_CRAWL_EVERY_SECONDS = 60
+MAX_CRAWL_EVERY_SECONDS = 90 * 24 * 3600
+MAX_DEPTH = 20
 
 
 class SourcePublic(BaseModel):
@@ -23,6 +28,7 @@ class SourcePublic(BaseModel):
     illegal_count: int
     risk_score: float
     crawl_every_seconds: int
+    max_depth: int
     last_crawled_at: UtcDatetime | None
     next_crawl_at: UtcDatetime | None
     created_at: UtcDatetime
@@ -44,3 +50,33 @@ class SourceDetail(SourcePublic):
 class RollupPublic(BaseModel):
     changed_source_ids: list[int]
     candidates_created: list[SourcePublic]
+
+
+class SourceUpdate(StrictModel):
+    """A source's schedule (moderators, admins). Omitted fields are left as they are."""
+
+    crawl_every_seconds: int | None = Field(
+        default=None, ge=MIN_CRAWL_EVERY_SECONDS, le=MAX_CRAWL_EVERY_SECONDS,
+        description="Base recrawl interval; risky sources are revisited sooner",
+    )
+    enabled: bool | None = None
+    max_depth: int | None = Field(default=None, ge=0, le=MAX_DEPTH)
+
+
+class CrawlStatus(BaseModel):
+    name: str
+    kind: SourceKind
+    enabled: bool
+    last_crawled_at: UtcDatetime | None
+    next_crawl_at: UtcDatetime | None
+    overdue: bool = Field(description="Enabled and its next crawl is in the past")
+    item_count: int
+    items_last_24h: int = Field(description="Items fetched (new or refetched) in the last 24 hours")
+    source_id: int
+    crawl_every_seconds: int
+    recrawl_interval_seconds: int = Field(description="The interval in effect, shortened by the source's risk")
+
+
+class CrawlStatusPublic(BaseModel):
+    generated_at: UtcDatetime
+    sources: list[CrawlStatus]

@@ -4,8 +4,17 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from saqshy.db.models import TaskStatus, Verdict
+from saqshy.db.models import SourceKind, TaskStatus, Verdict
 from triage_api.schemas.common import StrictModel, UtcDatetime
+
+
+class SourceRef(BaseModel):
+    """Where an item came from, as a reviewer sees it."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    name: str
+    kind: SourceKind
 
 
 class ItemForReview(BaseModel):
@@ -14,6 +23,7 @@ class ItemForReview(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: int
+    source: SourceRef | None = Field(default=None, description="The channel or site; null for items without one")
     url: str
     title: str | None
     text: str
@@ -43,6 +53,9 @@ class TaskForReview(BaseModel):
     lease_expires_at: UtcDatetime | None
     item: ItemForReview
     score: ScorePublic | None
+    duplicate_count: int = Field(
+        default=0, description="Other items in the item's near-duplicate cluster (the task stands for 1 + this many)"
+    )
 
 
 class TaskPublic(BaseModel):

@@ -29,6 +29,7 @@ from saqshy.context import Context
 from saqshy.db.models import CategoryThreshold, ContentItem, ReviewTask, Role, Score, TaskStatus, User, Vote, utcnow
 from saqshy.errors import Conflict, Forbidden, InvalidInput, InvalidTransition, NotFound
 from saqshy.settings import Settings
+from triage_api.services import wellbeing
 from triage_api.services.audit import append_audit
 from triage_api.services.auth import as_utc
 
@@ -36,6 +37,11 @@ log = logging.getLogger(__name__)
 
 REVIEWER_ROLES = frozenset({Role.VOLUNTEER, Role.MODERATOR})
 STAFF_ROLES = frozenset({Role.MODERATOR, Role.ADMIN, Role.ML_ENGINEER})
+# Skip memory: a task a reviewer skipped is not served to them again for a shift. Kept in
+# ``User.preferences`` (a handful of ids per reviewer, pruned on every write), not in a table.
+SKIPPED_KEY = "skipped_tasks"
+SKIP_HOURS = wellbeing.SHIFT_HOURS
+MAX_SKIPPED = 200
 
 
 def taxonomy() -> Taxonomy:
@@ -331,9 +337,25 @@ def claim_next(
     current = held_task(session, user, now)
     if current is not None:
         return current
-    already_voted = exists().where(Vote.task_id == ReviewTask.id, Vote.user_id == user.id)
+    # Wellbeing: nothing once the daily cap is reached; no category outside the reviewer's opt-ins
+    # or past its shift budget (services/wellbeing.py).
+    gate = wellbeing.claim_gate(session, user, now)
+    if gate.cap_reached:
+        return None
+    conditions: list[ColumnElement[bool]] = [
+        ReviewTask.status == TaskStatus.OPEN,
+        _free_lease(now),
+        ~exists().where(Vote.task_id == ReviewTask.id, Vote.user_id == user.id),
+    ]
+    if gate.excluded_categories:
+        conditions.append(
+            or_(ReviewTask.category.is_(None), ReviewTask.category.not_in(sorted(gate.excluded_categories)))
+        )
+    skipped = skipped_task_ids(user, now)
+    if skipped:
+        conditions.append(ReviewTask.id.not_in(sorted(skipped)))
     for lane in _lanes(settings, rng or random.Random()):
-        query = select(ReviewTask).where(ReviewTask.status == TaskStatus.OPEN, _free_lease(now), ~already_voted)
+        query = select(ReviewTask).where(*conditions)
         if lane is not None:
             query = query.where(lane)
         task = session.execute(
@@ -385,14 +407,51 @@ def extend_lease(session: Session, settings: Settings, user: User, task_id: int,
     return task
 
 
-def release_lease(session: Session, user: User, task_id: int) -> None:
+def skipped_task_ids(user: User, now: datetime | None = None) -> set[int]:
+    """Tasks the user skipped within the last ``SKIP_HOURS``: ``claim_next`` does not serve them to them."""
+    now = now or utcnow()
+    raw = (user.preferences or {}).get(SKIPPED_KEY)
+    if not isinstance(raw, dict):
+        return set()
+    cutoff = now - timedelta(hours=SKIP_HOURS)
+    found: set[int] = set()
+    for key, when in raw.items():
+        try:
+            if datetime.fromisoformat(str(when)) > cutoff:
+                found.add(int(key))
+        except (TypeError, ValueError):
+            continue  # a malformed entry: ignore the entry rather than fail the claim
+    return found
+
+
+def _remember_skip(user: User, task_id: int, now: datetime) -> None:
+    raw = (user.preferences or {}).get(SKIPPED_KEY)
+    cutoff = now - timedelta(hours=SKIP_HOURS)
+    kept: dict[str, str] = {}
+    if isinstance(raw, dict):
+        for key, when in raw.items():
+            try:
+                if datetime.fromisoformat(str(when)) > cutoff:
+                    kept[str(key)] = str(when)
+            except (TypeError, ValueError):
+                continue
+    kept[str(task_id)] = now.isoformat()
+    newest = dict(sorted(kept.items(), key=lambda kv: kv[1])[-MAX_SKIPPED:])
+    # JSON columns are not mutation-tracked: assign a new dict so the change is flushed.
+    user.preferences = {**(user.preferences or {}), SKIPPED_KEY: newest}
+
+
+def release_lease(session: Session, user: User, task_id: int, *, skip: bool = False) -> None:
+    """Give the task back; with ``skip`` it is also not served to this user again for ``SKIP_HOURS``."""
     task = _lock_task(session, task_id)
     require_lease(task, user)
     task.lease_owner_id = None
     task.lease_expires_at = None
     task.version += 1
+    if skip:
+        _remember_skip(user, task.id, utcnow())
     append_audit(session, actor_id=user.id, action="task.release", entity_type="review_task", entity_id=task.id,
-                 payload={})
+                 payload={"skip": True} if skip else {})
 
 
 def expire_leases(session: Session) -> int:
@@ -451,6 +510,16 @@ def list_tasks(
     query = select(ReviewTask).where(*conditions).order_by(ReviewTask.rank.desc(), ReviewTask.id)
     total = session.execute(select(func.count()).select_from(ReviewTask).where(*conditions)).scalar_one()
     return list(session.execute(query.offset(offset).limit(limit)).scalars()), int(total)
+
+
+def cluster_duplicates(session: Session, item: ContentItem) -> int:
+    """How many other items share the item's near-duplicate cluster (0 when it has none)."""
+    if item.cluster_id is None:
+        return 0
+    count = session.execute(
+        select(func.count()).select_from(ContentItem).where(ContentItem.cluster_id == item.cluster_id)
+    ).scalar_one()
+    return max(0, int(count) - 1)
 
 
 def latest_score(session: Session, item_id: int) -> Score | None:

@@ -304,3 +304,79 @@ def source_detail(session: Session, source: Source, settings: Settings) -> dict[
             {"target": link.target, "kind": link.target_kind.value, "seen_count": link.seen_count} for link in links
         ],
     }
+
+
+# --- schedule (admin view) -----------------------------------------------------------------------
+
+
+def update_source(
+    session: Session,
+    settings: Settings,
+    source_id: int,
+    actor_id: int,
+    *,
+    crawl_every_seconds: int | None = None,
+    enabled: bool | None = None,
+    max_depth: int | None = None,
+) -> Source:
+    """Change a source's schedule; audited with the values before and after. None leaves a field as is.
+
+    A new interval reschedules the next crawl from the last one; enabling a source that has never
+    been scheduled makes it due now.
+    """
+    source = _lock_source(session, source_id)
+    changes: dict[str, dict[str, Any]] = {}
+    for name, value in (("crawl_every_seconds", crawl_every_seconds), ("enabled", enabled), ("max_depth", max_depth)):
+        if value is None or getattr(source, name) == value:
+            continue
+        changes[name] = {"from": getattr(source, name), "to": value}
+        setattr(source, name, value)
+    if not changes:
+        return source
+    now = utcnow()
+    if "crawl_every_seconds" in changes and source.last_crawled_at is not None:
+        source.next_crawl_at = max(
+            now, _as_utc(source.last_crawled_at) + timedelta(seconds=recrawl_interval_seconds(source, settings))
+        )
+    if changes.get("enabled", {}).get("to") is True and source.next_crawl_at is None:
+        source.next_crawl_at = now
+    session.flush()
+    append_audit(session, actor_id=actor_id, action="source.update", entity_type="source", entity_id=source.id,
+                 payload=changes)
+    return source
+
+
+@dataclass(frozen=True)
+class CrawlState:
+    source: Source
+    item_count: int
+    items_last_24h: int
+    overdue: bool
+    recrawl_interval_seconds: int
+
+
+def crawl_status(session: Session, settings: Settings, now: datetime | None = None) -> list[CrawlState]:
+    """Every crawled source (not candidates) with its schedule and item counts, most overdue first."""
+    now = now or utcnow()
+    since = now - timedelta(hours=24)
+    counts = {
+        int(source_id): (int(total or 0), int(recent or 0))
+        for source_id, total, recent in session.execute(
+            select(
+                ContentItem.source_id,
+                func.count(ContentItem.id),
+                func.sum(case((ContentItem.fetched_at >= since, 1), else_=0)),
+            )
+            .where(ContentItem.source_id.is_not(None))
+            .group_by(ContentItem.source_id)
+        )
+    }
+    states = []
+    for source in session.scalars(select(Source).where(Source.is_candidate.is_(False)).order_by(Source.id)):
+        total, recent = counts.get(source.id, (0, 0))
+        overdue = bool(source.enabled) and source.next_crawl_at is not None and _as_utc(source.next_crawl_at) < now
+        states.append(CrawlState(source, total, recent, overdue, recrawl_interval_seconds(source, settings)))
+    never = datetime.max.replace(tzinfo=UTC)
+    states.sort(key=lambda st: (not st.overdue, not st.source.enabled,
+                                _as_utc(st.source.next_crawl_at) if st.source.next_crawl_at else never, st.source.id))
+    return states

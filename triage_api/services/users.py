@@ -6,6 +6,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import case, func, select
 from sqlalchemy.exc import IntegrityError
@@ -17,6 +18,12 @@ from saqshy.settings import Settings
 from triage_api.services import security
 from triage_api.services.audit import append_audit
 from triage_api.services.auth import as_utc, normalise_email, revoke_all_for_user
+from triage_api.services.queue import SKIPPED_KEY
+from triage_api.services.wellbeing import PREFERENCES_KEY as WELLBEING_KEY
+
+# Keys of ``User.preferences`` the server owns: the wellbeing settings (a moderator's daily cap and
+# budgets) and the skip memory. A reviewer's own PATCH /users/me neither sets nor erases them.
+SERVER_PREFERENCE_KEYS = (WELLBEING_KEY, SKIPPED_KEY)
 
 # Deliberately loose (one @, a dot in the domain, no spaces): the invite proves the address works.
 _EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
@@ -268,3 +275,14 @@ def list_invites(session: Session, actor: User, *, offset: int, limit: int) -> t
         count = count.where(Invite.created_by_id == actor.id)
     rows = list(session.execute(query.order_by(Invite.id.desc()).offset(offset).limit(limit)).scalars())
     return rows, int(session.execute(count).scalar_one())
+
+
+def set_own_preferences(user: User, preferences: dict[str, Any]) -> None:
+    """Replace the user's UI preferences, keeping the keys the server owns."""
+    owned = [key for key in SERVER_PREFERENCE_KEYS if key in preferences]
+    if owned:
+        raise InvalidInput(f"preferences.{owned[0]} is set through /wellbeing and the queue, not here")
+    if len(str(preferences)) > 10_000:
+        raise InvalidInput("preferences are limited to 10,000 characters")
+    current = user.preferences or {}
+    user.preferences = {**preferences, **{key: current[key] for key in SERVER_PREFERENCE_KEYS if key in current}}

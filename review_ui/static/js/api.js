@@ -76,8 +76,7 @@ const get = (path, query) => request("GET", path, { query });
 const post = (path, json) => request("POST", path, { json: json ?? {} });
 const patch = (path, json) => request("PATCH", path, { json });
 const put = (path, json) => request("PUT", path, { json });
-
-const del = (path) => request("DELETE", path);
+const del = (path, query) => request("DELETE", path, { query });
 
 // Which operations the server offers ("PATCH /sources/{source_id}"), read once from its OpenAPI
 // schema, so a view can leave out a control whose endpoint this deployment does not have.
@@ -119,7 +118,8 @@ export const api = {
   // queue and votes (tasks.py, votes.py)
   claimNext: () => post("/tasks/claim"),
   extendLease: (taskId) => post(`/tasks/${id(taskId)}/lease`),
-  releaseLease: (taskId) => del(`/tasks/${id(taskId)}/lease`),
+  // skip: the API does not serve the task to this volunteer again for the shift.
+  releaseLease: (taskId, skip = false) => del(`/tasks/${id(taskId)}/lease`, skip ? { skip: "true" } : undefined),
   vote: (taskId, fields) => post(`/tasks/${id(taskId)}/votes`, fields),
   myVotes: (query) => get("/votes/mine", query),
 

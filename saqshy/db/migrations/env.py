@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 from alembic import context
 from sqlalchemy import create_engine
 
@@ -16,7 +18,7 @@ def include_object(obj: object, name: str | None, type_: str, reflected: bool, c
     return not (type_ == "table" and reflected and compare_to is None and (name or "").startswith("search_"))
 
 
-def render_item(type_: str, obj: object, autogen_context: object) -> str | bool:
+def render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[False]:
     # Migrations spell the plain column type, so they never import the models module.
     if type_ == "type" and type(obj).__name__ == "UtcDateTime":
         return "sa.DateTime(timezone=True)"

@@ -68,18 +68,21 @@ export async function adminView(main) {
     }
     const list = listOf(status);
     const now = Date.now();
-    const derived = rows.map((s) => ({
-      name: s.name, last: s.last_crawled_at, next: s.next_crawl_at,
-      state: !s.enabled ? t("admin.disabled") : s.next_crawl_at && new Date(s.next_crawl_at).getTime() < now ? t("admin.overdue") : t("admin.scheduled"),
-    }));
-    clear(crawl).append(h("h2", null, t("admin.crawl_status")), list.length
-      ? table(Object.keys(list[0]).slice(0, 8).map((k) => ({ label: k, render: (r) => (typeof r[k] === "object" ? JSON.stringify(r[k]) : String(r[k] ?? "—")) })), list)
-      : table([
-        { label: t("admin.name"), key: "name" },
-        { label: t("admin.state"), key: "state" },
-        { label: t("admin.last_crawl"), render: (r) => fmtDate(r.last, locale()) },
-        { label: t("admin.next_crawl"), render: (r) => fmtDate(r.next, locale()) },
-      ], derived));
+    const stateOf = (enabled, next, overdue) => (!enabled ? t("admin.disabled")
+      : (overdue ?? (next && new Date(next).getTime() < now)) ? t("admin.overdue") : t("admin.scheduled"));
+    // GET /sources/crawl-status adds item counts; without it the schedule comes from the source list.
+    const shown = list.length
+      ? list.map((s) => ({ name: s.name, state: stateOf(s.enabled, s.next_crawl_at, s.overdue), last: s.last_crawled_at,
+        next: s.next_crawl_at, items: s.item_count, recent: s.items_last_24h }))
+      : rows.map((s) => ({ name: s.name, state: stateOf(s.enabled, s.next_crawl_at), last: s.last_crawled_at, next: s.next_crawl_at }));
+    const columns = [
+      { label: t("admin.name"), key: "name" },
+      { label: t("admin.state"), key: "state" },
+      { label: t("admin.last_crawl"), render: (r) => fmtDate(r.last, locale()) },
+      { label: t("admin.next_crawl"), render: (r) => fmtDate(r.next, locale()) },
+    ];
+    if (list.length) columns.push({ label: t("admin.items"), key: "items" }, { label: t("admin.items_24h"), key: "recent" });
+    clear(crawl).append(h("h2", null, t("admin.crawl_status")), table(columns, shown));
   }
 
   await loadUsers();

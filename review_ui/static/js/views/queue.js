@@ -258,10 +258,10 @@ export async function queueView(main) {
     if (!task || busy) return;
     busy = true;
     const skipped = task.id;
-    try { await api.releaseLease(skipped); } catch (err) { showError(err); }
+    try { await api.releaseLease(skipped, true); } catch (err) { showError(err); }
     busy = false;
     await next();
-    // The API serves the most urgent task again after a release; say so rather than seem stuck.
+    // A skipped task is not served again to this volunteer (an older server may still do so: say so rather than seem stuck).
     if (task && task.id === skipped) toast(t("queue.skip_same"));
   }
 

@@ -1,0 +1,212 @@
+"""Reviewer wellbeing: daily cap (set by moderators), exposure budget per category per shift,
+break reminders and opt-in for the most distressing categories.
+
+Settings live in ``User.preferences["wellbeing"]``; counts come from the votes themselves, so there
+is nothing to keep in sync. :func:`claim_gate` is what the queue's claim applies
+(``queue.claim_next``): categories the reviewer has not opted into or whose shift budget is spent
+are not served, and nothing is served once the daily cap is reached.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from classifier.taxonomy import load_taxonomy
+from saqshy.db.models import ReviewTask, User, Vote, utcnow
+from saqshy.errors import InvalidInput, NotFound
+from triage_api.schemas.wellbeing import MAX_DAILY_CAP
+from triage_api.services.audit import append_audit
+
+PREFERENCES_KEY = "wellbeing"
+# The most distressing categories: served only to reviewers who opted in, and at most this many a shift.
+DISTRESSING_BUDGETS: dict[str, int] = {"suicide": 20, "extremism": 30}
+SHIFT_HOURS = 8
+DEFAULT_BREAK_MINUTES = 50
+
+__all__ = [
+    "DEFAULT_BREAK_MINUTES", "DISTRESSING_BUDGETS", "MAX_DAILY_CAP", "PREFERENCES_KEY", "SHIFT_HOURS",
+    "CategoryState", "ClaimGate", "WellbeingState", "claim_gate", "get_user", "update_for_user", "update_own",
+    "wellbeing_for",
+]
+
+
+@dataclass(frozen=True)
+class CategoryState:
+    name: str
+    label: dict[str, str]
+    severity: str
+    requires_opt_in: bool
+    opted_in: bool
+    budget: int | None
+    shift_count: int
+    served: bool
+
+
+@dataclass(frozen=True)
+class WellbeingState:
+    user_id: int
+    daily_cap: int | None
+    reviewed_today: int
+    cap_reached: bool
+    shift_hours: int
+    shift_started_at: datetime
+    break_every_minutes: int
+    categories: list[CategoryState]
+    excluded_categories: list[str]
+
+
+@dataclass(frozen=True)
+class ClaimGate:
+    """What the queue may serve a reviewer now."""
+
+    cap_reached: bool
+    excluded_categories: frozenset[str]
+
+
+def _prefs(user: User) -> dict[str, Any]:
+    raw = (user.preferences or {}).get(PREFERENCES_KEY)
+    return dict(raw) if isinstance(raw, dict) else {}
+
+
+def _save_prefs(user: User, prefs: dict[str, Any]) -> None:
+    # JSON columns are not mutation-tracked: assign a new dict so the change is flushed.
+    user.preferences = {**(user.preferences or {}), PREFERENCES_KEY: prefs}
+
+
+def _known_categories(names: list[str]) -> list[str]:
+    tax = load_taxonomy()
+    unknown = [n for n in names if n not in tax]
+    if unknown:
+        raise InvalidInput(f"unknown category {unknown[0][:64]!r}; known: {', '.join(tax.names)}")
+    return sorted(set(names))
+
+
+def _day_start(now: datetime) -> datetime:
+    return now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _counts(
+    session: Session, user_id: int, shift_start: datetime, day_start: datetime
+) -> tuple[dict[str | None, int], int]:
+    """Votes per category since ``shift_start``, and all votes since ``day_start``: one query."""
+    rows = session.execute(
+        select(
+            ReviewTask.category,
+            func.sum(case((Vote.created_at >= shift_start, 1), else_=0)),
+            func.sum(case((Vote.created_at >= day_start, 1), else_=0)),
+        )
+        .join(Vote, Vote.task_id == ReviewTask.id)
+        .where(
+            Vote.user_id == user_id,
+            Vote.created_at >= min(shift_start, day_start),
+            Vote.is_moderator_decision.is_(False),
+        )
+        .group_by(ReviewTask.category)
+    ).all()
+    return {category: int(shift or 0) for category, shift, _ in rows}, sum(int(day or 0) for *_, day in rows)
+
+
+def wellbeing_for(session: Session, user: User, now: datetime | None = None) -> WellbeingState:
+    now = now or utcnow()
+    prefs = _prefs(user)
+    shift_start = now - timedelta(hours=SHIFT_HOURS)
+    shift_counts, reviewed_today = _counts(session, user.id, shift_start, _day_start(now))
+    daily_cap = prefs.get("daily_cap")
+    opted = set(prefs.get("opt_in") or [])
+    overrides: dict[str, Any] = prefs.get("budgets") or {}
+    categories: list[CategoryState] = []
+    excluded: list[str] = []
+    for category in load_taxonomy():
+        requires = category.name in DISTRESSING_BUDGETS
+        budget = overrides.get(category.name, DISTRESSING_BUDGETS.get(category.name))
+        used = shift_counts.get(category.name, 0)
+        served = (not requires or category.name in opted) and (budget is None or used < budget)
+        if not served:
+            excluded.append(category.name)
+        categories.append(
+            CategoryState(
+                name=category.name,
+                label=dict(category.label),
+                severity=category.severity,
+                requires_opt_in=requires,
+                opted_in=category.name in opted,
+                budget=budget,
+                shift_count=used,
+                served=served,
+            )
+        )
+    return WellbeingState(
+        user_id=user.id,
+        daily_cap=daily_cap,
+        reviewed_today=reviewed_today,
+        cap_reached=daily_cap is not None and reviewed_today >= daily_cap,
+        shift_hours=SHIFT_HOURS,
+        shift_started_at=shift_start,
+        break_every_minutes=int(prefs.get("break_every_minutes") or DEFAULT_BREAK_MINUTES),
+        categories=categories,
+        excluded_categories=excluded,
+    )
+
+
+def claim_gate(session: Session, user: User, now: datetime | None = None) -> ClaimGate:
+    """For ``claim_next``: skip ``excluded_categories``; serve nothing when ``cap_reached``."""
+    state = wellbeing_for(session, user, now)
+    return ClaimGate(cap_reached=state.cap_reached, excluded_categories=frozenset(state.excluded_categories))
+
+
+def get_user(session: Session, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"user {user_id} does not exist")
+    return user
+
+
+def update_own(
+    session: Session, user: User, *, opt_in_categories: list[str] | None, break_every_minutes: int | None
+) -> WellbeingState:
+    """A reviewer opts in to (or out of) the most distressing categories and sets the break interval."""
+    prefs = _prefs(user)
+    if opt_in_categories is not None:
+        prefs["opt_in"] = _known_categories(opt_in_categories)
+    if break_every_minutes is not None:
+        prefs["break_every_minutes"] = break_every_minutes
+    _save_prefs(user, prefs)
+    session.flush()
+    return wellbeing_for(session, user)
+
+
+def update_for_user(
+    session: Session,
+    moderator: User,
+    target: User,
+    *,
+    daily_cap: int | None,
+    set_daily_cap: bool,
+    budgets: dict[str, int | None] | None,
+) -> WellbeingState:
+    """A moderator sets a reviewer's daily cap (None removes it when ``set_daily_cap``) and budgets."""
+    prefs = _prefs(target)
+    changes: dict[str, Any] = {}
+    if set_daily_cap:
+        prefs["daily_cap"] = daily_cap
+        changes["daily_cap"] = daily_cap
+    if budgets is not None:
+        _known_categories(list(budgets))
+        for name, value in budgets.items():
+            if value is not None and not 0 <= value <= MAX_DAILY_CAP:
+                raise InvalidInput(f"budget for {name} must be between 0 and {MAX_DAILY_CAP}, got {value}")
+        merged = {**(prefs.get("budgets") or {}), **budgets}
+        prefs["budgets"] = {k: v for k, v in merged.items() if v is not None}
+        changes["budgets"] = budgets
+    _save_prefs(target, prefs)
+    append_audit(
+        session, actor_id=moderator.id, action="wellbeing.update", entity_type="user", entity_id=target.id,
+        payload=changes,
+    )
+    session.flush()
+    return wellbeing_for(session, target)
