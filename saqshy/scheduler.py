@@ -57,9 +57,11 @@ def periodic_jobs() -> list[PeriodicJob]:
     return list(_periodic.values())
 
 
-# Jobs left queued or running by a worker that died (or a Redis that was lost) are handed to
-# the queue again after this long.
-REQUEUE_EVERY_SECONDS = 300.0
+# Jobs recorded in SQL but not (or no longer) on the transport — queued by a crawl process,
+# or lost with Redis — are handed over this often; jobs marked running by a worker that died
+# are queued again after REQUEUE_STALE_AFTER_SECONDS.
+REQUEUE_EVERY_SECONDS = 15.0
+RESET_STALE_EVERY_SECONDS = 300.0
 REQUEUE_STALE_AFTER_SECONDS = 900.0
 
 
@@ -70,6 +72,7 @@ class Scheduler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_requeue = 0.0
+        self._last_stale_reset = 0.0
         self._last_bucket: dict[str, int] = {}
 
     def run_once(self, now: float | None = None) -> list[str]:
@@ -92,8 +95,11 @@ class Scheduler:
                 logger.exception("could not enqueue periodic job %s", entry.name)
         if now - self._last_requeue >= REQUEUE_EVERY_SECONDS:
             self._last_requeue = now
+            reset_stale = now - self._last_stale_reset >= RESET_STALE_EVERY_SECONDS
+            if reset_stale:
+                self._last_stale_reset = now
             try:
-                self.ctx.jobs.requeue_pending(stale_after=REQUEUE_STALE_AFTER_SECONDS)
+                self.ctx.jobs.requeue_pending(stale_after=REQUEUE_STALE_AFTER_SECONDS if reset_stale else None)
             except Exception:
                 logger.exception("could not requeue pending jobs")
         return keys

@@ -1,0 +1,16 @@
+"""A stand-in ``score_items`` for the crawl benchmark when the classifier has not registered one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from saqshy.errors import InvalidInput
+from saqshy.jobs.registry import get_job_spec, job
+
+try:
+    get_job_spec("score_items")
+except InvalidInput:
+
+    @job("score_items")
+    def score_items(ctx: Any, item_ids: list[int]) -> None:
+        return None

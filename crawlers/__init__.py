@@ -1,0 +1,7 @@
+"""Saqshy crawlers: Scrapy spiders that collect public content with WARC evidence.
+
+Standard Scrapy layout: ``settings`` (defaults), ``items``, ``middlewares``, ``pipelines``,
+``spiders/``; page analysis lives in ``extraction/``, evidence in ``evidence``, near-duplicate
+clustering in ``dedup``, source management in ``sources``, the in-process runner in ``runner`` and
+the command line in ``cli`` (mounted into ``saqshy``).
+"""

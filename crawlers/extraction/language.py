@@ -1,0 +1,73 @@
+"""Language among ru / kk / en / other, telling Kazakh from Russian.
+
+Kazakh Cyrillic has nine letters Russian lacks (ә ғ қ ң ө ұ ү һ і); one in a few dozen letters
+of any Kazakh sentence is one of them, so their share decides kk before any model runs. Lingua,
+restricted to a few languages (the three we classify and the Cyrillic and Latin ones most often
+confused with them, all reported as ``other``), decides the rest on a sample of the text.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Literal
+
+from lingua import Language, LanguageDetector, LanguageDetectorBuilder
+
+Lang = Literal["ru", "kk", "en", "other"]
+
+# "і" is left out: Ukrainian and Belarusian use it too; the other eight are Kazakh only.
+KAZAKH_LETTERS = "әғқңөұүһӘҒҚҢӨҰҮҺ"
+_KAZAKH = re.compile(f"[{KAZAKH_LETTERS}]")
+# Letters of Ukrainian, Belarusian, Serbian and Macedonian that neither Russian nor Kazakh uses.
+_OTHER_CYRILLIC = re.compile("[їєґўђјљњћџѓќѕЇЄҐЎЂЈЉЊЋЏЃЌЅ]")
+_RUSSIAN_ONLY = re.compile("[ыэёЫЭЁ]")
+_CYRILLIC = re.compile("[\u0400-\u04ff]")
+_LETTER = re.compile(r"[^\W\d_]")
+_SAMPLE_CHARS = 300
+_MIN_LETTERS = 12
+
+_LANGUAGES = (
+    Language.RUSSIAN,
+    Language.KAZAKH,
+    Language.ENGLISH,
+    Language.UKRAINIAN,
+    Language.BELARUSIAN,
+    Language.BULGARIAN,
+    Language.SERBIAN,
+    Language.MACEDONIAN,
+    Language.MONGOLIAN,
+    Language.GERMAN,
+    Language.FRENCH,
+    Language.SPANISH,
+    Language.TURKISH,
+    Language.ITALIAN,
+    Language.PORTUGUESE,
+    Language.POLISH,
+    Language.DUTCH,
+)
+_CODES: dict[Language, Lang] = {Language.RUSSIAN: "ru", Language.KAZAKH: "kk", Language.ENGLISH: "en"}
+
+
+@lru_cache(maxsize=1)
+def _detector() -> LanguageDetector:
+    return LanguageDetectorBuilder.from_languages(*_LANGUAGES).with_low_accuracy_mode().build()
+
+
+def detect_language(text: str) -> Lang:
+    sample = text[: _SAMPLE_CHARS * 2]
+    letters = len(_LETTER.findall(sample))
+    if letters < _MIN_LETTERS:
+        return "other"
+    cyrillic = len(_CYRILLIC.findall(sample))
+    if cyrillic >= letters * 0.5:
+        kazakh = len(_KAZAKH.findall(sample))
+        other_cyrillic = len(_OTHER_CYRILLIC.findall(sample))
+        if kazakh >= max(2, cyrillic * 0.01) and kazakh > other_cyrillic * 3:
+            return "kk"
+        # Russian without a model: letters only Russian has (ы э ё), none that only its Cyrillic
+        # neighbours have, and none of Kazakh's.
+        if not kazakh and not other_cyrillic and _RUSSIAN_ONLY.search(sample) and cyrillic >= 40:
+            return "ru"
+    found = _detector().detect_language_of(text[:_SAMPLE_CHARS])
+    return _CODES.get(found, "other") if found is not None else "other"

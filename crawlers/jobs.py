@@ -1,0 +1,20 @@
+"""Crawler jobs on the jobs port: ``crawl.due`` crawls every due source, checked every minute."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from saqshy.jobs.registry import job
+from saqshy.scheduler import register_periodic
+
+
+@job("crawl.due", max_attempts=1, timeout=6 * 3600)
+def crawl_due(ctx: Any, sources: list[str] | None = None) -> dict[str, Any]:
+    from crawlers.runner import run_crawl
+
+    # A child process: the Twisted reactor runs once per process, and a job worker lives long.
+    # Due sources are claimed when the crawl starts, so an overlapping run skips them.
+    return run_crawl(ctx.settings, sources or None).to_dict()
+
+
+register_periodic("crawl.due", every=60)

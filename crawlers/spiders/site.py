@@ -1,0 +1,135 @@
+"""``site``: a website or forum, from its start URL, on its own domain, to a depth limit.
+
+Reads ``sitemap.xml`` (and the sitemaps robots.txt names), follows ``rel=next`` pagination at
+the same depth, records links to other domains and Telegram channels for discovery without
+following them, and turns forum pages into one item per post (``extraction.forum``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import scrapy
+from scrapy.http import Response, TextResponse
+from scrapy.linkextractors import IGNORED_EXTENSIONS, LinkExtractor
+from scrapy.utils.gz import gunzip
+from scrapy.utils.sitemap import Sitemap, sitemap_urls_from_robots
+
+from crawlers.extraction.canonical import host_of, page_canonical_url
+from crawlers.extraction.forum import extract_posts
+from crawlers.spiders.base import SaqshySpider
+
+# Documents and archives linked from a page are fetched and recorded by hash; media that only
+# decorates pages (styles, scripts, fonts, audio, video) is not fetched at all.
+_DOCUMENTS = {"pdf", "doc", "docx", "xls", "xlsx", "ppt", "pptx", "odt", "zip", "rar", "7z", "gz", "tar"}
+DENY_EXTENSIONS = [ext for ext in IGNORED_EXTENSIONS if ext not in _DOCUMENTS]
+
+
+class SiteSpider(SaqshySpider):
+    name = "site"
+
+    def __init__(self, *args: Any, follow_external: bool | str = False, sitemap: bool | str = True, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        parts = urlsplit(self.start_url)
+        self.host = host_of(self.start_url)
+        self.root = f"{parts.scheme}://{parts.netloc}"
+        self.follow_external = str(follow_external).lower() in ("1", "true", "yes")
+        self.read_sitemap = str(sitemap).lower() not in ("0", "false", "no")
+        self.links = LinkExtractor(deny_extensions=DENY_EXTENSIONS, unique=True)
+
+    async def start(self) -> AsyncIterator[Any]:
+        yield self.request(self.start_url, self.parse, meta={"saqshy_depth": 0}, priority=10)
+        if self.read_sitemap:
+            optional = {"saqshy_optional": True, "saqshy_depth": 1}
+            yield self.request(self.root + "/robots.txt", self.parse_robots, meta=optional)
+            yield self.request(self.root + "/sitemap.xml", self.parse_sitemap, meta=optional)
+
+    def _same_site(self, url: str) -> bool:
+        return host_of(url) == self.host
+
+    # --- sitemaps ----------------------------------------------------------------------------
+
+    def parse_robots(self, response: Response) -> Iterator[scrapy.Request]:
+        if not isinstance(response, TextResponse):
+            return
+        for url in sitemap_urls_from_robots(response.body, base_url=response.url):
+            if self._same_site(url):
+                yield self.request(url, self.parse_sitemap, meta={"saqshy_optional": True, "saqshy_depth": 1})
+
+    def parse_sitemap(self, response: Response) -> Iterator[scrapy.Request]:
+        body = response.body
+        if response.url.endswith(".gz") or body[:2] == b"\x1f\x8b":
+            try:
+                body = gunzip(body, max_size=self.crawler.settings.getint("DOWNLOAD_MAXSIZE"))
+            except OSError:
+                return
+        try:
+            sitemap = Sitemap(body)
+        except Exception:  # not XML at all: an HTML 200 page at /sitemap.xml
+            return
+        for entry in sitemap:
+            url = entry.get("loc")
+            if not url or not self._same_site(url):
+                continue
+            if sitemap.type == "sitemapindex":
+                yield self.request(url, self.parse_sitemap, meta={"saqshy_optional": True, "saqshy_depth": 1})
+            elif not self.limit_reached:
+                yield self.request(url, self.parse, meta={"saqshy_depth": 1})
+
+    # --- pages -------------------------------------------------------------------------------
+
+    def parse(self, response: Response, **kwargs: Any) -> Iterator[Any]:
+        if self.limit_reached:
+            return
+        if self.is_binary_response(response):
+            yield self.binary_item(response)
+            return
+        if not self.check_body(response):
+            return
+        assert isinstance(response, TextResponse)
+        depth = int(response.meta.get("saqshy_depth", 0))
+        try:
+            selector = response.selector
+            rel_canonical = selector.css("link[rel~=canonical]::attr(href)").get()
+            links = [link.url for link in self.links.extract_links(response)]
+            next_pages = selector.css("link[rel~=next]::attr(href), a[rel~=next]::attr(href)").getall()
+        except (ValueError, AttributeError, TypeError) as exc:  # markup lxml cannot parse at all
+            self.logger.warning("unparsable page %s: %s", response.url, exc)
+            rel_canonical, links, next_pages = None, [], []
+            selector = None
+        canonical = page_canonical_url(response.url, rel_canonical)
+        outlinks = self.outlinks(links, self.host)
+
+        posts = extract_posts(selector) if selector is not None else []
+        if posts:
+            for post in posts:
+                if self.limit_reached:
+                    break
+                yield self.new_item(
+                    response,
+                    url=f"{response.url.split('#', 1)[0]}#post-{post.post_id}",
+                    canonical_url=f"{canonical}#post-{post.post_id}",
+                    post_id=post.post_id,
+                    author=post.author,
+                    published_at=post.published_at,
+                    text=post.text,
+                    title=None,
+                    outlinks=outlinks,
+                    extra={"forum_layout": post.rule, "page_url": canonical},
+                )
+        else:
+            yield self.new_item(
+                response, url=response.url, canonical_url=canonical, body=response.body, outlinks=outlinks
+            )
+
+        for href in next_pages:
+            url = urljoin(response.url, href)
+            if self._same_site(url):
+                yield self.request(url, self.parse, meta={"saqshy_depth": depth})
+        if depth >= self.max_depth:
+            return
+        for url in links:
+            if self._same_site(url) or self.follow_external:
+                yield self.request(url, self.parse, meta={"saqshy_depth": depth + 1})

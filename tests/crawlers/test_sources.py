@@ -1,0 +1,49 @@
+"""Sources: due selection, claiming, intervals, outlinks."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from sqlalchemy import select
+
+from crawlers.runner import targets_for
+from crawlers.sources import add_source, mark_crawled, record_outlinks
+from saqshy.context import Context
+from saqshy.db.models import Source, SourceLink
+from saqshy.db.session import session_scope
+
+
+def test_due_sources_are_claimed_once(ctx: Context) -> None:
+    with session_scope(ctx.sessions) as session:
+        add_source(session, "https://a.example.kz/", "site", every="1h")
+        add_source(session, "@some_channel", "telegram", every="30m")
+        disabled = add_source(session, "https://b.example.kz/", "site")
+        disabled.enabled = False
+    first = targets_for(ctx)
+    assert sorted(t.name for t in first) == ["a.example.kz", "t.me/some_channel"]
+    assert targets_for(ctx) == []  # a second crawl started meanwhile takes nothing
+    assert [t.name for t in targets_for(ctx, ["b.example.kz"])] == ["b.example.kz"]  # by name: always
+
+
+def test_mark_crawled_schedules_the_next_crawl(ctx: Context) -> None:
+    with session_scope(ctx.sessions) as session:
+        source = add_source(session, "https://a.example.kz/", "site", every="2h")
+        source_id = source.id
+    with session_scope(ctx.sessions) as session:
+        mark_crawled(session, source_id, ctx.settings)
+    with session_scope(ctx.sessions) as session:
+        stored = session.get(Source, source_id)
+        assert stored is not None and stored.last_crawled_at and stored.next_crawl_at
+        gap = (stored.next_crawl_at - stored.last_crawled_at).total_seconds()
+        assert gap == 7200  # risk 0: the configured interval
+
+
+def test_outlinks_accumulate_per_source(ctx: Context) -> None:
+    with session_scope(ctx.sessions) as session:
+        source_id = add_source(session, "https://a.example.kz/", "site").id
+        record_outlinks(session, source_id, Counter({("t.me/x", "telegram"): 2, ("b.kz", "site"): 1}))
+    with session_scope(ctx.sessions) as session:
+        record_outlinks(session, source_id, Counter({("t.me/x", "telegram"): 3}))
+    with session_scope(ctx.sessions) as session:
+        links = {link.target: link.seen_count for link in session.scalars(select(SourceLink))}
+    assert links == {"t.me/x": 5, "b.kz": 1}
