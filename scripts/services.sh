@@ -199,7 +199,11 @@ es_pid() {
   # A pid file left by a machine crash may name a process that is not Elasticsearch any more.
   if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && ps -o args= -p "$pid" 2>/dev/null | grep -q elasticsearch; then
     echo "$pid"
+    return 0
   fi
+  # The pid file can go missing (a state folder cleaned, a start by an earlier run): find our
+  # Elasticsearch by its user and home instead, so stop never leaves one running.
+  pgrep -u "$es_user" -f "org.elasticsearch.bootstrap.Elasticsearch|$es_home" 2>/dev/null | head -n 1 || true
 }
 
 es_install() {
