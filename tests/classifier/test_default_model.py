@@ -1,0 +1,52 @@
+"""Checks on the real default model (converted e5 + the head trained at install). Slow: opt in with -m slow."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from classifier.data import DEFAULT_SEED_DIR, read_examples
+from classifier.taxonomy import load_taxonomy
+from saqshy.settings import PROJECT_ROOT, Settings
+
+MODELS = PROJECT_ROOT / "models"
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not (MODELS / "PRODUCTION").is_file(), reason="no default model: run `saqshy train`"),
+]
+
+
+@pytest.fixture(scope="module")
+def scorer():
+    from classifier.engine import Scorer
+
+    return Scorer.from_registry(Settings(models_dir=MODELS))
+
+
+@pytest.fixture(scope="module")
+def test_split():
+    return [e for e in read_examples([DEFAULT_SEED_DIR], load_taxonomy()) if e.split == "test"]
+
+
+def test_held_out_roc_auc_targets(scorer, test_split) -> None:
+    from classifier.metrics import evaluate
+
+    metrics = evaluate(test_split, scorer.probabilities([e.text for e in test_split]), scorer.spec.outputs)
+    assert metrics["illegal"]["roc_auc"] >= 0.95
+    assert metrics["languages"]["kk"]["roc_auc"] >= 0.92
+    assert metrics["hard"]["roc_auc"] >= 0.92
+
+
+def test_explanations_are_faithful_on_flagged_items(scorer, test_split) -> None:
+    from classifier.explain import faithfulness
+
+    flagged = [e.text for e in test_split if e.is_illegal and e.kind == "positive"][:20]
+    check = faithfulness(scorer, flagged, col=len(scorer.spec.outputs) - 1)
+    assert check.ok and check.top_beats_random >= 0.6, check
+
+
+def test_evasions_score_like_their_sources(scorer) -> None:
+    clean = "Закладки по городу, мефедрон, пиши в бот"
+    evaded = ["З а к л а д к и   п о   г о р о д у,  мефедрон", "Зaклaдки пo гopoду, мeфeдpoн, пиши в бoт"]
+    p = scorer.probabilities([clean, *evaded])[:, -1]
+    assert np.all(p[1:] > 0.5) and p[0] > 0.5
