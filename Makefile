@@ -11,9 +11,10 @@ PYTEST_ARGS ?=
 bootstrap:
 	@bash scripts/bootstrap.sh
 
-## Install, prepare the embedded store and run Saqshy on http://$(HOST):$(PORT)
+## Install, load the demo (accounts, sample items scored into the queue) and run Saqshy on http://$(HOST):$(PORT)
 demo: bootstrap
 	$(VENV)/bin/saqshy db upgrade
+	$(VENV)/bin/saqshy demo
 	$(VENV)/bin/saqshy serve --host $(HOST) --port $(PORT)
 
 serve: demo
