@@ -68,7 +68,9 @@ def run_job(ctx: Context, key: str) -> RunOutcome:
         attempt, max_attempts = record.attempts, record.max_attempts
         next_delivery = delivery_id(record.enqueued_at, attempt)
 
-    logger.info("job %s (%s) attempt %d/%d started", key, name, attempt, max_attempts)
+    # Recurring jobs run every few seconds: their routine start and success are debug noise.
+    level = logging.DEBUG if key.startswith("periodic:") else logging.INFO
+    logger.log(level, "job %s (%s) attempt %d/%d started", key, name, attempt, max_attempts)
     try:
         get_job(name)(ctx, **args)
     except Exception as exc:
@@ -80,7 +82,7 @@ def run_job(ctx: Context, key: str) -> RunOutcome:
         _finish(ctx.sessions, key, attempt, status=JobStatus.QUEUED, attempts=attempt - 1, finished=False)
         raise
     _finish(ctx.sessions, key, attempt, status=JobStatus.SUCCEEDED, last_error=None)
-    logger.info("job %s (%s) succeeded", key, name)
+    logger.log(level, "job %s (%s) succeeded", key, name)
     return RunOutcome(status=JobStatus.SUCCEEDED, attempts=attempt)
 
 
