@@ -45,6 +45,9 @@ def test_moderator_resolves_invites_and_caps(
     page.wait_for_selector("article.dispute")
     assert page.locator("article.dispute table tbody tr").count() == 2, "both votes are shown to the moderator"
     page.wait_for_selector("[data-testid=queue-depth] rect")
+    # Every category's threshold is listed and editable.
+    page.wait_for_selector("[data-testid=thresholds] input[type=number]")
+    assert page.locator("[data-testid=thresholds] input[type=number]").count() >= 7
     page.screenshot(path=str(screenshots / "moderation.png"), full_page=True)
     page.locator("article.dispute button.illegal").first.click()
     page.wait_for_selector("article.dispute", state="detached")

@@ -14,7 +14,7 @@ export async function moderationView(main) {
   const disagreements = h("section", { class: "card" }, h("h2", null, t("mod.disagreements")));
   const volunteers = h("section", { class: "card" }, h("h2", null, t("mod.volunteers")));
   const invites = h("section", { class: "card" }, h("h2", null, t("mod.invite")));
-  const thresholds = h("section", { class: "card" }, h("h2", null, t("mod.thresholds")));
+  const thresholds = h("section", { class: "card", "data-testid": "thresholds" }, h("h2", null, t("mod.thresholds")));
   main.append(disagreements, volunteers, invites, thresholds);
 
   async function loadDisagreements() {
