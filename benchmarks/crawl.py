@@ -287,7 +287,6 @@ def run_saqshy(root: str, var_dir: str, processes: int, result: Connection) -> N
     overrides = {
         **COMMON,
         "SAQSHY_EXTRACT_PROCESSES": processes,
-        "SAQSHY_JOB_MODULES": ["benchmarks.crawl_jobs"],
         "EXTENSIONS": {**EXTENSIONS, "benchmarks.crawl.CpuMark": 900},
     }
     summary = crawl_in_process(settings, ["bench"], progress=False, overrides=overrides)

@@ -16,7 +16,6 @@ FAST: dict[str, Any] = {
     "CONCURRENT_REQUESTS_PER_DOMAIN": 16,
     "SAQSHY_EXTRACT_PROCESSES": 0,
     "LOG_LEVEL": "WARNING",
-    "SAQSHY_JOB_MODULES": ["tests.crawlers.job_stubs"],
 }
 
 

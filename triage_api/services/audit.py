@@ -66,6 +66,19 @@ def entry_hash(
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
+def hash_of(entry: AuditEntry, *, prev_hash: str) -> str:
+    """``entry_hash`` of a stored (or about to be stored) entry, chained to ``prev_hash``."""
+    return entry_hash(
+        prev_hash=prev_hash,
+        at=entry.at,
+        actor_id=entry.actor_id,
+        action=entry.action,
+        entity_type=entry.entity_type,
+        entity_id=entry.entity_id,
+        payload=entry.payload,
+    )
+
+
 def _lock_head(session: Session) -> AuditHead:
     query = select(AuditHead).where(AuditHead.id == _HEAD_ID).with_for_update()
     head = session.execute(query).scalar_one_or_none()
@@ -123,15 +136,7 @@ def _write_pending(session: Session) -> None:
     for entry in pending:
         entry.at = utcnow()
         entry.prev_hash = previous
-        entry.hash = entry_hash(
-            prev_hash=previous,
-            at=entry.at,
-            actor_id=entry.actor_id,
-            action=entry.action,
-            entity_type=entry.entity_type,
-            entity_id=entry.entity_id,
-            payload=entry.payload,
-        )
+        entry.hash = hash_of(entry, prev_hash=previous)
         session.add(entry)
         # One at a time, so ids follow the chain's order (verification walks by id).
         session.flush()
@@ -190,15 +195,7 @@ def verify_audit_chain(session: Session) -> VerifyResult:
         result.entries += 1
         if entry.prev_hash != previous:
             bad(entry.id, f"entry {entry.id}: previous-hash link broken (an entry before it was removed or edited)")
-        expected = entry_hash(
-            prev_hash=entry.prev_hash,
-            at=entry.at,
-            actor_id=entry.actor_id,
-            action=entry.action,
-            entity_type=entry.entity_type,
-            entity_id=entry.entity_id,
-            payload=entry.payload,
-        )
+        expected = hash_of(entry, prev_hash=entry.prev_hash)
         if expected != entry.hash:
             bad(entry.id, f"entry {entry.id}: content does not match its hash (edited)")
         previous = entry.hash
