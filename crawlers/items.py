@@ -34,4 +34,8 @@ class ContentItem(scrapy.Item):
     server_ip = scrapy.Field()
     # Other domains and Telegram channels this item links to (discovery).
     outlinks = scrapy.Field()
+    # Image references found in the item's markup (crawlers.media.ImagePipeline fetches them and
+    # replaces them with ``media``: one saqshy.services.media.MediaRecord each).
+    media_urls = scrapy.Field()
+    media = scrapy.Field()
     extra = scrapy.Field()

@@ -34,7 +34,8 @@ class FetchMetadataMiddleware:
 
     def process_response(self, request: Request, response: Response, spider: Spider | None = None) -> Response:
         request.meta["saqshy_fetched_at"] = datetime.now(UTC)
-        if not request.url.endswith("/robots.txt"):
+        # Pages only: an item's images are counted by the media pipeline (saqshy/media/*).
+        if not request.url.endswith("/robots.txt") and "saqshy_media" not in request.meta:
             self.stats.inc_value("saqshy/pages")
         return response
 

@@ -31,6 +31,7 @@ from crawlers.dedup import NearDupIndex, to_signed, to_unsigned
 from crawlers.evidence import Evidence, FetchRef, close_writers
 from crawlers.extraction.page import analyse_batch, analyse_item
 from crawlers.items import ContentItem
+from crawlers.media import store_item_media
 from crawlers.progress import count_error
 from crawlers.sources import record_outlinks
 from saqshy.context import Context, build_context
@@ -39,6 +40,7 @@ from saqshy.db.session import session_scope
 from saqshy.errors import InvalidInput
 from saqshy.jobs.base import JobQueue
 from saqshy.services.items import IngestResult, ingest_item, ingest_items
+from saqshy.services.media import MediaRecord
 from saqshy.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -215,6 +217,8 @@ class BatchResult:
     clustered: int = 0
     score_jobs: int = 0
     score_job_errors: int = 0
+    media_rows: int = 0
+    media_errors: int = 0
     errors: list[str] = field(default_factory=list)
 
 
@@ -346,6 +350,9 @@ class StorePipeline:
             self.stats.inc_value(f"saqshy/items/{name}", getattr(result, name))
         self.stats.inc_value("saqshy/items/clustered", result.clustered)
         self.stats.inc_value("saqshy/score_jobs", result.score_jobs)
+        if result.media_rows or result.media_errors:
+            self.stats.inc_value("saqshy/media/rows", result.media_rows)
+            self.stats.inc_value("saqshy/media/store_errors", result.media_errors)
         for _ in range(result.invalid):
             count_error(self.stats, "invalid_item")
         for _ in range(result.score_job_errors):
@@ -406,9 +413,12 @@ class StorePipeline:
     def _write(self, batch: list[ContentItem]) -> BatchResult:
         result = BatchResult()
         by_canonical: dict[str, dict[str, Any]] = {}
+        media: dict[str, list[MediaRecord]] = {}
         for item in batch:
             values = item_values(item)
             by_canonical[values["canonical_url"] or values["url"]] = values
+            if item.get("media"):
+                media[values["canonical_url"] or values["url"]] = item["media"]
             for target, kind in item.get("outlinks") or ():
                 if values["source_id"] is not None:
                     self.outlinks[(target, kind)] += 1
@@ -436,6 +446,8 @@ class StorePipeline:
                     score.append(outcome.item_id)
             if updates:
                 session.execute(update(ContentRow), updates)
+            if media:  # after ingest, in its transaction; a page without images never gets here
+                result.media_rows, result.media_errors = store_item_media(session, values_list, stored, media)
         self.score_ids.extend(score)
         while len(self.score_ids) >= self.score_batch:
             chunk, self.score_ids = self.score_ids[: self.score_batch], self.score_ids[self.score_batch :]

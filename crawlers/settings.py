@@ -57,6 +57,7 @@ DOWNLOADER_MIDDLEWARES = {
 }
 ITEM_PIPELINES = {
     "crawlers.pipelines.ExtractPipeline": 300,
+    "crawlers.media.ImagePipeline": 400,
     "crawlers.pipelines.StorePipeline": 800,
 }
 EXTENSIONS = {

@@ -55,6 +55,17 @@ class Settings(BaseSettings):
     crawler_contact_url: str = "https://github.com/saqshy/saqshy"
     crawler_max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     crawler_timeout_seconds: float = Field(default=30.0, gt=0)
+    # Images of crawled items: fetched as sub-resources of their page (robots.txt and throttling
+    # apply), kept in the WARC evidence, and shown to reviewers only as our own re-encoded
+    # thumbnails (var_dir/media). Crawled sizes are never trusted: both caps are enforced.
+    crawler_media_enabled: bool = True
+    crawler_media_per_item: int = Field(default=8, ge=0, le=100)
+    crawler_media_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    # Images on other hosts than their page (CDNs, Telegram's file servers) are fetched too.
+    crawler_media_offsite: bool = True
+    # Decompression-bomb guard: an image with more pixels than this is never decoded.
+    media_max_pixels: int = Field(default=40_000_000, ge=1)
+    media_thumbnail_px: int = Field(default=512, ge=16, le=4096)
 
     # Classifier.
     base_model: str | None = None
@@ -151,6 +162,11 @@ class Settings(BaseSettings):
     @property
     def evidence_dir(self) -> Path:
         return self.var_dir / "evidence"
+
+    @property
+    def media_dir(self) -> Path:
+        """Re-encoded thumbnails, content-addressed by SHA-256 (the only media reviewers see)."""
+        return self.var_dir / "media"
 
 
 @lru_cache(maxsize=1)

@@ -36,6 +36,8 @@ class ForumPost:
     text: str
     published_at: datetime | None
     rule: str
+    # Image references in the post's body, as written (the spider resolves them).
+    images: tuple[str, ...] = ()
 
 
 RULES: tuple[ForumRule, ...] = (
@@ -149,6 +151,7 @@ def extract_posts(page: Selector, max_chars: int = 200_000) -> list[ForumPost]:
                     text=text,
                     published_at=_parse_date(_first(node, rule.date)),
                     rule=rule.name,
+                    images=tuple(str(v) for v in element.xpath(".//img/@src | .//img/@data-src")[:32]),
                 )
             )
         if posts:

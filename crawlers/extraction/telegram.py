@@ -15,6 +15,7 @@ from datetime import datetime
 import lxml.html
 from parsel import Selector
 
+from crawlers.extraction.media import TELEGRAM_IMAGE_CSS, style_urls
 from crawlers.extraction.text import element_text
 
 _VIEWS = re.compile(r"^([\d.,]+)\s*([KMB]?)$", re.IGNORECASE)
@@ -32,6 +33,8 @@ class TelegramPost:
     views: int | None
     links: list[str] = field(default_factory=list)
     forwarded_from: str | None = None
+    # Photos, link-preview images and video covers (CSS backgrounds), absolute as Telegram writes them.
+    images: list[str] = field(default_factory=list)
 
 
 def parse_views(value: str | None) -> int | None:
@@ -80,6 +83,7 @@ def parse_preview(page: Selector, max_chars: int = 200_000) -> list[TelegramPost
                 views=parse_views(node.css(".tgme_widget_message_views::text").get()),
                 links=links,
                 forwarded_from=forwarded,
+                images=style_urls(node.css(TELEGRAM_IMAGE_CSS).getall()),
             )
         )
     return posts

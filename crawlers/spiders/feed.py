@@ -12,9 +12,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import feedparser
+from parsel import Selector
 from scrapy.http import Response
 
 from crawlers.extraction.canonical import canonical_url, host_of
+from crawlers.extraction.media import image_refs
 from crawlers.extraction.text import fragment_text
 from crawlers.spiders.base import SaqshySpider
 
@@ -53,6 +55,7 @@ class FeedSpider(SaqshySpider):
             html_parts = [c.get("value", "") for c in entry.get("content", [])] or [entry.get("summary", "")]
             text = "\n\n".join(filter(None, (fragment_text(part) for part in html_parts)))
             author = entry.get("author")
+            images = [ref for part in html_parts if "<img" in part for ref in image_refs(Selector(text=part), link)]
             yield self.new_item(
                 response,
                 url=link,
@@ -64,4 +67,5 @@ class FeedSpider(SaqshySpider):
                 text=text,
                 outlinks=self.outlinks([link], feed_host),
                 extra={"feed_url": response.url},
+                media_urls=images or None,
             )

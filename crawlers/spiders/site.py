@@ -19,6 +19,7 @@ from scrapy.utils.sitemap import Sitemap, sitemap_urls_from_robots
 
 from crawlers.extraction.canonical import host_of, page_canonical_url
 from crawlers.extraction.forum import extract_posts
+from crawlers.extraction.media import has_images, image_refs, resolve_refs
 from crawlers.spiders.base import SaqshySpider
 
 # Documents and archives linked from a page are fetched and recorded by hash; media that only
@@ -118,10 +119,18 @@ class SiteSpider(SaqshySpider):
                     title=None,
                     outlinks=outlinks,
                     extra={"forum_layout": post.rule, "page_url": canonical},
+                    media_urls=resolve_refs(list(post.images), response.url, 32) if post.images else None,
                 )
         else:
+            # The byte scan first: a page without images never runs the image selectors.
+            images = image_refs(selector, response.url) if selector is not None and has_images(response.body) else None
             yield self.new_item(
-                response, url=response.url, canonical_url=canonical, body=response.body, outlinks=outlinks
+                response,
+                url=response.url,
+                canonical_url=canonical,
+                body=response.body,
+                outlinks=outlinks,
+                media_urls=images,
             )
 
         for href in next_pages:

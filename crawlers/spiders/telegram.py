@@ -15,6 +15,7 @@ from urllib.parse import urljoin, urlsplit
 from scrapy.http import Response, TextResponse
 
 from crawlers.extraction.canonical import host_of
+from crawlers.extraction.media import resolve_refs
 from crawlers.extraction.telegram import channel_from_url, parse_preview
 from crawlers.spiders.base import SaqshySpider
 
@@ -69,6 +70,7 @@ class TelegramSpider(SaqshySpider):
                 text=post.text,
                 outlinks=self.outlinks(links, f"t.me/{post.channel.lower()}"),
                 extra={"channel": post.channel, "views": post.views, "links": post.links[:100]},
+                media_urls=resolve_refs(post.images, response.url, 32) if post.images else None,
             )
         if reached_until or self.limit_reached:
             return

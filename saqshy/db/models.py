@@ -134,6 +134,16 @@ class OutboxOp(enum.StrEnum):
     DELETE = "delete"
 
 
+class MediaStatus(enum.StrEnum):
+    STORED = "stored"  # verified image, re-encoded thumbnail stored
+    SKIPPED_SVG = "skipped_svg"  # SVG is markup (scripts, remote references): never displayed
+    SKIPPED_TYPE = "skipped_type"  # not an image by its bytes (HTML served as image/png, ...)
+    TOO_BIG = "too_big"  # over the byte cap: the download was aborted
+    BOMB = "bomb"  # over the pixel cap (a decompression bomb): never decoded
+    ROBOTS = "robots"  # robots.txt forbids it: never requested
+    ERROR = "error"  # HTTP error, timeout, broken image
+
+
 class User(Base):
     __tablename__ = "users"
 
@@ -244,6 +254,41 @@ class ContentItem(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     source: Mapped[Source | None] = relationship()
+
+
+class Media(Base):
+    """An image referenced by an item: where it came from, its evidence, and what we made of it.
+
+    Reviewers only ever see ``thumbnail_key``: a re-encoded, metadata-free copy in our own store
+    (``Settings.media_dir``), content-addressed by its SHA-256 so items sharing an image share it.
+    """
+
+    __tablename__ = "media"
+    __table_args__ = (UniqueConstraint("item_id", "url", name="uq_media_item_url"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # (item_id, url) is unique, so its index also serves "the media of an item".
+    item_id: Mapped[int] = mapped_column(ForeignKey("content_items.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    # Longer references are not fetched (a btree entry on PostgreSQL holds about 2,700 bytes).
+    url: Mapped[str] = mapped_column(String(2048))
+    status: Mapped[MediaStatus] = mapped_column(_enum(MediaStatus))
+    # The original bytes as fetched: their SHA-256 and the WARC record that holds them.
+    sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    evidence_path: Mapped[str | None] = mapped_column(String(1024))
+    evidence_offset: Mapped[int | None] = mapped_column(BigInteger)
+    evidence_length: Mapped[int | None] = mapped_column(BigInteger)
+    # What the bytes are (sniffed, never the server's Content-Type), and their size in pixels.
+    sniffed_type: Mapped[str | None] = mapped_column(String(64))
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    thumbnail_key: Mapped[str | None] = mapped_column(String(80))
+    thumbnail_type: Mapped[str | None] = mapped_column(String(32))
+    detail: Mapped[str | None] = mapped_column(String(300))
+    fetched_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class Score(Base):
