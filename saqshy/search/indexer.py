@@ -24,17 +24,18 @@ import logging
 import threading
 import zlib
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from saqshy.db.models import ContentItem, OutboxOp, SearchOutbox
-from saqshy.db.session import session_scope
-from saqshy.search.base import SearchEngine, documents_for_items
+from saqshy.db.session import READ_ONLY, session_scope
+from saqshy.search.base import BulkOutcome, SearchDocument, SearchEngine, documents_for_items
 
 if TYPE_CHECKING:
     from saqshy.context import Context
@@ -111,6 +112,38 @@ def _record_failures(sessions: sessionmaker[Session], rows: list[tuple[int, int,
         )
 
 
+@dataclass
+class _Batch:
+    rows: list[Any]  # (outbox id, item id, attempts)
+    documents: list[SearchDocument]
+    gone: list[int]  # items no longer in SQL: delete their documents
+
+
+def _read_batch(sessions: sessionmaker[Session], after_id: int, batch_size: int) -> _Batch | None:
+    # A read-only transaction: on SQLite it must not take the write lock, since the previous
+    # batch may be being written into an FTS index in the same database at this moment.
+    with session_scope(sessions) as session:
+        session.connection(execution_options=READ_ONLY)
+        rows = session.execute(
+            select(SearchOutbox.id, SearchOutbox.item_id, SearchOutbox.attempts)
+            .where(SearchOutbox.id > after_id)
+            .order_by(SearchOutbox.id)
+            .limit(batch_size)
+        ).all()
+        if not rows:
+            return None
+        # The batch as a subquery: no thousands of bound ids to compile and send.
+        documents = documents_for_items(
+            session, select(SearchOutbox.item_id).where(SearchOutbox.id.between(rows[0].id, rows[-1].id))
+        )
+    gone = sorted({row.item_id for row in rows} - documents.keys())
+    return _Batch(list(rows), list(documents.values()), gone)
+
+
+def _send(search: SearchEngine, batch: _Batch) -> tuple[BulkOutcome, BulkOutcome]:
+    return search.index_documents(batch.documents), search.delete_documents(batch.gone)
+
+
 def drain_outbox(
     sessions: sessionmaker[Session],
     search: SearchEngine,
@@ -120,52 +153,66 @@ def drain_outbox(
     progress: Progress | None = None,
 ) -> DrainReport:
     """Push pending outbox rows into the engine (see the module docstring). Raises
-    SearchUnavailable, after recording the attempt, when the engine cannot be reached."""
+    SearchUnavailable, after recording the attempt, when the engine cannot be reached.
+
+    One batch is in flight while the next is read from SQL: the engine's indexing (a JVM, or
+    SQLite's tokenizer, which runs without the GIL) overlaps our reading and serialising. Batches
+    still reach the engine strictly in outbox order, one at a time, so a newer version of an item
+    is never overwritten by an older one.
+    """
     report = DrainReport()
     engine = sessions.kw["bind"]
-    with index_lock(engine):
+    with index_lock(engine), ThreadPoolExecutor(max_workers=1, thread_name_prefix="saqshy-index") as sender:
         total = pending_count(sessions) if progress else 0
+        in_flight: tuple[_Batch, Future[tuple[BulkOutcome, BulkOutcome]]] | None = None
         last_id = 0
-        while max_batches is None or report.batches < max_batches:
-            with session_scope(sessions) as session:
-                rows = session.execute(
-                    select(SearchOutbox.id, SearchOutbox.item_id, SearchOutbox.attempts)
-                    .where(SearchOutbox.id > last_id)
-                    .order_by(SearchOutbox.id)
-                    .limit(batch_size)
-                ).all()
-                if not rows:
-                    break
-                # The batch as a subquery: no thousands of bound ids to compile and send.
-                documents = documents_for_items(
-                    session, select(SearchOutbox.item_id).where(SearchOutbox.id.between(rows[0].id, rows[-1].id))
-                )
-            last_id = rows[-1].id
+        while True:
+            batch = None
+            if max_batches is None or report.batches < max_batches:
+                batch = _read_batch(sessions, last_id, batch_size)
+            if in_flight is not None:
+                _acknowledge(sessions, report, *in_flight)
+                in_flight = None
+                if progress:
+                    progress(report.rows_done, max(total, report.rows_done))
+            if batch is None:
+                break
             report.batches += 1
-            gone = sorted({row.item_id for row in rows} - documents.keys())
-            try:
-                upserts = search.index_documents(list(documents.values()))
-                deletes = search.delete_documents(gone)
-            except Exception as exc:
-                _record_failures(sessions, [(r.id, r.attempts, f"{type(exc).__name__}: {exc}") for r in rows])
-                logger.warning("search indexing failed, %d outbox rows kept for retry: %s", len(rows), exc)
-                raise
-            failed = {**upserts.failed, **deletes.failed}
-            done = [row.id for row in rows if row.item_id not in failed]
-            with session_scope(sessions) as session:
-                session.execute(delete(SearchOutbox).where(SearchOutbox.id.in_(done)))
-            _record_failures(sessions, [(r.id, r.attempts, failed[r.item_id]) for r in rows if r.item_id in failed])
-            if failed:
-                logger.warning("search engine rejected %d documents: %s", len(failed), next(iter(failed.values())))
-            report.rows_done += len(done)
-            report.upserted += len(upserts.acknowledged)
-            report.deleted += len(deletes.acknowledged)
-            report.failed += len(failed)
-            if progress:
-                progress(report.rows_done, max(total, report.rows_done))
-            if len(rows) < batch_size:
+            last_id = batch.rows[-1].id
+            in_flight = (batch, sender.submit(_send, search, batch))
+            if len(batch.rows) < batch_size:
+                _acknowledge(sessions, report, *in_flight)
+                if progress:
+                    progress(report.rows_done, max(total, report.rows_done))
                 break
     return report
+
+
+def _acknowledge(
+    sessions: sessionmaker[Session],
+    report: DrainReport,
+    batch: _Batch,
+    outcome: Future[tuple[BulkOutcome, BulkOutcome]],
+) -> None:
+    """Wait for a batch's engine writes; delete the rows it acknowledged, record the rest."""
+    rows = batch.rows
+    try:
+        upserts, deletes = outcome.result()
+    except Exception as exc:
+        _record_failures(sessions, [(r.id, r.attempts, f"{type(exc).__name__}: {exc}") for r in rows])
+        logger.warning("search indexing failed, %d outbox rows kept for retry: %s", len(rows), exc)
+        raise
+    failed = {**upserts.failed, **deletes.failed}
+    done = [row.id for row in rows if row.item_id not in failed]
+    with session_scope(sessions) as session:
+        session.execute(delete(SearchOutbox).where(SearchOutbox.id.in_(done)))
+    _record_failures(sessions, [(r.id, r.attempts, failed[r.item_id]) for r in rows if r.item_id in failed])
+    if failed:
+        logger.warning("search engine rejected %d documents: %s", len(failed), next(iter(failed.values())))
+    report.rows_done += len(done)
+    report.upserted += len(upserts.acknowledged)
+    report.deleted += len(deletes.acknowledged)
+    report.failed += len(failed)
 
 
 def rebuild_index(
