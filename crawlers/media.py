@@ -129,6 +129,38 @@ def _sniff_text(body: bytes) -> str:
     )
 
 
+def keep_image(
+    writer: WarcEvidenceWriter,
+    url: str,
+    fetch: Fetch,
+    content_type: str | None,
+    *,
+    media_dir: Path,
+    max_pixels: int,
+    max_side: int,
+) -> MediaRecord:
+    """Evidence first (whatever the bytes are), then the verdict, then the thumbnail if any."""
+    evidence = writer.write(fetch)
+    verdict = judge_image(fetch.body, content_type, max_pixels=max_pixels, max_side=max_side)
+    key = store_thumbnail(media_dir, verdict.thumbnail, THUMBNAIL_EXTENSION) if verdict.thumbnail else None
+    return MediaRecord(
+        url=url,
+        status=verdict.status,
+        sha256=evidence.sha256,
+        size_bytes=evidence.size,
+        evidence_path=evidence.path,
+        evidence_offset=evidence.offset,
+        evidence_length=evidence.length,
+        sniffed_type=verdict.sniffed_type,
+        width=verdict.width,
+        height=verdict.height,
+        thumbnail_key=key,
+        thumbnail_type=THUMBNAIL_TYPE if key else None,
+        detail=verdict.detail,
+        fetched_at=fetch.fetched_at,
+    )
+
+
 # --- the pipeline ------------------------------------------------------------------------------
 
 
@@ -252,32 +284,23 @@ class ImagePipeline(MediaPipeline):
         return record
 
     def _keep(self, url: str, fetch: Fetch, content_type: str | None) -> MediaRecord:
-        """Worker thread: evidence first (whatever the bytes are), then the verdict and thumbnail."""
+        """Worker thread (the only user of the WARC writer)."""
         if self.writer is None:
             self.writer = WarcEvidenceWriter(self.evidence_dir, prefix=self.evidence_prefix)
-        evidence = self.writer.write(fetch)
-        verdict = judge_image(fetch.body, content_type, max_pixels=self.max_pixels, max_side=self.max_side)
-        key = None
-        if verdict.thumbnail is not None:
-            key = store_thumbnail(self.media_dir, verdict.thumbnail, THUMBNAIL_EXTENSION)
-        return MediaRecord(
-            url=url,
-            status=verdict.status,
-            sha256=evidence.sha256,
-            size_bytes=evidence.size,
-            evidence_path=evidence.path,
-            evidence_offset=evidence.offset,
-            evidence_length=evidence.length,
-            sniffed_type=verdict.sniffed_type,
-            width=verdict.width,
-            height=verdict.height,
-            thumbnail_key=key,
-            thumbnail_type=THUMBNAIL_TYPE if key else None,
-            detail=verdict.detail,
-            fetched_at=fetch.fetched_at,
+        return keep_image(
+            self.writer,
+            url,
+            fetch,
+            content_type,
+            media_dir=self.media_dir,
+            max_pixels=self.max_pixels,
+            max_side=self.max_side,
         )
 
-    def media_failed(self, failure: Failure, request: Request, info: MediaPipeline.SpiderInfo) -> None:
+    # Returns None, not a Failure: see the comment at the end.
+    def media_failed(  # type: ignore[override]
+        self, failure: Failure, request: Request, info: MediaPipeline.SpiderInfo
+    ) -> None:
         error = failure.value
         if isinstance(error, DownloadCancelledError) or "max size" in str(error).lower():
             status, detail = MediaStatus.TOO_BIG, f"over {self.max_bytes} bytes: download aborted"

@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+CSP = b"content-security-policy"
 ASSETS_PREFIX = "/ui"
 
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -56,6 +57,11 @@ SECURITY_HEADERS: dict[str, str] = {
 }
 
 
+# Stricter policies a route may set for its own responses (the media thumbnails: an image and
+# nothing else); any other Content-Security-Policy a route sets is replaced by the app's.
+STRICTER_POLICIES = frozenset({b"default-src 'none'; sandbox"})
+
+
 class SecurityHeadersMiddleware:
     """Pure ASGI middleware (no response buffering) that sets the security headers on every response.
 
@@ -77,8 +83,11 @@ class SecurityHeadersMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                raw = [(k, v) for k, v in message.get("headers", []) if k.lower() not in self._names]
-                raw.extend(self.headers)
+                headers = message.get("headers", [])
+                stricter = [(k, v) for k, v in headers if k.lower() == CSP and v in STRICTER_POLICIES]
+                raw = [(k, v) for k, v in headers if k.lower() not in self._names]
+                raw.extend((k, v) for k, v in self.headers if not (stricter and k == CSP))
+                raw.extend(stricter)
                 if is_https:
                     raw.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
                 if not any(k.lower() == b"cache-control" for k, _ in raw):

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 # Routers of parts built alongside (escalation, search, statistics, sources, model registry,
 # wellbeing): each is mounted when its module is present, so a missing one never breaks the app.
-OPTIONAL_ROUTERS = ("cases", "search", "stats", "sources", "models", "wellbeing")
+OPTIONAL_ROUTERS = ("cases", "search", "stats", "sources", "models", "wellbeing", "media")
 
 MAX_BODY_BYTES = 1024 * 1024
 

@@ -8,6 +8,10 @@ A bundle is a ZIP::
     scores.json        every classifier score of the item, with its model version
     decisions.json     the votes, volunteers named by pseudonym only
     record.warc.gz     the WARC response record, byte for byte as the crawler wrote it
+    media.json         the item's images: URL, what the crawler found (status, type, size), WARC check
+    media/NN.warc.gz   each image's WARC response record, byte for byte
+    media/NN-original.EXT  each image's body as fetched, cut out of that record (``.bin`` for
+                       anything not verified as a raster image: an SVG or HTML never opens as one)
     manifest.json      SHA-256 and size of every file above, and what the WARC check found
     manifest.sig       Ed25519 signature of manifest.json (base64)
 
@@ -41,7 +45,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from warcio.archiveiterator import ArchiveIterator
 
-from saqshy.db.models import Case, ContentItem, ReviewTask, Score, Source, User, Vote
+from saqshy.db.models import Case, ContentItem, Media, MediaStatus, ReviewTask, Score, Source, User, Vote
 from saqshy.errors import InvalidInput, NotFound, ServiceUnavailable
 from saqshy.settings import Settings
 
@@ -306,7 +310,75 @@ def bundle_files(session: Session, case: Case, settings: Settings) -> tuple[dict
     }
     if warc.data is not None:
         files[WARC_NAME] = warc.data
+    media_files, media_entries = _media_files(session, case.item_id, settings)
+    if media_entries:
+        files.update(media_files)
+        files["media.json"] = _json_bytes(media_entries)
     return files, warc.info
+
+
+# Extensions for originals verified as raster images; anything else is ``.bin``.
+_ORIGINAL_EXTENSIONS = {
+    "image/png": ".png",
+    "image/jpeg": ".jpg",
+    "image/gif": ".gif",
+    "image/webp": ".webp",
+    "image/bmp": ".bmp",
+}
+
+
+def _media_files(session: Session, item_id: int, settings: Settings) -> tuple[dict[str, bytes], list[dict[str, Any]]]:
+    """The item's images: each one's WARC record and original body, and a description of all.
+
+    Every image the crawler fetched is evidence, kept or not (an SVG with a script is as much what
+    was online as a photo); the ones it never fetched (robots.txt, too big) are described only.
+    """
+    rows = session.scalars(select(Media).where(Media.item_id == item_id).order_by(Media.position, Media.id))
+    files: dict[str, bytes] = {}
+    entries: list[dict[str, Any]] = []
+    for number, row in enumerate(rows, 1):
+        entry: dict[str, Any] = {
+            "url": row.url,
+            "status": row.status.value,
+            "sha256": row.sha256,
+            "size_bytes": row.size_bytes,
+            "sniffed_type": row.sniffed_type,
+            "width": row.width,
+            "height": row.height,
+            "fetched_at": _iso(row.fetched_at),
+            "detail": row.detail,
+        }
+        if row.evidence_path is not None:
+            copy = read_warc_record(
+                {
+                    "evidence_path": row.evidence_path,
+                    "evidence_offset": row.evidence_offset,
+                    "evidence_length": row.evidence_length,
+                    "sha256": row.sha256,
+                },
+                settings,
+            )
+            entry["warc"] = copy.info
+            if copy.data is not None:
+                name = f"media/{number:02d}.warc.gz"
+                files[name] = copy.data
+                entry["warc_file"] = name
+                body = _record_body(copy.data) if copy.info.get("status") == "ok" else None
+                if body is not None:
+                    stored = row.status is MediaStatus.STORED
+                    extension = _ORIGINAL_EXTENSIONS.get(row.sniffed_type or "", ".bin") if stored else ".bin"
+                    name = f"media/{number:02d}-original{extension}"
+                    files[name] = body
+                    entry["original_file"] = name
+        entries.append(entry)
+    return files, entries
+
+
+def _record_body(data: bytes) -> bytes | None:
+    try:
+        return bytes(next(iter(ArchiveIterator(io.BytesIO(data)))).content_stream().read())
+    except Exception:  # read_warc_record already checked it; a second failure leaves the body out
+        return None
 
 
 def build_bundle(session: Session, case: Case, settings: Settings, *, now: datetime | None = None) -> bytes:
