@@ -1,4 +1,4 @@
-"""Claim + vote round trips under 50 concurrent volunteers, against a bare endpoint in the same run.
+"""Claim + vote under 50 volunteers, and the maximum rate, against a bare endpoint in the same run.
 
     .venv/bin/python benchmarks/queue.py                       # SQLite and PostgreSQL
     .venv/bin/python benchmarks/queue.py --engine postgresql --volunteers 50 --seconds 20
@@ -6,14 +6,38 @@
 For each engine the script seeds a fresh store (tasks, volunteers, tokens), then runs two servers
 in turn on loopback, each a separate uvicorn process on the same database:
 
-* the triage API: each simulated volunteer loops ``POST /tasks/claim`` + ``POST /tasks/{id}/votes``
-  over real HTTP; a round trip is the pair;
+* the triage API: a volunteer's round trip is ``POST /tasks/claim`` + ``POST /tasks/{id}/votes``;
 * a bare FastAPI app with one sync endpoint doing one indexed ``SELECT`` on ``review_tasks`` (the
-  same engine set-up, the same thread pool): the ceiling of "FastAPI + one query" on this machine.
+  same engine set-up, the same uvicorn and thread pool): the ceiling of "FastAPI + one query"
+  here. Its "round trip" is two GETs, so both servers see the same request pattern.
 
-It reports round trips per second, p50/p99 latency of a round trip and of each request, and the
-ratio to the bare endpoint's rate. Targets (issue 5): p99 < 50 ms at 50 volunteers on PostgreSQL,
-and at least 0.5 of the bare endpoint's rate.
+Each server is measured twice (the load comes from separate client processes, so the load
+generator never shares the server's event loop, and its CPU cost is measured and printed):
+
+* **50 volunteers** (latency). People read an item before they judge it: each simulated volunteer
+  claims, *thinks* for a time drawn from an exponential distribution (mean ``--think-mean``,
+  default 2 s), votes, and claims the next one at once (each starts at a random point of its first
+  think time, so they are not in lockstep). 2 s is a deliberately harsh assumption:
+  a person reading a post and its context takes 10 to 60 s, so this offers the server 5 to 30 times
+  the load 50 real volunteers would (50 / 2 s = 25 round trips/s, 50 requests/s). Latencies are of
+  the requests themselves (think time excluded); a round trip's latency is claim + vote.
+* **maximum rate** (throughput). ``--max-concurrency`` clients (default 50) with no think time,
+  each firing the next request as the last returns: the server is saturated, so the rate is its
+  capacity; latency there is queueing (Little's law: ~ concurrency / rate) and is not a target.
+
+Targets (issue 5), and how they are judged:
+
+* *p99 under 50 ms at 50 volunteers on PostgreSQL*: the p99 of a round trip (claim + vote) in the
+  volunteers run.
+* *at least 0.5 of the bare endpoint's rate*: judged on **requests per second** at maximum rate,
+  triage API over bare endpoint. The bare endpoint's rate is a rate of HTTP requests, each one
+  request with one transaction; a claim and a vote are each one request with one transaction, so
+  per request is like for like. A round trip is two requests, so the round-trip ratio (half the
+  request ratio) is printed too; it would compare two transactions with one.
+
+The figures come with the CPU each side used during the measured window (server process, load
+generator processes, and the whole machine from ``/proc/stat``): on a shared two-core machine the
+load average and the other processes move absolute figures, so compare the ratios.
 """
 
 from __future__ import annotations
@@ -30,6 +54,7 @@ sys.path.insert(0, str(ROOT))
 
 import argparse  # noqa: E402
 import asyncio  # noqa: E402
+import contextlib  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import random  # noqa: E402
@@ -152,44 +177,191 @@ def seed(db_url: str, var_dir: str, tasks: int, volunteers: int) -> tuple[list[s
         ctx.close()
 
 
-# --- Load -----------------------------------------------------------------------------------------------
+# --- Load (each client process runs ``_load``; the parent only starts, times and collects) ------
+
+
+def _pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of one process so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, from ``/proc/stat``."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]
+    total = sum(values[:8])
+    tick = os.sysconf("SC_CLK_TCK")
+    return (total - idle) / tick, total / tick
+
+
+@dataclass
+class LoadPlan:
+    """What one client process does (sent to it as JSON)."""
+
+    port: int
+    server: str  # "bare" | "triage"
+    think_mean: float  # 0: no think time (maximum rate)
+    users: list[int]  # indices into tokens (triage) / seeds
+    tokens: list[str]
+    max_id: int
+    measure_from: float  # time.time() of the window's start
+    stop: float
+    illegal_share: float
+
+
+async def _load(plan: LoadPlan) -> dict[str, object]:
+    import aiohttp
+
+    out: dict[str, list[float]] = {"round_trip": [], "first": [], "second": []}
+    errors: list[str] = []
+    error_count = 0
+    cpu: dict[str, float] = {}
+    # Wall clock to agree with the parent and the other client processes on the window.
+    now = time.time
+
+    async def window() -> None:
+        await asyncio.sleep(max(0.0, plan.measure_from - now()))
+        cpu["start"] = time.process_time()
+        await asyncio.sleep(max(0.0, plan.stop - now()))
+        cpu["stop"] = time.process_time()
+
+    connector = aiohttp.TCPConnector(limit=len(plan.users), force_close=False)
+    timeout = aiohttp.ClientTimeout(total=120)
+    async with aiohttp.ClientSession(f"http://127.0.0.1:{plan.port}", connector=connector,
+                                     timeout=timeout) as http:
+
+        async def bare_request(rng: random.Random, user: int) -> tuple[bool, object]:
+            async with http.get(f"/bare/{rng.randint(1, plan.max_id)}") as response:
+                await response.read()
+                return response.status == 200, response.status
+
+        async def claim(rng: random.Random, user: int) -> tuple[bool, object]:
+            headers = {"Authorization": f"Bearer {plan.tokens[user]}"}
+            async with http.post("/tasks/claim", headers=headers) as response:
+                body = await response.read()
+                if response.status == 204:
+                    return False, "empty"
+                if response.status != 200:
+                    return False, f"claim {response.status} {body[:200]!r}"
+                return True, json.loads(body)
+
+        async def vote(rng: random.Random, user: int, task: dict[str, object]) -> tuple[bool, object]:
+            headers = {"Authorization": f"Bearer {plan.tokens[user]}"}
+            draw = rng.random()
+            if draw < plan.illegal_share:
+                body: dict[str, object] = {"verdict": "illegal", "category": task["category"] or "drugs"}
+            elif draw < plan.illegal_share + 0.05:
+                body = {"verdict": "unsure"}
+            else:
+                body = {"verdict": "legal"}
+            async with http.post(f"/tasks/{task['id']}/votes", json=body, headers=headers) as response:
+                text = await response.read()
+                return response.status == 201, f"vote {response.status} {text[:200]!r}"
+
+        async def think(rng: random.Random) -> None:
+            if plan.think_mean > 0:
+                await asyncio.sleep(rng.expovariate(1.0 / plan.think_mean))
+
+        async def user_loop(user: int) -> None:
+            nonlocal error_count
+            rng = random.Random(user)
+            # Volunteers do not start in lockstep: each begins somewhere in its first think time.
+            await think(rng)
+            while now() < plan.stop:
+                t0 = now()
+                if plan.server == "bare":
+                    ok, result = await bare_request(rng, user)
+                    t1 = now()
+                    await think(rng)
+                    t2 = now()
+                    if ok:
+                        ok, result = await bare_request(rng, user)
+                else:
+                    ok, result = await claim(rng, user)
+                    t1 = now()
+                    if ok:
+                        await think(rng)
+                        t2 = now()
+                        assert isinstance(result, dict)
+                        ok, result = await vote(rng, user, result)
+                    else:
+                        t2 = t1
+                t3 = now()
+                if t0 >= plan.measure_from and t3 <= plan.stop:
+                    if ok:
+                        out["first"].append((t1 - t0) * 1000)
+                        out["second"].append((t3 - t2) * 1000)
+                        out["round_trip"].append((t1 - t0 + t3 - t2) * 1000)
+                    else:
+                        error_count += 1
+                        if len(errors) < 5:
+                            errors.append(str(result)[:300])
+                if result == "empty":
+                    errors.append("the queue ran out of tasks")
+                    return
+                if not ok:
+                    await think(rng)  # back off after an error rather than hammer the server
+
+        async def bounded(user: int) -> None:
+            # A volunteer still thinking or waiting at the end of the window is not counted.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(user_loop(user), timeout=max(0.1, plan.stop - now() + 0.05))
+
+        await asyncio.gather(window(), *(bounded(u) for u in plan.users))
+    return {**out, "errors": error_count, "error_samples": errors,
+            "cpu_seconds": cpu.get("stop", 0.0) - cpu.get("start", 0.0)}
+
+
+def load_main(plan_json: str) -> None:
+    plan = LoadPlan(**json.loads(plan_json))
+    print(json.dumps(asyncio.run(_load(plan))))
 
 
 @dataclass
 class Run:
     label: str
-    operations: int = 0
-    seconds: float = 0.0
+    server: str
+    mode: str
+    seconds: float
+    round_trips: list[float] = field(default_factory=list, repr=False)
+    first: list[float] = field(default_factory=list, repr=False)
+    second: list[float] = field(default_factory=list, repr=False)
     errors: int = 0
-    latencies_ms: list[float] = field(default_factory=list, repr=False)
-    claim_ms: list[float] = field(default_factory=list, repr=False)
-    vote_ms: list[float] = field(default_factory=list, repr=False)
     error_samples: list[str] = field(default_factory=list)
-
-    @property
-    def rate(self) -> float:
-        return self.operations / self.seconds if self.seconds else 0.0
-
-    def pct(self, values: list[float], q: float) -> float:
-        if not values:
-            return float("nan")
-        ordered = sorted(values)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+    server_cpu: float = 0.0
+    client_cpu: float = 0.0
+    machine_busy: float = 0.0
+    machine_total: float = 0.0
 
     def summary(self) -> dict[str, object]:
+        requests = 2 * len(self.round_trips)
+        names = ("claim", "vote") if self.server == "triage" else ("get1", "get2")
         out: dict[str, object] = {
-            "label": self.label, "operations": self.operations, "seconds": round(self.seconds, 2),
-            "per_second": round(self.rate, 1), "errors": self.errors,
-            "p50_ms": round(self.pct(self.latencies_ms, 0.50), 2),
-            "p99_ms": round(self.pct(self.latencies_ms, 0.99), 2),
+            "label": self.label, "server": self.server, "mode": self.mode, "seconds": round(self.seconds, 2),
+            "round_trips": len(self.round_trips), "requests": requests,
+            "round_trips_per_s": round(len(self.round_trips) / self.seconds, 1),
+            "requests_per_s": round(requests / self.seconds, 1),
+            "errors": self.errors,
+            "rt_p50_ms": round(_pct(self.round_trips, 0.50), 1), "rt_p99_ms": round(_pct(self.round_trips, 0.99), 1),
+            f"{names[0]}_p50_ms": round(_pct(self.first, 0.50), 1),
+            f"{names[0]}_p99_ms": round(_pct(self.first, 0.99), 1),
+            f"{names[1]}_p50_ms": round(_pct(self.second, 0.50), 1),
+            f"{names[1]}_p99_ms": round(_pct(self.second, 0.99), 1),
+            # CPU milliseconds per HTTP request: what the server and the load generator each cost.
+            "server_cpu_ms_per_request": round(1000 * self.server_cpu / requests, 2) if requests else None,
+            "client_cpu_ms_per_request": round(1000 * self.client_cpu / requests, 2) if requests else None,
+            "server_cpu_share": round(self.server_cpu / self.seconds, 2),
+            "client_cpu_share": round(self.client_cpu / self.seconds, 2),
+            "machine_busy_share": round(self.machine_busy / self.machine_total, 2) if self.machine_total else None,
         }
-        if self.claim_ms:
-            out.update({
-                "claim_p50_ms": round(self.pct(self.claim_ms, 0.5), 2),
-                "claim_p99_ms": round(self.pct(self.claim_ms, 0.99), 2),
-                "vote_p50_ms": round(self.pct(self.vote_ms, 0.5), 2),
-                "vote_p99_ms": round(self.pct(self.vote_ms, 0.99), 2),
-            })
         if self.error_samples:
             out["error_samples"] = self.error_samples[:3]
         return out
@@ -213,42 +385,50 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def _drive(port: int, workers: int, warmup: float, seconds: float, step) -> Run:  # type: ignore[no-untyped-def]
-    import httpx
-
-    run = Run(label="")
-    limits = httpx.Limits(max_connections=workers, max_keepalive_connections=workers)
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=60) as client:
-        start = time.perf_counter()
-        measure_from = start + warmup
-        stop = measure_from + seconds
-
-        async def worker(index: int) -> None:
-            rng = random.Random(index)
-            while True:
-                now = time.perf_counter()
-                if now >= stop:
-                    return
-                t0 = time.perf_counter()
-                ok, parts = await step(client, index, rng)
-                t1 = time.perf_counter()
-                if t0 >= measure_from:
-                    if ok:
-                        run.operations += 1
-                        run.latencies_ms.append((t1 - t0) * 1000)
-                        if parts:
-                            run.claim_ms.append(parts[0])
-                            run.vote_ms.append(parts[1])
-                    else:
-                        run.errors += 1
-                        if len(run.error_samples) < 5:
-                            run.error_samples.append(str(parts)[:300])
-                if not ok and parts == "empty":
-                    return
-
-        await asyncio.gather(*(worker(i) for i in range(workers)))
-        run.seconds = min(time.perf_counter(), stop) - measure_from
+def _drive(args: argparse.Namespace, server: subprocess.Popen[bytes], port: int, kind: str, mode: str,
+           tokens: list[str], max_id: int) -> Run:
+    """Runs the client processes against a started server and measures the window."""
+    users = list(range(args.volunteers if mode == "volunteers" else args.max_concurrency))
+    think = args.think_mean if mode == "volunteers" else 0.0
+    processes = max(1, min(args.load_processes, len(users)))
+    start = time.time() + 1.0  # time for the client processes to start
+    measure_from = start + (args.warmup if mode == "max" else args.warmup + args.think_mean)
+    stop = measure_from + args.seconds
+    clients = []
+    for n in range(processes):
+        plan = LoadPlan(port=port, server=kind, think_mean=think, users=users[n::processes], tokens=tokens,
+                        max_id=max_id, measure_from=measure_from, stop=stop, illegal_share=args.illegal_share)
+        clients.append(subprocess.Popen(
+            [sys.executable, __file__, "_load", json.dumps(plan.__dict__)], cwd=ROOT,
+            stdout=subprocess.PIPE, stderr=None, preexec_fn=_pinner(args.client_cpus),
+        ))
+    time.sleep(max(0.0, measure_from - time.time()))
+    server_cpu0, (busy0, total0) = _cpu_seconds(server.pid), _machine_busy()
+    time.sleep(max(0.0, stop - time.time()))
+    server_cpu1, (busy1, total1) = _cpu_seconds(server.pid), _machine_busy()
+    label = {("bare", "volunteers"): "bare, 50 users", ("bare", "max"): "bare, max rate",
+             ("triage", "volunteers"): "API, 50 users", ("triage", "max"): "API, max rate"}[(kind, mode)]
+    run = Run(label=label.replace("50", str(len(users))), server=kind, mode=mode, seconds=args.seconds,
+              server_cpu=server_cpu1 - server_cpu0, machine_busy=busy1 - busy0, machine_total=total1 - total0)
+    for client in clients:
+        stdout, _ = client.communicate(timeout=300)
+        if client.returncode != 0:
+            raise RuntimeError(f"a load process failed with {client.returncode}")
+        result = json.loads(stdout)
+        run.round_trips += result["round_trip"]
+        run.first += result["first"]
+        run.second += result["second"]
+        run.errors += result["errors"]
+        run.error_samples += result["error_samples"]
+        run.client_cpu += result["cpu_seconds"]
     return run
+
+
+def _pinner(cpus: str | None):  # type: ignore[no-untyped-def]
+    if not cpus:
+        return None
+    chosen = {int(c) for c in cpus.split(",")}
+    return lambda: os.sched_setaffinity(0, chosen)
 
 
 def bench_engine(engine: str, args: argparse.Namespace) -> dict[str, object]:
@@ -259,61 +439,34 @@ def bench_engine(engine: str, args: argparse.Namespace) -> dict[str, object]:
         db_url = args.pg_url
         _reset_postgres(db_url)
     t = time.perf_counter()
-    tokens, max_id = seed(db_url, var_dir, args.tasks, args.volunteers)
-    print(f"[{engine}] seeded {args.tasks} tasks, {args.volunteers} volunteers in {time.perf_counter() - t:.1f}s",
+    n_tokens = max(args.volunteers, args.max_concurrency)
+    tokens, max_id = seed(db_url, var_dir, args.tasks, n_tokens)
+    print(f"[{engine}] seeded {args.tasks} tasks, {n_tokens} volunteers in {time.perf_counter() - t:.1f}s",
           file=sys.stderr)
-    results: dict[str, object] = {"engine": engine, "volunteers": args.volunteers, "tasks": args.tasks}
+    results: dict[str, object] = {"engine": engine, "volunteers": args.volunteers, "tasks": args.tasks,
+                                  "think_mean_s": args.think_mean, "max_concurrency": args.max_concurrency}
 
-    def start_server(kind: str) -> tuple[subprocess.Popen[bytes], int]:
+    for kind in ("bare", "triage"):
         port = _free_port()
-        process = subprocess.Popen(
+        server = subprocess.Popen(
             [sys.executable, __file__, "_serve", kind, db_url, var_dir, str(port)],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=None,
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=None, preexec_fn=_pinner(args.server_cpus),
         )
-        _wait_for_port(port, process)
-        return process, port
-
-    async def bare_step(client, index, rng):  # type: ignore[no-untyped-def]
-        response = await client.get(f"/bare/{rng.randint(1, max_id)}")
-        return response.status_code == 200, (None if response.status_code == 200 else response.text)
-
-    async def triage_step(client, index, rng):  # type: ignore[no-untyped-def]
-        headers = {"Authorization": f"Bearer {tokens[index]}"}
-        t0 = time.perf_counter()
-        claimed = await client.post("/tasks/claim", headers=headers)
-        t1 = time.perf_counter()
-        if claimed.status_code == 204:
-            return False, "empty"
-        if claimed.status_code != 200:
-            return False, f"claim {claimed.status_code} {claimed.text}"
-        draw = rng.random()
-        if draw < args.illegal_share:
-            body = {"verdict": "illegal", "category": claimed.json()["category"] or "drugs"}
-        elif draw < args.illegal_share + 0.05:
-            body = {"verdict": "unsure"}
-        else:
-            body = {"verdict": "legal"}
-        voted = await client.post(f"/tasks/{claimed.json()['id']}/votes", json=body, headers=headers)
-        t2 = time.perf_counter()
-        if voted.status_code != 201:
-            return False, f"vote {voted.status_code} {voted.text}"
-        return True, ((t1 - t0) * 1000, (t2 - t1) * 1000)
-
-    for kind, step in (("bare", bare_step), ("triage", triage_step)):
-        process, port = start_server(kind)
         try:
-            run = asyncio.run(_drive(port, args.volunteers, args.warmup, args.seconds, step))
+            _wait_for_port(port, server)
+            for mode in ("volunteers", "max"):
+                run = _drive(args, server, port, kind, mode, tokens, max_id)
+                results[f"{kind}_{mode}"] = run.summary()
+                print(f"[{engine}] {run.label}: {json.dumps(run.summary())}", file=sys.stderr)
         finally:
-            process.terminate()
-            process.wait(timeout=30)
-        run.label = "bare SELECT" if kind == "bare" else "claim+vote"
-        results[kind] = run.summary()
-        print(f"[{engine}] {run.label}: {json.dumps(run.summary())}", file=sys.stderr)
-    bare_rate = float(results["bare"]["per_second"])  # type: ignore[index]
-    triage = results["triage"]
-    round_trips = float(triage["per_second"])  # type: ignore[index]
-    results["ratio_round_trips_to_bare"] = round(round_trips / bare_rate, 3) if bare_rate else None
-    results["ratio_requests_to_bare"] = round(2 * round_trips / bare_rate, 3) if bare_rate else None
+            server.terminate()
+            server.wait(timeout=30)
+    bare, api = results["bare_max"], results["triage_max"]
+    bare_rate = float(bare["requests_per_s"])  # type: ignore[index]
+    results["ratio_requests_to_bare"] = round(float(api["requests_per_s"]) / bare_rate, 3) if bare_rate else None  # type: ignore[index]
+    results["ratio_round_trips_to_bare_requests"] = (
+        round(float(api["round_trips_per_s"]) / bare_rate, 3) if bare_rate else None)  # type: ignore[index]
+    results["load_average"] = round(os.getloadavg()[0], 2)
     return results
 
 
@@ -321,7 +474,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--engine", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--volunteers", type=int, default=50)
-    parser.add_argument("--seconds", type=float, default=15.0, help="measured time per server")
+    parser.add_argument("--think-mean", type=float, default=2.0,
+                        help="mean seconds a volunteer reads an item before voting (exponential)")
+    parser.add_argument("--max-concurrency", type=int, default=50,
+                        help="clients with no think time in the maximum-rate runs")
+    parser.add_argument("--load-processes", type=int, default=2, help="client processes generating the load")
+    parser.add_argument("--server-cpus", help="pin the server to these CPUs (e.g. 0); default: no pinning")
+    parser.add_argument("--client-cpus", help="pin the load processes to these CPUs (e.g. 1)")
+    parser.add_argument("--seconds", type=float, default=15.0, help="measured time per run")
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--tasks", type=int, default=20_000)
     parser.add_argument("--illegal-share", type=float, default=0.02,
@@ -331,19 +491,29 @@ def main() -> None:
     args = parser.parse_args()
     engines = ["sqlite", "postgresql"] if args.engine == "both" else [args.engine]
     results = [bench_engine(engine, args) for engine in engines]
-    print(f"\n{'engine':<11}{'server':<13}{'per s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}  ratio to bare")
+    print(f"\nvolunteers: {args.volunteers}, think time exponential with mean {args.think_mean} s "
+          f"(offers ~{args.volunteers / args.think_mean:.0f} round trips/s); max rate: "
+          f"{args.max_concurrency} clients, no think time; {args.load_processes} load processes")
+    print(f"{'engine':<11}{'run':<17}{'rt/s':>7}{'req/s':>7}{'rt p50':>8}{'rt p99':>8}{'1st p99':>8}"
+          f"{'2nd p99':>8}{'err':>5}{'srv ms/req':>11}{'cli ms/req':>11}{'srv cpu':>8}{'cli cpu':>8}{'busy':>6}")
     for r in results:
-        for kind in ("bare", "triage"):
-            s = r[kind]
-            ratio = "" if kind == "bare" else (f"{r['ratio_round_trips_to_bare']} (round trips), "
-                                               f"{r['ratio_requests_to_bare']} (requests)")
-            print(f"{r['engine']:<11}{s['label']:<13}{s['per_second']:>9}{s['p50_ms']:>9}{s['p99_ms']:>9}"  # type: ignore[index]
-                  f"{s['errors']:>8}  {ratio}")  # type: ignore[index]
-        t = r["triage"]
-        print(f"{'':<11}  claim p50/p99 {t.get('claim_p50_ms')}/{t.get('claim_p99_ms')} ms, "  # type: ignore[union-attr]
-              f"vote p50/p99 {t.get('vote_p50_ms')}/{t.get('vote_p99_ms')} ms")  # type: ignore[union-attr]
-    load = os.getloadavg()[0]
-    print(f"\nmachine: {os.cpu_count()} CPUs, load average {load:.1f} (a shared machine skews absolute figures)")
+        for key in ("bare_volunteers", "triage_volunteers", "bare_max", "triage_max"):
+            s: dict[str, object] = r[key]  # type: ignore[assignment]
+            first, second = ("claim", "vote") if s["server"] == "triage" else ("get1", "get2")
+            print(f"{r['engine']:<11}{s['label']:<17}{s['round_trips_per_s']:>7}{s['requests_per_s']:>7}"
+                  f"{s['rt_p50_ms']:>8}{s['rt_p99_ms']:>8}{s[f'{first}_p99_ms']:>8}{s[f'{second}_p99_ms']:>8}"
+                  f"{s['errors']:>5}{s['server_cpu_ms_per_request']!s:>11}{s['client_cpu_ms_per_request']!s:>11}"
+                  f"{s['server_cpu_share']:>8}{s['client_cpu_share']:>8}{s['machine_busy_share']!s:>6}")
+        api_v: dict[str, object] = r["triage_volunteers"]  # type: ignore[assignment]
+        p99 = float(api_v["rt_p99_ms"])  # type: ignore[arg-type]
+        ratio = r["ratio_requests_to_bare"]
+        print(f"{r['engine']:<11}targets: round-trip p99 at {args.volunteers} volunteers {p99} ms "
+              f"({'meets' if p99 < 50 else 'misses'} < 50 ms); max rate, requests/s API / bare = {ratio} "
+              f"({'meets' if ratio is not None and float(ratio) >= 0.5 else 'misses'} >= 0.5; "  # type: ignore[arg-type]
+              f"round trips / bare requests = {r['ratio_round_trips_to_bare_requests']}); "
+              f"load average {r['load_average']}")
+    print(f"\nmachine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} "
+          "(a shared machine skews absolute figures: compare the ratios)")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 
@@ -351,5 +521,7 @@ def main() -> None:
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "_serve":
         serve(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))
+    elif len(sys.argv) > 1 and sys.argv[1] == "_load":
+        load_main(sys.argv[2])
     else:
         main()

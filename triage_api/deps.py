@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
+from fastapi.concurrency import run_in_threadpool
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -15,8 +16,11 @@ from saqshy.context import Context
 from saqshy.db.models import Role, User
 from saqshy.settings import Settings
 
+# Dependencies that do no I/O are ``async def``: FastAPI runs a sync one on a worker thread, and
+# each hop to a thread and back costs more than these functions themselves.
 
-def get_context(request: Request) -> Context:
+
+async def get_context(request: Request) -> Context:
     context: Context = request.app.state.context
     return context
 
@@ -24,21 +28,43 @@ def get_context(request: Request) -> Context:
 ContextDep = Annotated[Context, Depends(get_context)]
 
 
-def get_settings_dep(ctx: ContextDep) -> Settings:
+async def get_settings_dep(ctx: ContextDep) -> Settings:
     return ctx.settings
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 
-def get_session(ctx: ContextDep) -> Iterator[Session]:
+async def get_session(ctx: ContextDep) -> AsyncIterator[Session]:
+    """A session for the request: committed after the endpoint, rolled back on an error.
+
+    Creating a session opens no connection (it is checked out at the first statement), and closing
+    one that holds none does no I/O, so only a commit or rollback with a transaction still open
+    goes to a worker thread; most write endpoints commit themselves and skip it.
+    """
     session = ctx.sessions()
     try:
         yield session
-        session.commit()
+        if session.in_transaction() or session.new or session.dirty or session.deleted:
+            await run_in_threadpool(_commit_and_close, session)
     except BaseException:
-        session.rollback()
+        await run_in_threadpool(_rollback_and_close, session)
         raise
+    finally:
+        if session.in_transaction():  # pragma: no cover - only after a failed rollback
+            await run_in_threadpool(session.close)
+        else:
+            session.close()
+
+
+def _commit_and_close(session: Session) -> None:
+    session.commit()
+    session.close()
+
+
+def _rollback_and_close(session: Session) -> None:
+    try:
+        session.rollback()
     finally:
         session.close()
 
@@ -100,7 +126,7 @@ class RoleGuard:
     def __init__(self, roles: frozenset[Role]) -> None:
         self.roles = roles
 
-    def __call__(self, user: CurrentUser) -> User:
+    async def __call__(self, user: CurrentUser) -> User:
         if user.role not in self.roles:
             allowed = ", ".join(sorted(r.value for r in self.roles))
             raise HTTPException(

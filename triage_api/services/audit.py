@@ -18,9 +18,9 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import event, select
+from sqlalchemy import Table, bindparam, event, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -79,10 +79,28 @@ def hash_of(entry: AuditEntry, *, prev_hash: str) -> str:
     )
 
 
-def _lock_head(session: Session) -> AuditHead:
-    query = select(AuditHead).where(AuditHead.id == _HEAD_ID).with_for_update()
-    head = session.execute(query).scalar_one_or_none()
-    if head is None:
+_HEAD = cast(Table, AuditHead.__table__)
+_LOG = cast(Table, AuditEntry.__table__)
+_LOCK_HEAD = select(_HEAD.c.last_hash, _HEAD.c.entries).where(_HEAD.c.id == _HEAD_ID).with_for_update()
+_ENTRY_COLUMNS = ("at", "actor_id", "action", "entity_type", "entity_id", "payload", "prev_hash", "hash")
+_INSERT_ENTRY = insert(_LOG).returning(_LOG.c.id)
+# PostgreSQL: the last entry and the head's update in one statement, one round trip fewer while
+# the head is locked (SQLite has no data-modifying CTEs: there it is two statements).
+_LAST_ENTRY = insert(_LOG).values({c: bindparam(c, type_=_LOG.c[c].type) for c in _ENTRY_COLUMNS}).returning(
+    _LOG.c.id).cte("last_entry")
+_INSERT_LAST_AND_MOVE_HEAD = (
+    update(_HEAD)
+    .where(_HEAD.c.id == _HEAD_ID)
+    .values(last_id=select(_LAST_ENTRY.c.id).scalar_subquery(), last_hash=bindparam("hash"),
+            entries=bindparam("entries"))
+    .returning(_HEAD.c.last_id)
+)
+
+
+def _lock_head(session: Session) -> tuple[str, int]:
+    """Lock the chain's head row; its (last hash, entry count)."""
+    row = session.execute(_LOCK_HEAD).first()
+    if row is None:
         # First entry ever: create the head unless a concurrent first append just did, then lock it.
         values = {"id": _HEAD_ID, "last_id": None, "last_hash": GENESIS_HASH, "entries": 0}
         dialect = session.get_bind().dialect.name
@@ -91,10 +109,9 @@ def _lock_head(session: Session) -> AuditHead:
         elif dialect == "sqlite":
             session.execute(sqlite_insert(AuditHead).values(**values).on_conflict_do_nothing())
         else:  # pragma: no cover - engines we do not ship
-            session.add(AuditHead(**values))
-            session.flush()
-        head = session.execute(query.execution_options(populate_existing=True)).scalar_one()
-    return head
+            session.execute(insert(_HEAD).values(**values))
+        row = session.execute(_LOCK_HEAD).one()
+    return str(row.last_hash), int(row.entries or 0)
 
 
 def append_audit(
@@ -131,20 +148,25 @@ def _write_pending(session: Session) -> None:
         return
     # The transaction's own changes first, so the head's lock is its very last step.
     session.flush()
-    head = _lock_head(session)
-    previous = head.last_hash
-    for entry in pending:
+    # Core statements from here: the entries are not added to the session (no unit of work to
+    # flush while the head is locked); each entry object gets its id and hashes as it is written.
+    previous, count = _lock_head(session)
+    one_statement_tail = session.get_bind().dialect.name == "postgresql"
+    for n, entry in enumerate(pending, start=1):
         entry.at = utcnow()
         entry.prev_hash = previous
         entry.hash = hash_of(entry, prev_hash=previous)
-        session.add(entry)
+        values = {c: getattr(entry, c) for c in _ENTRY_COLUMNS}
         # One at a time, so ids follow the chain's order (verification walks by id).
-        session.flush()
+        if n == len(pending) and one_statement_tail:
+            entry.id = session.execute(_INSERT_LAST_AND_MOVE_HEAD, {**values, "entries": count + n}).scalar_one()
+            return
+        entry.id = session.execute(_INSERT_ENTRY, values).scalar_one()
         previous = entry.hash
-    head.last_id = pending[-1].id
-    head.last_hash = previous
-    head.entries = (head.entries or 0) + len(pending)
-    session.flush()
+    session.execute(
+        update(_HEAD).where(_HEAD.c.id == _HEAD_ID)
+        .values(last_id=pending[-1].id, last_hash=previous, entries=count + len(pending))
+    )
 
 
 def _discard_pending(session: Session, *_args: Any) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from saqshy.db.models import AuthToken, LoginAttempt, User, utcnow
@@ -116,13 +116,17 @@ def login(
     return user, issued
 
 
+# Built once: every request runs it, and SQLAlchemy then reuses the statement's cache key too.
+_TOKEN_AND_USER = (
+    select(AuthToken, User)
+    .join(User, User.id == AuthToken.user_id)
+    .where(AuthToken.token_sha256 == bindparam("token_sha256"), AuthToken.kind == bindparam("kind"))
+)
+
+
 def resolve_token(session: Session, token: str, kind: str) -> tuple[AuthToken, User] | None:
     """The live token and its active user, or None (unknown, expired, revoked, or disabled user)."""
-    row = session.execute(
-        select(AuthToken, User)
-        .join(User, User.id == AuthToken.user_id)
-        .where(AuthToken.token_sha256 == security.sha256_hex(token), AuthToken.kind == kind)
-    ).one_or_none()
+    row = session.execute(_TOKEN_AND_USER, {"token_sha256": security.sha256_hex(token), "kind": kind}).one_or_none()
     if row is None:
         return None
     record, user = row

@@ -14,6 +14,7 @@ conditional ``UPDATE ... WHERE`` the lease is still free.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import random
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, CursorResult, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, Select, bindparam, exists, func, or_, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from classifier.taxonomy import Taxonomy, load_taxonomy
@@ -295,33 +296,64 @@ def _raise_priority(settings: Settings, tax: Taxonomy, task: ReviewTask, candida
 # --- Leases -------------------------------------------------------------------------------------
 
 
-def _free_lease(now: datetime) -> ColumnElement[bool]:
-    return or_(ReviewTask.lease_expires_at.is_(None), ReviewTask.lease_expires_at <= now)
+# The claim path runs on every request of a volunteer: its statements are built once (with bind
+# parameters) so SQLAlchemy neither rebuilds them nor recomputes their cache keys per call.
+_LANES: dict[str, ColumnElement[bool]] = {
+    "gold": ReviewTask.is_gold.is_(True),
+    "exploration": ReviewTask.is_gold.is_(False) & ReviewTask.is_exploration.is_(True),
+    "regular": ReviewTask.is_gold.is_(False) & ReviewTask.is_exploration.is_(False),
+}
+
+_HELD_TASK = (
+    select(ReviewTask)
+    .where(
+        ReviewTask.lease_owner_id == bindparam("user_id"),
+        ReviewTask.lease_expires_at > bindparam("now"),
+        ReviewTask.status == TaskStatus.OPEN,
+    )
+    .limit(1)
+)
 
 
-def _lanes(settings: Settings, rng: random.Random) -> list[ColumnElement[bool] | None]:
+def _lanes(settings: Settings, rng: random.Random) -> list[str | None]:
     """The lane a claim tries first (gold, exploration or regular by their shares), then any lane."""
     draw = rng.random()
     if draw < settings.triage_gold_share:
-        first: ColumnElement[bool] = ReviewTask.is_gold.is_(True)
+        first = "gold"
     elif draw < settings.triage_gold_share + settings.triage_exploration_share:
-        first = ReviewTask.is_gold.is_(False) & ReviewTask.is_exploration.is_(True)
+        first = "exploration"
     else:
-        first = ReviewTask.is_gold.is_(False) & ReviewTask.is_exploration.is_(False)
+        first = "regular"
     return [first, None]
 
 
-def held_task(session: Session, user: User, now: datetime | None = None) -> ReviewTask | None:
-    now = now or utcnow()
-    return session.execute(
+@functools.cache
+def _claim_statement(lane: str | None, excluding: bool, skipping: bool) -> Select[ReviewTask]:
+    """The most urgent free task in ``lane`` the user (``:user_id``) has not voted on, locked."""
+    conditions: list[ColumnElement[bool]] = [
+        ReviewTask.status == TaskStatus.OPEN,
+        or_(ReviewTask.lease_expires_at.is_(None), ReviewTask.lease_expires_at <= bindparam("now")),
+        ~exists().where(Vote.task_id == ReviewTask.id, Vote.user_id == bindparam("user_id")),
+    ]
+    if excluding:
+        conditions.append(or_(ReviewTask.category.is_(None),
+                              ReviewTask.category.not_in(bindparam("excluded", expanding=True))))
+    if skipping:
+        conditions.append(ReviewTask.id.not_in(bindparam("skipped", expanding=True)))
+    if lane is not None:
+        conditions.append(_LANES[lane])
+    return (
         select(ReviewTask)
-        .where(
-            ReviewTask.lease_owner_id == user.id,
-            ReviewTask.lease_expires_at > now,
-            ReviewTask.status == TaskStatus.OPEN,
-        )
+        .where(*conditions)
+        .options(joinedload(ReviewTask.item, innerjoin=True))  # the claim answer shows the item
+        .order_by(ReviewTask.rank.desc())
         .limit(1)
-    ).scalar_one_or_none()
+        .with_for_update(skip_locked=True, of=ReviewTask)
+    )
+
+
+def held_task(session: Session, user: User, now: datetime | None = None) -> ReviewTask | None:
+    return session.execute(_HELD_TASK, {"user_id": user.id, "now": now or utcnow()}).scalar_one_or_none()
 
 
 def claim_next(
@@ -342,28 +374,15 @@ def claim_next(
     gate = wellbeing.claim_gate(session, user, now)
     if gate.cap_reached:
         return None
-    conditions: list[ColumnElement[bool]] = [
-        ReviewTask.status == TaskStatus.OPEN,
-        _free_lease(now),
-        ~exists().where(Vote.task_id == ReviewTask.id, Vote.user_id == user.id),
-    ]
+    params: dict[str, Any] = {"now": now, "user_id": user.id}
     if gate.excluded_categories:
-        conditions.append(
-            or_(ReviewTask.category.is_(None), ReviewTask.category.not_in(sorted(gate.excluded_categories)))
-        )
+        params["excluded"] = sorted(gate.excluded_categories)
     skipped = skipped_task_ids(user, now)
     if skipped:
-        conditions.append(ReviewTask.id.not_in(sorted(skipped)))
+        params["skipped"] = sorted(skipped)
     for lane in _lanes(settings, rng or random.Random()):
-        query = select(ReviewTask).where(*conditions)
-        if lane is not None:
-            query = query.where(lane)
-        task = session.execute(
-            query.options(joinedload(ReviewTask.item, innerjoin=True))  # the claim answer shows the item
-            .order_by(ReviewTask.rank.desc())
-            .limit(1)
-            .with_for_update(skip_locked=True, of=ReviewTask)
-        ).scalar_one_or_none()
+        statement = _claim_statement(lane, bool(gate.excluded_categories), bool(skipped))
+        task = session.execute(statement, params).scalar_one_or_none()
         if task is None:
             continue
         expires = now + timedelta(seconds=settings.triage_lease_seconds)
@@ -522,10 +541,14 @@ def cluster_duplicates(session: Session, item: ContentItem) -> int:
     return max(0, int(count) - 1)
 
 
+_LATEST_SCORE = (
+    select(Score).where(Score.item_id == bindparam("item_id")).order_by(Score.created_at.desc(), Score.id.desc())
+    .limit(1)
+)
+
+
 def latest_score(session: Session, item_id: int) -> Score | None:
-    return session.execute(
-        select(Score).where(Score.item_id == item_id).order_by(Score.created_at.desc(), Score.id.desc()).limit(1)
-    ).scalar_one_or_none()
+    return session.execute(_LATEST_SCORE, {"item_id": item_id}).scalar_one_or_none()
 
 
 # --- Jobs (``fn(ctx, **args)``: open their own sessions, idempotent) -----------------------------

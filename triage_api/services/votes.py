@@ -16,7 +16,7 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass
 
-from sqlalchemy import exists, select
+from sqlalchemy import bindparam, exists, select
 from sqlalchemy.orm import Session
 
 from saqshy.db.models import ReviewTask, Role, TaskStatus, User, Verdict, Vote, utcnow
@@ -104,29 +104,48 @@ def _open_case(session: Session, task: ReviewTask, settings: Settings, actor_id:
     open_case(session, task, settings, actor_id)
 
 
-def _decide(
-    session: Session, settings: Settings, task: ReviewTask, verdict: Verdict, category: str | None,
-    actor_id: int | None, how: str,
-) -> None:
+def _set_decision(task: ReviewTask, verdict: Verdict, category: str | None) -> None:
     task.status = TaskStatus.DECIDED
     task.decision = verdict
     task.decided_category = category if verdict == Verdict.ILLEGAL else None
     task.decided_at = utcnow()
     task.lease_owner_id = None
     task.lease_expires_at = None
+
+
+def _decided(session: Session, settings: Settings, task: ReviewTask, actor_id: int | None, how: str) -> None:
+    """Audit a decision already set on ``task``; an illegal one opens a case."""
+    assert task.decision is not None
     append_audit(session, actor_id=actor_id, action="task.decide", entity_type="review_task", entity_id=task.id,
-                 payload={"decision": verdict.value, "category": task.decided_category, "by": how})
-    if verdict == Verdict.ILLEGAL:
+                 payload={"decision": task.decision.value, "category": task.decided_category, "by": how})
+    if task.decision == Verdict.ILLEGAL:
         _open_case(session, task, settings, actor_id)
 
 
+def _decide(
+    session: Session, settings: Settings, task: ReviewTask, verdict: Verdict, category: str | None,
+    actor_id: int | None, how: str,
+) -> None:
+    _set_decision(task, verdict, category)
+    _decided(session, settings, task, actor_id, how)
+
+
+# Statements every vote runs, built once (bind parameters; SQLAlchemy reuses their cache keys).
+_BALLOTS = (
+    select(Vote.verdict, Vote.category, Vote.weight)
+    .where(Vote.task_id == bindparam("task_id"), Vote.is_moderator_decision.is_(False))
+    .order_by(Vote.id)
+)
+# Lock the task row and learn whether this user already voted on it, in one statement.
+_LOCK_TASK_FOR_VOTE = (
+    select(ReviewTask, exists().where(Vote.task_id == ReviewTask.id, Vote.user_id == bindparam("user_id")))
+    .where(ReviewTask.id == bindparam("task_id"))
+    .with_for_update(of=ReviewTask)
+)
+
+
 def ballots_of(session: Session, task_id: int) -> list[Ballot]:
-    rows = session.execute(
-        select(Vote.verdict, Vote.category, Vote.weight)
-        .where(Vote.task_id == task_id, Vote.is_moderator_decision.is_(False))
-        .order_by(Vote.id)
-    ).all()
-    return [Ballot(v, c, w) for v, c, w in rows]
+    return [Ballot(v, c, w) for v, c, w in session.execute(_BALLOTS, {"task_id": task_id})]
 
 
 def cast_vote(
@@ -136,12 +155,7 @@ def cast_vote(
     """Record the leaseholder's vote and apply the consensus rule, in one transaction."""
     note = _clean_note(note)
     queue.check_category(category)
-    # One statement: lock the task row and learn whether this user already voted on it.
-    row = session.execute(
-        select(ReviewTask, exists().where(Vote.task_id == ReviewTask.id, Vote.user_id == user.id))
-        .where(ReviewTask.id == task_id)
-        .with_for_update(of=ReviewTask)
-    ).one_or_none()
+    row = session.execute(_LOCK_TASK_FOR_VOTE, {"user_id": user.id, "task_id": task_id}).one_or_none()
     if row is None:
         raise NotFound(f"task {task_id} not found")
     task, already_voted = row
@@ -153,6 +167,11 @@ def cast_vote(
         task_id=task.id, user_id=user.id, verdict=verdict, category=category, note=note,
         is_moderator_decision=False, weight=vote_weight(session, settings, user.id), created_at=utcnow(),
     )
+    # The ballots so far are read before this vote is added (the task row is locked, so none can
+    # arrive meanwhile; the first vote needs no query). The rule then runs before anything is
+    # written, so the task row is updated once, with its outcome, in the same flush as the vote.
+    ballots = [] if task.vote_count == 0 or task.is_gold else ballots_of(session, task.id)
+    ballots.append(Ballot(verdict, category, vote.weight))
     # No savepoint needed: the task row is locked, so the check above cannot race (the unique
     # constraint on (task, user) still backs it).
     session.add(vote)
@@ -160,18 +179,17 @@ def cast_vote(
     task.lease_owner_id = None
     task.lease_expires_at = None
     task.version += 1
+    outcome = Outcome() if task.is_gold else evaluate(ballots, settings)
+    if outcome.decision is None and outcome.to_moderator:
+        task.status = TaskStatus.NEEDS_MODERATOR
+    elif outcome.decision is not None:
+        _set_decision(task, outcome.decision, outcome.category)
     session.flush()
     append_audit(session, actor_id=user.id, action="vote.cast", entity_type="review_task", entity_id=task.id,
                  payload={"vote_id": vote.id, "verdict": verdict.value, "category": category, "weight": vote.weight})
-    if task.is_gold:
-        return vote
-    # The first vote needs no query: it is the only ballot.
-    ballots = [Ballot(verdict, category, vote.weight)] if task.vote_count == 1 else ballots_of(session, task.id)
-    outcome = evaluate(ballots, settings)
     if outcome.decision is not None:
-        _decide(session, settings, task, outcome.decision, outcome.category, user.id, "consensus")
+        _decided(session, settings, task, user.id, "consensus")
     elif outcome.to_moderator:
-        task.status = TaskStatus.NEEDS_MODERATOR
         append_audit(session, actor_id=user.id, action="task.to_moderator", entity_type="review_task",
                      entity_id=task.id, payload={"reason": outcome.reason})
     return vote

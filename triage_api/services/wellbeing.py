@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import bindparam, case, func, select
 from sqlalchemy.orm import Session
 
 from classifier.taxonomy import load_taxonomy
@@ -90,24 +90,29 @@ def _day_start(now: datetime) -> datetime:
     return now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
+# Built once (every claim runs it): bind parameters instead of a new statement per call.
+_COUNTS = (
+    select(
+        ReviewTask.category,
+        func.sum(case((Vote.created_at >= bindparam("shift_start", type_=Vote.created_at.type), 1), else_=0)),
+        func.sum(case((Vote.created_at >= bindparam("day_start", type_=Vote.created_at.type), 1), else_=0)),
+    )
+    .join(Vote, Vote.task_id == ReviewTask.id)
+    .where(
+        Vote.user_id == bindparam("user_id"),
+        Vote.created_at >= bindparam("since"),
+        Vote.is_moderator_decision.is_(False),
+    )
+    .group_by(ReviewTask.category)
+)
+
+
 def _counts(
     session: Session, user_id: int, shift_start: datetime, day_start: datetime
 ) -> tuple[dict[str | None, int], int]:
     """Votes per category since ``shift_start``, and all votes since ``day_start``: one query."""
-    rows = session.execute(
-        select(
-            ReviewTask.category,
-            func.sum(case((Vote.created_at >= shift_start, 1), else_=0)),
-            func.sum(case((Vote.created_at >= day_start, 1), else_=0)),
-        )
-        .join(Vote, Vote.task_id == ReviewTask.id)
-        .where(
-            Vote.user_id == user_id,
-            Vote.created_at >= min(shift_start, day_start),
-            Vote.is_moderator_decision.is_(False),
-        )
-        .group_by(ReviewTask.category)
-    ).all()
+    rows = session.execute(_COUNTS, {"user_id": user_id, "shift_start": shift_start, "day_start": day_start,
+                                     "since": min(shift_start, day_start)}).all()
     return {category: int(shift or 0) for category, shift, _ in rows}, sum(int(day or 0) for *_, day in rows)
 
 
