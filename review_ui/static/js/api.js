@@ -117,6 +117,8 @@ export const api = {
 
   // queue and votes (tasks.py, votes.py)
   claimNext: () => post("/tasks/claim"),
+  // an item's images: our own re-encoded thumbnails only (thumbnail_url), never the crawled URL
+  itemMedia: (itemId) => get(`/items/${id(itemId)}/media`),
   extendLease: (taskId) => post(`/tasks/${id(taskId)}/lease`),
   // skip: the API does not serve the task to this volunteer again for the shift.
   releaseLease: (taskId, skip = false) => del(`/tasks/${id(taskId)}/lease`, skip ? { skip: "true" } : undefined),

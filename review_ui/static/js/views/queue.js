@@ -80,20 +80,42 @@ export function renderText(text, explanation) {
   return out;
 }
 
-// Media is blurred until clicked, and only media Saqshy itself serves is ever shown: a crawled
-// image URL stays text (the CSP would block it anyway).
+// Media is blurred until clicked (or `m`), and only media Saqshy itself serves is ever shown:
+// the API's re-encoded thumbnails (same origin). A crawled image URL stays text (the CSP would
+// block it anyway); images the crawler did not keep (SVG, not an image, too big...) are counted.
+export const GREYSCALE_KEY = "saqshy.media.greyscale";
+
+export function greyscalePreferred() {
+  try { return localStorage.getItem(GREYSCALE_KEY) === "1"; } catch { return false; }
+}
+
 export function renderMedia(media) {
   const list = Array.isArray(media) ? media : [];
   if (!list.length) return null;
-  return h("div", { class: "media" }, list.slice(0, 12).map((m) => {
-    const src = typeof m === "string" ? m : (m && (m.local_url || m.src || m.url)) || "";
+  let hidden = 0;
+  const figures = [];
+  for (const m of list.slice(0, 12)) {
+    if (m && typeof m === "object" && m.status && m.status !== "stored") { hidden += 1; continue; }
+    const src = typeof m === "string" ? m : (m && (m.thumbnail_url || m.local_url || m.src || m.url)) || "";
     if (isLocalPath(src)) {
-      const img = h("img", { src, alt: t("item.media"), class: "blurred", "data-testid": "media" });
-      img.addEventListener("click", () => img.classList.toggle("blurred"));
-      return h("figure", null, img, h("figcaption", { class: "muted" }, t("item.media_click")));
+      const img = h("img", { src, alt: t("item.media"), class: "blurred", tabindex: 0, "data-testid": "media" });
+      const toggle = () => img.classList.toggle("blurred");
+      img.addEventListener("click", toggle);
+      img.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); toggle(); } });
+      figures.push(h("figure", null, h("div", { class: "frame" }, img), h("figcaption", { class: "muted" }, t("item.media_click"))));
+    } else {
+      figures.push(h("div", { class: "media-placeholder", title: String(src).slice(0, 300) }, t("item.media_remote")));
     }
-    return h("div", { class: "media-placeholder", title: String(src).slice(0, 300) }, t("item.media_remote"));
-  }));
+  }
+  return h("div", { class: greyscalePreferred() ? "media greyscale" : "media", "data-testid": "media-list" }, figures,
+    hidden ? h("p", { class: "muted media-hidden", "data-testid": "media-hidden" }, t("item.media_hidden", { n: hidden })) : null);
+}
+
+// `m`: reveal every image of the item, or blur them all again.
+export function toggleMedia(root) {
+  const images = [...root.querySelectorAll(".media img")];
+  const reveal = images.some((img) => img.classList.contains("blurred"));
+  for (const img of images) img.classList.toggle("blurred", !reveal);
 }
 
 export function openOriginalDialog(url) {
@@ -119,7 +141,7 @@ export function openOriginalDialog(url) {
 
 function helpOverlay() {
   const overlay = h("div", { class: "overlay", role: "dialog", "data-testid": "help" });
-  const rows = [["1", "vote.illegal"], ["2", "vote.legal"], ["3", "vote.unsure"], ["s", "vote.skip"], ["n", "vote.note"], ["?", "queue.help"], ["Esc", "common.close"]];
+  const rows = [["1", "vote.illegal"], ["2", "vote.legal"], ["3", "vote.unsure"], ["s", "vote.skip"], ["n", "vote.note"], ["m", "item.media_reveal"], ["?", "queue.help"], ["Esc", "common.close"]];
   overlay.append(h("div", { class: "dialog" }, h("h2", null, t("queue.help")),
     h("table", { class: "grid" }, h("tbody", null, rows.map(([k, key]) => h("tr", null, h("td", null, h("kbd", null, k)), h("td", null, t(key)))))),
     h("div", { class: "actions" }, h("button", { type: "button", on: { click: () => overlay.remove() } }, t("common.close")))));
@@ -197,6 +219,7 @@ export async function queueView(main) {
       task.title ? h("h2", { class: "item-title", "data-testid": "item-title" }, task.title) : null,
       renderText(task.text || "", task.explanation),
       renderMedia(task.media),
+      h("div", { class: "media-slot", "data-testid": "media-slot" }),
       h("div", { class: "url-row" },
         h("span", { class: "muted" }, "URL: "), h("code", { class: "url", "data-testid": "item-url" }, task.url),
         h("button", { type: "button", class: "link", "data-testid": "open-original", on: { click: () => openOriginalDialog(task.url) } }, t("item.open_original")))]);
@@ -204,6 +227,21 @@ export async function queueView(main) {
     fillCategories(task.category);
     note.value = "";
     tick();
+    loadMedia(task);
+  }
+
+  // Off the critical path: the item shows at once, its thumbnails follow when the API answers.
+  async function loadMedia(shown) {
+    if (shown.itemId == null || (shown.media && shown.media.length)) return;
+    let media;
+    try { media = await api.itemMedia(shown.itemId); } catch (err) {
+      if (!(err instanceof ApiError) || err.status !== 404) showError(err);
+      return;
+    }
+    const slot = card.querySelector(".media-slot");
+    if (task !== shown || !slot) return;  // the volunteer has moved on meanwhile
+    const rendered = renderMedia(media);
+    if (rendered) slot.append(rendered);
   }
 
   async function next() {
@@ -280,6 +318,7 @@ export async function queueView(main) {
     if (KEYS[e.key]) { e.preventDefault(); decide(KEYS[e.key]); }
     else if (e.key === "s") { e.preventDefault(); skip(); }
     else if (e.key === "n") { e.preventDefault(); note.focus(); }
+    else if (e.key === "m") { e.preventDefault(); toggleMedia(card); }
     else if (e.key === "?") { e.preventDefault(); helpOverlay(); }
   }
   const activity = () => { lastActivity = Date.now(); };
