@@ -54,8 +54,12 @@ def fold_text(value: str) -> str:
     which both know the Kazakh letters (қ ң ө ү ұ і ә ғ һ); diacritics are *not* removed: й is not
     и, and the bare Elasticsearch distribution has no folding filter to match it anyway.
     """
-    value = unicodedata.normalize("NFC", value)
-    return value.replace("ё", "е").replace("Ё", "Е")
+    if not unicodedata.is_normalized("NFC", value):
+        value = unicodedata.normalize("NFC", value)
+    return value.translate(_YO) if "ё" in value or "Ё" in value else value
+
+
+_YO = str.maketrans("ёЁ", "еЕ")
 
 
 _WORD = re.compile(r"[^\W_]+")
