@@ -26,7 +26,10 @@ def site() -> Iterator[dict[str, object]]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             state["hits"] = int(state["hits"]) + 1  # type: ignore[call-overload]
+            state["host"] = self.headers.get("Host")
             self.send_response(int(state["status"]))  # type: ignore[call-overload]
+            if state.get("location"):
+                self.send_header("Location", str(state["location"]))
             self.send_header("Content-Type", "text/html")
             self.end_headers()
             self.wfile.write(b"<script>alert(1)</script>" * 100)
@@ -80,6 +83,49 @@ def test_probe(local: Settings, settings: Settings, site: dict[str, object]) -> 
     private = takedown.probe_url(f"{site['base']}/post", settings)
     assert private.online is None and "non-public" in private.result and site["hits"] == hits
     assert takedown.probe_url("ftp://example.test/x", local).online is None
+
+
+@pytest.fixture
+def fake_dns(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[list[str]]]:
+    """Names the probe resolves, each a queue of answers; only 127.0.0.1 counts as public."""
+    answers: dict[str, list[list[str]]] = {}
+
+    def resolve(host: str) -> list[str]:
+        queue = answers.get(host) or [[host]]  # an address literal resolves to itself
+        return queue.pop(0) if len(queue) > 1 else queue[0]
+
+    monkeypatch.setattr(takedown, "resolve_host", resolve)
+    monkeypatch.setattr(takedown, "is_fetchable_address", lambda address: address == "127.0.0.1")
+    return answers
+
+
+def test_connection_is_pinned_to_the_checked_address(
+    settings: Settings, site: dict[str, object], fake_dns: dict[str, list[list[str]]]
+) -> None:
+    port = str(site["base"]).rsplit(":", 1)[1]
+    # DNS rebinding: the first answer is "public", every later one private. The probe must
+    # connect to the address it checked, and send the name in the Host header.
+    fake_dns["rebind.test"] = [["127.0.0.1"], ["10.0.0.1"]]
+    probe = takedown.probe_url(f"http://rebind.test:{port}/post", settings)
+    assert probe.online is True and site["hits"] == 1 and site["host"] == f"rebind.test:{port}"
+
+
+def test_every_redirect_hop_is_checked(
+    settings: Settings, site: dict[str, object], fake_dns: dict[str, list[list[str]]]
+) -> None:
+    port = str(site["base"]).rsplit(":", 1)[1]
+    fake_dns["public.test"] = [["127.0.0.1"]]
+    fake_dns["inside.test"] = [["10.1.2.3"]]
+    site.update(status=302, location=f"http://inside.test:{port}/admin")
+    probe = takedown.probe_url(f"http://public.test:{port}/post", settings)
+    assert probe.online is None and "non-public address 10.1.2.3" in probe.result and site["hits"] == 1
+    # A redirect to a literal private address is refused the same way.
+    site.update(location="http://169.254.169.254/latest/meta-data/")
+    assert "non-public" in takedown.probe_url(f"http://public.test:{port}/post", settings).result
+    # Redirect loops end as a failure, not as a hang.
+    site.update(location=f"http://public.test:{port}/again")
+    looped = takedown.probe_url(f"http://public.test:{port}/post", settings)
+    assert looped.online is None and "redirects" in looped.result
 
 
 def test_404_is_offline_at_once(sessions: sessionmaker[Session], local: Settings, site: dict[str, object]) -> None:

@@ -5,7 +5,8 @@ parsed or run here). 404, 410 and 451 mean the content is offline at once. Netwo
 other statuses count as failures, and a streak of ``takedown_offline_after_failures`` of them
 also means offline, dated from the streak's first failure: a site that is down for an hour is
 not a takedown. A 2xx resets the streak. Private, loopback and link-local addresses are never
-fetched unless ``takedown_allow_private_addresses`` (an item URL is crawled content too).
+fetched unless ``takedown_allow_private_addresses`` (an item URL is crawled content too): each hop,
+redirects included, is resolved once, checked, and connected to at the checked address.
 
 Cases closed as "not illegal" or "duplicate", and cases already offline, are no longer checked.
 """
@@ -17,7 +18,7 @@ import socket
 import statistics
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
 from sqlalchemy import func, or_, select
@@ -45,41 +46,90 @@ class Probe:
     definitive: bool = False
 
 
-def _address_refused(host: str, settings: Settings) -> str | None:
-    if settings.takedown_allow_private_addresses:
-        return None
+MAX_REDIRECTS = 5
+REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
+
+
+def resolve_host(host: str) -> list[str]:
+    """The addresses ``host`` resolves to (a seam for tests: DNS is the only thing they replace)."""
+    return [str(info[4][0]) for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)]
+
+
+def is_fetchable_address(address: str) -> bool:
+    return ipaddress.ip_address(address.split("%", 1)[0]).is_global
+
+
+@dataclass(frozen=True)
+class _Target:
+    """Where one hop really goes: the URL with its host replaced by the checked address."""
+
+    url: str
+    headers: dict[str, str]
+    extensions: dict[str, str]
+
+
+def _pin(url: str, settings: Settings) -> _Target | str:
+    """Resolve the URL's host once, refuse non-public addresses, and pin the connection to the
+    address that was checked. The name is never resolved again for this hop, so a DNS answer that
+    changes between the check and the connection (DNS rebinding) cannot reach a private address.
+    Returns the reason as a string when the hop must not be fetched."""
+    parts = urlsplit(url)
     try:
-        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-    except (socket.gaierror, UnicodeError) as exc:
+        host, port = parts.hostname, parts.port
+    except ValueError as exc:  # a port that is not a number
+        return f"not a valid URL: {exc}"
+    if parts.scheme not in ("http", "https") or not host:
+        return f"not an http(s) URL: {url[:200]}"
+    if settings.takedown_allow_private_addresses:
+        return _Target(url, {}, {})
+    try:
+        addresses = resolve_host(host)
+    except (OSError, UnicodeError) as exc:
         return f"DNS: {exc}"
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not address.is_global:
+    if not addresses:
+        return f"DNS: no address for {host}"
+    for address in addresses:
+        if not is_fetchable_address(address):
             return f"refused: {host} resolves to non-public address {address}"
-    return None
+    address = addresses[0]
+    literal = f"[{address}]" if ":" in address else address
+    netloc = f"{literal}:{port}" if port else literal
+    pinned = urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
+    host_header = f"{host}:{port}" if port else host
+    # TLS still checks the certificate against the name, not the address (SNI = the host name).
+    extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
+    return _Target(pinned, {"Host": host_header}, extensions)
 
 
 def probe_url(url: str, settings: Settings, *, client: httpx.Client | None = None) -> Probe:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return Probe(None, f"not an http(s) URL: {url[:200]}")
-    refused = _address_refused(parts.hostname, settings)
-    if refused is not None:
-        # Unresolvable names are failures (a deleted domain ends up offline after the streak);
-        # a non-public address is never fetched at all.
-        return Probe(None, refused)
+    """GET the URL (the body is never read), following at most MAX_REDIRECTS redirects by hand:
+    every hop's host is resolved and checked before anything is sent to it."""
     own_client = client is None
     http = client or httpx.Client(
         timeout=settings.takedown_check_timeout_seconds,
-        follow_redirects=True,
-        max_redirects=5,
+        follow_redirects=False,
         headers={"User-Agent": f"SaqshyTakedownCheck (+{settings.crawler_contact_url})"},
     )
     try:
-        with http.stream("GET", url) as response:
-            status = response.status_code  # the body is never read
-    except httpx.HTTPError as exc:
-        return Probe(None, f"{type(exc).__name__}: {exc}"[:300])
+        for _hop in range(MAX_REDIRECTS + 1):
+            target = _pin(url, settings)
+            if isinstance(target, str):
+                # Unresolvable names are failures (a deleted domain ends up offline after the
+                # streak); a non-public address is never fetched at all.
+                return Probe(None, target)
+            try:
+                request = http.build_request("GET", target.url, headers=target.headers, extensions=target.extensions)
+                response = http.send(request, stream=True, follow_redirects=False)
+                status, location = response.status_code, response.headers.get("location")
+                response.close()
+            except httpx.HTTPError as exc:
+                return Probe(None, f"{type(exc).__name__}: {exc}"[:300])
+            if status in REDIRECT_STATUS and location:
+                url = urljoin(url, location)
+                continue
+            break
+        else:
+            return Probe(None, f"more than {MAX_REDIRECTS} redirects")
     finally:
         if own_client:
             http.close()
