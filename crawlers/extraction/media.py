@@ -25,7 +25,7 @@ _CSS_URL = re.compile(r"""url\(\s*['"]?([^'")]+)['"]?\s*\)""")
 
 def has_images(body: bytes) -> bool:
     """A byte scan that rules out most pages before any selector runs (the crawl's hot path)."""
-    return b"<img" in body or b"<IMG" in body or b"og:image" in body or b"twitter:image" in body
+    return b"<img" in body or b"<IMG" in body or b":image" in body  # og:image, twitter:image
 
 
 def first_srcset(value: str) -> str:

@@ -81,6 +81,13 @@ def media_routes(root: str) -> dict[str, Page]:
         "/about": _ok(html_page("About", paragraphs(RU_TEXT, 2))),
         "/forum": _ok(forum),
         "/s/mediachan": _ok(telegram),
+        "/feed.rss": _ok(
+            '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>F</title>'
+            f"<item><title>With a photo</title><link>{root}/news/9</link><guid>n9</guid>"
+            f'<description>&lt;p&gt;{EN_TEXT}&lt;/p&gt;&lt;img src="/img/blue.png"&gt;</description></item>'
+            "</channel></rss>",
+            "application/rss+xml",
+        ),
         "/img/red.png": (200, {"Content-Type": "image/png"}, RED),
         "/img/blue.png": (200, {"Content-Type": "image/png"}, BLUE),
         "/img/og.jpg": (200, {"Content-Type": "image/jpeg"}, OG),
@@ -127,8 +134,9 @@ def crawled(media_site: FixtureSite, tmp_path_factory: pytest.TempPathFactory) -
     with session_scope(ctx.sessions) as session:
         add_source(session, media_site.root + "/", "site", depth=1, name="gallery-site")
         add_source(session, media_site.root + "/s/mediachan", "telegram", name="media-channel")
+        add_source(session, media_site.root + "/feed.rss", "feed", name="media-feed")
     before = media_site.counts()
-    summary = run_crawl(settings, ["gallery-site", "media-channel"], overrides=FAST, timeout=120)
+    summary = run_crawl(settings, ["gallery-site", "media-channel", "media-feed"], overrides=FAST, timeout=120)
     yield Crawled(settings, ctx, summary, dict(media_site.counts() - before), media_site.root)
     ctx.close()
 
@@ -211,6 +219,8 @@ def test_forum_posts_and_telegram_posts_carry_their_own_images(crawled: Crawled)
     assert crawled.media("/forum#post-202") == []
     telegram = crawled.media("/mediachan/7")
     assert [(r.url, r.status) for r in telegram] == [(crawled.root + "/img/tg.png", MediaStatus.STORED)]
+    feed_entry = crawled.media("/news/9")  # a feed entry's <img>, relative to the entry's link
+    assert [(r.url, r.status) for r in feed_entry] == [(crawled.root + "/img/blue.png", MediaStatus.STORED)]
 
 
 def test_the_summary_counts_media_and_items_never_fail(crawled: Crawled) -> None:
