@@ -120,10 +120,13 @@ def _progress_table(rows: list[tuple[str, dict[str, int]]], started: float) -> T
 
 def summary_table(summary: CrawlSummary) -> Table:
     table = Table(title=f"crawl summary ({summary.elapsed_seconds:.1f}s)")
-    for column in ("source", "pages", "new", "changed", "unchanged", "invalid", "errors", "error kinds", "end"):
+    columns = ("source", "pages", "new", "changed", "unchanged", "invalid", "errors", "error kinds", "media", "end")
+    for column in columns:
         table.add_column(column)
     for source in summary.sources:
         kinds = ", ".join(f"{k[7:]}={v}" for k, v in sorted(source.counters.items()) if k.startswith("errors/") and v)
+        # Images: fetched, stored, skipped by type, too big, bombs, robots, errors (crawlers.media).
+        media = ", ".join(f"{k[6:]}={v}" for k, v in sorted(source.counters.items()) if k.startswith("media/") and v)
         table.add_row(
             source.name,
             str(source.pages),
@@ -133,6 +136,7 @@ def summary_table(summary: CrawlSummary) -> Table:
             str(source.counters.get("items/invalid", 0)),
             str(source.errors),
             kinds or "-",
+            media or "-",
             source.finish_reason or "-",
         )
     return table
