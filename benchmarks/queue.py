@@ -72,15 +72,15 @@ DEFAULT_PG = os.environ.get(
 # --- Servers (run as subprocesses of this script) ---------------------------------------------------
 
 
-def _settings(db_url: str, var_dir: str):  # type: ignore[no-untyped-def]
+def _settings(db_url: str, var_dir: str):
     from saqshy.settings import Settings
 
-    return Settings(_env_file=None, database_url=db_url, var_dir=Path(var_dir),  # type: ignore[call-arg]
+    return Settings(_env_file=None, database_url=db_url, var_dir=Path(var_dir),
                     elasticsearch_url=None, redis_url=None, triage_exploration_share=0.05,
                     triage_gold_share=0.0)
 
 
-def _bare_app(db_url: str, var_dir: str):  # type: ignore[no-untyped-def]
+def _bare_app(db_url: str, var_dir: str):
     from fastapi import FastAPI
     from sqlalchemy import text
 
@@ -102,6 +102,10 @@ def _bare_app(db_url: str, var_dir: str):  # type: ignore[no-untyped-def]
 
 
 def serve(kind: str, db_url: str, var_dir: str, port: int) -> None:
+    from triage_api.main import GIL_SWITCH_INTERVAL_S
+
+    # The API sets this when it starts (see triage_api.main); the bare app gets the same set-up.
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     import uvicorn
 
     if kind == "bare":
@@ -424,7 +428,7 @@ def _drive(args: argparse.Namespace, server: subprocess.Popen[bytes], port: int,
     return run
 
 
-def _pinner(cpus: str | None):  # type: ignore[no-untyped-def]
+def _pinner(cpus: str | None):
     if not cpus:
         return None
     chosen = {int(c) for c in cpus.split(",")}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -87,6 +88,13 @@ class _TooLarge(Exception):
 # commit; if every thread were taken by requests waiting for that lock, none would be left.
 # Capping requests in flight below the thread count always leaves one.
 MAX_IN_FLIGHT = 32
+
+# How long a thread may hold the GIL while another waits (CPython's default is 5 ms). A request
+# holding the audit chain's head lock needs the GIL back after each statement it sends; with the
+# default, every such wait can last a full interval while 30 other request threads compute, and
+# every vote and claim of the whole service queues behind that lock for it. 1 ms cut the lock's
+# hold and the 50-volunteer latency several-fold in benchmarks/queue.py, for a little more switching.
+GIL_SWITCH_INTERVAL_S = 0.001
 
 
 class InFlightLimit:
@@ -196,6 +204,7 @@ def create_app(settings: Settings | None = None, context: Context | None = None)
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = context is None
+        sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)  # process-wide: this process serves the API
         ctx = context or build_context(settings or get_settings())
         app.state.context = ctx
         scheduler: Scheduler | None = None
