@@ -48,7 +48,12 @@ def media_routes(root: str) -> dict[str, Page]:
         head='<meta property="og:image" content="/img/og.jpg">',
     )
     # The same image on another page: fetched once per crawl, stored once.
-    second = html_page("Second", paragraphs(RU_TEXT) + '<img src="/img/red.png"><img src="data:image/png;base64,AAAA">')
+    # localhost is another host than 127.0.0.1: an image on a CDN, fetched unless offsite is off.
+    offsite = root.replace("127.0.0.1", "localhost") + "/img/offsite.png"
+    second = html_page(
+        "Second",
+        paragraphs(RU_TEXT) + f'<img src="/img/red.png"><img src="data:image/png;base64,AAAA"><img src="{offsite}">',
+    )
     forum = (
         '<html><head><meta charset="utf-8"><title>Topic</title></head><body><div class="topic">'
         '<div id="p201" class="post"><div class="postbody"><p class="author">by <a class="username">dana</a></p>'
@@ -90,6 +95,7 @@ def media_routes(root: str) -> dict[str, Page]:
         ),
         "/img/red.png": (200, {"Content-Type": "image/png"}, RED),
         "/img/blue.png": (200, {"Content-Type": "image/png"}, BLUE),
+        "/img/offsite.png": (200, {"Content-Type": "image/png"}, BLUE),
         "/img/og.jpg": (200, {"Content-Type": "image/jpeg"}, OG),
         "/img/srcset.png": (200, {"Content-Type": "image/png"}, SRCSET),
         "/img/tg.png": (200, {"Content-Type": "image/png"}, TELEGRAM_PHOTO),
@@ -180,7 +186,9 @@ def test_politeness_caps_and_dedup(crawled: Crawled) -> None:
     assert crawled.requests["/img/red.png"] == 1  # on two pages, fetched once
     assert crawled.requests.get("/img/srcset-2x.png") is None
     second = crawled.by_path("/second")
-    assert list(second) == ["/img/red.png"]  # the data: URI is not a fetch
+    offsite = crawled.root.replace("127.0.0.1", "localhost") + "/img/offsite.png"
+    assert list(second) == ["/img/red.png", offsite]  # the data: URI is not a fetch
+    assert second[offsite].status is MediaStatus.STORED and crawled.requests["/img/offsite.png"] == 1
     gallery = crawled.by_path("/gallery")
     assert second["/img/red.png"].thumbnail_key == gallery["/img/red.png"].thumbnail_key
 
@@ -229,12 +237,31 @@ def test_the_summary_counts_media_and_items_never_fail(crawled: Crawled) -> None
     assert site.finish_reason == "finished"
     assert counters["errors"] == 0  # image failures are media outcomes, not page errors
     assert counters["pages"] == 8  # 7 pages and sitemap.xml's 404: images are not pages
-    assert counters["media/fetched"] == 7  # og, red, srcset, svg, bomb, fake, blue
-    assert counters["media/stored"] == 4
+    assert counters["media/fetched"] == 8  # og, red, srcset, svg, bomb, fake, offsite, blue
+    assert counters["media/stored"] == 5
     assert counters["media/skipped_svg"] == 1 and counters["media/skipped_type"] == 1
     assert counters["media/bomb"] == 1 and counters["media/too_big"] == 1 and counters["media/robots"] == 1
-    assert counters["media/rows"] == 10  # 8 on the gallery, 1 on the second page, 1 in a forum post
+    assert counters["media/rows"] == 11  # 8 on the gallery, 2 on the second page, 1 in a forum post
     assert counters["items/new"] == 8  # 6 pages, two forum posts
+
+
+def test_settings_turn_offsite_images_or_all_media_off(media_site: FixtureSite, tmp_path: Path) -> None:
+    base = Settings(_env_file=None, var_dir=tmp_path / "var", redis_url=None, database_url=None)  # type: ignore[call-arg]
+    for name, update, expected in (
+        ("same-host", {"crawler_media_offsite": False}, ["/img/red.png"]),
+        ("no-media", {"crawler_media_enabled": False}, []),
+    ):
+        settings = base.model_copy(update={**update, "var_dir": tmp_path / name})
+        ctx = build_context(settings)
+        try:
+            with session_scope(ctx.sessions) as session:
+                add_source(session, media_site.root + "/second", "site", depth=0, name=name)
+            run_crawl(settings, [name], overrides=FAST, timeout=120)
+            with session_scope(ctx.sessions) as session:
+                urls = session.scalars(select(Media.url).order_by(Media.position)).all()
+        finally:
+            ctx.close()
+        assert [u.removeprefix(media_site.root) for u in urls] == expected
 
 
 def test_reference_finding_is_cheap_to_rule_out() -> None:
