@@ -219,3 +219,23 @@ def test_sync_and_lease_expiry_jobs(ctx, make_user) -> None:  # type: ignore[no-
     assert queue.expire_leases_job(ctx) == 5  # every task got a lapsed expiry above
     with ctx.sessions() as session:
         assert session.execute(select(ReviewTask).where(ReviewTask.lease_owner_id.is_not(None))).first() is None
+
+
+def test_a_lapsed_lease_is_lost_even_when_nobody_claimed_again(any_client, app_ctx, make_user, auth_headers) -> None:  # type: ignore[no-untyped-def]
+    """Expiry returns the task to the queue: a late vote, extension or release is a 409 and changes nothing."""
+    volunteer = make_user()
+    headers = auth_headers(volunteer)
+    (task_id,) = make_tasks(app_ctx.sessions, 1)
+    assert any_client.post("/tasks/claim", headers=headers).json()["id"] == task_id
+    with app_ctx.sessions.begin() as session:
+        session.execute(update(ReviewTask).values(lease_expires_at=utcnow() - timedelta(seconds=1)))
+    late = any_client.post(f"/tasks/{task_id}/votes", json={"verdict": "legal"}, headers=headers)
+    assert late.status_code == 409 and "expired" in late.json()["detail"]
+    assert any_client.post(f"/tasks/{task_id}/lease", headers=headers).status_code == 409
+    assert any_client.delete(f"/tasks/{task_id}/lease", headers=headers).status_code == 409
+    with app_ctx.sessions() as session:
+        assert session.execute(select(Vote).where(Vote.task_id == task_id)).first() is None
+        assert session.get(ReviewTask, task_id).vote_count == 0  # type: ignore[union-attr]
+    # Claiming again gives the task back (it is still the most urgent), and the vote then counts.
+    assert any_client.post("/tasks/claim", headers=headers).json()["id"] == task_id
+    assert any_client.post(f"/tasks/{task_id}/votes", json={"verdict": "legal"}, headers=headers).status_code == 201

@@ -405,12 +405,21 @@ def _lock_task(session: Session, task_id: int) -> ReviewTask:
     return task
 
 
-def require_lease(task: ReviewTask, user: User) -> None:
-    """The user must hold the task's lease: a lease that expired is still theirs until someone else claims."""
+def require_lease(task: ReviewTask, user: User, now: datetime | None = None) -> None:
+    """The user must hold a live lease on the task.
+
+    An expired lease is lost even while nobody has claimed the task again: expiry returns the task
+    to the queue (issue 5), so from that moment any claimer may take it, and a late vote must not
+    depend on whether someone happened to claim it first or the lease-expiry job ran. The reviewer
+    claims again (and usually gets the same task back) or extends the lease in time.
+    """
     if task.status != TaskStatus.OPEN:
         raise InvalidTransition(f"task {task.id} is {task.status.value}, no longer open for review")
     if task.lease_owner_id != user.id:
         raise Conflict(f"you do not hold the lease on task {task.id} (it expired and was claimed, or was never yours)")
+    expires = task.lease_expires_at
+    if expires is None or as_utc(expires) <= (now or utcnow()):
+        raise Conflict(f"your lease on task {task.id} expired; claim it again")
 
 
 def extend_lease(session: Session, settings: Settings, user: User, task_id: int, seconds: int | None) -> ReviewTask:
