@@ -21,20 +21,33 @@ _MAX_TOKENS = 3_000
 _MASK64 = (1 << 64) - 1
 
 
+# Word hashes are memoised: words follow Zipf's law, so most of a page's words were hashed on an
+# earlier page. Cleared when full, so a long crawl's memory stays bounded.
+_DIGESTS: dict[str, bytes] = {}
+_DIGESTS_MAX = 200_000
+
+
+def _digest(word: str) -> bytes:
+    digest = _DIGESTS.get(word)
+    if digest is None:
+        if len(_DIGESTS) >= _DIGESTS_MAX:
+            _DIGESTS.clear()
+        digest = _DIGESTS[word] = hashlib.blake2b(word.encode(), digest_size=8).digest()
+    return digest
+
+
 def simhash(text: str) -> int | None:
     """Unsigned 64-bit SimHash of the text, or None when it has no words."""
     tokens = _WORD.findall(text.lower())[:_MAX_TOKENS]
     if not tokens:
         return None
     counts = Counter(tokens)
-    digests = b"".join(hashlib.blake2b(f.encode(), digest_size=8).digest() for f in counts)
+    digests = b"".join(map(_digest, counts))
     bits = np.unpackbits(np.frombuffer(digests, dtype=np.uint8)).reshape(-1, 64).astype(np.int64)
     weights = np.fromiter(counts.values(), dtype=np.int64, count=len(counts))
-    votes = weights @ (bits * 2 - 1)
-    value = 0
-    for bit in np.flatnonzero(votes > 0):
-        value |= 1 << (63 - int(bit))
-    return value
+    # A bit is set when the words with it outweigh those without: sum(w * (2b - 1)) > 0.
+    votes = weights @ bits
+    return int.from_bytes(np.packbits(votes * 2 > int(weights.sum())).tobytes(), "big")
 
 
 def to_signed(value: int) -> int:

@@ -63,15 +63,24 @@ def saqshy_settings(crawler: Crawler) -> Settings:
 
 
 class ExtractPipeline:
-    def __init__(self, processes: int, settings: Settings, stats: StatsCollector, evidence_dir: str, prefix: str):
+    def __init__(
+        self,
+        processes: int,
+        settings: Settings,
+        stats: StatsCollector,
+        evidence_dir: str,
+        prefix: str,
+        batch_size: int = 64,
+        batch_delay: float = 0.25,
+    ):
         self.processes = processes
         self.settings = settings
         self.stats = stats
         self.evidence_dir = evidence_dir
         self.evidence_prefix = prefix
         self.pool: Executor | None = None
-        self.batch_size = 16
-        self.batch_delay = 0.02
+        self.batch_size = max(1, batch_size)
+        self.batch_delay = batch_delay
         self._batch: list[tuple[dict[str, Any], asyncio.Future[dict[str, Any]]]] = []
         self._batch_timer: asyncio.TimerHandle | None = None
 
@@ -84,6 +93,8 @@ class ExtractPipeline:
             crawler.stats,
             crawler.settings.get("SAQSHY_EVIDENCE_DIR") or str(saqshy_settings(crawler).evidence_dir),
             f"saqshy-{crawler.spidercls.name}",
+            crawler.settings.getint("SAQSHY_EXTRACT_BATCH", 64),
+            crawler.settings.getfloat("SAQSHY_EXTRACT_BATCH_SECONDS", 0.25),
         )
 
     def open_spider(self) -> None:
@@ -101,8 +112,11 @@ class ExtractPipeline:
     async def _analyse(self, payload: dict[str, Any]) -> dict[str, Any]:
         if self.pool is None:
             return analyse_item(payload)
-        # Items go to the workers in small batches: one submission per item would cost the
-        # reactor a pipe write and a thread wake-up each, as much as the work saved.
+        # Items go to the workers in batches: one submission per item would cost the reactor a
+        # pipe write and a thread wake-up each, as much as the work saved. The batches must be
+        # large: the executor queues at most one batch beyond those being worked on, and each
+        # hand-over needs its manager thread to win the GIL (and, on a busy machine, a CPU),
+        # so small batches (20 ms' worth of pages) left the worker idle between them.
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._batch.append((payload, future))
         if len(self._batch) >= self.batch_size:
@@ -123,6 +137,7 @@ class ExtractPipeline:
         if self.pool is None:
             self._resolve(futures, payloads, None)
             return
+        self.stats.inc_value("saqshy/extract_batches")
         try:
             submitted = self.pool.submit(analyse_batch, payloads)
         except (BrokenProcessPool, RuntimeError):

@@ -67,6 +67,9 @@ EXTENSIONS = {
 # Saqshy's own knobs.
 # Worker processes for text extraction (trafilatura, language, SimHash); 0 extracts in-line.
 SAQSHY_EXTRACT_PROCESSES = max(0, min(2, (os.cpu_count() or 1) - 1))
+# Pages sent to a worker at a time, and the longest a page waits for its batch to fill.
+SAQSHY_EXTRACT_BATCH = 64
+SAQSHY_EXTRACT_BATCH_SECONDS = 0.25
 SAQSHY_STORE_BATCH = 200
 SAQSHY_STORE_FLUSH_SECONDS = 1.0
 SAQSHY_SCORE_BATCH = 200

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from w3lib.url import canonicalize_url, safe_url_string, url_query_cleaner
@@ -57,5 +58,21 @@ def page_canonical_url(response_url: str, rel_canonical: str | None) -> str:
     return canonical_url(response_url)
 
 
+@lru_cache(maxsize=4096)
+def _netloc_site(netloc: str) -> str:
+    return _site(urlsplit(f"//{netloc}").hostname or "")
+
+
 def host_of(url: str) -> str:
+    """The URL's host, lowercased, ``www.`` dropped (what "the same site" compares)."""
+    # Called for every link of every page: an http(s) URL's netloc is cut out with str methods
+    # and its host looked up per netloc; anything else goes through urlsplit.
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme in ("http", "https"):
+        end = len(rest)
+        for delimiter in "/?#":
+            found = rest.find(delimiter, 0, end)
+            if found >= 0:
+                end = found
+        return _netloc_site(rest[:end])
     return _site(urlsplit(url).hostname or "")

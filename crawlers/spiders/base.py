@@ -190,6 +190,9 @@ class SaqshySpider(scrapy.Spider):
     def outlinks(self, urls: Iterable[str], own_host: str) -> list[list[str]]:
         found: dict[str, str] = {}
         for url in urls:
+            host = host_of(url)
+            if host == own_host and host not in TELEGRAM_HOSTS:
+                continue  # most links of a page stay on its site: no full parse for those
             target = outlink_target(url)
             if target is not None and target[0] != own_host:
                 found[target[0]] = target[1]

@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import scrapy
+from lxml import etree
 from scrapy.http import Response, TextResponse
 from scrapy.linkextractors import IGNORED_EXTENSIONS, LinkExtractor
 from scrapy.utils.gz import gunzip
@@ -26,6 +27,27 @@ from crawlers.spiders.base import SaqshySpider
 # decorates pages (styles, scripts, fonts, audio, video) is not fetched at all.
 _DOCUMENTS = {"pdf", "doc", "docx", "xls", "xlsx", "ppt", "pptx", "odt", "zip", "rar", "7z", "gz", "tar"}
 DENY_EXTENSIONS = [ext for ext in IGNORED_EXTENSIONS if ext not in _DOCUMENTS]
+
+# ``link[rel~=canonical]``, ``link[rel~=next]`` and ``a[rel~=next]`` in one compiled XPath: one
+# pass over the tree instead of three, on every page of a crawl.
+_HAS_REL = "contains(concat(' ', normalize-space(@rel), ' '), ' {} ')"
+_REL_LINKS = etree.XPath(
+    f"//link[@href][{_HAS_REL.format('canonical')} or {_HAS_REL.format('next')}]"
+    f" | //a[@href][{_HAS_REL.format('next')}]"
+)
+
+
+def rel_links(root: Any) -> tuple[str | None, list[str]]:
+    """The page's ``rel=canonical`` href (the first) and its ``rel=next`` hrefs, in page order."""
+    canonical: str | None = None
+    next_pages: list[str] = []
+    for element in _REL_LINKS(root):
+        rel = element.get("rel").split()
+        if "next" in rel:
+            next_pages.append(element.get("href"))
+        if canonical is None and element.tag == "link" and "canonical" in rel:
+            canonical = element.get("href")
+    return canonical, next_pages
 
 
 class SiteSpider(SaqshySpider):
@@ -93,9 +115,8 @@ class SiteSpider(SaqshySpider):
         depth = int(response.meta.get("saqshy_depth", 0))
         try:
             selector = response.selector
-            rel_canonical = selector.css("link[rel~=canonical]::attr(href)").get()
+            rel_canonical, next_pages = rel_links(selector.root)
             links = [link.url for link in self.links.extract_links(response)]
-            next_pages = selector.css("link[rel~=next]::attr(href), a[rel~=next]::attr(href)").getall()
         except (ValueError, AttributeError, TypeError) as exc:  # markup lxml cannot parse at all
             self.logger.warning("unparsable page %s: %s", response.url, exc)
             rel_canonical, links, next_pages = None, [], []
