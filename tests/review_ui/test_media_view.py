@@ -109,3 +109,31 @@ def test_greyscale_preference_applies_to_revealed_images(live_server: LiveServer
     assert "grayscale" in page.evaluate("() => getComputedStyle(document.querySelector('[data-testid=media]')).filter")
     assert "blur" not in page.evaluate("() => getComputedStyle(document.querySelector('[data-testid=media]')).filter")
     assert live_server.foreign_requests(page) == []
+
+
+def test_police_case_shows_blurred_thumbnails(live_server: LiveServer, browser: Any, seed: Seed) -> None:
+    from sqlalchemy import select
+
+    from saqshy.db.models import ReviewTask, TaskStatus, Verdict, utcnow
+    from triage_api.services import cases
+
+    officer = seed.user(Role.POLICE)
+    (item_id,) = seed.tasks(1)
+    add_media(seed, item_id)
+    with seed.ctx.sessions.begin() as session:
+        task = session.scalars(select(ReviewTask).where(ReviewTask.item_id == item_id)).one()
+        task.status, task.decision, task.decided_category, task.decided_at = (
+            TaskStatus.DECIDED,
+            Verdict.ILLEGAL,
+            "drugs",
+            utcnow(),
+        )
+        case_id = cases.open_case(session, task, seed.ctx.settings, actor_id=None).id
+    page = live_server.page(browser)
+    page.add_init_script(RECORDER)
+    live_server.sign_in(page, officer)
+    page.goto(f"/#/cases/{case_id}")
+    page.wait_for_selector("[data-testid=media]")
+    assert page.locator("[data-testid=media].blurred").count() == 2
+    assert live_server.foreign_requests(page) == []
+    assert page.evaluate("() => window.__violations") == []
