@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 # Modules whose import registers the platform's jobs. A worker (or the in-process pool) imports
 # them before running anything, so the producer and the consumer agree on every name.
 JOB_MODULES: list[str] = [
+    "saqshy.jobs.retention",
     "saqshy.search.jobs",
     "classifier.jobs",
     "crawlers.jobs",
