@@ -35,6 +35,14 @@ def source_add(
     depth: Annotated[int, typer.Option("--depth", help="Link depth from the start URL (sites).")] = 2,
     name: Annotated[str | None, typer.Option("--name", help="Unique name (default: from the URL).")] = None,
     max_items: Annotated[int | None, typer.Option("--max-items", help="Stop a crawl after N items.")] = None,
+    read_back: Annotated[
+        str | None,
+        typer.Option(
+            "--read-back",
+            help="Telegram: how far back each crawl reads the channel: 30d, 12h, a date (2024-01-31) or all "
+            "(default 90d).",
+        ),
+    ] = None,
 ) -> None:
     """Add a source to crawl."""
     from crawlers.sources import add_source
@@ -44,7 +52,9 @@ def source_add(
     ctx = build_context(_settings())
     try:
         with session_scope(ctx.sessions) as session:
-            source = add_source(session, url, kind, every=every, depth=depth, name=name, max_items=max_items)
+            source = add_source(
+                session, url, kind, every=every, depth=depth, name=name, max_items=max_items, read_back=read_back
+            )
             console.print(f"added source {source.id} [bold]{source.name}[/bold] ({source.kind}) {source.url}")
     finally:
         ctx.close()

@@ -24,9 +24,17 @@ from scrapy.utils.reactor import install_reactor, is_reactor_installed
 
 from crawlers.progress import snapshot
 from crawlers.settings import scrapy_settings
-from crawlers.sources import due_sources, effective_interval, mark_crawled, refresh_discovery, resolve_sources
+from crawlers.sources import (
+    due_sources,
+    effective_interval,
+    mark_crawled,
+    refresh_discovery,
+    resolve_sources,
+    telegram_until,
+)
 from crawlers.spiders import SPIDERS
 from saqshy.context import Context, build_context
+from saqshy.db.models import SourceKind
 from saqshy.db.session import session_scope
 from saqshy.settings import Settings
 
@@ -42,6 +50,8 @@ class CrawlTarget:
     max_depth: int
     max_items: int | None
     crawl_every_seconds: int
+    # Telegram: the oldest post date to read (the source's read-back limit), None for no limit.
+    until: datetime | None = None
 
 
 @dataclass
@@ -97,6 +107,7 @@ def targets_for(ctx: Context, names: list[str] | None = None) -> list[CrawlTarge
                 max_depth=s.max_depth,
                 max_items=s.max_items,
                 crawl_every_seconds=s.crawl_every_seconds,
+                until=telegram_until(s) if s.kind == SourceKind.TELEGRAM else None,
             )
             for s in sources
         ]
@@ -180,12 +191,16 @@ def crawl_in_process(
             crawler = Crawler(spider_cls, crawler_settings)
             crawler.saqshy_context = ctx  # type: ignore[attr-defined]
             crawlers.append((target, crawler))
+            spider_args: dict[str, Any] = {}
+            if target.kind == SourceKind.TELEGRAM:
+                spider_args["until"] = target.until
             process.crawl(
                 crawler,
                 url=target.url,
                 source_id=target.source_id,
                 max_depth=target.max_depth,
                 max_items=target.max_items,
+                **spider_args,
             )
 
         def rows() -> list[tuple[str, dict[str, int]]]:

@@ -27,8 +27,40 @@ _INTERVAL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
+# How far back a Telegram crawl reads a channel when its source sets no ``read_back``: the
+# preview pages go back to the channel's first post, and a busy channel has years of them.
+# The spider's item limit (``max_items``, 1000 by default) bounds a crawl as well.
+TELEGRAM_READ_BACK_DEFAULT = "90d"
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def _read_back_since(value: str, now: datetime) -> datetime | None:
+    text = value.strip()
+    if text.lower() == "all":
+        return None
+    match = _INTERVAL.match(text)
+    if match:
+        return now - timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2).lower()])
+    try:
+        since = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(
+            f"not a read-back limit: {value!r} (an interval such as 30d or 12h, a date such as 2024-01-31, or all)"
+        ) from None
+    return since if since.tzinfo is not None else since.replace(tzinfo=UTC)
+
+
+def telegram_until(source: Source, now: datetime | None = None) -> datetime | None:
+    """The oldest post date a crawl of this Telegram source reads (None: no date limit).
+
+    ``settings["read_back"]`` is an interval (that far back from each crawl), a fixed date, or
+    ``all``; a source without it reads back ``TELEGRAM_READ_BACK_DEFAULT``.
+    """
+    value = (source.settings or {}).get("read_back") or TELEGRAM_READ_BACK_DEFAULT
+    return _read_back_since(str(value), now or utcnow())
 
 
 def parse_interval(value: str | int) -> int:
@@ -75,11 +107,18 @@ def add_source(
     depth: int = 2,
     name: str | None = None,
     max_items: int | None = None,
+    read_back: str | None = None,
 ) -> Source:
     try:
         kind = SourceKind(kind)
     except ValueError:
         raise InvalidInput(f"unknown source kind {kind!r} (site, telegram, feed, forum)") from None
+    settings: dict[str, str] = {}
+    if read_back is not None:
+        if kind != SourceKind.TELEGRAM:
+            raise InvalidInput("a read-back limit applies to Telegram sources only")
+        _read_back_since(read_back, utcnow())  # refused now, not at the first crawl
+        settings["read_back"] = read_back.strip()
     if depth < 0 or depth > 20:
         raise InvalidInput(f"depth must be between 0 and 20, got {depth}")
     if max_items is not None and max_items < 1:
@@ -98,7 +137,7 @@ def add_source(
         max_depth=depth,
         max_items=max_items,
         enabled=True,
-        settings={},
+        settings=settings,
         next_crawl_at=None,
     )
     session.add(source)

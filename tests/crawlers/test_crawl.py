@@ -60,7 +60,7 @@ def crawled(site: FixtureSite, tmp_path_factory: pytest.TempPathFactory) -> Iter
     ctx = build_context(settings)
     with session_scope(ctx.sessions) as session:
         add_source(session, site.root + "/", "site", depth=1, name="fixture")
-        add_source(session, site.root + "/s/chan", "telegram", name="channel")
+        add_source(session, site.root + "/s/chan", "telegram", name="channel", read_back="all")
         add_source(session, site.root + "/feed.rss", "feed", name="rss")
         add_source(session, site.root + "/feed.atom", "feed", name="atom")
     before = site.counts()

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import select
 
 from crawlers.runner import targets_for
 from crawlers.sources import add_source, mark_crawled, record_outlinks
+from saqshy.errors import InvalidInput
 from saqshy.context import Context
 from saqshy.db.models import Source, SourceLink
 from saqshy.db.session import session_scope
@@ -47,3 +50,23 @@ def test_outlinks_accumulate_per_source(ctx: Context) -> None:
     with session_scope(ctx.sessions) as session:
         links = {link.target: link.seen_count for link in session.scalars(select(SourceLink))}
     assert links == {"t.me/x": 5, "b.kz": 1}
+
+
+def test_telegram_read_back_is_kept_per_source(ctx: Context) -> None:
+    with session_scope(ctx.sessions) as session:
+        add_source(session, "@default_back", "telegram")
+        add_source(session, "@two_days", "telegram", read_back="2d")
+        add_source(session, "@since_date", "telegram", read_back="2026-01-31")
+        add_source(session, "@everything", "telegram", read_back="all")
+        add_source(session, "https://a.example.kz/", "site")
+        with pytest.raises(InvalidInput):
+            add_source(session, "@bad_back", "telegram", read_back="last tuesday")
+        with pytest.raises(InvalidInput):
+            add_source(session, "https://b.example.kz/", "site", read_back="2d")
+    now = datetime.now(UTC)
+    until = {t.name: t.until for t in targets_for(ctx)}
+    assert abs((now - timedelta(days=90)) - until["t.me/default_back"]).total_seconds() < 60  # the default
+    assert abs((now - timedelta(days=2)) - until["t.me/two_days"]).total_seconds() < 60
+    assert until["t.me/since_date"] == datetime(2026, 1, 31, tzinfo=UTC)
+    assert until["t.me/everything"] is None
+    assert until["a.example.kz"] is None  # sites read no dates
