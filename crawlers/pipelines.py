@@ -280,6 +280,9 @@ class StorePipeline:
         self.score_batch = crawler.settings.getint("SAQSHY_SCORE_BATCH")
         self.index_size = crawler.settings.getint("SAQSHY_NEARDUP_INDEX_SIZE")
         self.index = NearDupIndex(crawler.settings.getint("SAQSHY_NEARDUP_MAX_DISTANCE"))
+        # The highest item id the index has read from SQL: each batch first reads the items
+        # stored since, so near-duplicates stored by other crawler processes are found too.
+        self._index_seen_id = 0
         self.buffer: list[ContentItem] = []
         self.pending: set[asyncio.Future[BatchResult]] = set()
         self.outlinks: Counter[tuple[str, str]] = Counter()
@@ -386,6 +389,25 @@ class StorePipeline:
         for item_id, value, cluster_id in reversed(rows):
             if value is not None:
                 self.index.add(item_id, value, cluster_id or item_id)
+        if rows:
+            self._index_seen_id = rows[0][0]
+
+    def _refresh_index(self, session: Session) -> None:
+        """Add the items stored since the last look, by this process or another (distributed
+        mode, or a second crawl beside this one): one indexed range query per batch, so two
+        processes do not each start a cluster for the same reposted ad. Read before this batch's
+        own rows are written, so they are clustered once, below. A row another process commits
+        after a higher id was read is missed by the index (its exact copies are still found in
+        SQL by text hash)."""
+        rows = session.execute(
+            select(ContentRow.id, ContentRow.simhash, ContentRow.cluster_id)
+            .where(ContentRow.id > self._index_seen_id, ContentRow.simhash.is_not(None))
+            .order_by(ContentRow.id)
+        ).all()
+        for item_id, value, cluster_id in rows:
+            self.index.add(item_id, value, cluster_id or item_id)
+        if rows:
+            self._index_seen_id = rows[-1][0]
 
     def _ingest(self, session: Session, values: list[dict[str, Any]], result: BatchResult) -> list[IngestResult | None]:
         try:
@@ -440,6 +462,7 @@ class StorePipeline:
         values_list = list(by_canonical.values())
         score: list[int] = []
         with session_scope(self.ctx.sessions) as session:
+            self._refresh_index(session)
             stored = self._ingest(session, values_list, result)
             updates = []
             for value, outcome in zip(values_list, stored, strict=True):

@@ -7,13 +7,14 @@ from parsel import Selector
 
 from crawlers.dedup import NearDupIndex, hamming, simhash, to_signed, to_unsigned
 from crawlers.extraction.binary import is_binary
-from crawlers.extraction.canonical import canonical_url, page_canonical_url
+from crawlers.extraction.canonical import canonical_url, host_of, page_canonical_url
 from crawlers.extraction.charset import decode_html
 from crawlers.extraction.forum import extract_posts
 from crawlers.extraction.language import detect_language
 from crawlers.extraction.page import extract_page
 from crawlers.extraction.telegram import channel_from_url, parse_preview, parse_views
 from crawlers.sources import parse_interval
+from crawlers.spiders.site import rel_links
 from saqshy.errors import InvalidInput
 from tests.crawlers.fixture_site import AD_TEXT, EN_TEXT, FORUM, KK_TEXT, RU_TEXT, html_page, telegram_preview
 
@@ -152,3 +153,28 @@ def test_intervals() -> None:
         parse_interval("soon")
     with pytest.raises(InvalidInput):
         parse_interval("5s")
+
+
+def test_rel_links_in_one_pass() -> None:
+    page = Selector(
+        text='<html><head><link rel="alternate" href="/feed"><link rel="Canonical" href="/wrong">'
+        '<link rel="canonical" href="/a?x=1"><link rel="canonical" href="/b"><link rel="next" href="/p2"></head>'
+        '<body><a rel="nofollow next" href="/p3">more</a><a rel="next">no href</a><a href="/p4">4</a></body></html>'
+    )
+    assert rel_links(page.root) == ("/a?x=1", ["/p2", "/p3"])
+    assert rel_links(Selector(text="<p>nothing</p>").root) == (None, [])
+
+
+@pytest.mark.parametrize(
+    ("url", "host"),
+    [
+        ("http://WWW.Example.kz:8080/a?b#c", "example.kz"),
+        ("https://user:pw@sub.example.kz/", "sub.example.kz"),
+        ("http://[::1]:8000/x", "::1"),
+        ("http://a.kz?x=/y", "a.kz"),
+        ("mailto:someone@a.kz", ""),
+        ("//cdn.a.kz/x.js", "cdn.a.kz"),
+    ],
+)
+def test_host_of(url: str, host: str) -> None:
+    assert host_of(url) == host

@@ -10,10 +10,10 @@ from sqlalchemy import select
 
 from crawlers.runner import targets_for
 from crawlers.sources import add_source, mark_crawled, record_outlinks
-from saqshy.errors import InvalidInput
 from saqshy.context import Context
 from saqshy.db.models import Source, SourceLink
 from saqshy.db.session import session_scope
+from saqshy.errors import InvalidInput
 
 
 def test_due_sources_are_claimed_once(ctx: Context) -> None:
@@ -70,3 +70,30 @@ def test_telegram_read_back_is_kept_per_source(ctx: Context) -> None:
     assert until["t.me/since_date"] == datetime(2026, 1, 31, tzinfo=UTC)
     assert until["t.me/everything"] is None
     assert until["a.example.kz"] is None  # sites read no dates
+
+
+def test_near_duplicate_index_sees_items_stored_by_another_process(ctx: Context) -> None:
+    from types import SimpleNamespace
+
+    from crawlers.dedup import NearDupIndex, simhash, to_signed
+    from crawlers.pipelines import StorePipeline
+    from saqshy.services.items import ingest_item
+
+    ad = "Продам гараж в центре, недорого, звоните по номеру 8 777 123 45 67, спросить Асель"
+    pipeline = SimpleNamespace(index=NearDupIndex(8), _index_seen_id=0)
+    with session_scope(ctx.sessions) as session:
+        StorePipeline._refresh_index(pipeline, session)  # type: ignore[arg-type]
+    assert len(pipeline.index) == 0
+    # Another crawler process stores the ad...
+    with session_scope(ctx.sessions) as session:
+        value = simhash(ad)
+        assert value is not None
+        stored = ingest_item(session, {"url": "https://a.kz/1", "text": ad, "simhash": to_signed(value)}, ctx.settings)
+    # ...and this one finds it before clustering its own batch: the repost joins its cluster.
+    with session_scope(ctx.sessions) as session:
+        StorePipeline._refresh_index(pipeline, session)  # type: ignore[arg-type]
+    repost = simhash(ad.replace("Асель", "Айгерим"))
+    assert repost is not None
+    match = pipeline.index.nearest(repost)
+    assert match is not None and match.item_id == stored.item_id
+    assert pipeline._index_seen_id == stored.item_id
