@@ -12,7 +12,7 @@ from urllib.parse import urljoin, urlsplit
 
 from parsel import Selector
 
-from saqshy.services.media import MAX_URL_CHARS
+from saqshy.services.media import storable_url
 
 _META_CSS = "meta[property='og:image']::attr(content), meta[name='twitter:image']::attr(content)"
 # Telegram's preview shows photos, link previews and video covers as CSS backgrounds.
@@ -44,7 +44,7 @@ def resolve_refs(values: list[str], base_url: str, limit: int) -> list[str]:
             url = urljoin(base_url, value).split("#", 1)[0]
         except ValueError:
             continue
-        if urlsplit(url).scheme in ("http", "https") and len(url) <= MAX_URL_CHARS:
+        if urlsplit(url).scheme in ("http", "https") and storable_url(url):
             found.setdefault(url, None)
             if len(found) >= limit:
                 break

@@ -28,7 +28,13 @@ from saqshy.errors import NotFound
 # Thumbnail formats we write, by file extension: the API's Content-Type comes from here.
 THUMBNAIL_TYPES = {"webp": "image/webp", "png": "image/png", "jpg": "image/jpeg"}
 _KEY = re.compile(r"^[0-9a-f]{64}\.(webp|png|jpg)$")
-MAX_URL_CHARS = 2048
+# A btree entry on PostgreSQL holds about 2,700 bytes: (item_id, url) must stay under it in UTF-8.
+MAX_URL_BYTES = 2000
+
+
+def storable_url(url: str) -> bool:
+    """Short enough for the unique index in UTF-8, and free of NUL (PostgreSQL refuses it)."""
+    return "\x00" not in url and len(url.encode("utf-8", "surrogatepass")) <= MAX_URL_BYTES
 
 
 @dataclass(frozen=True)
@@ -120,7 +126,7 @@ def record_media(session: Session, media: Sequence[tuple[int, Sequence[MediaReco
     for item_id, records in pairs:
         seen: set[str] = set()
         for position, record in enumerate(records):
-            if record.url in seen or len(record.url) > MAX_URL_CHARS:
+            if record.url in seen or not storable_url(record.url):
                 continue
             seen.add(record.url)
             values = asdict(record)

@@ -227,3 +227,17 @@ def test_evidence_zip_carries_the_originals_with_their_hashes(
     public = evidence.load_signing_key(settings).public_key()
     report = evidence.verify_bundle(data, public)
     assert report.ok, report.problems
+
+
+def test_unstorable_references_are_left_out(sessions: sessionmaker[Session], settings: Settings) -> None:
+    # (item_id, url) is a btree key: a URL over ~2,700 UTF-8 bytes, or with a NUL, would fail the
+    # whole batch on PostgreSQL; such references are dropped, the others stored.
+    with sessions.begin() as session:
+        item = make_item(session, settings)
+        records = [
+            MediaRecord(url="https://x.test/" + "ж" * 1500 + ".png", status=MediaStatus.ERROR),
+            MediaRecord(url="https://x.test/a\x00b.png", status=MediaStatus.ERROR),
+            MediaRecord(url="https://x.test/ok.png", status=MediaStatus.ERROR),
+        ]
+        assert record_media(session, [(item.id, records)]) == 1
+        assert [m.url for m in list_media(session, item.id)] == ["https://x.test/ok.png"]
