@@ -44,7 +44,7 @@ def test_source_add_and_list(cli_env: Path) -> None:
     runner = CliRunner()
     result = runner.invoke(app, ["source", "add", "https://example.kz/news", "--every", "2h", "--depth", "3"])
     assert result.exit_code == 0, result.output
-    result = runner.invoke(app, ["source", "add", "@some_channel", "--kind", "telegram"])
+    result = runner.invoke(app, ["source", "add", "@some_channel", "--kind", "telegram", "--read-back", "30d"])
     assert result.exit_code == 0, result.output
     result = runner.invoke(app, ["source", "list"])
     assert result.exit_code == 0
@@ -59,6 +59,8 @@ def test_source_add_and_list(cli_env: Path) -> None:
         ["source", "add", "https://example.kz/", "--depth", "-1"],
         ["source", "add", "https://example.kz/", "--kind", "newsgroup"],
         ["source", "add", "not a channel!", "--kind", "telegram"],
+        ["source", "add", "@some_channel", "--kind", "telegram", "--read-back", "a while"],
+        ["source", "add", "https://example.kz/", "--read-back", "30d"],
     ],
 )
 def test_bad_input_changes_nothing(cli_env: Path, args: list[str]) -> None:
