@@ -154,3 +154,41 @@ def test_every_state_change_is_audited(client, ctx, make_user, auth_headers) -> 
     verified = client.get("/audit/verify", headers=admin).json()
     assert verified["ok"] and verified["entries"] == len(actions) + 1  # + the admin's creation
     assert client.get("/audit", params={"entity_type": "review_task"}, headers=admin).json()["total"] == 5
+
+
+def test_gold_from_an_existing_item(any_client, any_ctx, make_user, auth_headers) -> None:  # type: ignore[no-untyped-def]
+    """A moderator plants gold from any stored item: a new task, or the item's undecided one; never a decided one."""
+    from tests.triage_api.triage_factories import make_item, make_score, make_task
+
+    moderator = auth_headers(make_user(Role.MODERATOR))
+    with any_ctx.sessions.begin() as session:
+        fresh = make_item(session)  # never became a task (below threshold, say)
+        make_score(session, fresh, {"drugs": 0.2})
+        open_task = make_task(session)
+        decided = make_task(session, status=TaskStatus.DECIDED, decision=Verdict.LEGAL)
+        ids = (fresh.id, open_task.item_id, decided.item_id, open_task.id)
+    fresh_id, open_item_id, decided_item_id, open_task_id = ids
+
+    made = any_client.post(f"/moderation/items/{fresh_id}/gold", json={"verdict": "illegal", "category": "drugs"},
+                           headers=moderator)
+    assert made.status_code == 200, made.text
+    assert made.json()["is_gold"] and made.json()["status"] == "open"
+    again = any_client.post(f"/moderation/items/{open_item_id}/gold", json={"verdict": "legal"}, headers=moderator)
+    assert again.status_code == 200 and again.json()["id"] == open_task_id and again.json()["is_gold"]
+    assert any_client.post(f"/moderation/items/{decided_item_id}/gold", json={"verdict": "legal"},
+                           headers=moderator).status_code == 409
+    assert any_client.post("/moderation/items/999999/gold", json={"verdict": "legal"},
+                           headers=moderator).status_code == 404
+    assert any_client.post(f"/moderation/items/{fresh_id}/gold", json={"verdict": "unsure"},
+                           headers=moderator).status_code == 422
+    volunteer = auth_headers(make_user())
+    assert any_client.post(f"/moderation/items/{fresh_id}/gold", json={"verdict": "legal"},
+                           headers=volunteer).status_code == 403
+    with any_ctx.sessions() as session:
+        task = session.execute(select(ReviewTask).where(ReviewTask.item_id == fresh_id)).scalar_one()
+        assert task.gold_verdict == Verdict.ILLEGAL and task.gold_category == "drugs" and task.vote_count == 0
+        actions = session.execute(select(AuditEntry.action).where(AuditEntry.entity_id == str(task.id))).scalars()
+        assert list(actions) == ["task.gold"]
+    # The new gold task is served like any other and never decided.
+    volunteer_task = any_client.post("/tasks/claim", headers=volunteer).json()["id"]
+    assert volunteer_task in (task.id, open_task_id)

@@ -91,3 +91,15 @@ def set_threshold(
     result = next(t for t in _thresholds(session) if t.category == category)
     session.commit()
     return result
+
+
+@router.post("/items/{item_id}/gold", response_model=TaskPublic,
+             responses={404: {"description": "No such item."},
+                        409: {"description": "The item's task is already decided or cancelled."}})
+def make_gold_from_item(item_id: IdPath, body: GoldCreate, user: Moderator, session: SessionDep,
+                        settings: SettingsDep) -> TaskPublic:
+    """Moderator, admin: a gold task from any stored item with a known answer (its open task, or a new one)."""
+    task = votes.make_gold_from_item(session, settings, user, item_id, verdict=body.verdict, category=body.category)
+    result = task_public(settings, task)
+    session.commit()
+    return result

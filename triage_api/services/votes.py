@@ -17,9 +17,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, exists, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from saqshy.db.models import ReviewTask, Role, TaskStatus, User, Verdict, Vote, utcnow
+from saqshy.db.models import ContentItem, ReviewTask, Role, TaskStatus, User, Verdict, Vote, utcnow
 from saqshy.errors import Conflict, InvalidInput, InvalidTransition, NotFound
 from saqshy.settings import Settings
 from triage_api.services import queue, users
@@ -240,6 +241,57 @@ def make_gold(
     task.version += 1
     append_audit(session, actor_id=moderator.id, action="task.gold", entity_type="review_task", entity_id=task.id,
                  payload={"verdict": verdict.value, "category": task.gold_category})
+    return task
+
+
+def make_gold_from_item(
+    session: Session, settings: Settings, moderator: User, item_id: int, *, verdict: Verdict, category: str | None
+) -> ReviewTask:
+    """Plant a gold task for any stored item whose answer the moderator knows.
+
+    An item that never became a task (below every threshold, never sampled for exploration, or
+    not scored yet) gets a new gold task; an item whose task is still undecided has that task
+    made gold (``make_gold``). A decided or cancelled task is not reopened as gold: its decision
+    stands and an item has one task, so that is a 409.
+    """
+    item = session.get(ContentItem, item_id)
+    if item is None:
+        raise NotFound(f"item {item_id} not found")
+    task = session.execute(
+        select(ReviewTask).where(ReviewTask.item_id == item.id).with_for_update()
+    ).scalar_one_or_none()
+    if task is not None:
+        return make_gold(session, moderator, task.id, verdict=verdict, category=category)
+    if verdict == Verdict.UNSURE:
+        raise InvalidInput("a gold answer is 'illegal' or 'legal'")
+    category = queue.check_category(category)
+    if verdict == Verdict.ILLEGAL and category is None:
+        raise InvalidInput("an 'illegal' gold answer needs a category")
+    created = utcnow()
+    score = queue.latest_score(session, item.id)
+    probability = float(score.score or 0.0) if score is not None else 0.0
+    # Priority as if the item had passed its category's threshold: gold is served through its own
+    # lane (``triage_gold_share``), and inside it the usual order applies.
+    priority = probability * queue.severity_weight(queue.taxonomy(), category)
+    task = ReviewTask(
+        item_id=item.id, cluster_id=item.cluster_id, category=category or (score.top_category if score else None),
+        score=probability, priority=priority, rank=queue.compute_rank(settings, priority, created),
+        status=TaskStatus.OPEN, is_exploration=False, is_gold=True, gold_verdict=verdict,
+        gold_category=category if verdict == Verdict.ILLEGAL else None,
+        model_version=score.model_version if score is not None else None, created_at=created, version=0,
+        vote_count=0, duplicate_count=0,
+    )
+    try:
+        # A savepoint: the scoring job (or another moderator) may create the item's task meanwhile,
+        # and the unique item_id then makes this a 409 rather than a failed transaction.
+        with session.begin_nested():
+            session.add(task)
+            session.flush()
+    except IntegrityError:
+        raise Conflict(f"a task for item {item.id} was created meanwhile; try again") from None
+    append_audit(session, actor_id=moderator.id, action="task.gold", entity_type="review_task", entity_id=task.id,
+                 payload={"verdict": verdict.value, "category": task.gold_category, "item_id": item.id,
+                          "created": True})
     return task
 
 
