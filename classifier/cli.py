@@ -97,7 +97,9 @@ def train(
 def evaluate(
     version: Annotated[str | None, typer.Option(help="Version (default: production).")] = None,
     data: Annotated[list[Path] | None, typer.Option(help="Labeled JSONL; default: the seed data's test split.")] = None,
-    quantize: Annotated[bool, typer.Option(help="Evaluate the int8 path.")] = False,
+    quantize: Annotated[
+        bool | None, typer.Option("--quantize/--fp32", help="int8 or fp32 (default: what production uses).")
+    ] = None,
     figures: Annotated[Path | None, typer.Option(help="Where to save precision-recall curves.")] = None,
 ) -> None:
     """ROC-AUC, PR-AUC, recall@5%FPR per category, language and hard slice; PR curves as PNG."""
@@ -121,6 +123,20 @@ def evaluate(
             save_pr_curves(examples, probs, scorer.spec.outputs, figures)
         typer.echo(json.dumps(metrics, ensure_ascii=False, indent=2))
         typer.echo(f"{scorer.version}: {metrics['headline']}", err=True)
+
+
+@model_app.command()
+def quantize(
+    version: Annotated[str | None, typer.Argument(help="Version (default: production).")] = None,
+    force: Annotated[bool, typer.Option(help="Rebuild even if already built.")] = False,
+) -> None:
+    """Build the ONNX Runtime int8 model of a version and check its ROC-AUC against fp32."""
+    from classifier.onnx_int8 import build_version
+
+    with _domain_errors():
+        check = build_version(_settings(), version, force=force, progress=_progress())
+        if check is not None:
+            typer.echo(json.dumps(check.to_dict(), indent=2))
 
 
 @model_app.command("list")
@@ -195,7 +211,7 @@ def classify_file(
     output_path: Path,
     *,
     version: str | None = None,
-    quantize: bool = False,
+    quantize: bool | None = None,
     explain: bool = True,
     batch: int = 256,
     progress: Callable[[str], None] | None = None,
@@ -230,7 +246,9 @@ def classify(
     input_path: Annotated[Path, typer.Argument(metavar="INPUT.jsonl", help="Lines with 'id' and 'text'.")],
     output_path: Annotated[Path, typer.Argument(metavar="OUTPUT.jsonl")],
     version: Annotated[str | None, typer.Option(help="Version (default: production).")] = None,
-    quantize: Annotated[bool, typer.Option(help="Dynamic int8 (faster on CPU).")] = False,
+    quantize: Annotated[
+        bool | None, typer.Option("--quantize/--fp32", help="int8 or fp32 (default: what production uses).")
+    ] = None,
     explain: Annotated[bool, typer.Option(help="Top spans for flagged items.")] = True,
 ) -> None:
     """Score a JSONL file offline: id, score, per-category probabilities, top spans."""

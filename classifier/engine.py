@@ -3,8 +3,15 @@
 Each text is normalised, tokenised once, and cut into overlapping windows (``spec.max_length``
 tokens, ``spec.stride`` shared); windows of all texts are sorted by length and run in batches under
 a token budget, under ``torch.inference_mode``; an item's logits are the maximum over its windows
-(calibration is monotone, so this is the highest window's probability). ``quantize=True`` applies
-dynamic int8 quantisation to the Linear layers (measured against fp32 in benchmarks/classify.py).
+(calibration is monotone, so this is the highest window's probability).
+
+Backends: torch fp32; ONNX Runtime int8 (classifier.onnx_int8), used by default once built and
+checked for a version; torch dynamic int8 of the attention projections when int8 is asked for and
+ONNX Runtime is missing. Measured against each other in benchmarks/classify.py.
+
+Work per item is bounded: at most MAX_WINDOWS windows, the first HEAD_WINDOWS of the text and the
+last MAX_WINDOWS - HEAD_WINDOWS (pages tend to carry their content near the start and their
+contacts/footers near the end); an item with more windows than that is marked ``truncated``.
 """
 
 from __future__ import annotations
@@ -19,16 +26,18 @@ import numpy as np
 import torch
 
 from classifier.calibration import Calibration
-from classifier.model import Classifier, ModelSpec
+from classifier.model import ModelSpec
 from classifier.normalize import normalize
 
 if TYPE_CHECKING:
     from saqshy.settings import Settings
 
 # Hostile input: a text is never trusted to be small. Beyond these limits the rest is not scored
-# (the result says so); 64 windows of 512 tokens cover roughly 100-150k characters.
+# (the result says so). 16 windows of 512 tokens cover roughly 25-40k characters: one item costs at
+# most 16 windows of model time, so a batch's time is predictable whatever the crawler brought in.
 MAX_CHARS = 200_000
-MAX_WINDOWS = 64
+MAX_WINDOWS = 16
+HEAD_WINDOWS = 12
 
 
 @dataclass
@@ -83,7 +92,10 @@ def make_windows(
         starts = list(range(0, max(1, len(ids) - overlap), step)) if len(ids) > room else [0]
         cut = len(text) > MAX_CHARS or len(starts) > max_windows
         truncated.append(cut)
-        for start in starts[:max_windows]:
+        if len(starts) > max_windows:
+            head_n = min(max_windows, max(1, round(max_windows * HEAD_WINDOWS / MAX_WINDOWS)))
+            starts = starts[:head_n] + (starts[-(max_windows - head_n) :] if max_windows > head_n else [])
+        for start in starts:
             body = prefix_ids + ids[start : start + room]
             windows.append(Window(i, head + body + tail))
     return windows, truncated
@@ -157,7 +169,7 @@ class Scorer:
     def __init__(
         self,
         spec: ModelSpec,
-        model: Classifier,
+        model: torch.nn.Module,
         tokenizer: Any,
         calibration: Calibration,
         thresholds: dict[str, float],
@@ -166,7 +178,9 @@ class Scorer:
         quantize: bool = False,
         threads: int | None = None,
         batch_tokens: int = 8192,
+        forward: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
     ):
+        """``forward`` replaces the torch model for scoring (the ONNX Runtime int8 session)."""
         if threads:
             torch.set_num_threads(threads)
         self.spec = spec
@@ -176,9 +190,17 @@ class Scorer:
         self.thresholds = thresholds
         self.batch_tokens = batch_tokens
         self.max_windows = MAX_WINDOWS  # 1 = truncate like a plain pipeline (benchmarks only)
-        self.quantized = quantize
         model.eval()
-        self.model: torch.nn.Module = quantize_dynamic(model) if quantize else model
+        self.model: torch.nn.Module = model
+        self._onnx = forward
+        if forward is not None:
+            self.backend = "onnx-int8"
+        elif quantize:
+            self.model = quantize_dynamic(model)
+            self.backend = "torch-int8-attention"
+        else:
+            self.backend = "torch-fp32"
+        self.quantized = self.backend != "torch-fp32"
         pad = tokenizer.pad_token_id
         self.pad_id = int(pad if pad is not None else 0)
 
@@ -188,9 +210,10 @@ class Scorer:
         settings: Settings,
         version: str | None = None,
         *,
-        quantize: bool = False,
+        quantize: bool | None = None,
         batch_tokens: int = 8192,
     ) -> Scorer:
+        """``quantize``: None = the production choice (checked ONNX int8 if built, else fp32)."""
         from classifier.registry import Registry
 
         registry = Registry(settings.models_dir)
@@ -199,13 +222,15 @@ class Scorer:
         )
 
     @classmethod
-    def from_dir(cls, path: Path, *, settings: Settings | None = None, quantize: bool = False) -> Scorer:
+    def from_dir(cls, path: Path, *, settings: Settings | None = None, quantize: bool | None = None) -> Scorer:
         from classifier.registry import Registry
 
         registry = Registry(path.parent)
         return registry.load_scorer(path.name, settings=settings, quantize=quantize)
 
     def _forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if self._onnx is not None:
+            return self._onnx(ids, mask)
         return self.model(ids, mask)
 
     def logits(self, texts: Sequence[str]) -> tuple[np.ndarray, list[int], list[bool]]:

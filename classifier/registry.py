@@ -17,6 +17,7 @@ first version trained becomes production when none is set.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
@@ -31,6 +32,8 @@ from classifier.errors import ModelNotFoundError, RegistryError
 if TYPE_CHECKING:
     from classifier.engine import Scorer
     from saqshy.settings import Settings
+
+logger = logging.getLogger(__name__)
 
 POINTER = "PRODUCTION"
 _VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -191,10 +194,12 @@ class Registry:
         version: str | None = None,
         *,
         settings: Settings | None = None,
-        quantize: bool = False,
+        quantize: bool | None = None,
         threads: int | None = None,
         batch_tokens: int = 8192,
     ) -> Scorer:
+        """``quantize``: None = ONNX int8 if built and checked for this version, else torch fp32;
+        True = ONNX int8 if built, else torch int8 (attention); False = torch fp32."""
         from safetensors.torch import load_file
 
         from classifier.calibration import Calibration
@@ -223,6 +228,22 @@ class Registry:
         model = Classifier(encoder.model, head)
         calibration = Calibration.from_dict(_read_json(path / "calibration.json"))
         thresholds = {k: float(v) for k, v in _read_json(path / "thresholds.json").items()}
+        forward = None
+        if quantize is not False:
+            from classifier import onnx_int8
+
+            use = (
+                onnx_int8.usable(path)
+                if quantize is None
+                else (onnx_int8.model_path(path).is_file() and onnx_int8.available())
+            )
+            if use:
+                try:
+                    forward = onnx_int8.OrtForward(onnx_int8.model_path(path), threads=threads)
+                except Exception as exc:  # a broken onnxruntime install must not stop scoring
+                    logger.warning("ONNX int8 model of %s not loadable (%s); using torch", name, exc)
+            if quantize is None:
+                quantize = False
         return Scorer(
             spec,
             model,
@@ -230,7 +251,8 @@ class Registry:
             calibration,
             thresholds,
             version=name,
-            quantize=quantize,
+            quantize=bool(quantize) and forward is None,
             threads=threads,
             batch_tokens=batch_tokens,
+            forward=forward,
         )

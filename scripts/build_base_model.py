@@ -2,11 +2,13 @@
 """Install step: build the base encoder, and with --with-default-model the default classifier.
 
     python scripts/build_base_model.py                       # models/base/multilingual-e5-small
-    python scripts/build_base_model.py --with-default-model  # ... and train the head if no production model
+    python scripts/build_base_model.py --with-default-model  # ... train the head if no production model,
+                                                             # and build + check its ONNX int8 model
     python scripts/build_base_model.py --force               # rebuild the encoder even if verified
 
-Idempotent: a verified encoder build of the same source is kept, and a registry that already has a
-production version is left alone. Same as `saqshy model build-base` followed by `saqshy train`.
+Idempotent: a verified encoder build of the same source is kept, a registry that already has a
+production version is left alone, and a checked int8 build is kept. Same as `saqshy model build-base`,
+`saqshy train` and `saqshy model quantize`. Without onnxruntime the int8 step is skipped (torch fp32).
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ def main(argv: list[str]) -> int:
                 from classifier.train import train
 
                 train(settings, load_taxonomy(), [DEFAULT_SEED_DIR])
+            from classifier.onnx_int8 import build_version
+
+            build_version(settings, progress=print)
     except ClassifierError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -1,0 +1,116 @@
+"""The optional ONNX Runtime int8 path: build, check, default selection and the torch fallback."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from classifier import onnx_int8
+from classifier.data import read_examples
+from classifier.engine import MAX_WINDOWS, Scorer, make_windows
+from classifier.registry import Registry
+from classifier.taxonomy import load_taxonomy
+from tests.classifier.conftest import tiny_dataset
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnx")
+
+TEXTS = ["drug", "news abc sale mix " * 30, "сату сату бар", "x", "news drug sale", "полиция закладки"]
+
+
+@pytest.fixture(scope="module")
+def built(tiny_registry, tmp_path_factory: pytest.TempPathFactory):
+    """A copy of the tiny registry whose version has a checked int8 model (other tests stay on fp32)."""
+    settings, version = tiny_registry
+    root = tmp_path_factory.mktemp("onnx-registry")
+    shutil.copytree(settings.models_dir, root / "models")
+    settings = settings.model_copy(update={"models_dir": root / "models"})
+    examples = read_examples([tiny_dataset(root / "data.jsonl", n=60)], load_taxonomy())
+    fp32 = Scorer.from_registry(settings, version, quantize=False)
+    check = onnx_int8.build(fp32, Registry(settings.models_dir).path(version), examples, threads=1)
+    return settings, version, check
+
+
+def test_build_writes_a_checked_int8_model(built) -> None:
+    settings, version, check = built
+    path = Registry(settings.models_dir).path(version)
+    assert onnx_int8.model_path(path).is_file()
+    assert not [p for p in path.iterdir() if p.name.startswith(".onnx-")]  # no leftovers
+    saved = onnx_int8.read_check(path)
+    assert saved is not None and saved["examples"] == 60 and saved["ok"] == check.ok
+    assert check.ok, check  # the keyword task stays separable after quantisation
+    assert Registry(settings.models_dir).list()[0].name == version  # the onnx/ folder is not a version
+
+
+def test_default_backend_is_the_checked_int8_model(built) -> None:
+    settings, version, _ = built
+    default = Scorer.from_registry(settings, version)
+    fp32 = Scorer.from_registry(settings, version, quantize=False)
+    assert default.backend == "onnx-int8" and default.quantized
+    assert fp32.backend == "torch-fp32"
+    p8, p32 = default.probabilities(TEXTS), fp32.probabilities(TEXTS)
+    assert p8.shape == p32.shape and np.all((p8 >= 0) & (p8 <= 1))
+    assert np.allclose(p8, p32, atol=0.08)
+    # the keyword still ranks first on the int8 path
+    assert p8[0, 0] > p8[3, 0] and p8[4, 0] > p8[3, 0]
+
+
+def test_int8_scores_do_not_depend_on_batch_shape(built) -> None:
+    settings, version, _ = built
+    scorer = Scorer.from_registry(settings, version)
+    one_by_one = np.stack([scorer.probabilities([t])[0] for t in TEXTS])
+    batched = scorer.probabilities(TEXTS)
+    # activations are quantised per batch tensor, so scores move a little with the batch, no more
+    assert np.allclose(one_by_one, batched, atol=0.03)
+
+
+def test_failed_check_keeps_fp32_as_default(built, tmp_path: Path) -> None:
+    settings, version, _ = built
+    shutil.copytree(settings.models_dir, tmp_path / "models")
+    copy = settings.model_copy(update={"models_dir": tmp_path / "models"})
+    check_file = tmp_path / "models" / version / onnx_int8.ONNX_DIR / onnx_int8.CHECK_FILE
+    data = json.loads(check_file.read_text(encoding="utf-8"))
+    check_file.write_text(json.dumps({**data, "ok": False}), encoding="utf-8")
+    assert Scorer.from_registry(copy, version).backend == "torch-fp32"
+    assert Scorer.from_registry(copy, version, quantize=True).backend == "onnx-int8"  # asked for explicitly
+
+
+def test_without_onnxruntime_scoring_falls_back_to_torch(built, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings, version, _ = built
+    monkeypatch.setattr(onnx_int8, "usable", lambda _path: False)
+    monkeypatch.setattr(onnx_int8, "available", lambda: False)
+    assert Scorer.from_registry(settings, version).backend == "torch-fp32"
+    assert Scorer.from_registry(settings, version, quantize=True).backend == "torch-int8-attention"
+    assert onnx_int8.build_version(settings, version) is None
+
+
+def test_broken_onnx_file_falls_back_to_torch(built, tmp_path: Path) -> None:
+    settings, version, _ = built
+    shutil.copytree(settings.models_dir, tmp_path / "models")
+    copy = settings.model_copy(update={"models_dir": tmp_path / "models"})
+    (tmp_path / "models" / version / onnx_int8.ONNX_DIR / onnx_int8.MODEL_FILE).write_bytes(b"not a model")
+    scorer = Scorer.from_registry(copy, version)
+    assert scorer.backend == "torch-fp32"
+    assert scorer.probabilities(["drug"]).shape == (1, len(scorer.spec.outputs))
+
+
+def test_build_version_skips_a_checked_build(built) -> None:
+    settings, version, _ = built
+    assert onnx_int8.build_version(settings, version) is None
+
+
+def test_long_texts_keep_head_and_tail_windows(built) -> None:
+    settings, version, _ = built
+    scorer = Scorer.from_registry(settings, version, quantize=False)
+    text = "news abc sale mix " * 3000 + " drug закладки"
+    windows, cut = make_windows([text], scorer.tokenizer, scorer.spec)
+    assert cut[0] and len(windows) == MAX_WINDOWS
+    ids = scorer.tokenizer(text, add_special_tokens=False)["input_ids"]
+    # the last window ends where the text ends, so a contact or offer in the footer is still read
+    assert windows[-1].ids[-1 - len(ids[-4:]) : -1] == ids[-4:]
+    prefix = len(scorer.tokenizer(scorer.spec.prefix, add_special_tokens=False)["input_ids"])
+    assert windows[0].ids[1 + prefix : 9 + prefix] == ids[:8]
