@@ -35,6 +35,16 @@ Targets (issue 5), and how they are judged:
   per request is like for like. A round trip is two requests, so the round-trip ratio (half the
   request ratio) is printed too; it would compare two transactions with one.
 
+What bounds the API (measured while writing this, PostgreSQL, sampling ``pg_stat_activity``): the
+audit chain's single head row. Every claim and vote locks it at the end of its transaction and
+holds it through COMMIT (one WAL flush, 5 to 15 ms on this shared disk) and through every wait
+of the holding thread for the GIL and for a CPU; at 50 volunteers two to three backends were on
+average queued on that row. A 1 ms GIL switch interval (``triage_api.main``) cut that several
+fold; what remains is the flush and the machine's run queue. The next step, if the target must be
+met on a loaded two-core machine, is to chain entries inside PostgreSQL at commit (a deferred
+constraint trigger hashing ``prev || sha256(entry)``), so no client round trip happens under the
+lock; that changes the hash scheme and needs a migration.
+
 The figures come with the CPU each side used during the measured window (server process, load
 generator processes, and the whole machine from ``/proc/stat``): on a shared two-core machine the
 load average and the other processes move absolute figures, so compare the ratios.
