@@ -221,11 +221,11 @@ class ImagePipeline(MediaPipeline):
         return await super().process_item(item)
 
     def _wanted(self, item: Any) -> list[str]:
-        urls: list[str] = item["media_urls"][: self.per_item]
-        if self.offsite:
-            return urls
-        page_host = host_of(item["url"])
-        return [url for url in urls if host_of(url) == page_host]
+        urls: list[str] = item["media_urls"]
+        if not self.offsite:
+            page_host = host_of(item["url"])
+            urls = [url for url in urls if host_of(url) == page_host]
+        return urls[: self.per_item]
 
     def get_media_requests(self, item: Any, info: MediaPipeline.SpiderInfo) -> list[Request]:
         referer = item["url"].split("#", 1)[0]
@@ -297,7 +297,7 @@ class ImagePipeline(MediaPipeline):
             max_side=self.max_side,
         )
 
-    # Returns None, not a Failure: see the comment at the end.
+    # Returns None rather than raising: see the comment at its end.
     def media_failed(  # type: ignore[override]
         self, failure: Failure, request: Request, info: MediaPipeline.SpiderInfo
     ) -> None:
