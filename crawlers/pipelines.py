@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from crawlers.dedup import NearDupIndex, to_signed, to_unsigned
 from crawlers.evidence import Evidence, FetchRef, close_writers
-from crawlers.extraction.page import analyse_batch, analyse_item
+from crawlers.extraction.page import analyse_batch, analyse_item, warm_up
 from crawlers.items import ContentItem
 from crawlers.media import store_item_media
 from crawlers.progress import count_error
@@ -46,11 +46,6 @@ from saqshy.settings import Settings
 logger = logging.getLogger(__name__)
 
 SCORE_JOB = "score_items"
-
-
-def _warm_worker() -> None:
-    # Load trafilatura and the language models once per worker, not on the first page.
-    analyse_item({"text": "warm up the language detector"})
 
 
 def saqshy_settings(crawler: Crawler) -> Settings:
@@ -100,7 +95,7 @@ class ExtractPipeline:
     def open_spider(self) -> None:
         if self.processes > 0:
             self.pool = ProcessPoolExecutor(
-                self.processes, mp_context=multiprocessing.get_context("spawn"), initializer=_warm_worker
+                self.processes, mp_context=multiprocessing.get_context("spawn"), initializer=warm_up
             )
 
     def close_spider(self) -> None:
