@@ -390,13 +390,28 @@ def main() -> None:
             for b, s in zip(runs["bare"], runs["saqshy"], strict=True)
         ],
         "load_average": {"before": round(load_before[0], 2), "after": round(os.getloadavg()[0], 2)},
+        # CPU seconds per page, bare over Saqshy: what the wall-clock ratio tends to on a machine
+        # with no core to spare (all of the pipeline's CPU counts), and, for the crawl process
+        # alone, on one with a core free for the extraction worker.
+        "cpu_ratio_total": round(
+            statistics.median(r["cpu_crawl_s"] / r["pages"] for r in runs["bare"])
+            / statistics.median((r["cpu_crawl_s"] + r["cpu_workers_s"]) / r["pages"] for r in runs["saqshy"]),
+            3,
+        ),
+        "cpu_ratio_crawl_process": round(
+            statistics.median(r["cpu_crawl_s"] / r["pages"] for r in runs["bare"])
+            / statistics.median(r["cpu_crawl_s"] / r["pages"] for r in runs["saqshy"]),
+            3,
+        ),
         "runs": runs,
         "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     print(
         f"bare {report['bare_pages_per_s']} pages/s, saqshy {report['saqshy_pages_per_s']} pages/s, "
         f"ratio {report['ratio']} (target >= 0.6); round ratios {report['round_ratios']}; "
-        f"load average {report['load_average']['before']} -> {report['load_average']['after']}"
+        f"load average {report['load_average']['before']} -> {report['load_average']['after']}\n"
+        f"CPU per page, bare / saqshy: {report['cpu_ratio_total']} counting the extraction workers, "
+        f"{report['cpu_ratio_crawl_process']} for the crawl process alone"
     )
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
