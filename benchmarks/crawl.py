@@ -12,7 +12,8 @@ process. Each crawl runs in its own child process (Twisted's reactor starts once
   language, SimHash clusters, store (SQLite), search outbox, ``score_items`` jobs.
 
 Like with like: both crawl the same pages from the same server with the same Scrapy settings
-(``COMMON`` over ``crawlers.settings``), and both are timed by Scrapy's own stats from spider
+(``COMMON`` over ``crawlers.settings``) and the same garbage-collector settings
+(``crawlers.runner.tune_gc``), and both are timed by Scrapy's own stats from spider
 open to spider close, so the Saqshy time includes draining its pipeline (every item extracted,
 WARC-recorded and committed to SQL) before the spider closes; start-up (imports, models, the
 database) is outside both. Runs are interleaved (bare, saqshy, bare, saqshy, ...) so a change
@@ -240,6 +241,7 @@ def run_bare(root: str, result: Connection) -> None:
     from scrapy.crawler import CrawlerProcess
     from scrapy.linkextractors import LinkExtractor
 
+    from crawlers.runner import tune_gc
     from crawlers.settings import scrapy_settings
     from crawlers.spiders.site import DENY_EXTENSIONS
     from saqshy.settings import Settings
@@ -264,6 +266,8 @@ def run_bare(root: str, result: Connection) -> None:
     process = CrawlerProcess(settings)
     crawler = process.create_crawler(BareSpider)
     process.crawl(crawler)
+    # The garbage-collector settings of Saqshy's crawl runner, so the bare spider gets them too.
+    tune_gc()
     process.start()
     stats = crawler.stats.get_stats()
     elapsed = (stats["finish_time"] - stats["start_time"]).total_seconds()

@@ -400,7 +400,8 @@ class StorePipeline:
             .order_by(ContentRow.id)
         ).all()
         for item_id, value, cluster_id in rows:
-            self.index.add(item_id, value, cluster_id or item_id)
+            if value is not None:
+                self.index.add(item_id, value, cluster_id or item_id)
         if rows:
             self._index_seen_id = rows[-1][0]
 
