@@ -15,8 +15,9 @@ model and machine:
 
 Reports texts/s, ratios against the pipeline of the same round, ROC-AUC on these texts (an item is
 illegal when any of its parts is) and ROC-AUC on the held-out split itself, float vs quantised.
-With --rounds R every row runs R times (interleaved) and the best round counts; the load average
-is printed, since the machine may be shared. Writes benchmarks/results/classify.json and classify.png.
+Rows are interleaved in chunks of --chunk texts (64: what one score_items job scores), so load
+changes on a shared machine hit every row alike; with --rounds R the best round counts. The load
+average is recorded. Writes benchmarks/results/classify.json and classify.png.
 
     python -m benchmarks.classify                # 2,000 texts, the production model
     python -m benchmarks.classify --n 500 --rounds 3 --version 20261122-...
@@ -115,6 +116,10 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--version", default=None)
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument(
+        "--chunk", type=int, default=64, help="Texts per interleaved call (score_items scores 64 items per job)."
+    )
+    parser.add_argument("--rows", default="", help="Comma-separated engine rows to run (default: all).")
     parser.add_argument("--skip-pipeline", action="store_true")
     parser.add_argument("--only-truncated", action="store_true", help="Only the equal-work (first window) rows.")
     args = parser.parse_args()
@@ -157,13 +162,15 @@ def main() -> None:
     )
     int8_first.max_windows = 1
     rows: list[tuple[str, Any]] = [
-        ("engine_default", lambda: default.probabilities(texts)),
-        ("engine_fp32", lambda: fp32.probabilities(texts)),
-        ("engine_fp32_first_window", lambda: fp32_first.probabilities(texts)),
-        ("engine_int8_first_window", lambda: int8_first.probabilities(texts)),
+        ("engine_default", lambda ts: default.probabilities(ts)),
+        ("engine_fp32", lambda ts: fp32.probabilities(ts)),
+        ("engine_fp32_first_window", lambda ts: fp32_first.probabilities(ts)),
+        ("engine_int8_first_window", lambda ts: int8_first.probabilities(ts)),
     ]
     if int8.backend != "onnx-int8":
         rows = rows[:3]  # the torch int8 fallback is not a candidate: see classifier.onnx_int8
+    if args.rows:
+        rows = [r for r in rows if r[0] in args.rows.split(",")]
     if args.only_truncated:
         rows = [r for r in rows if r[0].endswith("first_window")]
     if not args.skip_pipeline:
@@ -182,8 +189,8 @@ def main() -> None:
             max_length=fp32.spec.max_length,
         )
 
-        def run_pipeline() -> np.ndarray:
-            out = clf(texts)
+        def run_pipeline(ts: list[str]) -> np.ndarray:
+            out = clf(ts)
             return np.array([[next(d["score"] for d in row if d["label"] == "illegal")] for row in out])
 
         rows.insert(0, ("pipeline", run_pipeline))
@@ -191,18 +198,28 @@ def main() -> None:
     for scorer in (default, fp32, fp32_first, int8_first):
         scorer.probabilities(warm)  # first-call allocations and ORT's lazy init are not throughput
     seconds: dict[str, list[float]] = {name: [] for name, _ in rows}
+    chunks = [texts[i : i + args.chunk] for i in range(0, len(texts), args.chunk)]
     for r in range(args.rounds):
-        for name, fn in rows:
-            probs, secs = timed(fn)
-            seconds[name].append(secs)
-            load = os.getloadavg()[0]
+        # Interleaved: every row scores chunk 1, then every row chunk 2, ... (the order rotating), so
+        # a change in the machine's load hits all rows alike instead of whichever ran during it.
+        spent = dict.fromkeys(seconds, 0.0)
+        parts: dict[str, list[np.ndarray]] = {name: [] for name in seconds}
+        for c, chunk in enumerate(chunks):
+            for name, fn in rows[c % len(rows) :] + rows[: c % len(rows)]:
+                out, secs = timed(lambda fn=fn, chunk=chunk: fn(chunk))
+                spent[name] += secs
+                parts[name].append(out)
+        for name in seconds:
+            seconds[name].append(spent[name])
+            probs = np.concatenate(parts[name])
             results[name] = {
                 "seconds": round(min(seconds[name]), 2),
                 "all_seconds": [round(x, 1) for x in seconds[name]],
                 "texts_per_s": round(len(texts) / min(seconds[name]), 2),
                 "roc_auc": round(float(roc_auc_score(labels, probs[:, -1])), 4),
             }
-            print(f"round {r + 1} {name:25s} {secs:7.1f}s  load {load:.1f}  {results[name]}", flush=True)
+            load = os.getloadavg()[0]
+            print(f"round {r + 1} {name:25s} {spent[name]:7.1f}s  load {load:.1f}  {results[name]}", flush=True)
         if "pipeline" in seconds:
             # the ratio within this round: the fairest figure when the machine's load drifts
             base = seconds["pipeline"][-1]
