@@ -5,9 +5,9 @@ tokens, ``spec.stride`` shared); windows of all texts are sorted by length and r
 a token budget, under ``torch.inference_mode``; an item's logits are the maximum over its windows
 (calibration is monotone, so this is the highest window's probability).
 
-Backends: torch fp32; ONNX Runtime int8 (classifier.onnx_int8), used by default once built and
-checked for a version; torch dynamic int8 of the attention projections when int8 is asked for and
-ONNX Runtime is missing. Measured against each other in benchmarks/classify.py.
+Backends: torch fp32 (the default); with ``quantize=True`` ONNX Runtime int8 (classifier.onnx_int8)
+when built for the version, else torch dynamic int8 of the attention projections. Measured against
+each other in benchmarks/classify.py.
 
 Work per item is bounded: at most MAX_WINDOWS windows, the first HEAD_WINDOWS of the text and the
 last MAX_WINDOWS - HEAD_WINDOWS (pages tend to carry their content near the start and their

@@ -6,8 +6,10 @@ model) into ``<version>/onnx/``:
     model-int8.onnx   encoder + mean pooling + head; dynamic int8 (per-channel weights, 8-bit activations)
     check.json        ROC-AUC on the seed data's held-out split, fp32 (torch) vs int8 (ONNX Runtime)
 
-The engine uses it by default only when the check passed (loss <= MAX_AUC_LOSS) and onnxruntime
-imports; otherwise it runs torch fp32, so a missing or broken onnxruntime never stops scoring.
+It is used when int8 is asked for (``quantize=True``, ``--quantize``); without onnxruntime or with a
+broken file the engine falls back to torch. It is NOT the production default: interleaved with torch
+fp32 on the shared 2-core CPU (benchmarks/classify.py, 2,000 texts) it was not faster (317 s vs 275 s),
+and it moves single probabilities by up to 0.27, so fp32 stays the default until it pays off.
 Why ONNX Runtime rather than ``torch.ao`` dynamic quantisation: torch's fbgemm kernels quantise
 activations to 7 bits (``reduce_range``) and cost 0.02 ROC-AUC when every Linear is quantised, while
 ORT's u8/s8 VNNI kernels keep 8 bits and stay within noise of fp32 (measured: benchmarks/classify.py).

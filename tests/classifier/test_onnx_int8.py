@@ -46,10 +46,10 @@ def test_build_writes_a_checked_int8_model(built) -> None:
     assert Registry(settings.models_dir).list()[0].name == version  # the onnx/ folder is not a version
 
 
-def test_default_backend_is_the_checked_int8_model(built) -> None:
+def test_int8_path_is_used_when_asked_and_fp32_stays_default(built) -> None:
     settings, version, _ = built
-    default = Scorer.from_registry(settings, version)
-    fp32 = Scorer.from_registry(settings, version, quantize=False)
+    default = Scorer.from_registry(settings, version, quantize=True)
+    fp32 = Scorer.from_registry(settings, version)
     assert default.backend == "onnx-int8" and default.quantized
     assert fp32.backend == "torch-fp32"
     p8, p32 = default.probabilities(TEXTS), fp32.probabilities(TEXTS)
@@ -61,14 +61,14 @@ def test_default_backend_is_the_checked_int8_model(built) -> None:
 
 def test_int8_scores_do_not_depend_on_batch_shape(built) -> None:
     settings, version, _ = built
-    scorer = Scorer.from_registry(settings, version)
+    scorer = Scorer.from_registry(settings, version, quantize=True)
     one_by_one = np.stack([scorer.probabilities([t])[0] for t in TEXTS])
     batched = scorer.probabilities(TEXTS)
     # activations are quantised per batch tensor, so scores move a little with the batch, no more
     assert np.allclose(one_by_one, batched, atol=0.03)
 
 
-def test_failed_check_keeps_fp32_as_default(built, tmp_path: Path) -> None:
+def test_failed_check_is_recorded_and_fp32_stays_default(built, tmp_path: Path) -> None:
     settings, version, _ = built
     shutil.copytree(settings.models_dir, tmp_path / "models")
     copy = settings.model_copy(update={"models_dir": tmp_path / "models"})
@@ -93,8 +93,8 @@ def test_broken_onnx_file_falls_back_to_torch(built, tmp_path: Path) -> None:
     shutil.copytree(settings.models_dir, tmp_path / "models")
     copy = settings.model_copy(update={"models_dir": tmp_path / "models"})
     (tmp_path / "models" / version / onnx_int8.ONNX_DIR / onnx_int8.MODEL_FILE).write_bytes(b"not a model")
-    scorer = Scorer.from_registry(copy, version)
-    assert scorer.backend == "torch-fp32"
+    scorer = Scorer.from_registry(copy, version, quantize=True)
+    assert scorer.backend == "torch-int8-attention"
     assert scorer.probabilities(["drug"]).shape == (1, len(scorer.spec.outputs))
 
 
