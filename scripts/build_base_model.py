@@ -2,8 +2,9 @@
 """Install step: build the base encoder, and with --with-default-model the default classifier.
 
     python scripts/build_base_model.py                       # models/base/multilingual-e5-small
-    python scripts/build_base_model.py --with-default-model  # ... train the head if no production model,
-                                                             # and build + check its ONNX int8 model
+    python scripts/build_base_model.py --with-default-model  # ... train the head if no production model
+    python scripts/build_base_model.py --with-default-model --with-int8  # ... and build + check its
+                                                             # optional ONNX int8 model
     python scripts/build_base_model.py --force               # rebuild the encoder even if verified
 
 Idempotent: a verified encoder build of the same source is kept, a registry that already has a
@@ -36,9 +37,12 @@ def main(argv: list[str]) -> int:
                 from classifier.train import train
 
                 train(settings, load_taxonomy(), [DEFAULT_SEED_DIR])
-            from classifier.onnx_int8 import build_version
+            if "--with-int8" in argv:
+                # Opt-in: scoring runs torch fp32 by default, and the int8 build costs a minute or
+                # more at every fresh install (``saqshy model quantize`` builds it later).
+                from classifier.onnx_int8 import build_version
 
-            build_version(settings, progress=print)
+                build_version(settings, progress=print)
     except ClassifierError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
