@@ -56,6 +56,27 @@ class Fetch:
     fetched_at: datetime
     server_ip: str | None
 
+    @classmethod
+    def of_response(cls, request: Any, response: Any, *, fetched_at: datetime | None = None) -> Fetch:
+        """The exchange of a Scrapy request and its response (typed loosely: this module is also
+        imported by extraction workers, which never import Scrapy)."""
+        return cls(
+            url=response.url,
+            method=request.method,
+            request_headers=_header_pairs(request.headers),
+            request_body=request.body,
+            status=response.status,
+            protocol=response.protocol,
+            response_headers=_header_pairs(response.headers),
+            body=response.body,
+            fetched_at=fetched_at or datetime.now(UTC),
+            server_ip=str(response.ip_address) if response.ip_address else None,
+        )
+
+
+def _header_pairs(headers: Any) -> list[tuple[str, str]]:
+    return [(name.decode("latin-1"), value.decode("latin-1")) for name, values in headers.items() for value in values]
+
 
 class WarcEvidenceWriter:
     def __init__(self, directory: Path, prefix: str = "saqshy", max_file_bytes: int = 1 << 30) -> None:

@@ -22,7 +22,6 @@ import io
 import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self
 
@@ -261,18 +260,7 @@ class ImagePipeline(MediaPipeline):
             self._count("errors")
             return MediaRecord(url=url, status=MediaStatus.ERROR, detail=f"HTTP {response.status}")
         self._count("fetched")
-        fetch = Fetch(
-            url=response.url,
-            method=request.method,
-            request_headers=_headers(request.headers),
-            request_body=request.body,
-            status=response.status,
-            protocol=response.protocol,
-            response_headers=_headers(response.headers),
-            body=response.body,
-            fetched_at=request.meta.get("saqshy_fetched_at") or datetime.now(UTC),
-            server_ip=str(response.ip_address) if response.ip_address else None,
-        )
+        fetch = Fetch.of_response(request, response, fetched_at=request.meta.get("saqshy_fetched_at"))
         content_type = response.headers.get("Content-Type")
         if self.executor is None:
             self.executor = ThreadPoolExecutor(1, thread_name_prefix="saqshy-media")
@@ -330,10 +318,6 @@ class ImagePipeline(MediaPipeline):
 
     def _count(self, name: str) -> None:
         self.stats.inc_value(f"saqshy/media/{name}")
-
-
-def _headers(headers: Any) -> list[tuple[str, str]]:
-    return [(k.decode("latin-1"), v.decode("latin-1")) for k, values in headers.items() for v in values]
 
 
 def store_item_media(

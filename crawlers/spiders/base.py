@@ -82,20 +82,7 @@ class SaqshySpider(scrapy.Spider):
             return cached
         request = response.request
         assert request is not None
-        ref = FetchRef(
-            Fetch(
-                url=response.url,
-                method=request.method,
-                request_headers=_headers(request.headers),
-                request_body=request.body,
-                status=response.status,
-                protocol=response.protocol,
-                response_headers=_headers(response.headers),
-                body=response.body,
-                fetched_at=response.meta.get("saqshy_fetched_at") or datetime.now(UTC),
-                server_ip=str(response.ip_address) if response.ip_address else None,
-            )
-        )
+        ref = FetchRef(Fetch.of_response(request, response, fetched_at=response.meta.get("saqshy_fetched_at")))
         response.meta["saqshy_fetch"] = ref
         return ref
 
@@ -197,14 +184,6 @@ class SaqshySpider(scrapy.Spider):
             if target is not None and target[0] != own_host:
                 found[target[0]] = target[1]
         return [[target, kind] for target, kind in found.items()]
-
-
-def _headers(headers: Any) -> list[tuple[str, str]]:
-    result: list[tuple[str, str]] = []
-    for name, values in headers.items():
-        for value in values:
-            result.append((name.decode("latin-1"), value.decode("latin-1")))
-    return result
 
 
 def _content_type(response: Response) -> str | None:
