@@ -166,9 +166,10 @@ def drain_outbox(
         total = pending_count(sessions) if progress else 0
         in_flight: tuple[_Batch, Future[tuple[BulkOutcome, BulkOutcome]]] | None = None
         last_id = 0
+        exhausted = False  # the last read returned a short batch: nothing more to read
         while True:
             batch = None
-            if max_batches is None or report.batches < max_batches:
+            if not exhausted and (max_batches is None or report.batches < max_batches):
                 batch = _read_batch(sessions, last_id, batch_size)
             if in_flight is not None:
                 _acknowledge(sessions, report, *in_flight)
@@ -179,12 +180,8 @@ def drain_outbox(
                 break
             report.batches += 1
             last_id = batch.rows[-1].id
+            exhausted = len(batch.rows) < batch_size
             in_flight = (batch, sender.submit(_send, search, batch))
-            if len(batch.rows) < batch_size:
-                _acknowledge(sessions, report, *in_flight)
-                if progress:
-                    progress(report.rows_done, max(total, report.rows_done))
-                break
     return report
 
 
