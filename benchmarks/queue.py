@@ -111,22 +111,31 @@ def _bare_app(db_url: str, var_dir: str):
     return app
 
 
-def serve(kind: str, db_url: str, var_dir: str, port: int) -> None:
+def _app_from_env():
+    """The app of one server process (``--workers`` > 1 starts several, each calling this)."""
     from triage_api.main import GIL_SWITCH_INTERVAL_S
 
     # The API sets this when it starts (see triage_api.main); the bare app gets the same set-up.
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
+    kind, db_url, var_dir = (os.environ[f"SAQSHY_BENCH_{k}"] for k in ("KIND", "DB", "VAR"))
+    if kind == "bare":
+        return _bare_app(db_url, var_dir)
+    from saqshy.context import build_context
+    from triage_api.main import create_app
+
+    settings = _settings(db_url, var_dir)
+    return create_app(settings, context=build_context(settings))
+
+
+def serve(kind: str, db_url: str, var_dir: str, port: int, workers: int = 1) -> None:
     import uvicorn
 
-    if kind == "bare":
-        app = _bare_app(db_url, var_dir)
+    os.environ.update(SAQSHY_BENCH_KIND=kind, SAQSHY_BENCH_DB=db_url, SAQSHY_BENCH_VAR=var_dir)
+    if workers == 1:
+        uvicorn.run(_app_from_env(), host="127.0.0.1", port=port, log_level="warning", access_log=False)
     else:
-        from saqshy.context import build_context
-        from triage_api.main import create_app
-
-        settings = _settings(db_url, var_dir)
-        app = create_app(settings, context=build_context(settings))
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+        uvicorn.run("benchmarks.queue:_app_from_env", factory=True, workers=workers, host="127.0.0.1", port=port,
+                    log_level="warning", access_log=False)
 
 
 # --- Seeding ------------------------------------------------------------------------------------------
@@ -202,9 +211,16 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def _cpu_seconds(pid: int) -> float:
-    """User + system CPU of one process so far (Linux ``/proc``)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU so far of a process and its live children (uvicorn's workers; Linux ``/proc``)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # exited meanwhile
+            continue
+        if stat.parent.name == str(pid) or fields[1] == str(pid):
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def _machine_busy() -> tuple[float, float]:
@@ -463,7 +479,7 @@ def bench_engine(engine: str, args: argparse.Namespace) -> dict[str, object]:
     for kind in ("bare", "triage"):
         port = _free_port()
         server = subprocess.Popen(
-            [sys.executable, __file__, "_serve", kind, db_url, var_dir, str(port)],
+            [sys.executable, __file__, "_serve", kind, db_url, var_dir, str(port), str(args.workers)],
             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=None, preexec_fn=_pinner(args.server_cpus),
         )
         try:
@@ -495,6 +511,8 @@ def main() -> None:
     parser.add_argument("--load-processes", type=int, default=2, help="client processes generating the load")
     parser.add_argument("--server-cpus", help="pin the server to these CPUs (e.g. 0); default: no pinning")
     parser.add_argument("--client-cpus", help="pin the load processes to these CPUs (e.g. 1)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="server processes (uvicorn --workers), the same for both servers")
     parser.add_argument("--seconds", type=float, default=15.0, help="measured time per run")
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--tasks", type=int, default=20_000)
@@ -534,7 +552,7 @@ def main() -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "_serve":
-        serve(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))
+        serve(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6]))
     elif len(sys.argv) > 1 and sys.argv[1] == "_load":
         load_main(sys.argv[2])
     else:

@@ -73,20 +73,36 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Interface to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="TCP port.")] = None,
     reload: Annotated[bool, typer.Option(help="Reload on code change (development).")] = False,
+    workers: Annotated[
+        int,
+        typer.Option(min=1, max=64, help="Server processes; one per CPU core in production (not with --reload)."),
+    ] = 1,
 ) -> None:
     """Run the triage API and the review UI (with the in-process job pool on embedded defaults)."""
     import uvicorn
 
+    if reload and workers > 1:
+        raise typer.BadParameter("--reload runs one process; leave --workers at 1", param_hint="--workers")
     config = settings()
     bind_host = host or config.host
     bind_port = port or config.port
-    console.print(f"Saqshy on http://{bind_host}:{bind_port}  (health: /health, API docs: /docs)")
+    console.print(f"Saqshy on http://{bind_host}:{bind_port}  (health: /health, API docs: /docs)"
+                  + (f", {workers} worker processes" if workers > 1 else ""))
+    if workers > 1:
+        # Migrate once here: workers starting together would each try to upgrade the schema.
+        from saqshy.context import build_context
+
+        build_context(config).close()
+    # Several workers share the store safely: jobs are claimed from SQL atomically, periodic jobs
+    # are keyed (a second scheduler's enqueue is a no-op), audit entries are chained under the
+    # chain head's lock whichever process's sequencer gets there first.
     uvicorn.run(
         "triage_api.main:create_app",
         factory=True,
         host=bind_host,
         port=bind_port,
         reload=reload,
+        workers=workers,
         log_level="info",
     )
 

@@ -86,13 +86,13 @@ def invite_create(
 
 @audit_app.command("verify")
 def audit_verify() -> None:
-    """Walk the audit chain; exit 0 if intact, 1 if any entry was edited or removed."""
+    """Chain pending entries, then walk the audit chain; exit 0 if intact, 1 if any entry was edited or removed."""
     from triage_api.services.audit import verify_audit_chain
 
     ctx = _context()
     try:
         with ctx.sessions() as session:
-            result = verify_audit_chain(session)
+            result = verify_audit_chain(session, chain_first=True)
     finally:
         ctx.close()
     if result.ok:

@@ -23,6 +23,7 @@ from saqshy.settings import Settings, get_settings
 from triage_api.deps import route_roles
 from triage_api.exception_handlers import register_exception_handlers
 from triage_api.routes import audit, auth, health, invites, moderation, tasks, users, votes
+from triage_api.services.audit import AuditSequencer
 
 logger = logging.getLogger(__name__)
 
@@ -208,6 +209,8 @@ def create_app(settings: Settings | None = None, context: Context | None = None)
         ctx = context or build_context(settings or get_settings())
         app.state.context = ctx
         scheduler: Scheduler | None = None
+        # Requests insert their audit entries; this thread chains them (services/audit.py).
+        sequencer = AuditSequencer(ctx.engine).start()
         if owned:
             # Built now, not inside the first request: that request would hold the store's
             # write lock while the adapters open their own connections.
@@ -225,6 +228,7 @@ def create_app(settings: Settings | None = None, context: Context | None = None)
         finally:
             if scheduler is not None:
                 scheduler.stop()
+            sequencer.stop()
             if owned:
                 ctx.close()
 

@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -417,9 +418,18 @@ class WebhookDelivery(Base):
 
 
 class AuditEntry(Base):
-    """Append-only, hash-chained: each entry carries the hash of the previous one."""
+    """Append-only, hash-chained: each entry carries the hash of the previous one.
+
+    An entry is written with its transaction and chained just after (``seq``, ``prev_hash`` and
+    ``hash`` set by the sequencer in ``triage_api.services.audit``); until then those are NULL.
+    """
 
     __tablename__ = "audit_log"
+    __table_args__ = (
+        # The sequencer's work list: entries not chained yet (a handful at any time).
+        Index("ix_audit_log_unchained", "id", postgresql_where=text("seq IS NULL"),
+              sqlite_where=text("seq IS NULL")),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -428,8 +438,10 @@ class AuditEntry(Base):
     entity_type: Mapped[str] = mapped_column(String(64))
     entity_id: Mapped[str | None] = mapped_column(String(64))
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    prev_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # Position in the chain (1, 2, ...): the order verification walks.
+    seq: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64), unique=True)
 
 
 class AuditHead(Base):

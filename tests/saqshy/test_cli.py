@@ -46,10 +46,11 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_serve_answers_health_and_openapi(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve_answers_health_and_openapi(tmp_path: Path, workers: int) -> None:
     port = _free_port()
     process = subprocess.Popen(
-        [*SAQSHY, "serve", "--host", "127.0.0.1", "--port", str(port)],
+        [*SAQSHY, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
         env=_env(tmp_path),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -40,7 +40,7 @@ def list_entries(
 
 @router.get("/verify", response_model=AuditVerifyPublic)
 def verify(user: Admin, session: SessionDep) -> AuditVerifyPublic:
-    """Admin: walk the whole chain and report any edited or removed entry."""
-    result = verify_audit_chain(session)
+    """Admin: chain pending entries, then walk the whole chain and report any edited or removed entry."""
+    result = verify_audit_chain(session, chain_first=True)
     return AuditVerifyPublic(ok=result.ok, entries=result.entries, head_hash=result.head_hash,
-                             first_bad_id=result.first_bad_id, problems=result.problems)
+                             first_bad_id=result.first_bad_id, problems=result.problems, pending=result.pending)

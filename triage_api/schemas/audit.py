@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from triage_api.schemas.common import UtcDatetime
 
@@ -17,8 +17,9 @@ class AuditEntryPublic(BaseModel):
     entity_type: str
     entity_id: str | None
     payload: dict[str, Any]
-    prev_hash: str
-    hash: str
+    seq: int | None = Field(description="Position in the hash chain; null for the moments before it is chained.")
+    prev_hash: str | None
+    hash: str | None
 
 
 class AuditVerifyPublic(BaseModel):
@@ -27,3 +28,4 @@ class AuditVerifyPublic(BaseModel):
     head_hash: str
     first_bad_id: int | None
     problems: list[str]
+    pending: int = Field(0, description="Entries committed after the verification started, not chained yet.")

@@ -1,35 +1,57 @@
 """The hash-chained audit log.
 
-Every state change appends one entry carrying the SHA-256 of the previous entry, so editing or
-removing an entry breaks the chain from that point on. The single ``audit_head`` row is locked
-by each append (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite already serialises writers with
-``BEGIN IMMEDIATE``), which keeps the chain linear under concurrency, and it records the last
-hash and the count, so truncating the tail is detected too.
+Every state change appends one entry; every entry carries the SHA-256 of the previous one, so
+editing or removing an entry breaks the chain from that point on. A single ``audit_head`` row
+records the last hash and the count, so truncating the tail is detected too.
 
-Entries are written when the caller's transaction commits (a ``before_commit`` hook), so the
-head is locked only for the commit's last statements, whatever the request still does after
-``append_audit``.
+Writing and chaining are two steps:
+
+1. ``append_audit`` queues an entry on the caller's session; when that transaction commits, the
+   entry is inserted with it (a ``before_commit`` hook), *unchained*: no ``seq`` and no hashes.
+   A rolled-back transaction leaves no entry.
+2. ``chain_pending`` takes the chain's head (``SELECT ... FOR UPDATE``; SQLite serialises writers
+   with ``BEGIN IMMEDIATE``) and chains every unchained entry in id order: ``seq``, ``prev_hash``,
+   ``hash``, then moves the head.
+
+Why two steps: chaining needs the one head row, so a transaction that chains holds that row's
+lock through its COMMIT (a WAL flush). When every claim and vote chained its own entry, requests
+queued on that lock one flush after another. With an ``AuditSequencer`` running (the API server
+starts one), requests only insert their entries and the sequencer chains them a batch at a time,
+milliseconds later, one flush per batch. Without one (the CLI, jobs, tests), the committing
+transaction chains inline, under the head lock, exactly as before.
+
+Until it is chained (normally a few milliseconds; at most ``poll_seconds`` if a wake-up is
+missed), an entry is not yet protected by the chain. ``verify_audit_chain`` reports such entries
+as pending; ``saqshy audit verify`` and ``GET /audit/verify`` chain what is pending first.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import threading
+import time
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, event, insert, select, update
+from sqlalchemy import Connection, Engine, Table, bindparam, event, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from saqshy.db.models import AuditEntry, AuditHead, utcnow
 
+log = logging.getLogger(__name__)
+
 GENESIS_HASH = "0" * 64
 _HEAD_ID = 1
 _PENDING = "saqshy_audit_pending"
+_WROTE = "saqshy_audit_wrote"
+CHAIN_BATCH = 500
 
 
 def _as_utc(value: datetime) -> datetime:
@@ -67,7 +89,7 @@ def entry_hash(
 
 
 def hash_of(entry: AuditEntry, *, prev_hash: str) -> str:
-    """``entry_hash`` of a stored (or about to be stored) entry, chained to ``prev_hash``."""
+    """``entry_hash`` of a stored entry, chained to ``prev_hash``."""
     return entry_hash(
         prev_hash=prev_hash,
         at=entry.at,
@@ -82,36 +104,84 @@ def hash_of(entry: AuditEntry, *, prev_hash: str) -> str:
 _HEAD = cast(Table, AuditHead.__table__)
 _LOG = cast(Table, AuditEntry.__table__)
 _LOCK_HEAD = select(_HEAD.c.last_hash, _HEAD.c.entries).where(_HEAD.c.id == _HEAD_ID).with_for_update()
-_ENTRY_COLUMNS = ("at", "actor_id", "action", "entity_type", "entity_id", "payload", "prev_hash", "hash")
-_INSERT_ENTRY = insert(_LOG).returning(_LOG.c.id)
-# PostgreSQL: the last entry and the head's update in one statement, one round trip fewer while
-# the head is locked (SQLite has no data-modifying CTEs: there it is two statements).
-_LAST_ENTRY = insert(_LOG).values({c: bindparam(c, type_=_LOG.c[c].type) for c in _ENTRY_COLUMNS}).returning(
-    _LOG.c.id).cte("last_entry")
-_INSERT_LAST_AND_MOVE_HEAD = (
+_ENTRY_COLUMNS = ("at", "actor_id", "action", "entity_type", "entity_id", "payload")
+_INSERT_ENTRIES = insert(_LOG).returning(_LOG.c.id, sort_by_parameter_order=True)
+_UNCHAINED = (
+    select(_LOG.c.id, _LOG.c.at, _LOG.c.actor_id, _LOG.c.action, _LOG.c.entity_type, _LOG.c.entity_id,
+           _LOG.c.payload)
+    .where(_LOG.c.seq.is_(None))
+    .order_by(_LOG.c.id)
+    .limit(bindparam("batch"))
+)
+_CHAIN_ENTRY = (
+    update(_LOG)
+    .where(_LOG.c.id == bindparam("entry_id"))
+    .values(seq=bindparam("new_seq"), prev_hash=bindparam("new_prev"), hash=bindparam("new_hash"))
+)
+_MOVE_HEAD = (
     update(_HEAD)
     .where(_HEAD.c.id == _HEAD_ID)
-    .values(last_id=select(_LAST_ENTRY.c.id).scalar_subquery(), last_hash=bindparam("hash"),
-            entries=bindparam("entries"))
-    .returning(_HEAD.c.last_id)
+    .values(last_id=bindparam("last_id"), last_hash=bindparam("last_hash"), entries=bindparam("entries"))
 )
 
 
-def _lock_head(session: Session) -> tuple[str, int]:
+def _lock_head(connection: Connection) -> tuple[str, int]:
     """Lock the chain's head row; its (last hash, entry count)."""
-    row = session.execute(_LOCK_HEAD).first()
+    row = connection.execute(_LOCK_HEAD).first()
     if row is None:
         # First entry ever: create the head unless a concurrent first append just did, then lock it.
         values = {"id": _HEAD_ID, "last_id": None, "last_hash": GENESIS_HASH, "entries": 0}
-        dialect = session.get_bind().dialect.name
+        dialect = connection.dialect.name
         if dialect == "postgresql":
-            session.execute(pg_insert(AuditHead).values(**values).on_conflict_do_nothing())
+            connection.execute(pg_insert(_HEAD).values(**values).on_conflict_do_nothing())
         elif dialect == "sqlite":
-            session.execute(sqlite_insert(AuditHead).values(**values).on_conflict_do_nothing())
+            connection.execute(sqlite_insert(_HEAD).values(**values).on_conflict_do_nothing())
         else:  # pragma: no cover - engines we do not ship
-            session.execute(insert(_HEAD).values(**values))
-        row = session.execute(_LOCK_HEAD).one()
+            connection.execute(insert(_HEAD).values(**values))
+        row = connection.execute(_LOCK_HEAD).one()
     return str(row.last_hash), int(row.entries or 0)
+
+
+def _chain_batch(connection: Connection, batch: int) -> int:
+    """Chain up to ``batch`` unchained entries inside the connection's transaction; how many."""
+    previous, count = _lock_head(connection)
+    # Read after the head is locked: a concurrent sequencer that chained these has committed.
+    rows = connection.execute(_UNCHAINED, {"batch": batch}).all()
+    if not rows:
+        return 0
+    updates = []
+    for row in rows:
+        count += 1
+        digest = entry_hash(prev_hash=previous, at=row.at, actor_id=row.actor_id, action=row.action,
+                            entity_type=row.entity_type, entity_id=row.entity_id, payload=row.payload)
+        updates.append({"entry_id": row.id, "new_seq": count, "new_prev": previous, "new_hash": digest})
+        previous = digest
+    connection.execute(_CHAIN_ENTRY, updates)
+    connection.execute(_MOVE_HEAD, {"last_id": rows[-1].id, "last_hash": previous, "entries": count})
+    return len(rows)
+
+
+def chain_pending(bind: Engine | Session, *, batch: int = CHAIN_BATCH) -> int:
+    """Chain every entry committed so far but not chained yet; how many were chained.
+
+    With an engine, each batch is its own transaction; with a session, the work joins the
+    session's transaction (the caller commits).
+    """
+    total = 0
+    while True:
+        if isinstance(bind, Session):
+            done = _chain_batch(bind.connection(), batch)
+        else:
+            with bind.begin() as connection:
+                done = _chain_batch(connection, batch)
+        total += done
+        if done < batch:
+            return total
+
+
+def pending_count(session: Session) -> int:
+    """Entries committed but not chained yet."""
+    return int(session.execute(select(func.count()).select_from(_LOG).where(_LOG.c.seq.is_(None))).scalar_one())
 
 
 def append_audit(
@@ -123,15 +193,15 @@ def append_audit(
     entity_id: str | int | None,
     payload: dict[str, Any],
 ) -> AuditEntry:
-    """Append one entry to the chain, as part of the caller's transaction.
+    """Append one entry, as part of the caller's transaction.
 
-    The entry is written when the transaction commits (its ``id``, ``at`` and hashes are set then),
-    so the chain's head stays locked only for the last moment of the transaction instead of for
-    the rest of the request; a rolled-back transaction leaves no entry.
+    The entry is inserted when the transaction commits (its ``id`` is set then) and chained just
+    after (or inline, where no sequencer runs); a rolled-back transaction leaves no entry.
     """
     # Round-trip the payload through JSON now so the hash covers exactly what is stored.
     stored_payload: dict[str, Any] = json.loads(_canonical_json(payload))
     entry = AuditEntry(
+        at=utcnow(),
         actor_id=actor_id,
         action=action,
         entity_type=entity_type,
@@ -142,40 +212,127 @@ def append_audit(
     return entry
 
 
+# Engines whose entries a running AuditSequencer chains (the others chain inline at commit).
+_SEQUENCERS: weakref.WeakKeyDictionary[Engine, AuditSequencer] = weakref.WeakKeyDictionary()
+
+
+def _engine_of(session: Session) -> Engine:
+    bind = session.get_bind()
+    return bind.engine if isinstance(bind, Connection) else bind
+
+
 def _write_pending(session: Session) -> None:
     pending: list[AuditEntry] | None = session.info.pop(_PENDING, None)
     if not pending:
         return
-    # The transaction's own changes first, so the head's lock is its very last step.
+    # The transaction's own changes first (an entry's payload may name rows flushed here).
     session.flush()
-    # Core statements from here: the entries are not added to the session (no unit of work to
-    # flush while the head is locked); each entry object gets its id and hashes as it is written.
-    previous, count = _lock_head(session)
-    one_statement_tail = session.get_bind().dialect.name == "postgresql"
-    for n, entry in enumerate(pending, start=1):
-        entry.at = utcnow()
-        entry.prev_hash = previous
-        entry.hash = hash_of(entry, prev_hash=previous)
-        values = {c: getattr(entry, c) for c in _ENTRY_COLUMNS}
-        # One at a time, so ids follow the chain's order (verification walks by id).
-        if n == len(pending) and one_statement_tail:
-            entry.id = session.execute(_INSERT_LAST_AND_MOVE_HEAD, {**values, "entries": count + n}).scalar_one()
-            return
-        entry.id = session.execute(_INSERT_ENTRY, values).scalar_one()
-        previous = entry.hash
-    session.execute(
-        update(_HEAD).where(_HEAD.c.id == _HEAD_ID)
-        .values(last_id=pending[-1].id, last_hash=previous, entries=count + len(pending))
-    )
+    # Core statements: the entries are not added to the session (no unit of work for them); each
+    # entry object gets its id. One statement for all: ids follow the order of appending.
+    connection = session.connection()
+    ids = connection.execute(_INSERT_ENTRIES, [{c: getattr(e, c) for c in _ENTRY_COLUMNS} for e in pending]).scalars()
+    for entry, entry_id in zip(pending, ids, strict=True):
+        entry.id = entry_id
+    sequencer = _SEQUENCERS.get(_engine_of(session))
+    if sequencer is not None and sequencer.running:
+        session.info[_WROTE] = sequencer
+    else:
+        # No sequencer: chain now, in this transaction (the head stays locked until its commit).
+        chain_pending(session)
+
+
+def _wake_sequencer(session: Session) -> None:
+    sequencer: AuditSequencer | None = session.info.pop(_WROTE, None)
+    if sequencer is not None:
+        sequencer.wake()
 
 
 def _discard_pending(session: Session, *_args: Any) -> None:
     session.info.pop(_PENDING, None)
+    session.info.pop(_WROTE, None)
 
 
 # Registered on the Session class: every session of the platform writes its pending entries.
 event.listen(Session, "before_commit", _write_pending)
+event.listen(Session, "after_commit", _wake_sequencer)
 event.listen(Session, "after_rollback", _discard_pending)
+
+
+class AuditSequencer:
+    """A thread that chains the entries committed by this process's sessions, a batch at a time.
+
+    ``start()`` registers it for its engine: from then on, committing transactions only insert
+    their entries and wake it. It also chains on a timer (``poll_seconds``), which picks up
+    entries of other processes whose sequencer stopped before chaining them. A failure (say the
+    database restarting) is logged and retried; nothing is lost, since the entries are stored.
+    """
+
+    def __init__(
+        self, engine: Engine, *, poll_seconds: float = 2.0, linger_seconds: float = 0.2, batch: int = CHAIN_BATCH
+    ) -> None:
+        self.engine = engine
+        self.poll_seconds = poll_seconds
+        # After a wake-up, wait this long for more entries: one chaining transaction (five
+        # statements and a flush) then serves every request of the interval, not each one.
+        self.linger_seconds = linger_seconds
+        self.batch = batch
+        self.chained = 0
+        self.failures = 0
+        self.last_error: str | None = None
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive() and not self._stop.is_set()
+
+    def start(self) -> AuditSequencer:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="audit-sequencer", daemon=True)
+            _SEQUENCERS[self.engine] = self
+            self._thread.start()
+        return self
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop, after chaining what this process committed (new commits chain inline again)."""
+        if _SEQUENCERS.get(self.engine) is self:
+            del _SEQUENCERS[self.engine]
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self.chain_once()
+
+    def chain_once(self) -> int:
+        try:
+            done = chain_pending(self.engine, batch=self.batch)
+        except Exception as exc:  # any database error: retried on the next round
+            self.failures += 1
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            log.warning("audit sequencer: chaining failed (%s); retrying", self.last_error)
+            return 0
+        self.chained += done
+        return done
+
+    def _run(self) -> None:
+        backoff = 0.05
+        while not self._stop.is_set():
+            if self._wake.wait(self.poll_seconds) and self.linger_seconds:
+                self._stop.wait(self.linger_seconds)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            failures = self.failures
+            self.chain_once()
+            if self.failures > failures:
+                time.sleep(backoff)
+                backoff = min(backoff * 2, self.poll_seconds)
+            else:
+                backoff = 0.05
 
 
 @dataclass
@@ -185,23 +342,31 @@ class VerifyResult:
     head_hash: str
     problems: list[str] = field(default_factory=list)
     first_bad_id: int | None = None
+    pending: int = 0  # committed entries not chained yet (not covered by this verification)
 
 
-def _iter_entries(session: Session, batch: int = 1000) -> Iterator[AuditEntry]:
+def _iter_chained(session: Session, batch: int = 1000) -> Iterator[AuditEntry]:
     last = 0
     while True:
         rows = session.execute(
-            select(AuditEntry).where(AuditEntry.id > last).order_by(AuditEntry.id).limit(batch)
+            select(AuditEntry).where(AuditEntry.seq > last).order_by(AuditEntry.seq).limit(batch)
         ).scalars().all()
         if not rows:
             return
         yield from rows
-        last = rows[-1].id
+        last = cast(int, rows[-1].seq)
         session.expunge_all()
 
 
-def verify_audit_chain(session: Session) -> VerifyResult:
-    """Walk the chain in id order: every entry must hash to its stored hash and link to its predecessor."""
+def verify_audit_chain(session: Session, *, chain_first: bool = False) -> VerifyResult:
+    """Walk the chain in ``seq`` order: every entry must hash to its stored hash and link to its predecessor.
+
+    ``chain_first``: chain the pending entries first (and commit that), so the verification covers
+    every entry committed until now.
+    """
+    if chain_first:
+        chain_pending(session)
+        session.commit()
     result = VerifyResult(ok=True, entries=0, head_hash=GENESIS_HASH)
     previous = GENESIS_HASH
 
@@ -213,16 +378,20 @@ def verify_audit_chain(session: Session) -> VerifyResult:
             result.problems.append(message)
 
     last_id: int | None = None
-    for entry in _iter_entries(session):
+    for entry in _iter_chained(session):
         result.entries += 1
         if entry.prev_hash != previous:
             bad(entry.id, f"entry {entry.id}: previous-hash link broken (an entry before it was removed or edited)")
-        expected = hash_of(entry, prev_hash=entry.prev_hash)
+        expected = hash_of(entry, prev_hash=entry.prev_hash or "")
         if expected != entry.hash:
             bad(entry.id, f"entry {entry.id}: content does not match its hash (edited)")
-        previous = entry.hash
+        if entry.seq != result.entries:
+            bad(entry.id, f"entry {entry.id}: chain position {entry.seq}, expected {result.entries} "
+                "(an entry before it was removed)")
+        previous = entry.hash or ""
         last_id = entry.id
     result.head_hash = previous
+    result.pending = pending_count(session)
     head = session.get(AuditHead, _HEAD_ID)
     if head is None:
         if result.entries:
