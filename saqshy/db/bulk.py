@@ -18,9 +18,13 @@ events); everything else goes through the ORM as usual.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import JSON, Connection, Dialect, Table
+
+from saqshy.db.models import UtcDateTime
 
 Processor = Callable[[Any], Any]
 
@@ -37,6 +41,36 @@ def _default_of(table: Table, name: str) -> Callable[[], Any] | None:
         function = default.arg  # type: ignore[attr-defined]
         return lambda: function(None)
     return None
+
+
+def _sqlite_utc_text(value: datetime | None) -> str | None:
+    """``UtcDateTime``'s bind processing on SQLite, at a fraction of the cost of SQLAlchemy's chain
+    (``process_bind_param`` then the SQLite ``DATETIME`` string format): the same text."""
+    if value is None:
+        return None
+    # The first 26 characters are the date and time, without the "+00:00" of an aware value.
+    if value.tzinfo is not UTC:
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return value.isoformat(" ", "microseconds")[:26]
+
+
+def _processor(table: Table, name: str, dialect: Dialect) -> Processor | None:
+    """The column's bind processor for the dialect (``None`` when values go to the driver as is)."""
+    column_type = table.c[name].type
+    if dialect.name == "sqlite" and isinstance(column_type, UtcDateTime):
+        return _sqlite_utc_text
+    return column_type.dialect_impl(dialect).bind_processor(dialect)
+
+
+def _convert_column(values: Sequence[Any], process: Processor, is_json: bool) -> Sequence[Any]:
+    """``process`` applied to every value of a column. A bulk load mostly repeats one value in a
+    column (one ``created_at`` for the batch, ``None``, ``False``, an empty ``extra``): processors
+    are pure functions of the value, so such a column is converted once. (Not a non-empty JSON
+    value: ``{"a": 1} == {"a": True}``, but they serialise differently.)"""
+    first = values[0]
+    if (not is_json or first is None or first == {}) and values.count(first) == len(values):
+        return [process(first)] * len(values)
+    return list(map(process, values))
 
 
 def insert_many(connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> int:
@@ -58,24 +92,19 @@ def insert_many(connection: Connection, table: Table, rows: Sequence[Mapping[str
     }
     names = given + list(defaults)
     dialect = connection.dialect
-    processors: list[Processor | None] = [
-        table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
-    ]
     preparer = dialect.identifier_preparer
     target = f"{preparer.format_table(table)} ({', '.join(preparer.quote(name) for name in names)})"
-    default_factories = list(defaults.values())
-    given_processors = list(zip(given, processors[: len(given)], strict=True))
-    default_processors = processors[len(given) :]
-    if not any(processors):
-        params = [tuple(row[name] for name in given) + tuple(f() for f in default_factories) for row in rows]
-    else:
-        params = []
-        for row in rows:
-            values = [row[name] if processor is None else processor(row[name]) for name, processor in given_processors]
-            for factory, processor in zip(default_factories, default_processors, strict=True):
-                value = factory()
-                values.append(value if processor is None else processor(value))
-            params.append(tuple(values))
+    # Column by column: each processor runs over a whole column, and zip() rebuilds the rows.
+    get = itemgetter(*given)
+    columns: list[Sequence[Any]] = (
+        list(zip(*map(get, rows), strict=True)) if len(given) > 1 else [[get(row) for row in rows]]
+    )
+    columns += [[factory() for _ in rows] for factory in defaults.values()]
+    for index, name in enumerate(names):
+        process = _processor(table, name, dialect)
+        if process is not None:
+            columns[index] = _convert_column(columns[index], process, isinstance(table.c[name].type, JSON))
+    params = list(zip(*columns, strict=True))
     if dialect.name == "postgresql" and dialect.driver == "psycopg":
         driver_connection: Any = connection.connection.driver_connection
         with driver_connection.cursor() as cursor, cursor.copy(f"COPY {target} FROM STDIN") as copy:

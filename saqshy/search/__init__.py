@@ -36,11 +36,21 @@ __all__ = [
     "SearchResult",
     "SearchUnavailable",
     "build_search_engine",
+    "index_in_store",
 ]
 
 logger = logging.getLogger(__name__)
 
 SIDE_INDEX_FILE = "search-index.sqlite3"
+
+
+def index_in_store(settings: Settings, engine: Engine) -> bool:
+    """Whether the search index is the FTS5 index inside the store's own SQLite database.
+
+    Then ``ingest_items`` writes a new item's document in the item's own transaction (atomic,
+    nothing to catch up, no outbox round trip); every other change still goes through the outbox.
+    """
+    return not settings.elasticsearch_url and engine.dialect.name == "sqlite"
 
 
 def build_search_engine(settings: Settings, engine: Engine) -> SearchEngine:
@@ -51,7 +61,7 @@ def build_search_engine(settings: Settings, engine: Engine) -> SearchEngine:
 
     from saqshy.search.sqlite_fts import SqliteFtsEngine
 
-    if engine.dialect.name == "sqlite":
+    if index_in_store(settings, engine):
         return SqliteFtsEngine(engine)
 
     from saqshy.db.session import make_engine

@@ -123,13 +123,16 @@ def _read_batch(sessions: sessionmaker[Session], after_id: int, batch_size: int)
     # A read-only transaction: on SQLite it must not take the write lock, since the previous
     # batch may be being written into an FTS index in the same database at this moment.
     with session_scope(sessions) as session:
-        session.connection(execution_options=READ_ONLY)
-        rows = session.execute(
-            select(SearchOutbox.id, SearchOutbox.item_id, SearchOutbox.attempts)
-            .where(SearchOutbox.id > after_id)
-            .order_by(SearchOutbox.id)
-            .limit(batch_size)
-        ).all()
+        rows = (
+            session.connection(execution_options=READ_ONLY)
+            .execute(
+                select(SearchOutbox.id, SearchOutbox.item_id, SearchOutbox.attempts)
+                .where(SearchOutbox.id > after_id)
+                .order_by(SearchOutbox.id)
+                .limit(batch_size)
+            )
+            .all()
+        )
         if not rows:
             return None
         # The batch as a subquery: no thousands of bound ids to compile and send.
@@ -202,7 +205,7 @@ def _acknowledge(
     failed = {**upserts.failed, **deletes.failed}
     done = [row.id for row in rows if row.item_id not in failed]
     with session_scope(sessions) as session:
-        session.execute(delete(SearchOutbox).where(SearchOutbox.id.in_(done)))
+        session.connection().execute(delete(SearchOutbox).where(SearchOutbox.id.in_(done)))
     _record_failures(sessions, [(r.id, r.attempts, failed[r.item_id]) for r in rows if r.item_id in failed])
     if failed:
         logger.warning("search engine rejected %d documents: %s", len(failed), next(iter(failed.values())))

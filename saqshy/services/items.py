@@ -2,7 +2,9 @@
 
 One row per canonical URL: a recrawl updates the row in place and records whether the text
 changed. Every write also queues the item in ``search_outbox`` in the same transaction, so the
-search index can never miss an item, whatever happens to Elasticsearch.
+search index can never miss an item, whatever happens to Elasticsearch. When the index is the
+FTS5 index inside the store's own SQLite database, a *new* item's document is written in that
+transaction instead (same atomicity, no outbox round trip).
 """
 
 from __future__ import annotations
@@ -16,12 +18,15 @@ from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from sqlalchemy import Table, insert, select
+from sqlalchemy import BindParameter, Table, bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from saqshy.db.bulk import insert_many
 from saqshy.db.models import ContentItem, OutboxOp, SearchOutbox, utcnow
 from saqshy.errors import InvalidInput, NotFound
+from saqshy.search import index_in_store
+from saqshy.search.base import SearchDocument
+from saqshy.search.sqlite_fts import SqliteFtsEngine
 from saqshy.settings import Settings
 
 LANGUAGES = ("ru", "kk", "en", "other")
@@ -111,26 +116,45 @@ def parse_item(data: ItemIn | dict[str, Any], settings: Settings) -> ItemIn:
             raise InvalidInput(f"invalid item: {problems}") from None
     else:
         item = data
-    if len(item.url) > settings.max_url_chars:
-        raise InvalidInput(f"URL is {len(item.url)} characters, over the limit of {settings.max_url_chars}")
-    if len(item.text) > settings.max_text_chars:
-        raise InvalidInput(
-            f"text is {len(item.text)} characters, over the limit of {settings.max_text_chars} (item {item.url[:200]})"
-        )
-    if item.title is not None and len(item.title) > settings.max_title_chars:
-        raise InvalidInput(f"title is {len(item.title)} characters, over the limit of {settings.max_title_chars}")
+    _check_limits(item.url, item.text, item.title, settings)
     return item
 
 
-def _row_values(item: ItemIn, now: datetime) -> dict[str, Any]:
+def _check_limits(url: str, text: str, title: str | None, settings: Settings) -> None:
+    if len(url) > settings.max_url_chars:
+        raise InvalidInput(f"URL is {len(url)} characters, over the limit of {settings.max_url_chars}")
+    if len(text) > settings.max_text_chars:
+        raise InvalidInput(
+            f"text is {len(text)} characters, over the limit of {settings.max_text_chars} (item {url[:200]})"
+        )
+    if title is not None and len(title) > settings.max_title_chars:
+        raise InvalidInput(f"title is {len(title)} characters, over the limit of {settings.max_title_chars}")
+
+
+def _parse_values(data: ItemIn | dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """``parse_item``'s result as a dict of field values (what ``ingest_items`` works on)."""
     # The model is flat and ``extra`` is not modified later: a copy of the fields is its dump.
-    values = dict(item.__dict__)
-    values["canonical_url"] = item.canonical_url or basic_canonical_url(item.url)
-    values["fetched_at"] = item.fetched_at or now
-    text_sha256 = sha256_hex(item.text)
-    values["sha256"] = item.sha256 or text_sha256
-    values["text_sha256"] = text_sha256 if item.text else None
+    return dict(parse_item(data, settings).__dict__)
+
+
+def _row_values(values: dict[str, Any], now: datetime) -> dict[str, Any]:
+    text = values["text"]
+    if not values["canonical_url"]:
+        values["canonical_url"] = basic_canonical_url(values["url"])
+    if values["fetched_at"] is None:
+        values["fetched_at"] = now
+    text_sha256 = sha256_hex(text)
+    if values["sha256"] is None:
+        values["sha256"] = text_sha256
+    values["text_sha256"] = text_sha256 if text else None
     return values
+
+
+# Built once, with an expanding parameter: an ``in_(list)`` built per call coerces every one of
+# its hundreds of literals and cost more than the query.
+_KEYS: BindParameter[list[str]] = bindparam("keys", expanding=True)
+_KNOWN_IDS = select(ContentItem.id).where(ContentItem.canonical_url.in_(_KEYS))
+_NEW_IDS = select(ContentItem.id, ContentItem.canonical_url).where(ContentItem.canonical_url.in_(_KEYS))
 
 
 def ingest_items(session: Session, items: Sequence[ItemIn | dict[str, Any]], settings: Settings) -> list[IngestResult]:
@@ -139,7 +163,7 @@ def ingest_items(session: Session, items: Sequence[ItemIn | dict[str, Any]], set
     The caller commits. Items with the same canonical URL in one batch collapse to the last one.
     """
     now = utcnow()
-    parsed = [_row_values(parse_item(item, settings), now) for item in items]
+    parsed = [_row_values(_parse_values(item, settings), now) for item in items]
     by_canonical: dict[str, dict[str, Any]] = {}
     order: list[str] = []
     for values in parsed:
@@ -150,11 +174,16 @@ def ingest_items(session: Session, items: Sequence[ItemIn | dict[str, Any]], set
     if not by_canonical:
         return []
 
-    existing: dict[str, ContentItem] = {}
+    # Which canonical URLs are known: a plain Core query (a bulk load mostly finds none), then
+    # ORM objects for those only.
+    connection = session.connection()
     keys = list(by_canonical)
+    known: list[int] = []
     for start in range(0, len(keys), 500):
-        chunk = keys[start : start + 500]
-        for row in session.scalars(select(ContentItem).where(ContentItem.canonical_url.in_(chunk))):
+        known.extend(connection.execute(_KNOWN_IDS, {"keys": keys[start : start + 500]}).scalars())
+    existing: dict[str, ContentItem] = {}
+    for start in range(0, len(known), 500):
+        for row in session.scalars(select(ContentItem).where(ContentItem.id.in_(known[start : start + 500]))):
             existing[row.canonical_url] = row
 
     results: dict[str, IngestResult] = {}
@@ -169,13 +198,11 @@ def ingest_items(session: Session, items: Sequence[ItemIn | dict[str, Any]], set
         # an executemany with one prepared statement, while INSERT … RETURNING for many rows is
         # rendered as one huge multi-VALUES statement per page that psycopg must parse every time
         # (and, with sort_by_parameter_order, SQLite runs one INSERT per row).
-        insert_many(session.connection(), cast(Table, ContentItem.__table__), new_rows)
+        insert_many(connection, cast(Table, ContentItem.__table__), new_rows)
         new_keys = [values["canonical_url"] for values in new_rows]
         for start in range(0, len(new_keys), 500):
             chunk = new_keys[start : start + 500]
-            for item_id, canonical in session.execute(
-                select(ContentItem.id, ContentItem.canonical_url).where(ContentItem.canonical_url.in_(chunk))
-            ):
+            for item_id, canonical in connection.execute(_NEW_IDS, {"keys": chunk}).all():
                 results[canonical] = IngestResult(item_id=item_id, created=True, text_changed=True)
 
     for key, row in existing.items():
@@ -193,12 +220,39 @@ def ingest_items(session: Session, items: Sequence[ItemIn | dict[str, Any]], set
         results[key] = IngestResult(item_id=row.id, created=False, text_changed=text_changed)
     session.flush()
 
-    insert_many(
-        session.connection(),
-        cast(Table, SearchOutbox.__table__),
-        [{"item_id": results[key].item_id, "op": OutboxOp.UPSERT, "created_at": now} for key in order],
-    )
+    connection = session.connection()
+    queued = order
+    if index_in_store(settings, connection.engine):
+        # The index is in this database: new items' documents are written in this transaction.
+        # A new item has no score or review task yet, so its document is built from the row.
+        documents = [_new_document(results[key].item_id, by_canonical[key]) for key in order if results[key].created]
+        SqliteFtsEngine(connection.engine).write(connection, documents)
+        # Updated rows go through the outbox: their documents also carry scores and decisions,
+        # and a drain that read the old version just before this commit must be followed by one
+        # that reads the new one.
+        queued = [key for key in order if not results[key].created]
+    if queued:
+        insert_many(
+            connection,
+            cast(Table, SearchOutbox.__table__),
+            [{"item_id": results[key].item_id, "op": OutboxOp.UPSERT, "created_at": now} for key in queued],
+        )
     return [results[key] for key in order]
+
+
+def _new_document(item_id: int, values: dict[str, Any]) -> SearchDocument:
+    """The search document of a new item, from the values just inserted (as the drain would
+    build it from the row)."""
+    return SearchDocument(
+        item_id,
+        values["url"],
+        values["language"],
+        values["title"] or "",
+        values["text"] or "",
+        values["fetched_at"],
+        values["source_id"],
+        values["published_at"],
+    )
 
 
 def ingest_item(session: Session, item: ItemIn | dict[str, Any], settings: Settings) -> IngestResult:

@@ -62,7 +62,10 @@ def search(request: pytest.FixtureRequest, store: Store) -> Iterator[SearchEngin
         yield engine
         engine.close()
         return
-    es = ElasticsearchEngine(elasticsearch_url(), unique_index(), chunk_size=store.settings.index_batch_size)
+    url = elasticsearch_url()
+    # The store configured for Elasticsearch, as in production: items reach it through the outbox.
+    store.settings = store.settings.model_copy(update={"elasticsearch_url": url})
+    es = ElasticsearchEngine(url, unique_index(), chunk_size=store.settings.index_batch_size)
     es.ensure_index()
     try:
         yield es

@@ -1,7 +1,8 @@
 """The search port's contract, run unchanged against every adapter (FTS5 and Elasticsearch).
 
-Items always enter through the store (``ingest_items``) and reach the index through the outbox,
-as in production.
+Items always enter through the store (``ingest_items``) and reach the index as in production:
+through the outbox for Elasticsearch; for FTS5 inside the store's database, a new item's
+document is written in its own transaction and every later change goes through the outbox.
 """
 
 from __future__ import annotations
@@ -272,9 +273,12 @@ class Flaky(SearchEngine):
 def test_outbox_keeps_rows_while_the_engine_is_down(store: Store, search: SearchEngine) -> None:
     flaky = Flaky(search)
     first = ingest(store, [item_data(text=f"до сбоя {n}") for n in range(10)])
+    changing = [item_data(text=f"первая версия {n}") for n in range(12)]
+    during = ingest(store, changing)
     sync(store, flaky)
     flaky.down = True
-    during = ingest(store, [item_data(text=f"во время сбоя {n}") for n in range(12)])
+    # Updates while the engine is down: every adapter takes these through the outbox.
+    assert ingest(store, [{**data, "text": f"во время сбоя {n}"} for n, data in enumerate(changing)]) == during
     with pytest.raises(SearchUnavailable):
         drain_outbox(store.sessions, flaky, batch_size=5)
     with session_scope(store.sessions) as session:
@@ -284,12 +288,17 @@ def test_outbox_keeps_rows_while_the_engine_is_down(store: Store, search: Search
     flaky.down = False
     sync(store, flaky)
     assert search.indexed_ids() == set(first + during)
+    assert set(ids(find(search, text="сбоя", limit=50))) == set(first + during)
+    assert find(search, text="первая").total == 0
     assert pending_count(store.sessions) == 0
 
 
 def test_rejected_documents_stay_in_the_outbox(store: Store, search: SearchEngine) -> None:
     flaky = Flaky(search)
     created = ingest(store, [item_data(text=f"документ {n}") for n in range(4)])
+    sync(store, search)
+    with session_scope(store.sessions) as session:
+        mark_for_reindex(session, created)  # as a new score or a decision does
     flaky.reject = {created[1]}
     report = drain_outbox(store.sessions, flaky)
     assert (report.rows_done, report.failed) == (3, 1)

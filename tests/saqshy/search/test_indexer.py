@@ -9,12 +9,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from saqshy.context import Context
 from saqshy.db.session import session_scope
-from saqshy.search import build_search_engine
+from saqshy.search import build_search_engine, index_in_store
 from saqshy.search.base import SearchQuery, fold_text, query_terms
 from saqshy.search.elastic import ElasticsearchEngine, index_body
 from saqshy.search.indexer import drain_outbox, index_pending, pending_count, rebuild_index, reindex
 from saqshy.search.sqlite_fts import SqliteFtsEngine
-from saqshy.services.items import ingest_items
+from saqshy.services.items import ingest_items, mark_for_reindex
 from saqshy.settings import Settings
 from tests.factories import item_data
 
@@ -39,6 +39,10 @@ def test_factory_picks_the_adapter(settings: Settings, tmp_path: Path) -> None:
 def test_context_indexes_and_reindexes(ctx: Context) -> None:
     with session_scope(ctx.sessions) as session:
         created = [r.item_id for r in ingest_items(session, [item_data(language="kk") for _ in range(7)], ctx.settings)]
+    # The embedded index is in the store's database: new items are searchable at once.
+    assert ctx.search.search(SearchQuery(text="ұсынысы")).total == 7
+    with session_scope(ctx.sessions) as session:
+        mark_for_reindex(session, created)
     report = index_pending(ctx)
     assert (report.rows_done, report.upserted) == (7, 7)
     assert ctx.search.search(SearchQuery(text="ұсынысы")).total == 7
@@ -54,6 +58,11 @@ def test_drain_and_rebuild_on_each_sql_engine(
     search = build_search_engine(settings, sql_engine)
     with session_scope(sessions) as session:
         created = [r.item_id for r in ingest_items(session, [item_data(language="ru") for _ in range(30)], settings)]
+    if index_in_store(settings, sql_engine):
+        # Indexed in the items' transaction; queue them again to exercise the drain.
+        assert pending_count(sessions) == 0 and search.indexed_ids() == set(created)
+        with session_scope(sessions) as session:
+            mark_for_reindex(session, created)
     report = drain_outbox(sessions, search, batch_size=7)
     assert (report.batches, report.rows_done) == (5, 30)
     assert pending_count(sessions) == 0

@@ -64,6 +64,8 @@ def outage() -> Iterator[Outage]:
 def test_stopping_elasticsearch_mid_indexing_loses_nothing(store: Store, outage: Outage) -> None:
     es = ElasticsearchEngine(outage.url, unique_index(), request_timeout=10)
     es.ensure_index()
+    # The store configured for Elasticsearch: every item goes through the outbox.
+    settings = store.settings.model_copy(update={"elasticsearch_url": outage.url})
     created: list[int] = []
     unavailable: list[str] = []
     stop_drainer = threading.Event()
@@ -71,7 +73,7 @@ def test_stopping_elasticsearch_mid_indexing_loses_nothing(store: Store, outage:
     def ingest(n: int, label: str) -> None:
         with session_scope(store.sessions) as session:
             results = ingest_items(
-                session, [item_data(language="kk", text=f"{label} хабар {i}") for i in range(n)], store.settings
+                session, [item_data(language="kk", text=f"{label} хабар {i}") for i in range(n)], settings
             )
         created.extend(r.item_id for r in results)
 
