@@ -5,9 +5,11 @@ tokens, ``spec.stride`` shared); windows of all texts are sorted by length and r
 a token budget, under ``torch.inference_mode``; an item's logits are the maximum over its windows
 (calibration is monotone, so this is the highest window's probability).
 
-Backends: torch fp32 (the default); with ``quantize=True`` ONNX Runtime int8 (classifier.onnx_int8)
-when built for the version, else torch dynamic int8 of the attention projections. Measured against
-each other in benchmarks/classify.py.
+Backends: ONNX Runtime int8 (classifier.onnx_int8), the default once built and checked for the
+version (the install step builds it for the default model); torch fp32 when it is missing, failed its
+check, or onnxruntime is not installed (``quantize=False`` forces it); torch dynamic int8 of the
+attention projections when int8 is asked for (``quantize=True``) and no ONNX model exists. Measured
+against each other and a plain transformers pipeline in benchmarks/classify.py.
 
 Work per item is bounded: at most MAX_WINDOWS windows, the first HEAD_WINDOWS of the text and the
 last MAX_WINDOWS - HEAD_WINDOWS (pages tend to carry their content near the start and their
@@ -213,7 +215,7 @@ class Scorer:
         quantize: bool | None = None,
         batch_tokens: int = 8192,
     ) -> Scorer:
-        """``quantize``: None = the production choice (checked ONNX int8 if built, else fp32)."""
+        """``quantize``: None = the production choice (checked ONNX int8 if built, else torch fp32)."""
         from classifier.registry import Registry
 
         registry = Registry(settings.models_dir)

@@ -198,9 +198,10 @@ class Registry:
         threads: int | None = None,
         batch_tokens: int = 8192,
     ) -> Scorer:
-        """``quantize``: True = ONNX int8 if built for this version, else torch int8 (attention);
-        False or None (the production default) = torch fp32. The int8 model is not the default: in the
-        interleaved benchmark on the 2-core CPU it was not faster than torch fp32 (see onnx_int8)."""
+        """``quantize``: None (the production default, what the score_items job loads) = the version's
+        ONNX Runtime int8 model when built, of the current format and within 0.005 ROC-AUC of fp32
+        (classifier.onnx_int8.usable), else torch fp32; True = ONNX int8 if built at all, else torch
+        int8 (attention); False = torch fp32. A model file that does not load falls back to torch."""
         from safetensors.torch import load_file
 
         from classifier.calibration import Calibration
@@ -230,10 +231,14 @@ class Registry:
         calibration = Calibration.from_dict(_read_json(path / "calibration.json"))
         thresholds = {k: float(v) for k, v in _read_json(path / "thresholds.json").items()}
         forward = None
-        if quantize:
+        if quantize is not False:
             from classifier import onnx_int8
 
-            if onnx_int8.model_path(path).is_file() and onnx_int8.available():
+            if quantize is None:
+                use = onnx_int8.usable(path)
+            else:
+                use = onnx_int8.model_path(path).is_file() and onnx_int8.available()
+            if use:
                 try:
                     forward = onnx_int8.OrtForward(onnx_int8.model_path(path), threads=threads)
                 except Exception as exc:  # a broken onnxruntime install must not stop scoring

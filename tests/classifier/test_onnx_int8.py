@@ -1,4 +1,4 @@
-"""The optional ONNX Runtime int8 path: build, check, default selection and the torch fallback."""
+"""The ONNX Runtime int8 path: build, fusion, check, default selection and the torch fallbacks."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ TEXTS = ["drug", "news abc sale mix " * 30, "сату сату бар", "x", "ne
 
 @pytest.fixture(scope="module")
 def built(tiny_registry, tmp_path_factory: pytest.TempPathFactory):
-    """A copy of the tiny registry whose version has a checked int8 model (other tests stay on fp32)."""
+    """A copy of the tiny registry whose version has a checked int8 model (other tests' stays without)."""
     settings, version = tiny_registry
     root = tmp_path_factory.mktemp("onnx-registry")
     shutil.copytree(settings.models_dir, root / "models")
@@ -46,12 +46,34 @@ def test_build_writes_a_checked_int8_model(built) -> None:
     assert Registry(settings.models_dir).list()[0].name == version  # the onnx/ folder is not a version
 
 
-def test_int8_path_is_used_when_asked_and_fp32_stays_default(built) -> None:
+def test_build_fuses_attention_before_quantising(built) -> None:
+    settings, version, check = built
+    # the export uses eager attention: SDPA's traced glue would leave the attention unfused and
+    # the int8 model no faster than torch fp32
+    ops = check.ops
+    assert ops.get("QAttention") == 2 and ops.get("QEmbedLayerNormalization") == 1, ops
+    assert "Softmax" not in ops and ops.get("MatMulInteger", 0) > 0, ops
+    saved = onnx_int8.read_check(Registry(settings.models_dir).path(version))
+    assert saved is not None and saved["format"] == onnx_int8.FORMAT and saved["ops"] == ops
+    assert saved["fp32_cpu_seconds"] > 0 and saved["int8_cpu_seconds"] > 0
+
+
+def test_export_restores_the_encoders_attention(tiny_registry, tmp_path: Path) -> None:
+    settings, version = tiny_registry
+    scorer = Scorer.from_registry(settings, version, quantize=False)
+    before = scorer.model.encoder.config._attn_implementation
+    onnx_int8.export_onnx(scorer.model, tmp_path / "m.onnx", pad_id=scorer.pad_id)
+    assert scorer.model.encoder.config._attn_implementation == before
+    assert "Softmax" in onnx_int8.op_counts(tmp_path / "m.onnx")  # exported, attention unfused yet
+
+
+def test_checked_int8_is_the_default_and_fp32_when_asked(built) -> None:
     settings, version, _ = built
-    default = Scorer.from_registry(settings, version, quantize=True)
-    fp32 = Scorer.from_registry(settings, version)
+    default = Scorer.from_registry(settings, version)
+    fp32 = Scorer.from_registry(settings, version, quantize=False)
     assert default.backend == "onnx-int8" and default.quantized
-    assert fp32.backend == "torch-fp32"
+    assert fp32.backend == "torch-fp32" and not fp32.quantized
+    assert Scorer.from_registry(settings, version, quantize=True).backend == "onnx-int8"
     p8, p32 = default.probabilities(TEXTS), fp32.probabilities(TEXTS)
     assert p8.shape == p32.shape and np.all((p8 >= 0) & (p8 <= 1))
     assert np.allclose(p8, p32, atol=0.08)
@@ -66,6 +88,30 @@ def test_int8_scores_do_not_depend_on_batch_shape(built) -> None:
     batched = scorer.probabilities(TEXTS)
     # activations are quantised per batch tensor, so scores move a little with the batch, no more
     assert np.allclose(one_by_one, batched, atol=0.03)
+
+
+def test_ort_threads_do_not_spin(built) -> None:
+    settings, version, _ = built
+    scorer = Scorer.from_registry(settings, version)
+    forward = scorer._onnx
+    assert isinstance(forward, onnx_int8.OrtForward)
+    options = forward.session.get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+
+
+def test_stale_format_is_not_the_default_and_is_rebuilt(built, tmp_path: Path) -> None:
+    settings, version, _ = built
+    shutil.copytree(settings.models_dir, tmp_path / "models")
+    copy = settings.model_copy(update={"models_dir": tmp_path / "models"})
+    check_file = tmp_path / "models" / version / onnx_int8.ONNX_DIR / onnx_int8.CHECK_FILE
+    data = json.loads(check_file.read_text(encoding="utf-8"))
+    data.pop("format")  # a build of the first format (SDPA export, unfused: no faster than fp32)
+    check_file.write_text(json.dumps(data), encoding="utf-8")
+    assert Scorer.from_registry(copy, version).backend == "torch-fp32"
+    rebuilt = onnx_int8.build_version(copy, version)  # checked on the seed data's held-out split
+    assert rebuilt is not None and rebuilt.format == onnx_int8.FORMAT
+    assert onnx_int8.read_check(copy.models_dir / version) == rebuilt.to_dict()
+    assert (Scorer.from_registry(copy, version).backend == "onnx-int8") == rebuilt.ok
 
 
 def test_failed_check_is_recorded_and_fp32_stays_default(built, tmp_path: Path) -> None:
