@@ -68,7 +68,7 @@ def _convert_column(values: Sequence[Any], process: Processor, is_json: bool) ->
     are pure functions of the value, so such a column is converted once. (Not a non-empty JSON
     value: ``{"a": 1} == {"a": True}``, but they serialise differently.)"""
     first = values[0]
-    if (not is_json or first is None or first == {}) and values.count(first) == len(values):
+    if (not is_json or first is None or (type(first) is dict and not first)) and values.count(first) == len(values):
         return [process(first)] * len(values)
     return list(map(process, values))
 

@@ -7,9 +7,10 @@ from typing import Any, cast
 
 import pytest
 from sqlalchemy import Table, insert, select
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
-from saqshy.db.bulk import insert_many
+from saqshy.db.bulk import _convert_column, _sqlite_utc_text, insert_many
 from saqshy.db.models import ContentItem, OutboxOp, SearchOutbox
 from saqshy.db.session import session_scope
 
@@ -69,3 +70,34 @@ def test_nothing_to_insert_and_unknown_columns(sessions: sessionmaker[Session]) 
         assert insert_many(session.connection(), ITEMS, []) == 0
         with pytest.raises(ValueError, match="no column"):
             insert_many(session.connection(), ITEMS, [{**_row(4), "colour": "red"}])
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        datetime(2026, 3, 1, 12, 0),
+        datetime(2026, 3, 1, 12, 0, 0, 5, tzinfo=UTC),
+        datetime(2026, 3, 1, 2, 30, 59, 999_999, tzinfo=timezone(timedelta(hours=5))),
+        datetime(999, 1, 2, 3, 4, 5, tzinfo=timezone(timedelta(hours=-3))),
+    ],
+)
+def test_sqlite_timestamps_are_sqlalchemys_text(value: datetime | None) -> None:
+    dialect = sqlite.dialect()
+    column_type = ITEMS.c.fetched_at.type
+    expected = column_type.dialect_impl(dialect).bind_processor(dialect)(value)  # type: ignore[misc]
+    assert _sqlite_utc_text(value) == expected
+
+
+def test_a_column_of_one_repeated_value_is_converted_once() -> None:
+    calls: list[object] = []
+
+    def process(value: object) -> object:
+        calls.append(value)
+        return f"<{value}>"
+
+    assert _convert_column([None, None, None], process, is_json=False) == ["<None>"] * 3
+    assert _convert_column([{}, {}], process, is_json=True) == ["<{}>"] * 2
+    assert len(calls) == 2
+    # Equal but not interchangeable JSON values are converted one by one.
+    assert _convert_column([{"a": 1}, {"a": True}], process, is_json=True) == ["<{'a': 1}>", "<{'a': True}>"]
