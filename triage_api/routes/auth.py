@@ -67,8 +67,9 @@ def open_session(
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
 def logout(request: Request, user: AnyRole, session: SessionDep, settings: SettingsDep) -> Response:
     """Any signed-in user. Revokes the token or session used for this request."""
-    record: AuthToken = request.state.auth_token
-    auth.revoke_token(session, session.merge(record))
+    record = session.get(AuthToken, request.state.auth_token.id)
+    if record is not None:
+        auth.revoke_token(session, record)
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
     response.delete_cookie(settings.triage_session_cookie, path="/")
     response.delete_cookie(settings.triage_csrf_cookie, path="/")

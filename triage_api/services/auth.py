@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
@@ -116,20 +117,31 @@ def login(
     return user, issued
 
 
+class ResolvedToken(NamedTuple):
+    """What a request needs of its token (the row itself is loaded only to revoke it)."""
+
+    id: int
+    expires_at: datetime
+    revoked_at: datetime | None
+    csrf_sha256: str | None
+
+
 # Built once: every request runs it, and SQLAlchemy then reuses the statement's cache key too.
+# The token's columns, not the entity: no ORM object to build for it on every request.
 _TOKEN_AND_USER = (
-    select(AuthToken, User)
+    select(AuthToken.id, AuthToken.expires_at, AuthToken.revoked_at, AuthToken.csrf_sha256, User)
     .join(User, User.id == AuthToken.user_id)
     .where(AuthToken.token_sha256 == bindparam("token_sha256"), AuthToken.kind == bindparam("kind"))
 )
 
 
-def resolve_token(session: Session, token: str, kind: str) -> tuple[AuthToken, User] | None:
+def resolve_token(session: Session, token: str, kind: str) -> tuple[ResolvedToken, User] | None:
     """The live token and its active user, or None (unknown, expired, revoked, or disabled user)."""
     row = session.execute(_TOKEN_AND_USER, {"token_sha256": security.sha256_hex(token), "kind": kind}).one_or_none()
     if row is None:
         return None
-    record, user = row
+    record = ResolvedToken(*row[:4])
+    user: User = row[4]
     if record.revoked_at is not None or as_utc(record.expires_at) <= utcnow() or not user.is_active:
         return None
     return record, user

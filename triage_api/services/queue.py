@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, CursorResult, Select, bindparam, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, Select, Table, bindparam, exists, func, or_, select, update
 from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from classifier.taxonomy import Taxonomy, load_taxonomy
 from saqshy.context import Context
@@ -315,6 +316,14 @@ _HELD_TASK = (
 )
 
 
+_TASKS = cast(Table, ReviewTask.__table__)  # Core statements: no ORM bulk-update machinery per claim
+_TAKE_LEASE = (
+    update(_TASKS)
+    .where(_TASKS.c.id == bindparam("task_id"))
+    .values(lease_owner_id=bindparam("owner"), lease_expires_at=bindparam("expires"), version=bindparam("version"))
+)
+
+
 def _lanes(settings: Settings, rng: random.Random) -> list[str | None]:
     """The lane a claim tries first (gold, exploration or regular by their shares), then any lane."""
     draw = rng.random()
@@ -387,11 +396,12 @@ def claim_next(
             continue
         expires = now + timedelta(seconds=settings.triage_lease_seconds)
         # The row is locked (PostgreSQL) or the whole database is (SQLite) until commit, so the
-        # lease read free above is still free here.
-        task.lease_owner_id = user.id
-        task.lease_expires_at = expires
-        task.version += 1
-        session.flush()
+        # lease read free above is still free here. One Core UPDATE, and the loaded object is told
+        # the new values as committed ones: no unit-of-work flush on every claim.
+        version = task.version + 1
+        session.execute(_TAKE_LEASE, {"task_id": task.id, "owner": user.id, "expires": expires, "version": version})
+        for name, value in (("lease_owner_id", user.id), ("lease_expires_at", expires), ("version", version)):
+            set_committed_value(task, name, value)
         append_audit(session, actor_id=user.id, action="task.claim", entity_type="review_task",
                      entity_id=task.id, payload={"expires_at": expires.isoformat()})
         return task
