@@ -177,3 +177,20 @@ def test_entries_chained_by_the_previous_scheme_still_verify(tmp_path, settings:
             assert verify_audit_chain(session).entries == 4
     finally:
         engine.dispose()
+
+
+def test_health_reports_the_sequencer(client, ctx) -> None:  # type: ignore[no-untyped-def]
+    from triage_api.services.audit import sequencer_for
+
+    body = client.get("/health").json()
+    audit = next(c for c in body["components"] if c["name"] == "audit")
+    assert audit["backend"] == "sequencer" and audit["ok"], audit
+    sequencer = sequencer_for(ctx.engine)
+    assert sequencer is not None
+    sequencer.consecutive_failures, sequencer.last_error = 3, "OperationalError: the database is restarting"
+    try:
+        body = client.get("/health").json()
+    finally:
+        sequencer.consecutive_failures = 0
+    audit = next(c for c in body["components"] if c["name"] == "audit")
+    assert not audit["ok"] and "restarting" in audit["detail"] and body["status"] == "degraded"

@@ -7,8 +7,10 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 import saqshy
+from saqshy.context import Context
 from saqshy.db.session import READ_ONLY
 from triage_api.deps import ContextDep
+from triage_api.services.audit import sequencer_for
 
 router = APIRouter(tags=["health"])
 
@@ -46,5 +48,18 @@ def health(ctx: ContextDep) -> HealthPublic:
             components.append(ComponentHealth(name=name, backend=type(adapter).__name__, ok=ok))
         except Exception as exc:
             components.append(ComponentHealth(name=name, backend="unavailable", ok=False, detail=str(exc)[:200]))
+    components.append(_audit_health(ctx))
     overall: Literal["ok", "degraded"] = "ok" if all(c.ok for c in components) else "degraded"
     return HealthPublic(status=overall, version=saqshy.__version__, components=components)
+
+
+def _audit_health(ctx: Context) -> ComponentHealth:
+    """The audit sequencer of this process: failing while its last attempts to chain failed."""
+    sequencer = sequencer_for(ctx.engine)
+    if sequencer is None:
+        return ComponentHealth(name="audit", backend="inline", ok=True, detail="entries chained at commit")
+    if sequencer.consecutive_failures:
+        return ComponentHealth(name="audit", backend="sequencer", ok=False,
+                               detail=f"{sequencer.consecutive_failures} failed attempts to chain entries; "
+                               f"last: {sequencer.last_error}"[:200])
+    return ComponentHealth(name="audit", backend="sequencer", ok=True, detail=f"{sequencer.chained} entries chained")

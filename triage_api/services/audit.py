@@ -216,6 +216,12 @@ def append_audit(
 _SEQUENCERS: weakref.WeakKeyDictionary[Engine, AuditSequencer] = weakref.WeakKeyDictionary()
 
 
+def sequencer_for(engine: Engine) -> AuditSequencer | None:
+    """The running sequencer chaining this engine's entries in this process, if any."""
+    sequencer = _SEQUENCERS.get(engine)
+    return sequencer if sequencer is not None and sequencer.running else None
+
+
 def _engine_of(session: Session) -> Engine:
     bind = session.get_bind()
     return bind.engine if isinstance(bind, Connection) else bind
@@ -278,6 +284,7 @@ class AuditSequencer:
         self.batch = batch
         self.chained = 0
         self.failures = 0
+        self.consecutive_failures = 0  # /health reports the sequencer failing while this is > 0
         self.last_error: str | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -312,10 +319,12 @@ class AuditSequencer:
             done = chain_pending(self.engine, batch=self.batch)
         except Exception as exc:  # any database error: retried on the next round
             self.failures += 1
+            self.consecutive_failures += 1
             self.last_error = f"{type(exc).__name__}: {exc}"
             log.warning("audit sequencer: chaining failed (%s); retrying", self.last_error)
             return 0
         self.chained += done
+        self.consecutive_failures = 0
         return done
 
     def _run(self) -> None:
