@@ -85,16 +85,16 @@ class _TooLarge(Exception):
 
 
 # AnyIO runs sync endpoints and dependencies on 40 worker threads. A request holding a row lock
-# (the audit chain's head) until its session dependency commits needs a free thread for that
-# commit; if every thread were taken by requests waiting for that lock, none would be left.
-# Capping requests in flight below the thread count always leaves one.
+# until its session dependency commits needs a free thread for that commit; if every thread were
+# taken by requests waiting for that lock, none would be left. Capping requests in flight below
+# the thread count always leaves one.
 MAX_IN_FLIGHT = 32
 
 # How long a thread may hold the GIL while another waits (CPython's default is 5 ms). A request
-# holding the audit chain's head lock needs the GIL back after each statement it sends; with the
-# default, every such wait can last a full interval while 30 other request threads compute, and
-# every vote and claim of the whole service queues behind that lock for it. 1 ms cut the lock's
-# hold and the 50-volunteer latency several-fold in benchmarks/queue.py, for a little more switching.
+# holding row locks (the task it votes on; the audit sequencer holds the chain's head) needs the
+# GIL back after each statement it sends; with the default, every such wait can last a full
+# interval while 30 other request threads compute. 1 ms cut the 50-volunteer latency several-fold
+# in benchmarks/queue.py (when every request still locked the chain's head), for a little more switching.
 GIL_SWITCH_INTERVAL_S = 0.001
 
 
