@@ -38,6 +38,11 @@ def _append(sessions: sessionmaker[Session], n: int, actor: str = "t") -> list[A
     return entries
 
 
+def _verify(sessions: sessionmaker[Session], **kwargs: bool):  # type: ignore[no-untyped-def]
+    with sessions() as session:
+        return verify_audit_chain(session, **kwargs)
+
+
 def _wait_chained(sessions: sessionmaker[Session], timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -68,13 +73,11 @@ def test_sequencer_chains_what_requests_commit(sql_engine: Engine, sessions: ses
         assert sequencer.chained == 5 and sequencer.failures == 0
     finally:
         sequencer.stop()
-    with sessions() as session:
-        result = verify_audit_chain(session)
+    result = _verify(sessions)
     assert result.ok and result.entries == 5, result.problems
     # Stopped: commits chain inline again.
     _append(sessions, 1)
-    with sessions() as session:
-        assert verify_audit_chain(session).entries == 6
+    assert _verify(sessions).entries == 6
 
 
 def test_concurrent_commits_make_one_linear_chain(sql_engine: Engine, sessions: sessionmaker[Session]) -> None:
@@ -109,11 +112,9 @@ def test_pending_entries_are_reported_and_chained_first(sql_engine: Engine, sess
     # An entry whose process died before its sequencer chained it.
     with sessions.begin() as session:
         session.execute(insert(AuditEntry).values(at=datetime.now(UTC), action="late", entity_type="t", payload={}))
-    with sessions() as session:
-        before = verify_audit_chain(session)
+    before = _verify(sessions)
     assert before.ok and before.entries == 2 and before.pending == 1
-    with sessions() as session:
-        after = verify_audit_chain(session, chain_first=True)
+    after = _verify(sessions, chain_first=True)
     assert after.ok and after.entries == 3 and after.pending == 0
 
 
@@ -169,12 +170,10 @@ def test_entries_chained_by_the_previous_scheme_still_verify(tmp_path, settings:
                                {"h": previous})
         upgrade(engine)
         sessions = make_session_factory(engine)
-        with sessions() as session:
-            result = verify_audit_chain(session)
+        result = _verify(sessions)
         assert result.ok and result.entries == 3, result.problems
         _append(sessions, 1)
-        with sessions() as session:
-            assert verify_audit_chain(session).entries == 4
+        assert _verify(sessions).entries == 4
     finally:
         engine.dispose()
 
