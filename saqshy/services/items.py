@@ -18,7 +18,8 @@ from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from sqlalchemy import BindParameter, Table, bindparam, insert, select
+from sqlalchemy import Connection, Executable, String, Table, any_, bindparam, insert, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from saqshy.db.bulk import insert_many
@@ -150,11 +151,24 @@ def _row_values(values: dict[str, Any], now: datetime) -> dict[str, Any]:
     return values
 
 
-# Built once, with an expanding parameter: an ``in_(list)`` built per call coerces every one of
-# its hundreds of literals and cost more than the query.
-_KEYS: BindParameter[list[str]] = bindparam("keys", expanding=True)
-_KNOWN_IDS = select(ContentItem.id).where(ContentItem.canonical_url.in_(_KEYS))
-_NEW_IDS = select(ContentItem.id, ContentItem.canonical_url).where(ContentItem.canonical_url.in_(_KEYS))
+# Lookups by canonical URL, built once. An ``in_(list)`` built per call coerces every one of its
+# hundreds of literals and cost more than the query; an expanding IN still renders one
+# placeholder per key at each execution, which PostgreSQL (and psycopg) then parse, so there the
+# keys travel as one array: ``= ANY(%(keys)s)``.
+_KEY_CONDITIONS = {
+    "postgresql": ContentItem.canonical_url == any_(bindparam("keys", type_=postgresql.ARRAY(String))),
+    "other": ContentItem.canonical_url.in_(bindparam("keys", expanding=True)),
+}
+_KNOWN_IDS: dict[str, Executable] = {
+    name: select(ContentItem.id).where(where) for name, where in _KEY_CONDITIONS.items()
+}
+_NEW_IDS: dict[str, Executable] = {
+    name: select(ContentItem.id, ContentItem.canonical_url).where(where) for name, where in _KEY_CONDITIONS.items()
+}
+
+
+def _by_key(statements: dict[str, Executable], connection: Connection) -> Executable:
+    return statements["postgresql" if connection.dialect.name == "postgresql" else "other"]
 
 
 def ingest_items(session: Session, items: Sequence[ItemIn | dict[str, Any]], settings: Settings) -> list[IngestResult]:
@@ -179,8 +193,9 @@ def ingest_items(session: Session, items: Sequence[ItemIn | dict[str, Any]], set
     connection = session.connection()
     keys = list(by_canonical)
     known: list[int] = []
+    known_ids = _by_key(_KNOWN_IDS, connection)
     for start in range(0, len(keys), 500):
-        known.extend(connection.execute(_KNOWN_IDS, {"keys": keys[start : start + 500]}).scalars())
+        known.extend(connection.execute(known_ids, {"keys": keys[start : start + 500]}).scalars())
     existing: dict[str, ContentItem] = {}
     for start in range(0, len(known), 500):
         for row in session.scalars(select(ContentItem).where(ContentItem.id.in_(known[start : start + 500]))):
@@ -200,9 +215,10 @@ def ingest_items(session: Session, items: Sequence[ItemIn | dict[str, Any]], set
         # (and, with sort_by_parameter_order, SQLite runs one INSERT per row).
         insert_many(connection, cast(Table, ContentItem.__table__), new_rows)
         new_keys = [values["canonical_url"] for values in new_rows]
+        new_ids = _by_key(_NEW_IDS, connection)
         for start in range(0, len(new_keys), 500):
             chunk = new_keys[start : start + 500]
-            for item_id, canonical in connection.execute(_NEW_IDS, {"keys": chunk}).all():
+            for item_id, canonical in connection.execute(new_ids, {"keys": chunk}).all():
                 results[canonical] = IngestResult(item_id=item_id, created=True, text_changed=True)
 
     for key, row in existing.items():
