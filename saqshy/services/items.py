@@ -10,6 +10,7 @@ transaction instead (same atomicity, no outbox round trip).
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,7 +19,19 @@ from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from sqlalchemy import Connection, Executable, String, Table, any_, bindparam, insert, select
+from sqlalchemy import (
+    Connection,
+    Executable,
+    Result,
+    String,
+    Table,
+    any_,
+    bindparam,
+    func,
+    insert,
+    literal_column,
+    select,
+)
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
@@ -153,10 +166,14 @@ def _row_values(values: dict[str, Any], now: datetime) -> dict[str, Any]:
 
 # Lookups by canonical URL, built once. An ``in_(list)`` built per call coerces every one of its
 # hundreds of literals and cost more than the query; an expanding IN still renders one
-# placeholder per key at each execution, which PostgreSQL (and psycopg) then parse, so there the
-# keys travel as one array: ``= ANY(%(keys)s)``.
+# placeholder per key at each execution (which PostgreSQL and psycopg then also parse). So the
+# keys travel as one parameter: an array on PostgreSQL (``= ANY``), a JSON array on SQLite
+# (``IN (SELECT value FROM json_each(?))``); other engines get the expanding IN.
 _KEY_CONDITIONS = {
     "postgresql": ContentItem.canonical_url == any_(bindparam("keys", type_=postgresql.ARRAY(String))),
+    "sqlite": ContentItem.canonical_url.in_(
+        select(literal_column("value")).select_from(func.json_each(bindparam("keys", type_=String)))
+    ),
     "other": ContentItem.canonical_url.in_(bindparam("keys", expanding=True)),
 }
 _KNOWN_IDS: dict[str, Executable] = {
@@ -167,8 +184,12 @@ _NEW_IDS: dict[str, Executable] = {
 }
 
 
-def _by_key(statements: dict[str, Executable], connection: Connection) -> Executable:
-    return statements["postgresql" if connection.dialect.name == "postgresql" else "other"]
+def _by_keys(connection: Connection, statements: dict[str, Executable], keys: list[str]) -> Result[Any, Any]:
+    """Run one of the statements above for these canonical URLs."""
+    dialect = connection.dialect.name
+    if dialect == "sqlite":
+        return connection.execute(statements[dialect], {"keys": json.dumps(keys)})
+    return connection.execute(statements.get(dialect, statements["other"]), {"keys": keys})
 
 
 def ingest_items(session: Session, items: Sequence[ItemIn | dict[str, Any]], settings: Settings) -> list[IngestResult]:
@@ -193,9 +214,8 @@ def ingest_items(session: Session, items: Sequence[ItemIn | dict[str, Any]], set
     connection = session.connection()
     keys = list(by_canonical)
     known: list[int] = []
-    known_ids = _by_key(_KNOWN_IDS, connection)
     for start in range(0, len(keys), 500):
-        known.extend(connection.execute(known_ids, {"keys": keys[start : start + 500]}).scalars())
+        known.extend(_by_keys(connection, _KNOWN_IDS, keys[start : start + 500]).scalars())
     existing: dict[str, ContentItem] = {}
     for start in range(0, len(known), 500):
         for row in session.scalars(select(ContentItem).where(ContentItem.id.in_(known[start : start + 500]))):
@@ -215,10 +235,8 @@ def ingest_items(session: Session, items: Sequence[ItemIn | dict[str, Any]], set
         # (and, with sort_by_parameter_order, SQLite runs one INSERT per row).
         insert_many(connection, cast(Table, ContentItem.__table__), new_rows)
         new_keys = [values["canonical_url"] for values in new_rows]
-        new_ids = _by_key(_NEW_IDS, connection)
         for start in range(0, len(new_keys), 500):
-            chunk = new_keys[start : start + 500]
-            for item_id, canonical in connection.execute(new_ids, {"keys": chunk}).all():
+            for item_id, canonical in _by_keys(connection, _NEW_IDS, new_keys[start : start + 500]).all():
                 results[canonical] = IngestResult(item_id=item_id, created=True, text_changed=True)
 
     for key, row in existing.items():
