@@ -1,7 +1,9 @@
 """Keeps the search index in step with the store: the outbox drain and the full rebuild.
 
 Every write to an item adds a ``search_outbox`` row in the item's own transaction
-(``saqshy.services.items``). ``drain_outbox`` walks those rows in id order, in batches:
+(``saqshy.services.items``); the one exception is a *new* item when the index is the FTS5 index
+inside the store's own SQLite database (``saqshy.search.index_in_store``): its document is written
+in that same transaction instead. ``drain_outbox`` walks the rows in id order, in batches:
 
 1. read a batch of rows and build each item's document from SQL *as it is now* (an item that
    no longer exists becomes a delete, whatever the row's op says);

@@ -3,7 +3,8 @@
 Two tables: ``search_fts`` (FTS5, rowid = item id, columns title and body) holds the text, and
 ``search_docs`` (rowid = item id) holds the filter fields with ordinary indexes, so a filter-only
 query never scans the full-text index. Both are derived data, created here on first use (not by
-Alembic: PostgreSQL has no FTS5) and rebuilt by ``reindex``.
+Alembic: PostgreSQL has no FTS5) and rebuilt by ``reindex``. When they live in the store's own
+database, ``ingest_items`` writes new items' documents through ``write`` in the items' transaction.
 
 Tokenizer: ``unicode61 remove_diacritics 0``. unicode61 folds case for every Cyrillic letter,
 Kazakh ones included (Қ/қ, Ң/ң, Ө/ө, Ү/ү, Ұ/ұ, І/і, Ә/ә, Ғ/ғ, Һ/һ have no decomposition, so no
