@@ -22,6 +22,7 @@ version of an item over a newer one.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import zlib
@@ -32,7 +33,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, delete, func, insert, select, text, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Integer,
+    String,
+    any_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal_column,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, sessionmaker
 
 from saqshy.db.models import ContentItem, OutboxOp, SearchOutbox
@@ -207,7 +223,7 @@ def _acknowledge(
     failed = {**upserts.failed, **deletes.failed}
     done = [row.id for row in rows if row.item_id not in failed]
     with session_scope(sessions) as session:
-        session.connection().execute(delete(SearchOutbox).where(SearchOutbox.id.in_(done)))
+        _delete_rows(session.connection(), done)
     _record_failures(sessions, [(r.id, r.attempts, failed[r.item_id]) for r in rows if r.item_id in failed])
     if failed:
         logger.warning("search engine rejected %d documents: %s", len(failed), next(iter(failed.values())))
@@ -215,6 +231,30 @@ def _acknowledge(
     report.upserted += len(upserts.acknowledged)
     report.deleted += len(deletes.acknowledged)
     report.failed += len(failed)
+
+
+# The acknowledged rows, deleted by id with the ids as one parameter (an array on PostgreSQL, a
+# JSON array on SQLite): an ``in_(ids)`` renders, and the driver parses, one placeholder per row.
+_DELETE_ROWS = {
+    "postgresql": delete(SearchOutbox).where(
+        SearchOutbox.id == any_(bindparam("ids", type_=postgresql.ARRAY(Integer)))
+    ),
+    "sqlite": delete(SearchOutbox).where(
+        SearchOutbox.id.in_(select(literal_column("value")).select_from(func.json_each(bindparam("ids", type_=String))))
+    ),
+}
+
+
+def _delete_rows(connection: Connection, ids: list[int]) -> None:
+    if not ids:
+        return
+    dialect = connection.dialect.name
+    if dialect == "sqlite":
+        connection.execute(_DELETE_ROWS[dialect], {"ids": json.dumps(ids)})
+    elif dialect in _DELETE_ROWS:
+        connection.execute(_DELETE_ROWS[dialect], {"ids": ids})
+    else:
+        connection.execute(delete(SearchOutbox).where(SearchOutbox.id.in_(ids)))
 
 
 def rebuild_index(
