@@ -99,12 +99,17 @@ def test_ort_threads_do_not_spin(built) -> None:
     assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
 
 
-def test_stale_format_is_not_the_default_and_is_rebuilt(built, tmp_path: Path) -> None:
+def _registry_copy(built, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A copy of the built registry to tamper with: (settings, version, its check file, the check's data)."""
     settings, version, _ = built
     shutil.copytree(settings.models_dir, tmp_path / "models")
     copy = settings.model_copy(update={"models_dir": tmp_path / "models"})
     check_file = tmp_path / "models" / version / onnx_int8.ONNX_DIR / onnx_int8.CHECK_FILE
-    data = json.loads(check_file.read_text(encoding="utf-8"))
+    return copy, version, check_file, json.loads(check_file.read_text(encoding="utf-8"))
+
+
+def test_stale_format_is_not_the_default_and_is_rebuilt(built, tmp_path: Path) -> None:
+    copy, version, check_file, data = _registry_copy(built, tmp_path)
     data.pop("format")  # a build of the first format (SDPA export, unfused: no faster than fp32)
     check_file.write_text(json.dumps(data), encoding="utf-8")
     assert Scorer.from_registry(copy, version).backend == "torch-fp32"
@@ -115,11 +120,7 @@ def test_stale_format_is_not_the_default_and_is_rebuilt(built, tmp_path: Path) -
 
 
 def test_failed_check_is_recorded_and_fp32_stays_default(built, tmp_path: Path) -> None:
-    settings, version, _ = built
-    shutil.copytree(settings.models_dir, tmp_path / "models")
-    copy = settings.model_copy(update={"models_dir": tmp_path / "models"})
-    check_file = tmp_path / "models" / version / onnx_int8.ONNX_DIR / onnx_int8.CHECK_FILE
-    data = json.loads(check_file.read_text(encoding="utf-8"))
+    copy, version, check_file, data = _registry_copy(built, tmp_path)
     check_file.write_text(json.dumps({**data, "ok": False}), encoding="utf-8")
     assert Scorer.from_registry(copy, version).backend == "torch-fp32"
     assert Scorer.from_registry(copy, version, quantize=True).backend == "onnx-int8"  # asked for explicitly
