@@ -10,7 +10,7 @@ import pytest
 
 from classifier.calibration import Calibration, expected_calibration_error, fit_calibration
 from classifier.data import read_examples, split_of
-from classifier.engine import MAX_WINDOWS, Scorer, make_windows
+from classifier.engine import MAX_WINDOWS, Scorer, make_windows, plan_batches
 from classifier.errors import InvalidInputError, ModelNotFoundError, RegistryError
 from classifier.explain import explain, faithfulness
 from classifier.model import OVERALL
@@ -90,6 +90,19 @@ def test_batching_and_order_do_not_change_scores(scorer: Scorer) -> None:
     reordered = scorer.probabilities(texts[::-1])[::-1]
     assert np.allclose(one_by_one, batched, atol=1e-5)
     assert np.allclose(batched, reordered, atol=1e-5)
+
+
+def test_batches_cover_every_window_once_within_the_budget_and_pad_little() -> None:
+    lengths = sorted([5] * 40 + [30] * 20 + [120] * 9 + [510] * 20 + [2000])
+    batches = plan_batches(lengths, batch_tokens=4096, max_batch=64)
+    assert [i for start, end in batches for i in range(start, end)] == list(range(len(lengths)))
+    for start, end in batches:
+        assert end - start <= 64
+        assert (end - start) * lengths[end - 1] <= 4096 or end - start == 1  # a longer window alone
+    padded = sum((end - start) * lengths[end - 1] for start, end in batches)
+    # a greedy fill to 64 rows would pad the 5-token windows to 30 and the 30-token ones to 120
+    assert padded <= 1.05 * sum(lengths)
+    assert plan_batches([]) == []
 
 
 def test_long_text_is_windowed_and_the_worst_window_counts(scorer: Scorer) -> None:
