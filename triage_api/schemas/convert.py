@@ -11,7 +11,7 @@ from triage_api.services import queue, users, votes
 
 
 def task_for_review(session: Session, task: ReviewTask) -> TaskForReview:
-    score = queue.latest_score(session, task.item_id)
+    score = queue.latest_score_view(session, task.item_id)
     return TaskForReview(
         id=task.id,
         category=task.category,

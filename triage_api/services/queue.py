@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, CursorResult, Select, Table, bindparam, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, Row, Select, Table, bindparam, exists, func, or_, select, update
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -305,8 +305,9 @@ _LANES: dict[str, ColumnElement[bool]] = {
     "regular": ReviewTask.is_gold.is_(False) & ReviewTask.is_exploration.is_(False),
 }
 
+# Only the id: a volunteer rarely holds a task when claiming, and an id needs no ORM loading.
 _HELD_TASK = (
-    select(ReviewTask)
+    select(ReviewTask.id)
     .where(
         ReviewTask.lease_owner_id == bindparam("user_id"),
         ReviewTask.lease_expires_at > bindparam("now"),
@@ -362,7 +363,8 @@ def _claim_statement(lane: str | None, excluding: bool, skipping: bool) -> Selec
 
 
 def held_task(session: Session, user: User, now: datetime | None = None) -> ReviewTask | None:
-    return session.execute(_HELD_TASK, {"user_id": user.id, "now": now or utcnow()}).scalar_one_or_none()
+    task_id = session.connection().execute(_HELD_TASK, {"user_id": user.id, "now": now or utcnow()}).scalar()
+    return None if task_id is None else session.get(ReviewTask, task_id)
 
 
 def claim_next(
@@ -566,8 +568,20 @@ _LATEST_SCORE = (
 )
 
 
+_LATEST_SCORE_VIEW = (
+    select(Score.model_version, Score.probabilities, Score.score, Score.top_category, Score.explanation)
+    .where(Score.item_id == bindparam("item_id")).order_by(Score.created_at.desc(), Score.id.desc()).limit(1)
+)
+
+
 def latest_score(session: Session, item_id: int) -> Score | None:
     return session.execute(_LATEST_SCORE, {"item_id": item_id}).scalar_one_or_none()
+
+
+def latest_score_view(session: Session, item_id: int) -> Row[Any] | None:
+    """The latest score's public columns (what a reviewer sees) as a plain row: every claim
+    shows one, and scores are never changed in the same transaction, so no ORM entity is needed."""
+    return session.connection().execute(_LATEST_SCORE_VIEW, {"item_id": item_id}).first()
 
 
 # --- Jobs (``fn(ctx, **args)``: open their own sessions, idempotent) -----------------------------

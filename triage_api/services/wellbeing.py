@@ -116,11 +116,37 @@ def _counts(
     return {category: int(shift or 0) for category, shift, _ in rows}, sum(int(day or 0) for *_, day in rows)
 
 
+def _budget(overrides: dict[str, Any], category: str) -> int | None:
+    budget: int | None = overrides.get(category, DISTRESSING_BUDGETS.get(category))
+    return budget
+
+
+def _counts_matter(prefs: dict[str, Any]) -> bool:
+    """Whether the reviewer's counts can change what is served: a daily cap, or a budget on a
+    category they are otherwise served. Most volunteers have neither, and their claims skip the query."""
+    if prefs.get("daily_cap") is not None:
+        return True
+    opted = set(prefs.get("opt_in") or [])
+    overrides: dict[str, Any] = prefs.get("budgets") or {}
+    return any(
+        _budget(overrides, category.name) is not None
+        and (category.name not in DISTRESSING_BUDGETS or category.name in opted)
+        for category in load_taxonomy()
+    )
+
+
 def wellbeing_for(session: Session, user: User, now: datetime | None = None) -> WellbeingState:
-    now = now or utcnow()
+    return _state(session, user, now or utcnow(), count=True)
+
+
+def _state(session: Session, user: User, now: datetime, *, count: bool) -> WellbeingState:
+    """The reviewer's state; with ``count`` false the counts are taken as zero (see claim_gate)."""
     prefs = _prefs(user)
     shift_start = now - timedelta(hours=SHIFT_HOURS)
-    shift_counts, reviewed_today = _counts(session, user.id, shift_start, _day_start(now))
+    shift_counts: dict[str | None, int] = {}
+    reviewed_today = 0
+    if count:
+        shift_counts, reviewed_today = _counts(session, user.id, shift_start, _day_start(now))
     daily_cap = prefs.get("daily_cap")
     opted = set(prefs.get("opt_in") or [])
     overrides: dict[str, Any] = prefs.get("budgets") or {}
@@ -128,7 +154,7 @@ def wellbeing_for(session: Session, user: User, now: datetime | None = None) -> 
     excluded: list[str] = []
     for category in load_taxonomy():
         requires = category.name in DISTRESSING_BUDGETS
-        budget = overrides.get(category.name, DISTRESSING_BUDGETS.get(category.name))
+        budget = _budget(overrides, category.name)
         used = shift_counts.get(category.name, 0)
         served = (not requires or category.name in opted) and (budget is None or used < budget)
         if not served:
@@ -160,7 +186,8 @@ def wellbeing_for(session: Session, user: User, now: datetime | None = None) -> 
 
 def claim_gate(session: Session, user: User, now: datetime | None = None) -> ClaimGate:
     """For ``claim_next``: skip ``excluded_categories``; serve nothing when ``cap_reached``."""
-    state = wellbeing_for(session, user, now)
+    # Without a cap or a budget that applies, the counts cannot exclude anything: no query.
+    state = _state(session, user, now or utcnow(), count=_counts_matter(_prefs(user)))
     return ClaimGate(cap_reached=state.cap_reached, excluded_categories=frozenset(state.excluded_categories))
 
 
