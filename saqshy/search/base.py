@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import Select, select, type_coerce
+from sqlalchemy import Connection, Select, select, type_coerce
 from sqlalchemy.orm import Session
 from sqlalchemy.types import NullType
 
@@ -144,13 +144,15 @@ def _utc(value: datetime | str | None) -> datetime | None:
         return None
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
+    if value.tzinfo is UTC:
+        return value
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 # Only the columns a document needs, as the driver returns them: the indexer loads thousands of
 # items per batch, and SQLAlchemy's per-value result processing (timestamps) cost more than the
-# query. ``_utc`` turns the two timestamps into datetimes.
-_ITEM_COLUMNS = (
+# query. ``_utc`` turns the two timestamps into datetimes. ``documents_from_rows`` takes rows of these.
+ITEM_COLUMNS = (
     ContentItem.id,
     ContentItem.url,
     ContentItem.language,
@@ -176,7 +178,15 @@ def documents_for_items(session: Session, items: ItemSelector) -> dict[int, Sear
             return {}
     # Core, not the ORM: plain rows, no ORM loading machinery per row.
     connection = session.connection()
-    rows = connection.execute(select(*_ITEM_COLUMNS).where(ContentItem.id.in_(ids_select))).all()
+    rows = connection.execute(select(*ITEM_COLUMNS).where(ContentItem.id.in_(ids_select))).all()
+    return documents_from_rows(connection, rows, ids_select)
+
+
+def documents_from_rows(
+    connection: Connection, rows: Sequence[Any], ids_select: Select[Any] | list[int]
+) -> dict[int, SearchDocument]:
+    """Documents from rows of ``ITEM_COLUMNS`` (already read), completed with the latest score and
+    the review task of the items ``ids_select`` names (the same items)."""
     if not rows:
         return {}
     latest: dict[int, Any] = {}
@@ -256,6 +266,14 @@ class SearchResult(BaseModel):
 
 
 @dataclass(slots=True)
+class PreparedDocuments:
+    """Documents with the CPU-bound half of indexing done (``SearchEngine.prepare_documents``)."""
+
+    item_ids: list[int]
+    payload: Any  # what the engine's ``index_prepared`` sends; its own business
+
+
+@dataclass(slots=True)
 class BulkOutcome:
     """What the engine acknowledged in one bulk call; ``failed`` maps item id to its error."""
 
@@ -279,6 +297,16 @@ class SearchEngine(ABC):
     @abstractmethod
     def index_documents(self, documents: Sequence[SearchDocument]) -> BulkOutcome:
         """Insert or replace documents by item id. Raises SearchUnavailable when unreachable."""
+
+    def prepare_documents(self, documents: Sequence[SearchDocument]) -> PreparedDocuments:
+        """The CPU-bound half of ``index_documents`` (folding, serialising), split off so that the
+        outbox drain can run it while the engine is still writing the previous batch; then
+        ``index_prepared`` sends it. By default there is nothing to prepare."""
+        return PreparedDocuments([doc.item_id for doc in documents], list(documents))
+
+    def index_prepared(self, prepared: PreparedDocuments) -> BulkOutcome:
+        """``index_documents`` for what ``prepare_documents`` returned."""
+        return self.index_documents(prepared.payload)
 
     @abstractmethod
     def delete_documents(self, item_ids: Sequence[int]) -> BulkOutcome:

@@ -28,6 +28,7 @@ from saqshy.search.base import (
     MARK_END,
     MARK_START,
     BulkOutcome,
+    PreparedDocuments,
     SearchDocument,
     SearchEngine,
     SearchHit,
@@ -46,7 +47,8 @@ LANGUAGE_ANALYZERS = {"ru": "russian", "en": "english"}
 def _iso(value: datetime | None) -> str | None:
     if value is None:
         return None
-    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if value.tzinfo is not UTC:
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     return value.isoformat()
 
 
@@ -209,15 +211,26 @@ class ElasticsearchEngine(SearchEngine):
         return BulkOutcome(acknowledged=[i for i in ids if i not in failed], failed=failed)
 
     def index_documents(self, documents: Sequence[SearchDocument]) -> BulkOutcome:
-        if not documents:
+        return self.index_prepared(self.prepare_documents(documents))
+
+    def prepare_documents(self, documents: Sequence[SearchDocument]) -> PreparedDocuments:
+        """Each document's source, serialised by the client's own JSON serializer (what
+        ``helpers.bulk`` would do with it): the drain does this while the previous bulk is still
+        being indexed, and the bulk then only sends bytes."""
+        latest = {doc.item_id: doc for doc in documents}
+        dumps = self.client.transport.serializers.get_serializer("application/json").dumps
+        return PreparedDocuments(list(latest), [dumps(self._source(doc)) for doc in latest.values()])
+
+    def index_prepared(self, prepared: PreparedDocuments) -> BulkOutcome:
+        if not prepared.item_ids:
             return BulkOutcome()
         self.ensure_index()
-        latest = {doc.item_id: doc for doc in documents}
         actions = (
-            {"_op_type": "index", "_index": self.index, "_id": str(item_id), "_source": self._source(doc)}
-            for item_id, doc in latest.items()
+            # helpers.bulk passes a ``_source`` that is already bytes through as the document line.
+            {"_op_type": "index", "_index": self.index, "_id": str(item_id), "_source": source}
+            for item_id, source in zip(prepared.item_ids, prepared.payload, strict=True)
         )
-        return self._bulk(actions, list(latest), ok_statuses=set())
+        return self._bulk(actions, prepared.item_ids, ok_statuses=set())
 
     def delete_documents(self, item_ids: Sequence[int]) -> BulkOutcome:
         if not item_ids:

@@ -31,7 +31,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import (
     Connection,
@@ -51,9 +51,17 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, sessionmaker
 
+from saqshy.db.bulk import unprepared
 from saqshy.db.models import ContentItem, OutboxOp, SearchOutbox
 from saqshy.db.session import READ_ONLY, session_scope
-from saqshy.search.base import BulkOutcome, SearchDocument, SearchEngine, documents_for_items
+from saqshy.search.base import (
+    ITEM_COLUMNS,
+    PreparedDocuments,
+    SearchDocument,
+    SearchEngine,
+    documents_for_items,
+    documents_from_rows,
+)
 
 if TYPE_CHECKING:
     from saqshy.context import Context
@@ -119,11 +127,11 @@ def pending_count(sessions: sessionmaker[Session]) -> int:
         return session.scalar(select(func.count()).select_from(SearchOutbox)) or 0
 
 
-def _record_failures(sessions: sessionmaker[Session], rows: list[tuple[int, int, str]]) -> None:
+def _record_failures(engine: Engine, rows: list[tuple[int, int, str]]) -> None:
     """rows: (outbox id, attempts so far, error)."""
     if not rows:
         return
-    with session_scope(sessions) as session:
+    with session_scope(sessionmaker(bind=engine)) as session:
         session.execute(
             update(SearchOutbox),
             [{"id": row_id, "attempts": attempts + 1, "last_error": error[:2000]} for row_id, attempts, error in rows],
@@ -132,37 +140,60 @@ def _record_failures(sessions: sessionmaker[Session], rows: list[tuple[int, int,
 
 @dataclass
 class _Batch:
-    rows: list[Any]  # (outbox id, item id, attempts)
+    rows: list[tuple[int, int, int]]  # (outbox id, item id, attempts)
     documents: list[SearchDocument]
     gone: list[int]  # items no longer in SQL: delete their documents
+    prepared: PreparedDocuments | None = None
 
 
-def _read_batch(sessions: sessionmaker[Session], after_id: int, batch_size: int) -> _Batch | None:
-    # A read-only transaction: on SQLite it must not take the write lock, since the previous
-    # batch may be being written into an FTS index in the same database at this moment.
-    with session_scope(sessions) as session:
-        rows = (
-            session.connection(execution_options=READ_ONLY)
-            .execute(
-                select(SearchOutbox.id, SearchOutbox.item_id, SearchOutbox.attempts)
-                .where(SearchOutbox.id > after_id)
-                .order_by(SearchOutbox.id)
-                .limit(batch_size)
-            )
-            .all()
-        )
+# The batch's outbox rows with their items' columns, in one query (an item gone from SQL has
+# NULLs): a read is then this, the scores and the review tasks, nothing else.
+_BATCH_ROWS = (
+    select(SearchOutbox.id, SearchOutbox.item_id, SearchOutbox.attempts, ContentItem.id.label("found"), *ITEM_COLUMNS)
+    .select_from(SearchOutbox)
+    .outerjoin(ContentItem, ContentItem.id == SearchOutbox.item_id)
+    .where(SearchOutbox.id > bindparam("after_id"))
+    .order_by(SearchOutbox.id)
+    .limit(bindparam("batch_size"))
+)
+
+
+@contextmanager
+def _connection(engine: Engine, *, read_only: bool) -> Iterator[Connection]:
+    """A connection for one step of the drain, committed at the end.
+
+    On PostgreSQL each step is one statement, or reads that need no common snapshot (the drain
+    rebuilds documents from whatever SQL holds when it reads): autocommit spares the BEGIN and
+    COMMIT round trips, and no plan is prepared (a plan cached while the tables were small would
+    scan them whole). On SQLite, reads are DEFERRED transactions, so they never wait for the
+    writer (an FTS index in the same database may be being written at this moment), and writes
+    IMMEDIATE ones.
+    """
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn, unprepared(conn):
+            yield conn
+    else:
+        with engine.connect() as conn:
+            if read_only:
+                conn = conn.execution_options(**READ_ONLY)
+            with conn.begin():
+                yield conn
+
+
+def _read_batch(engine: Engine, after_id: int, batch_size: int) -> _Batch | None:
+    with _connection(engine, read_only=True) as connection:
+        rows = connection.execute(_BATCH_ROWS, {"after_id": after_id, "batch_size": batch_size}).all()
         if not rows:
             return None
+        items = {row[4]: row[4:] for row in rows if row[3] is not None}
         # The batch as a subquery: no thousands of bound ids to compile and send.
-        documents = documents_for_items(
-            session, select(SearchOutbox.item_id).where(SearchOutbox.id.between(rows[0].id, rows[-1].id))
+        documents = documents_from_rows(
+            connection,
+            list(items.values()),
+            select(SearchOutbox.item_id).where(SearchOutbox.id.between(rows[0][0], rows[-1][0])),
         )
-    gone = sorted({row.item_id for row in rows} - documents.keys())
-    return _Batch(list(rows), list(documents.values()), gone)
-
-
-def _send(search: SearchEngine, batch: _Batch) -> tuple[BulkOutcome, BulkOutcome]:
-    return search.index_documents(batch.documents), search.delete_documents(batch.gone)
+    gone = sorted({row[1] for row in rows} - documents.keys())
+    return _Batch([(row[0], row[1], row[2]) for row in rows], list(documents.values()), gone)
 
 
 def drain_outbox(
@@ -176,55 +207,56 @@ def drain_outbox(
     """Push pending outbox rows into the engine (see the module docstring). Raises
     SearchUnavailable, after recording the attempt, when the engine cannot be reached.
 
-    One batch is in flight while the next is read from SQL: the engine's indexing (a JVM, or
-    SQLite's tokenizer, which runs without the GIL) overlaps our reading and serialising. Batches
-    still reach the engine strictly in outbox order, one at a time, so a newer version of an item
-    is never overwritten by an older one.
+    One batch is in flight (sent to the engine, then its outbox rows deleted, on a sender thread)
+    while the next is read from SQL and prepared for the engine (``prepare_documents``: folded
+    and serialised), so the engine's indexing (a JVM, or SQLite's tokenizer, which runs without
+    the GIL) overlaps all our CPU work. Batches still reach the engine strictly in outbox order,
+    one at a time, so a newer version of an item is never overwritten by an older one.
     """
     report = DrainReport()
     engine = sessions.kw["bind"]
     with index_lock(engine), ThreadPoolExecutor(max_workers=1, thread_name_prefix="saqshy-index") as sender:
         total = pending_count(sessions) if progress else 0
-        in_flight: tuple[_Batch, Future[tuple[BulkOutcome, BulkOutcome]]] | None = None
+        in_flight: Future[None] | None = None
         last_id = 0
         exhausted = False  # the last read returned a short batch: nothing more to read
         while True:
             batch = None
             if not exhausted and (max_batches is None or report.batches < max_batches):
-                batch = _read_batch(sessions, last_id, batch_size)
+                batch = _read_batch(engine, last_id, batch_size)
+                if batch is not None:
+                    batch.prepared = search.prepare_documents(batch.documents)
             if in_flight is not None:
-                _acknowledge(sessions, report, *in_flight)
+                in_flight.result()  # raises the engine's failure, after its rows were kept
                 in_flight = None
                 if progress:
                     progress(report.rows_done, max(total, report.rows_done))
             if batch is None:
                 break
             report.batches += 1
-            last_id = batch.rows[-1].id
+            last_id = batch.rows[-1][0]
             exhausted = len(batch.rows) < batch_size
-            in_flight = (batch, sender.submit(_send, search, batch))
+            in_flight = sender.submit(_send_and_acknowledge, engine, search, report, batch)
     return report
 
 
-def _acknowledge(
-    sessions: sessionmaker[Session],
-    report: DrainReport,
-    batch: _Batch,
-    outcome: Future[tuple[BulkOutcome, BulkOutcome]],
-) -> None:
-    """Wait for a batch's engine writes; delete the rows it acknowledged, record the rest."""
+def _send_and_acknowledge(engine: Engine, search: SearchEngine, report: DrainReport, batch: _Batch) -> None:
+    """Send a batch to the engine; delete the rows it acknowledged, record the rest."""
     rows = batch.rows
     try:
-        upserts, deletes = outcome.result()
+        prepared = batch.prepared if batch.prepared is not None else search.prepare_documents(batch.documents)
+        upserts, deletes = search.index_prepared(prepared), search.delete_documents(batch.gone)
     except Exception as exc:
-        _record_failures(sessions, [(r.id, r.attempts, f"{type(exc).__name__}: {exc}") for r in rows])
+        _record_failures(engine, [(row_id, attempts, f"{type(exc).__name__}: {exc}") for row_id, _, attempts in rows])
         logger.warning("search indexing failed, %d outbox rows kept for retry: %s", len(rows), exc)
         raise
     failed = {**upserts.failed, **deletes.failed}
-    done = [row.id for row in rows if row.item_id not in failed]
-    with session_scope(sessions) as session:
-        _delete_rows(session.connection(), done)
-    _record_failures(sessions, [(r.id, r.attempts, failed[r.item_id]) for r in rows if r.item_id in failed])
+    done = [row_id for row_id, item_id, _ in rows if item_id not in failed]
+    with _connection(engine, read_only=False) as connection:
+        _delete_rows(connection, done)
+    _record_failures(
+        engine, [(row_id, attempts, failed[item_id]) for row_id, item_id, attempts in rows if item_id in failed]
+    )
     if failed:
         logger.warning("search engine rejected %d documents: %s", len(failed), next(iter(failed.values())))
     report.rows_done += len(done)

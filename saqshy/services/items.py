@@ -29,13 +29,14 @@ from sqlalchemy import (
     bindparam,
     func,
     insert,
+    literal,
     literal_column,
     select,
 )
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
-from saqshy.db.bulk import insert_many
+from saqshy.db.bulk import insert_many, unprepared
 from saqshy.db.models import ContentItem, OutboxOp, SearchOutbox, utcnow
 from saqshy.errors import InvalidInput, NotFound
 from saqshy.search import index_in_store
@@ -182,6 +183,22 @@ _KNOWN_IDS: dict[str, Executable] = {
 _NEW_IDS: dict[str, Executable] = {
     name: select(ContentItem.id, ContentItem.canonical_url).where(where) for name, where in _KEY_CONDITIONS.items()
 }
+# PostgreSQL: the new ids, and their outbox rows inserted by the same statement (a data-modifying
+# WITH), instead of a second round trip and a COPY of rows the server can build itself.
+_NEW = select(ContentItem.id, ContentItem.canonical_url).where(_KEY_CONDITIONS["postgresql"]).cte("new")
+_NEW_IDS_QUEUED = select(_NEW.c.id, _NEW.c.canonical_url).add_cte(
+    insert(SearchOutbox)
+    .from_select(
+        ["item_id", "op", "created_at", "attempts"],
+        select(
+            _NEW.c.id,
+            literal(OutboxOp.UPSERT, SearchOutbox.__table__.c.op.type),
+            bindparam("now", type_=SearchOutbox.__table__.c.created_at.type),
+            literal(0),
+        ),
+    )
+    .cte("queued")
+)
 
 
 def _by_keys(connection: Connection, statements: dict[str, Executable], keys: list[str]) -> Result[Any, Any]:
@@ -208,10 +225,22 @@ def ingest_items(session: Session, items: Sequence[ItemIn | dict[str, Any]], set
         by_canonical[key] = values
     if not by_canonical:
         return []
+    connection = session.connection()
+    with unprepared(connection):
+        return _write(session, connection, by_canonical, order, settings, now)
 
+
+def _write(
+    session: Session,
+    connection: Connection,
+    by_canonical: dict[str, dict[str, Any]],
+    order: list[str],
+    settings: Settings,
+    now: datetime,
+) -> list[IngestResult]:
+    """``ingest_items`` once its input is valid: the writes, in the caller's transaction."""
     # Which canonical URLs are known: a plain Core query (a bulk load mostly finds none), then
     # ORM objects for those only.
-    connection = session.connection()
     keys = list(by_canonical)
     known: list[int] = []
     for start in range(0, len(keys), 500):
@@ -221,6 +250,9 @@ def ingest_items(session: Session, items: Sequence[ItemIn | dict[str, Any]], set
         for row in session.scalars(select(ContentItem).where(ContentItem.id.in_(known[start : start + 500]))):
             existing[row.canonical_url] = row
 
+    in_store = index_in_store(settings, connection.engine)
+    # On PostgreSQL the statement that reads the new ids back also queues them in the outbox.
+    queue_with_ids = not in_store and connection.dialect.name == "postgresql"
     results: dict[str, IngestResult] = {}
     new_rows = [values for key, values in by_canonical.items() if key not in existing]
     if new_rows:
@@ -236,7 +268,13 @@ def ingest_items(session: Session, items: Sequence[ItemIn | dict[str, Any]], set
         insert_many(connection, cast(Table, ContentItem.__table__), new_rows)
         new_keys = [values["canonical_url"] for values in new_rows]
         for start in range(0, len(new_keys), 500):
-            for item_id, canonical in _by_keys(connection, _NEW_IDS, new_keys[start : start + 500]).all():
+            part = new_keys[start : start + 500]
+            found = (
+                connection.execute(_NEW_IDS_QUEUED, {"keys": part, "now": now})
+                if queue_with_ids
+                else _by_keys(connection, _NEW_IDS, part)
+            )
+            for item_id, canonical in found.all():
                 results[canonical] = IngestResult(item_id=item_id, created=True, text_changed=True)
 
     for key, row in existing.items():
@@ -254,13 +292,13 @@ def ingest_items(session: Session, items: Sequence[ItemIn | dict[str, Any]], set
         results[key] = IngestResult(item_id=row.id, created=False, text_changed=text_changed)
     session.flush()
 
-    connection = session.connection()
     queued = order
-    if index_in_store(settings, connection.engine):
+    if in_store:
         # The index is in this database: new items' documents are written in this transaction.
         # A new item has no score or review task yet, so its document is built from the row.
         documents = [_new_document(results[key].item_id, by_canonical[key]) for key in order if results[key].created]
-        SqliteFtsEngine(connection.engine).write(connection, documents)
+        SqliteFtsEngine(connection.engine).write_new_items(connection, documents)
+    if in_store or queue_with_ids:
         # Updated rows go through the outbox: their documents also carry scores and decisions,
         # and a drain that read the old version just before this commit must be followed by one
         # that reads the new one.
