@@ -13,7 +13,7 @@ process. Each crawl runs in its own child process (Twisted's reactor starts once
 
 Like with like: both crawl the same pages from the same server with the same Scrapy settings
 (``COMMON`` over ``crawlers.settings``) and the same garbage-collector settings
-(``crawlers.runner.tune_gc``), and both are timed by Scrapy's own stats from spider
+(``saqshy.gc_tuning.tune_gc``), and both are timed by Scrapy's own stats from spider
 open to spider close, so the Saqshy time includes draining its pipeline (every item extracted,
 WARC-recorded and committed to SQL) before the spider closes; start-up (imports, models, the
 database) is outside both. Runs are interleaved (bare, saqshy, bare, saqshy, ...) so a change
@@ -241,9 +241,9 @@ def run_bare(root: str, result: Connection) -> None:
     from scrapy.crawler import CrawlerProcess
     from scrapy.linkextractors import LinkExtractor
 
-    from crawlers.runner import tune_gc
     from crawlers.settings import scrapy_settings
     from crawlers.spiders.site import DENY_EXTENSIONS
+    from saqshy.gc_tuning import tune_gc
     from saqshy.settings import Settings
 
     class BareSpider(scrapy.Spider):

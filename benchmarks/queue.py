@@ -115,16 +115,22 @@ def _app_from_env():
     """The app of one server process (``--workers`` > 1 starts several, each calling this)."""
     from triage_api.main import GIL_SWITCH_INTERVAL_S
 
-    # The API sets this when it starts (see triage_api.main); the bare app gets the same set-up.
+    # The API sets these when it starts (see triage_api.main); the bare app gets the same set-up.
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     kind, db_url, var_dir = (os.environ[f"SAQSHY_BENCH_{k}"] for k in ("KIND", "DB", "VAR"))
-    if kind == "bare":
-        return _bare_app(db_url, var_dir)
-    from saqshy.context import build_context
-    from triage_api.main import create_app
+    from saqshy.gc_tuning import tune_gc
 
-    settings = _settings(db_url, var_dir)
-    return create_app(settings, context=build_context(settings))
+    if kind == "bare":
+        app = _bare_app(db_url, var_dir)
+    else:
+        from saqshy.context import build_context
+        from triage_api.main import create_app
+
+        settings = _settings(db_url, var_dir)
+        # Given its context, the app leaves the collector alone (tests); a served one tunes it.
+        app = create_app(settings, context=build_context(settings))
+    tune_gc()
+    return app
 
 
 def serve(kind: str, db_url: str, var_dir: str, port: int, workers: int = 1) -> None:

@@ -8,7 +8,6 @@ worker) uses ``run_crawl``, which runs each crawl in a fresh child process.
 
 from __future__ import annotations
 
-import gc
 import logging
 import multiprocessing
 import time
@@ -37,6 +36,7 @@ from crawlers.spiders import SPIDERS
 from saqshy.context import Context, build_context
 from saqshy.db.models import SourceKind
 from saqshy.db.session import session_scope
+from saqshy.gc_tuning import tune_gc
 from saqshy.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -152,22 +152,6 @@ def summary_table(summary: CrawlSummary) -> Table:
             source.finish_reason or "-",
         )
     return table
-
-
-# A crawl allocates requests, responses and items by the hundred thousand, nearly all freed by
-# reference counting; with Python's defaults the cyclic collector ran every 700 allocations and
-# rescanned the whole start-up heap (SQLAlchemy, the models, Scrapy) on each full collection: a
-# fifth of the crawl process's CPU. The start-up heap is frozen out of collection, and young
-# collections run every 5,000 allocations: under a tenth.
-GC_YOUNG_THRESHOLD = 5000
-
-
-def tune_gc() -> None:
-    """Garbage-collector settings for a crawl process, applied once the crawl is set up."""
-    gc.collect()
-    gc.freeze()
-    _, middle, old = gc.get_threshold()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
 
 
 def crawl_in_process(
