@@ -116,6 +116,18 @@ def test_long_text_is_windowed_and_the_worst_window_counts(scorer: Scorer) -> No
     assert p_hidden >= min(p_window, scorer.probabilities([benign])[0, 0])
 
 
+def test_shorter_windows_read_as_far_and_never_exceed_the_encoder(scorer: Scorer) -> None:
+    spec = scorer.spec
+    text = "news abc sale mix " * 3000
+    full, _ = make_windows([text], scorer.tokenizer, spec)
+    short, cut = make_windows([text], scorer.tokenizer, spec, window=spec.max_length // 2)
+    assert cut[0] and len(full) == MAX_WINDOWS and len(short) == 2 * MAX_WINDOWS
+    assert all(len(w.ids) <= spec.max_length // 2 for w in short)
+    assert max(len(w.ids) for w in full) == spec.max_length
+    # never longer than the encoder takes, whatever is asked
+    assert max(len(w.ids) for w in make_windows([text], scorer.tokenizer, spec, window=10**6)[0]) == spec.max_length
+
+
 def test_megabyte_text_is_cut_not_choked(scorer: Scorer) -> None:
     huge = "news abc sale mix " * 60_000  # ~1 MB
     result = scorer.score([huge])[0]
