@@ -15,10 +15,12 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import bindparam, exists, select
+from sqlalchemy import Table, bindparam, exists, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from saqshy.db.models import ContentItem, ReviewTask, Role, TaskStatus, User, Verdict, Vote, utcnow
 from saqshy.errors import Conflict, InvalidInput, InvalidTransition, NotFound
@@ -105,13 +107,16 @@ def _open_case(session: Session, task: ReviewTask, settings: Settings, actor_id:
     open_case(session, task, settings, actor_id)
 
 
+def _decision_values(verdict: Verdict, category: str | None) -> dict[str, Any]:
+    """The task columns a decision sets."""
+    return {"status": TaskStatus.DECIDED, "decision": verdict,
+            "decided_category": category if verdict == Verdict.ILLEGAL else None, "decided_at": utcnow(),
+            "lease_owner_id": None, "lease_expires_at": None}
+
+
 def _set_decision(task: ReviewTask, verdict: Verdict, category: str | None) -> None:
-    task.status = TaskStatus.DECIDED
-    task.decision = verdict
-    task.decided_category = category if verdict == Verdict.ILLEGAL else None
-    task.decided_at = utcnow()
-    task.lease_owner_id = None
-    task.lease_expires_at = None
+    for name, value in _decision_values(verdict, category).items():
+        setattr(task, name, value)
 
 
 def _decided(session: Session, settings: Settings, task: ReviewTask, actor_id: int | None, how: str) -> None:
@@ -145,6 +150,12 @@ _LOCK_TASK_FOR_VOTE = (
 )
 
 
+# Every vote writes its row and the task's new state: Core statements (no unit-of-work flush).
+_VOTES = cast(Table, Vote.__table__)
+_TASKS = cast(Table, ReviewTask.__table__)
+_INSERT_VOTE = insert(_VOTES).returning(_VOTES.c.id)
+
+
 def ballots_of(session: Session, task_id: int) -> list[Ballot]:
     return [Ballot(v, c, w) for v, c, w in session.execute(_BALLOTS, {"task_id": task_id})]
 
@@ -164,28 +175,34 @@ def cast_vote(
         raise Conflict(f"you already voted on task {task.id}")
     queue.require_lease(task, user)
     category = _category_for(verdict, category, task)
-    vote = Vote(
-        task_id=task.id, user_id=user.id, verdict=verdict, category=category, note=note,
-        is_moderator_decision=False, weight=vote_weight(session, settings, user.id), created_at=utcnow(),
-    )
+    values: dict[str, Any] = {
+        "task_id": task.id, "user_id": user.id, "verdict": verdict, "category": category, "note": note,
+        "is_moderator_decision": False, "weight": vote_weight(session, settings, user.id), "created_at": utcnow(),
+    }
     # The ballots so far are read before this vote is added (the task row is locked, so none can
     # arrive meanwhile; the first vote needs no query). The rule then runs before anything is
-    # written, so the task row is updated once, with its outcome, in the same flush as the vote.
+    # written, so the task row is updated once, with its outcome.
     ballots = [] if task.vote_count == 0 or task.is_gold else ballots_of(session, task.id)
-    ballots.append(Ballot(verdict, category, vote.weight))
-    # No savepoint needed: the task row is locked, so the check above cannot race (the unique
-    # constraint on (task, user) still backs it).
-    session.add(vote)
-    task.vote_count += 1
-    task.lease_owner_id = None
-    task.lease_expires_at = None
-    task.version += 1
+    ballots.append(Ballot(verdict, category, values["weight"]))
     outcome = Outcome() if task.is_gold else evaluate(ballots, settings)
+    changes: dict[str, Any] = {"vote_count": task.vote_count + 1, "lease_owner_id": None, "lease_expires_at": None,
+                               "version": task.version + 1}
     if outcome.decision is None and outcome.to_moderator:
-        task.status = TaskStatus.NEEDS_MODERATOR
+        changes["status"] = TaskStatus.NEEDS_MODERATOR
     elif outcome.decision is not None:
-        _set_decision(task, outcome.decision, outcome.category)
-    session.flush()
+        changes.update(_decision_values(outcome.decision, outcome.category))
+    # No savepoint needed: the task row is locked, so the check above cannot race (the unique
+    # constraint on (task, user) still backs it). Two Core statements; the loaded task and the new
+    # vote object are told the stored values, as if they had been flushed.
+    session.flush()  # anything the caller left pending goes first, as the unit of work would have done
+    connection = session.connection()
+    vote_id = connection.execute(_INSERT_VOTE, values).scalar_one()
+    connection.execute(update(_TASKS).where(_TASKS.c.id == task.id).values(changes))
+    for name, value in changes.items():
+        set_committed_value(task, name, value)
+    vote = Vote(id=vote_id, **values)
+    make_transient_to_detached(vote)
+    session.add(vote)
     append_audit(session, actor_id=user.id, action="vote.cast", entity_type="review_task", entity_id=task.id,
                  payload={"vote_id": vote.id, "verdict": verdict.value, "category": category, "weight": vote.weight})
     if outcome.decision is not None:
