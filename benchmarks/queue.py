@@ -108,7 +108,7 @@ def _bare_app(db_url: str, var_dir: str):
             ).first()
         return {"id": row[0], "status": row[1], "priority": row[2]} if row else {"id": None}
 
-    return app
+    return app, engine
 
 
 def _app_from_env():
@@ -118,17 +118,21 @@ def _app_from_env():
     # The API sets these when it starts (see triage_api.main); the bare app gets the same set-up.
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     kind, db_url, var_dir = (os.environ[f"SAQSHY_BENCH_{k}"] for k in ("KIND", "DB", "VAR"))
+    from saqshy.db.session import warm_pool
     from saqshy.gc_tuning import tune_gc
 
     if kind == "bare":
-        app = _bare_app(db_url, var_dir)
+        app, engine = _bare_app(db_url, var_dir)
     else:
         from saqshy.context import build_context
         from triage_api.main import create_app
 
         settings = _settings(db_url, var_dir)
-        # Given its context, the app leaves the collector alone (tests); a served one tunes it.
-        app = create_app(settings, context=build_context(settings))
+        context = build_context(settings)
+        # Given its context, the app leaves the pool and the collector alone (tests); a served
+        # one (``saqshy serve``) opens its pool and tunes the collector at start: done here.
+        app, engine = create_app(settings, context=context), context.engine
+    warm_pool(engine)
     tune_gc()
     return app
 

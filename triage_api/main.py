@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import saqshy
 from saqshy.context import Context, build_context
+from saqshy.db.session import warm_pool
 from saqshy.gc_tuning import tune_gc
 from saqshy.scheduler import Scheduler
 from saqshy.settings import Settings, get_settings
@@ -225,6 +226,7 @@ def create_app(settings: Settings | None = None, context: Context | None = None)
                 scheduler.run_start_hooks()
                 scheduler.start()
         if owned:
+            warm_pool(ctx.engine)
             # A server process: the app, its models and the adapters exist now. Keep full
             # collections off them (otherwise a ~100 ms stop of every request in flight, every few
             # seconds under load). Not for an app given its context (tests build many apps).

@@ -70,6 +70,26 @@ def make_engine(settings: Settings, url: str | None = None, **kwargs: Any) -> En
     return create_engine(url, **kwargs)
 
 
+def warm_pool(engine: Engine) -> int:
+    """Open the pool's connections now, at a server's start, rather than inside requests.
+
+    A new PostgreSQL connection costs a backend start and a SCRAM handshake (tens of ms of CPU on
+    a busy machine): without this, the first requests to need each of the pool's connections wait
+    for it. Returns how many were opened (none on SQLite, whose connections are free to open).
+    """
+    if is_sqlite(engine):
+        return 0
+    size = getattr(engine.pool, "size", lambda: 0)()
+    connections = []
+    try:
+        for _ in range(size):
+            connections.append(engine.connect())
+    finally:
+        for connection in connections:
+            connection.close()
+    return len(connections)
+
+
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
 
