@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from saqshy.db.models import ReviewTask, Role, Score, TaskStatus, Verdict, Vote, utcnow
 from tests.triage_api.triage_factories import make_item, make_score, make_task, make_tasks
@@ -239,3 +239,23 @@ def test_a_lapsed_lease_is_lost_even_when_nobody_claimed_again(any_client, app_c
     # Claiming again gives the task back (it is still the most urgent), and the vote then counts.
     assert any_client.post("/tasks/claim", headers=headers).json()["id"] == task_id
     assert any_client.post(f"/tasks/{task_id}/votes", json={"verdict": "legal"}, headers=headers).status_code == 201
+
+
+def test_a_large_sync_refreshes_the_planner_statistics(any_ctx, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """On PostgreSQL, a sync that creates many tasks analyses review_tasks (the claim's plan needs it)."""
+    postgres = any_ctx.engine.dialect.name == "postgresql"
+
+    def analysed_count() -> int:
+        with any_ctx.engine.connect() as connection:
+            return int(connection.execute(
+                text("SELECT analyze_count FROM pg_stat_user_tables WHERE relname = 'review_tasks'")
+            ).scalar_one())
+
+    before = analysed_count() if postgres else 0
+    monkeypatch.setattr(queue, "ANALYZE_AFTER_TASKS", 3)
+    with any_ctx.sessions.begin() as session:
+        for _ in range(3):
+            make_score(session, make_item(session), {"drugs": 0.9})
+    assert queue.sync_tasks_job(any_ctx) == 3
+    if postgres:
+        assert analysed_count() == before + 1

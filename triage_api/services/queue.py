@@ -22,7 +22,20 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, CursorResult, Row, Select, Table, bindparam, exists, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    Row,
+    Select,
+    Table,
+    bindparam,
+    exists,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -587,6 +600,12 @@ def latest_score_view(session: Session, item_id: int) -> Row[Any] | None:
 # --- Jobs (``fn(ctx, **args)``: open their own sessions, idempotent) -----------------------------
 
 
+# After a sync created this many tasks, PostgreSQL's planner statistics for review_tasks are
+# refreshed at once. Planned without them (a first import, before autovacuum's next round, up to a
+# minute later), the claim sorts every open task: 74 ms per claim at 20,000 tasks, not 0.1 ms.
+ANALYZE_AFTER_TASKS = 1000
+
+
 def sync_tasks_job(ctx: Context) -> int:
     """Drain untriaged scores into tasks, one committed batch at a time; returns tasks created."""
     created = 0
@@ -595,7 +614,11 @@ def sync_tasks_job(ctx: Context) -> int:
             result = sync_tasks_from_scores(session, ctx.settings)
         created += result.created + result.exploration
         if result.scores_seen < ctx.settings.triage_sync_batch_size:
-            return created
+            break
+    if created >= ANALYZE_AFTER_TASKS and ctx.engine.dialect.name == "postgresql":
+        with ctx.engine.begin() as connection:
+            connection.execute(text("ANALYZE review_tasks"))
+    return created
 
 
 def expire_leases_job(ctx: Context) -> int:
