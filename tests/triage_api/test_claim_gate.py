@@ -216,3 +216,14 @@ def test_own_preferences_cannot_lift_the_daily_cap_or_skips(
         row = session.get(User, volunteer.id)
         assert row is not None
         assert row.preferences == {"theme": "dark", wellbeing.PREFERENCES_KEY: {"daily_cap": 1}}
+
+
+def test_counts_are_read_only_when_they_can_exclude_something() -> None:
+    """The claim skips the counts query for a reviewer with no cap and no budget that applies."""
+    matter = wellbeing._counts_matter
+    assert not matter({}) and not matter({"opt_in": []})
+    assert matter({"daily_cap": 5})
+    assert matter({"opt_in": ["suicide"]})  # served now, within its shift budget
+    assert matter({"budgets": {"weapons": 2}})
+    assert not matter({"budgets": {"suicide": 5}})  # not opted in: never served, whatever the count
+    assert not matter({"opt_in": ["suicide"], "budgets": {"suicide": None}})
