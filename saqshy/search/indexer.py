@@ -143,7 +143,6 @@ class _Batch:
     rows: list[tuple[int, int, int]]  # (outbox id, item id, attempts)
     documents: list[SearchDocument]
     gone: list[int]  # items no longer in SQL: delete their documents
-    prepared: PreparedDocuments | None = None
 
 
 # The batch's outbox rows with their items' columns, in one query (an item gone from SQL has
@@ -221,30 +220,32 @@ def drain_outbox(
         last_id = 0
         exhausted = False  # the last read returned a short batch: nothing more to read
         while True:
-            batch = None
+            ready: tuple[_Batch, PreparedDocuments] | None = None
             if not exhausted and (max_batches is None or report.batches < max_batches):
                 batch = _read_batch(engine, last_id, batch_size)
                 if batch is not None:
-                    batch.prepared = search.prepare_documents(batch.documents)
+                    ready = (batch, search.prepare_documents(batch.documents))
             if in_flight is not None:
                 in_flight.result()  # raises the engine's failure, after its rows were kept
                 in_flight = None
                 if progress:
                     progress(report.rows_done, max(total, report.rows_done))
-            if batch is None:
+            if ready is None:
                 break
+            batch, prepared = ready
             report.batches += 1
             last_id = batch.rows[-1][0]
             exhausted = len(batch.rows) < batch_size
-            in_flight = sender.submit(_send_and_acknowledge, engine, search, report, batch)
+            in_flight = sender.submit(_send_and_acknowledge, engine, search, report, batch, prepared)
     return report
 
 
-def _send_and_acknowledge(engine: Engine, search: SearchEngine, report: DrainReport, batch: _Batch) -> None:
+def _send_and_acknowledge(
+    engine: Engine, search: SearchEngine, report: DrainReport, batch: _Batch, prepared: PreparedDocuments
+) -> None:
     """Send a batch to the engine; delete the rows it acknowledged, record the rest."""
     rows = batch.rows
     try:
-        prepared = batch.prepared if batch.prepared is not None else search.prepare_documents(batch.documents)
         upserts, deletes = search.index_prepared(prepared), search.delete_documents(batch.gone)
     except Exception as exc:
         _record_failures(engine, [(row_id, attempts, f"{type(exc).__name__}: {exc}") for row_id, _, attempts in rows])
