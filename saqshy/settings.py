@@ -23,6 +23,12 @@ class Settings(BaseSettings):
     models_dir: Path = PROJECT_ROOT / "models"
 
     database_url: str | None = None
+    # PostgreSQL connection pool per process: kept open connections, and extra ones opened under a
+    # burst and closed again when returned. Keep the pool at least as large as what one process
+    # runs at once (``triage_max_in_flight`` requests, the audit sequencer, the job threads):
+    # every connection past it is a new backend start and authentication, then thrown away.
+    database_pool_size: int = Field(default=20, ge=1, le=1_000)
+    database_max_overflow: int = Field(default=10, ge=0, le=1_000)
     elasticsearch_url: str | None = None
     elasticsearch_index: str = "saqshy-items"
     # "standard" works on every Elasticsearch; production clusters with analysis-common can
@@ -112,6 +118,11 @@ class Settings(BaseSettings):
     triage_weight_by_accuracy: bool = False
     # With weighting, a vote weighs (smoothed gold accuracy / reference), clamped to [0.25, 1.5].
     triage_reference_accuracy: float = Field(default=0.8, gt=0.0, le=1.0)
+    # Requests one API process works on at once; more wait, in order, on the event loop. The
+    # work is CPU in one interpreter: past a few requests, more threads only take turns holding
+    # the GIL (and each hold a row lock longer), so a small number gives more requests/s and
+    # steadier latency. Below the 40 worker threads, so a commit always finds a free one.
+    triage_max_in_flight: int = Field(default=8, ge=1, le=32)
     triage_lease_seconds: int = Field(default=600, ge=5, le=86_400)
     triage_lease_max_seconds: int = Field(default=3_600, ge=5, le=86_400)
     # Share of claims served from exploration (below-threshold, uncertain) tasks, and from gold tasks.

@@ -89,8 +89,7 @@ class _TooLarge(Exception):
 # AnyIO runs sync endpoints and dependencies on 40 worker threads. A request holding a row lock
 # until its session dependency commits needs a free thread for that commit; if every thread were
 # taken by requests waiting for that lock, none would be left. Capping requests in flight below
-# the thread count always leaves one.
-MAX_IN_FLIGHT = 32
+# the thread count always leaves one (``Settings.triage_max_in_flight``, at most 32).
 
 # How long a thread may hold the GIL while another waits (CPython's default is 5 ms). A request
 # holding row locks (the task it votes on; the audit sequencer holds the chain's head) needs the
@@ -101,9 +100,9 @@ GIL_SWITCH_INTERVAL_S = 0.001
 
 
 class InFlightLimit:
-    """Queues requests beyond ``MAX_IN_FLIGHT`` on the event loop instead of on worker threads."""
+    """Queues requests beyond ``limit`` on the event loop instead of on worker threads."""
 
-    def __init__(self, app: ASGIApp, limit: int = MAX_IN_FLIGHT) -> None:
+    def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
         self.limit = limit
         self._semaphore: anyio.Semaphore | None = None
@@ -250,7 +249,8 @@ def create_app(settings: Settings | None = None, context: Context | None = None)
     register_exception_handlers(app)
     app.add_exception_handler(DataError, _data_error)
     app.add_middleware(BodySizeLimit)
-    app.add_middleware(InFlightLimit)
+    limits = settings or (context.settings if context is not None else get_settings())
+    app.add_middleware(InFlightLimit, limit=limits.triage_max_in_flight)
     for module in (health, auth, users, invites, tasks, votes, moderation, audit):
         _include(app, module.router)
     _include_optional_routers(app)

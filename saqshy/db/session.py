@@ -65,8 +65,8 @@ def make_engine(settings: Settings, url: str | None = None, **kwargs: Any) -> En
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
-    kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("max_overflow", 40)
+    kwargs.setdefault("pool_size", settings.database_pool_size)
+    kwargs.setdefault("max_overflow", settings.database_max_overflow)
     return create_engine(url, **kwargs)
 
 
