@@ -1,10 +1,29 @@
 """The embedded search adapter: an SQLite FTS5 index, by default in the store's own database.
 
-Two tables: ``search_fts`` (FTS5, rowid = item id, columns title and body) holds the text, and
-``search_docs`` (rowid = item id) holds the filter fields with ordinary indexes, so a filter-only
-query never scans the full-text index. Both are derived data, created here on first use (not by
-Alembic: PostgreSQL has no FTS5) and rebuilt by ``reindex``. When they live in the store's own
-database, ``ingest_items`` writes new items' documents through ``write`` in the items' transaction.
+Tables, all derived data, created here on first use (not by Alembic: PostgreSQL has no FTS5) and
+rebuilt by ``reindex``:
+
+- ``search_docs`` (rowid = item id): the filter fields, with ordinary indexes so a filter-only
+  query never scans the full-text index, and the folded text (``title``, ``body``) the index was
+  built from, or NULL for both when that text is the item's own row in ``content_items``;
+- ``search_content``: a view, the text of every document (``search_docs``' own, else the item's
+  row folded by SQL: ``replace`` of ё and Ё, which is ``fold_text`` for NFC text);
+- ``search_fts``: FTS5 (rowid = item id, columns title and body), an *external-content* table
+  over ``search_content``: it holds the index only. A plain FTS5 table would store a second copy
+  of every text, and writing that copy was a third of bulk ingest's cost.
+
+New items' documents are written by ``write_new_items`` in the items' transaction when the index
+lives in the store's own database, with NULL text: their text is read from ``content_items`` and
+never stored twice. FTS5 reads a document's text from the view to delete its old tokens and for
+``highlight``/``snippet``, so that text must stay what was indexed: triggers on ``content_items``
+(``search_pin_update``, ``search_pin_delete``) copy an item's old folded text into its
+``search_docs`` row before the item's title or text changes or the item is deleted. Everything else
+(``write``: updates, reindex, an index in its own file) stores the text in ``search_docs``.
+
+Alembic rebuilds SQLite tables to alter them and SQLite then checks every view and trigger, so a
+migration first calls ``detach_from_store``: every text copied into ``search_docs``, the view no
+longer reads ``content_items``, no triggers; the next write of new items attaches them again. A
+database with the old layout (a plain FTS5 table) is converted in place on first use.
 
 Tokenizer: ``unicode61 remove_diacritics 0``. unicode61 folds case for every Cyrillic letter,
 Kazakh ones included (Қ/қ, Ң/ң, Ө/ө, Ү/ү, Ұ/ұ, І/і, Ә/ә, Ғ/ғ, Һ/һ have no decomposition, so no
@@ -17,6 +36,7 @@ adapters answering alike.
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -44,6 +64,20 @@ TOKENIZER = "unicode61 remove_diacritics 0"
 # Weights of the FTS columns in bm25 (title, body): a word in the title counts double.
 BM25_WEIGHTS = (2.0, 1.0)
 SNIPPET_TOKENS = 32
+STORE_TABLE = "content_items"
+
+
+def _folded(row: str, column: str) -> str:
+    """``fold_text`` in SQL of an item's column, for NFC text (SQLite has no NFC): ё and Ё
+    replaced; a NULL title is the empty text the document has."""
+    return f"replace(replace(coalesce({row}.{column}, ''), 'ё', 'е'), 'Ё', 'Е')"
+
+
+def _fold_nfc(value: str) -> str | None:
+    """``fold_text`` of an NFC string, which ``_folded`` computes alike in SQL; None if not NFC."""
+    if not unicodedata.is_normalized("NFC", value):
+        return None
+    return value.replace("ё", "е").replace("Ё", "Е")
 
 
 def _utc_text(value: datetime | None) -> str | None:
@@ -70,6 +104,8 @@ class SqliteFtsEngine(SearchEngine):
         self.owns_engine = owns_engine
         self.fts_table = f"{prefix}_fts"
         self.docs_table = f"{prefix}_docs"
+        self.content_view = f"{prefix}_content"
+        self.pin_triggers = (f"{prefix}_pin_update", f"{prefix}_pin_delete")
         self._ready = False
 
     # -- schema
@@ -87,29 +123,135 @@ class SqliteFtsEngine(SearchEngine):
                 top_category TEXT,
                 model_version TEXT,
                 categories TEXT NOT NULL DEFAULT '[]',
-                task_status TEXT
+                task_status TEXT,
+                title TEXT,
+                body TEXT
             )""",
             # One index: filter-only listings walk it newest first and test the other fields
             # row by row, which is fast at embedded scale and keeps bulk indexing cheap.
             f"CREATE INDEX IF NOT EXISTS ix_{self.docs_table}_fetched ON {self.docs_table} (fetched_at)",
-            f"CREATE VIRTUAL TABLE IF NOT EXISTS {self.fts_table} USING fts5(title, body, tokenize = '{TOKENIZER}')",
+            self._view_ddl(attached=False),
+            f"CREATE VIRTUAL TABLE IF NOT EXISTS {self.fts_table} USING fts5(title, body, "
+            f"content = '{self.content_view}', content_rowid = 'item_id', tokenize = '{TOKENIZER}')",
+        ]
+
+    def _view_ddl(self, *, attached: bool) -> str:
+        if not attached:
+            return (
+                f"CREATE VIEW IF NOT EXISTS {self.content_view} AS SELECT item_id, title, body FROM {self.docs_table}"
+            )
+        # body IS NULL marks a document whose text is the item's row (both columns NULL).
+        return (
+            f"CREATE VIEW IF NOT EXISTS {self.content_view} AS SELECT d.item_id AS item_id, "
+            f"CASE WHEN d.body IS NULL THEN {_folded('c', 'title')} ELSE d.title END AS title, "
+            f"CASE WHEN d.body IS NULL THEN {_folded('c', 'text')} ELSE d.body END AS body "
+            f"FROM {self.docs_table} d LEFT JOIN {STORE_TABLE} c ON d.body IS NULL AND c.id = d.item_id"
+        )
+
+    def _pin_ddl(self) -> list[str]:
+        """Triggers that copy an item's indexed text into its ``search_docs`` row before the item's
+        text changes or the item goes: FTS5 must read the old text to delete the old tokens."""
+        pin = (
+            f"UPDATE {self.docs_table} SET title = {_folded('OLD', 'title')}, body = {_folded('OLD', 'text')} "
+            "WHERE item_id = OLD.id AND body IS NULL"
+        )
+        return [
+            f"CREATE TRIGGER IF NOT EXISTS {self.pin_triggers[0]} BEFORE UPDATE OF title, text ON {STORE_TABLE} "
+            f"BEGIN {pin}; END",
+            f"CREATE TRIGGER IF NOT EXISTS {self.pin_triggers[1]} BEFORE DELETE ON {STORE_TABLE} BEGIN {pin}; END",
+        ]
+
+    def _drop_ddl(self) -> list[str]:
+        return [
+            *(f"DROP TRIGGER IF EXISTS {name}" for name in self.pin_triggers),
+            f"DROP TABLE IF EXISTS {self.fts_table}",
+            f"DROP VIEW IF EXISTS {self.content_view}",
+            f"DROP TABLE IF EXISTS {self.docs_table}",
         ]
 
     def ensure_index(self) -> None:
         if self._ready:
             return
         with self.engine.begin() as conn:
+            self._ensure_in(conn)
+
+    def reset_index(self) -> None:
+        with self.engine.begin() as conn:
+            for statement in self._drop_ddl() + self._ddl():
+                conn.exec_driver_sql(statement)
+        self._ready = True
+
+    def _ensure_in(self, conn: Connection) -> None:
+        """Create the tables if they do not exist, or convert an old layout (once per process)."""
+        if self._ready:
+            return
+        fts_sql = conn.exec_driver_sql(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (self.fts_table,)
+        ).scalar()
+        if fts_sql is not None and "content_rowid" not in fts_sql:
+            self._convert_plain_layout(conn)
+        else:
             for statement in self._ddl():
                 conn.exec_driver_sql(statement)
         self._ready = True
 
-    def reset_index(self) -> None:
-        with self.engine.begin() as conn:
-            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {self.fts_table}")
-            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {self.docs_table}")
-            for statement in self._ddl():
+    def _convert_plain_layout(self, conn: Connection) -> None:
+        """The layout before external content: a plain FTS5 table holding the text, ``search_docs``
+        without it. The text moves into ``search_docs`` and the index is rebuilt from it."""
+        columns = {row[1] for row in conn.exec_driver_sql(f"PRAGMA table_info({self.docs_table})")}
+        for name in ("title", "body"):
+            if name not in columns:
+                conn.exec_driver_sql(f"ALTER TABLE {self.docs_table} ADD COLUMN {name} TEXT")
+        # The plain table holds exactly the folded text it indexed.
+        conn.exec_driver_sql(
+            f"UPDATE {self.docs_table} SET title = coalesce(f.title, ''), body = coalesce(f.body, '') "
+            f"FROM {self.fts_table} f WHERE f.rowid = {self.docs_table}.item_id"
+        )
+        # A filter row without text (none should exist): it stays listed, with empty text.
+        conn.exec_driver_sql(f"UPDATE {self.docs_table} SET title = '', body = '' WHERE body IS NULL")
+        conn.exec_driver_sql(f"DROP TABLE {self.fts_table}")
+        for statement in self._ddl():
+            conn.exec_driver_sql(statement)
+        conn.exec_driver_sql(f"INSERT INTO {self.fts_table} ({self.fts_table}) VALUES ('rebuild')")
+
+    def _attach(self, conn: Connection) -> bool:
+        """Let documents read their text from ``content_items`` (view and triggers), where that
+        table is in this database; False when it is not (an index in its own file)."""
+        found = set(
+            conn.exec_driver_sql(
+                "SELECT name FROM sqlite_master WHERE name IN (?, ?, ?)", (STORE_TABLE, *self.pin_triggers)
+            ).scalars()
+        )
+        if STORE_TABLE not in found:
+            return False
+        if not found.issuperset(self.pin_triggers):
+            conn.exec_driver_sql(f"DROP VIEW IF EXISTS {self.content_view}")
+            for statement in [self._view_ddl(attached=True), *self._pin_ddl()]:
                 conn.exec_driver_sql(statement)
-        self._ready = True
+        return True
+
+    def detach_from_store(self, conn: Connection) -> None:
+        """Copy every document's text into ``search_docs`` and drop the view's and triggers' use
+        of ``content_items``, in the caller's transaction: a migration may then rebuild that table
+        (SQLite checks every view and trigger when a table is renamed) or change its rows."""
+        found = set(
+            conn.exec_driver_sql(
+                "SELECT name FROM sqlite_master WHERE name IN (?, ?, ?)", (self.docs_table, *self.pin_triggers)
+            ).scalars()
+        )
+        if self.docs_table not in found:
+            return
+        if found.intersection(self.pin_triggers):
+            conn.exec_driver_sql(
+                f"UPDATE {self.docs_table} SET title = {_folded('c', 'title')}, body = {_folded('c', 'text')} "
+                f"FROM {STORE_TABLE} c "
+                f"WHERE c.id = {self.docs_table}.item_id AND {self.docs_table}.body IS NULL"
+            )
+            conn.exec_driver_sql(f"UPDATE {self.docs_table} SET title = '', body = '' WHERE body IS NULL")
+        for name in self.pin_triggers:
+            conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {name}")
+        conn.exec_driver_sql(f"DROP VIEW IF EXISTS {self.content_view}")
+        conn.exec_driver_sql(self._view_ddl(attached=False))
 
     # -- writes
 
@@ -154,7 +296,8 @@ class SqliteFtsEngine(SearchEngine):
         ]
         fts_rows = [(d.item_id, fold_text(d.title), fold_text(d.text)) for d in latest.values()]
         # Only documents already indexed need their old tokens removed; on a bulk load that is
-        # none, and FTS5 deletes cost time even for a missing rowid.
+        # none, and FTS5 deletes cost time even for a missing rowid. The delete reads the old
+        # text through the view, so it comes before the filter rows are replaced.
         known = self._known_ids(conn, list(latest))
         if known:
             conn.exec_driver_sql(f"DELETE FROM {self.fts_table} WHERE rowid = ?", [(i,) for i in known])
@@ -162,52 +305,67 @@ class SqliteFtsEngine(SearchEngine):
         conn.exec_driver_sql(
             f"INSERT OR REPLACE INTO {self.docs_table} (item_id, url, language, source_id, "
             "fetched_at, published_at, score, top_category, model_version, categories, "
-            "task_status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            docs_rows,
+            "task_status, title, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(*row, title, body) for row, (_, title, body) in zip(docs_rows, fts_rows, strict=True)],
         )
         return list(latest)
 
-    def write_new_items(self, conn: Connection, documents: Sequence[SearchDocument]) -> list[int]:
-        """``write`` for the documents of items just inserted into the store's ``content_items``
-        table, in this same database and in the caller's transaction on ``conn``.
+    def write_new_items(self, conn: Connection, items: Sequence[tuple[int, str, str]]) -> list[int]:
+        """``write`` for items just inserted into the store's ``content_items`` table, in this same
+        database and in the caller's transaction on ``conn``: ``(item id, title, text)`` each,
+        exactly the row's title (a missing one as "") and text. Returns the ids.
 
-        The filter row of each is copied by SQL itself (``INSERT … SELECT`` from the item's row:
-        no per-row parameters to bind, a third of ``write``'s cost for that table), so the
-        documents must be the items' rows as written (a new item: no score, no review task). The
-        text still goes through ``fold_text`` in Python: SQLite's ``replace`` costs more than
-        binding the folded text, and it has no NFC.
+        Their documents are the rows as written (a new item has no score and no review task): the
+        filter row of each is copied by SQL itself (``INSERT … SELECT`` from the item's row: no
+        per-row parameters to bind, a third of ``write``'s cost for that table), and the text is
+        not stored again, the index reads it from the item's row (see the module docstring). Text
+        that is not NFC is the exception, stored folded: SQL could not fold it as ``fold_text``
+        does. The text is folded in Python for the index: SQLite's ``replace`` costs more than
+        binding the folded text.
         """
-        if not documents:
+        if not items:
             return []
         self._ensure_in(conn)
-        latest = {doc.item_id: doc for doc in documents}
+        in_store = self._attach(conn)
+        latest = {item[0]: item for item in items}
         ids = list(latest)
-        known = self._known_ids(conn, ids)
+        # New rows of one INSERT have consecutive ids: then a range, not a list, selects them.
+        first, last = min(ids), max(ids)
+        consecutive = last - first + 1 == len(ids)
+        if consecutive:
+            known = list(
+                conn.exec_driver_sql(
+                    f"SELECT item_id FROM {self.docs_table} WHERE item_id BETWEEN ? AND ?", (first, last)
+                ).scalars()
+            )
+        else:
+            known = self._known_ids(conn, ids)
         if known:
+            # Before the filter rows go: FTS5 reads the old text through them.
             conn.exec_driver_sql(f"DELETE FROM {self.fts_table} WHERE rowid = ?", [(i,) for i in known])
-        conn.exec_driver_sql(
-            f"INSERT INTO {self.fts_table} (rowid, title, body) VALUES (?, ?, ?)",
-            [(d.item_id, fold_text(d.title), fold_text(d.text)) for d in latest.values()],
-        )
+            conn.exec_driver_sql(f"DELETE FROM {self.docs_table} WHERE item_id = ?", [(i,) for i in known])
+        fts_rows = []
+        stored: list[tuple[str, str, int]] = []
+        for item_id, title, text in latest.values():
+            folded_title = _fold_nfc(title) if in_store else None
+            folded_text = _fold_nfc(text) if folded_title is not None else None
+            if folded_title is None or folded_text is None:
+                folded_title, folded_text = fold_text(title), fold_text(text)
+                stored.append((folded_title, folded_text, item_id))
+            fts_rows.append((item_id, folded_title, folded_text))
         # The store keeps UTC as "YYYY-MM-DD HH:MM:SS.ffffff", the index as _utc_text's "…T…".
         utc_text = "substr({0}, 1, 10) || 'T' || substr({0}, 12)"
         conn.exec_driver_sql(
-            f"INSERT OR REPLACE INTO {self.docs_table} (item_id, url, language, source_id, fetched_at, "
-            "published_at, score, top_category, model_version, categories, task_status) "
+            f"INSERT INTO {self.docs_table} (item_id, url, language, source_id, fetched_at, published_at) "
             f"SELECT id, url, language, source_id, {utc_text.format('fetched_at')}, "
-            f"{utc_text.format('published_at')}, NULL, NULL, NULL, '[]', NULL "
-            "FROM content_items WHERE id IN (SELECT value FROM json_each(?))",
-            (json.dumps(ids),),
+            f"{utc_text.format('published_at')} FROM {STORE_TABLE} WHERE "
+            + ("id BETWEEN ? AND ?" if consecutive else "id IN (SELECT value FROM json_each(?))"),
+            (first, last) if consecutive else (json.dumps(ids),),
         )
+        if stored:
+            conn.exec_driver_sql(f"UPDATE {self.docs_table} SET title = ?, body = ? WHERE item_id = ?", stored)
+        conn.exec_driver_sql(f"INSERT INTO {self.fts_table} (rowid, title, body) VALUES (?, ?, ?)", fts_rows)
         return ids
-
-    def _ensure_in(self, conn: Connection) -> None:
-        if (
-            not self._ready
-            and conn.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE name = ?", (self.fts_table,)).first() is None
-        ):
-            for statement in self._ddl():
-                conn.exec_driver_sql(statement)
 
     def _known_ids(self, conn: Connection, item_ids: list[int]) -> list[int]:
         found: list[int] = []

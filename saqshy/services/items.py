@@ -41,7 +41,6 @@ from saqshy.db.bulk import insert_many, unprepared
 from saqshy.db.models import ContentItem, OutboxOp, SearchOutbox, utcnow
 from saqshy.errors import InvalidInput, NotFound
 from saqshy.search import index_in_store
-from saqshy.search.base import SearchDocument
 from saqshy.search.sqlite_fts import SqliteFtsEngine
 from saqshy.settings import Settings
 
@@ -302,8 +301,16 @@ def _write(
         # an executemany with one prepared statement, while INSERT … RETURNING for many rows is
         # rendered as one huge multi-VALUES statement per page that psycopg must parse every time
         # (and, with sort_by_parameter_order, SQLite runs one INSERT per row).
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            before = connection.exec_driver_sql("SELECT max(id) FROM content_items").scalar() or 0
         insert_many(connection, cast(Table, ContentItem.__table__), new_rows)
         new_keys = [values["canonical_url"] for values in new_rows]
+        if sqlite and _consecutive_ids(connection, before, len(new_rows)):
+            # SQLite gave each row the largest id so far plus one, in order: the ids need no lookup.
+            for item_id, key in enumerate(new_keys, start=before + 1):
+                results[key] = IngestResult(item_id=item_id, created=True, text_changed=True)
+            new_keys = []
         for start in range(0, len(new_keys), 500):
             part = new_keys[start : start + 500]
             found = (
@@ -332,9 +339,15 @@ def _write(
     queued = order
     if in_store:
         # The index is in this database: new items' documents are written in this transaction.
-        # A new item has no score or review task yet, so its document is built from the row.
-        documents = [_new_document(results[key].item_id, by_canonical[key]) for key in order if results[key].created]
-        SqliteFtsEngine(connection.engine).write_new_items(connection, documents)
+        # A new item has no score or review task yet, so its document is its row.
+        SqliteFtsEngine(connection.engine).write_new_items(
+            connection,
+            [
+                (results[key].item_id, by_canonical[key]["title"] or "", by_canonical[key]["text"])
+                for key in order
+                if results[key].created
+            ],
+        )
     if in_store or queue_with_ids:
         # Updated rows go through the outbox: their documents also carry scores and decisions,
         # and a drain that read the old version just before this commit must be followed by one
@@ -349,19 +362,14 @@ def _write(
     return [results[key] for key in order]
 
 
-def _new_document(item_id: int, values: dict[str, Any]) -> SearchDocument:
-    """The search document of a new item, from the values just inserted (as the drain would
-    build it from the row)."""
-    return SearchDocument(
-        item_id,
-        values["url"],
-        values["language"],
-        values["title"] or "",
-        values["text"] or "",
-        values["fetched_at"],
-        values["source_id"],
-        values["published_at"],
-    )
+def _consecutive_ids(connection: Connection, before: int, count: int) -> bool:
+    """Whether the rows just inserted into content_items took the ids after ``before``, in order.
+
+    Without an explicit id, SQLite gives a row the largest id in the table plus one (a random one
+    only once the largest is 2**63 - 1), and the transaction holds the write lock: the rows took
+    ``before + 1`` … ``before + count`` exactly when the last one took ``before + count``.
+    """
+    return connection.exec_driver_sql("SELECT last_insert_rowid()").scalar() == before + count
 
 
 def ingest_item(session: Session, item: ItemIn | dict[str, Any], settings: Settings) -> IngestResult:

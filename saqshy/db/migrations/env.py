@@ -52,8 +52,28 @@ def run_migrations_online() -> None:
             render_item=render_item,
         )
         with context.begin_transaction():
+            if connection.dialect.name == "sqlite" and _has_work(config, context.get_context()):
+                # The embedded search index reads new items' text from content_items through a
+                # view and triggers, which SQLite would check (and fail) when a batch operation
+                # renames a rebuilt content_items: the index keeps its own copy of the text while
+                # migrations run, and reattaches on its next write of new items.
+                from saqshy.search.sqlite_fts import SqliteFtsEngine
+
+                SqliteFtsEngine(engine).detach_from_store(connection)
             context.run_migrations()
         connection.commit()
+
+
+def _has_work(config: Any, migration_context: Any) -> bool:
+    """Whether this command may run a migration (not an upgrade of a database already at head)."""
+    from alembic.script import ScriptDirectory
+
+    heads = set(ScriptDirectory.from_config(config).get_heads())
+    if set(migration_context.get_current_heads()) != heads:
+        return True
+    target = context.get_revision_argument()
+    targets = set(target) if isinstance(target, tuple | list) else {target}
+    return not targets <= {"head", "heads", *heads}
 
 
 if context.is_offline_mode():
