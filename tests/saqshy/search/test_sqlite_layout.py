@@ -203,3 +203,19 @@ def test_an_index_in_its_own_file(tmp_path: Path, settings: Settings) -> None:
     check_index(engine)
     assert fts.search(SearchQuery(text="закладки")).total == 0 and fts.indexed_ids() == {1}
     fts.close()
+
+
+@pytest.mark.parametrize("left", ["search_docs", "search_fts"])
+def test_half_an_old_layout_is_converted(store: Store, left: str) -> None:
+    old_layout(store.engine, [(101, "", "закладки")])
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql(f"DROP TABLE {'search_fts' if left == 'search_docs' else 'search_docs'}")
+    fts = SqliteFtsEngine(store.engine)
+    fts.ensure_index()
+    check_index(store.engine)
+    (new,) = ingest(store, [item_data(text="новые закладки")])
+    fts.index_documents([SearchDocument(7, "https://a.test/", "ru", "", "ещё закладки", created_at())])
+    check_index(store.engine)
+    found = {hit.item_id for hit in fts.search(SearchQuery(text="закладки")).hits}
+    # Only a document with both its filter row and its text was searchable before: none here.
+    assert found == {new, 7}
