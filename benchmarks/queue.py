@@ -518,22 +518,20 @@ def bench_engine(engine: str, args: argparse.Namespace) -> dict[str, object]:
             run = _drive(args, server, port, kind, "volunteers", tokens, max_id)
             results[f"{kind}_volunteers"] = run.summary()
             print(f"[{engine}] {run.label}: {json.dumps(run.summary())}", file=sys.stderr)
-        rounds: list[dict[str, float]] = []
+        maxima: dict[str, list[dict[str, object]]] = {"bare": [], "triage": []}
         for n in range(args.rounds):
-            order = ("bare", "triage") if n % 2 == 0 else ("triage", "bare")
-            rates: dict[str, float] = {}
-            for kind in order:
+            for kind in ("bare", "triage") if n % 2 == 0 else ("triage", "bare"):
                 server, port = servers[kind]
-                run = _drive(args, server, port, kind, "max", tokens, max_id)
-                summary = run.summary()
-                rates[kind] = float(summary["requests_per_s"])  # type: ignore[arg-type]
-                best_so_far: dict[str, object] | None = results.get(f"{kind}_max")  # type: ignore[assignment]
-                if best_so_far is None or rates[kind] > float(best_so_far["requests_per_s"]):  # type: ignore[arg-type]
-                    results[f"{kind}_max"] = summary
-                print(f"[{engine}] round {n + 1}: {run.label}: {json.dumps(summary)}", file=sys.stderr)
-            rounds.append(rates)
+                summary = _drive(args, server, port, kind, "max", tokens, max_id).summary()
+                maxima[kind].append(summary)
+                print(f"[{engine}] round {n + 1}: {summary['label']}: {json.dumps(summary)}", file=sys.stderr)
+        for kind, summaries in maxima.items():
+            results[f"{kind}_max"] = max(summaries, key=lambda s: float(s["requests_per_s"]))  # type: ignore[arg-type]
         results["rounds"] = [
-            {**r, "ratio": round(r["triage"] / r["bare"], 3) if r["bare"] else None} for r in rounds
+            {"bare": b["requests_per_s"], "triage": t["requests_per_s"],
+             "ratio": round(float(t["requests_per_s"]) / float(b["requests_per_s"]), 3)  # type: ignore[arg-type]
+             if b["requests_per_s"] else None}
+            for b, t in zip(maxima["bare"], maxima["triage"], strict=True)
         ]
     finally:
         for server, _port in servers.values():

@@ -202,12 +202,13 @@ def _document_errors(app: FastAPI) -> None:
 
 def create_app(settings: Settings | None = None, context: Context | None = None) -> FastAPI:
     """Build the app. A given context is used as is (tests); otherwise one is built at start-up."""
+    settings = settings or (context.settings if context is not None else get_settings())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = context is None
         sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)  # process-wide: this process serves the API
-        ctx = context or build_context(settings or get_settings())
+        ctx = context or build_context(settings)
         app.state.context = ctx
         scheduler: Scheduler | None = None
         # Requests insert their audit entries; this thread chains them (services/audit.py).
@@ -249,8 +250,7 @@ def create_app(settings: Settings | None = None, context: Context | None = None)
     register_exception_handlers(app)
     app.add_exception_handler(DataError, _data_error)
     app.add_middleware(BodySizeLimit)
-    limits = settings or (context.settings if context is not None else get_settings())
-    app.add_middleware(InFlightLimit, limit=limits.triage_max_in_flight)
+    app.add_middleware(InFlightLimit, limit=settings.triage_max_in_flight)
     for module in (health, auth, users, invites, tasks, votes, moderation, audit):
         _include(app, module.router)
     _include_optional_routers(app)

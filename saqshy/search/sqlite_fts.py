@@ -181,19 +181,27 @@ class SqliteFtsEngine(SearchEngine):
                 conn.exec_driver_sql(statement)
         self._ready = True
 
-    def _ensure_in(self, conn: Connection) -> None:
+    def _schema(self, conn: Connection) -> dict[str, str]:
+        """The index's tables, view and triggers (and the store's table) that exist, with their
+        SQL: one query."""
+        names = (self.fts_table, self.docs_table, self.content_view, STORE_TABLE, *self.pin_triggers)
+        marks = ", ".join("?" * len(names))
+        rows = conn.exec_driver_sql(f"SELECT name, sql FROM sqlite_master WHERE name IN ({marks})", names)
+        return {name: sql or "" for name, sql in rows}
+
+    def _ensure_in(self, conn: Connection, schema: dict[str, str] | None = None) -> None:
         """Create the tables if they do not exist, or convert an old layout (once per process)."""
         if self._ready:
             return
-        fts_sql = conn.exec_driver_sql(
-            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (self.fts_table,)
-        ).scalar()
-        docs_columns = {row[1] for row in conn.exec_driver_sql(f"PRAGMA table_info({self.docs_table})")}
-        if (fts_sql is not None and "content_rowid" not in fts_sql) or (docs_columns and "body" not in docs_columns):
-            self._convert_plain_layout(conn, fts_sql is not None, docs_columns)
-        else:
-            for statement in self._ddl():
-                conn.exec_driver_sql(statement)
+        schema = self._schema(conn) if schema is None else schema
+        has_plain_fts = self.fts_table in schema and "content_rowid" not in schema[self.fts_table]
+        if has_plain_fts or not {self.fts_table, self.docs_table, self.content_view} <= schema.keys():
+            docs_columns = {row[1] for row in conn.exec_driver_sql(f"PRAGMA table_info({self.docs_table})")}
+            if has_plain_fts or (docs_columns and "body" not in docs_columns):
+                self._convert_plain_layout(conn, has_plain_fts, docs_columns)
+            else:
+                for statement in self._ddl():
+                    conn.exec_driver_sql(statement)
         self._ready = True
 
     def _convert_plain_layout(self, conn: Connection, has_fts: bool, docs_columns: set[str]) -> None:
@@ -219,17 +227,13 @@ class SqliteFtsEngine(SearchEngine):
             conn.exec_driver_sql(statement)
         conn.exec_driver_sql(f"INSERT INTO {self.fts_table} ({self.fts_table}) VALUES ('rebuild')")
 
-    def _attach(self, conn: Connection) -> bool:
+    def _attach(self, conn: Connection, schema: dict[str, str]) -> bool:
         """Let documents read their text from ``content_items`` (view and triggers), where that
-        table is in this database; False when it is not (an index in its own file)."""
-        found = set(
-            conn.exec_driver_sql(
-                "SELECT name FROM sqlite_master WHERE name IN (?, ?, ?)", (STORE_TABLE, *self.pin_triggers)
-            ).scalars()
-        )
-        if STORE_TABLE not in found:
+        table is in this database; False when it is not (an index in its own file). ``schema``:
+        what ``_schema`` found before ``_ensure_in`` (which creates no trigger)."""
+        if STORE_TABLE not in schema:
             return False
-        if not found.issuperset(self.pin_triggers):
+        if not schema.keys() >= set(self.pin_triggers):
             conn.exec_driver_sql(f"DROP VIEW IF EXISTS {self.content_view}")
             for statement in [self._view_ddl(attached=True), *self._pin_ddl()]:
                 conn.exec_driver_sql(statement)
@@ -329,8 +333,9 @@ class SqliteFtsEngine(SearchEngine):
         """
         if not items:
             return []
-        self._ensure_in(conn)
-        in_store = self._attach(conn)
+        schema = self._schema(conn)
+        self._ensure_in(conn, schema)
+        in_store = self._attach(conn, schema)
         latest = {item[0]: item for item in items}
         ids = list(latest)
         # New rows of one INSERT have consecutive ids: then a range, not a list, selects them.
