@@ -82,6 +82,10 @@ def test_session_cookie_is_http_only_and_needs_csrf(client, make_user) -> None: 
     assert client.post("/tasks/claim").status_code == 403
     assert client.post("/tasks/claim", headers={"X-CSRF-Token": "wrong"}).status_code == 403
     assert client.post("/tasks/claim", headers={"X-CSRF-Token": csrf}).status_code == 204
+    # The same on a route whose caller is resolved on the endpoint's thread (deps.Caller).
+    vote = {"verdict": "legal"}
+    assert client.post("/tasks/999999/votes", json=vote).status_code == 403
+    assert client.post("/tasks/999999/votes", json=vote, headers={"X-CSRF-Token": csrf}).status_code == 404
     assert client.post("/auth/logout", headers={"X-CSRF-Token": csrf}).status_code == 204
     client.cookies.clear()
     assert client.get("/auth/me").status_code == 401

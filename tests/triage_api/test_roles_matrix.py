@@ -3,6 +3,10 @@
 Each operation in the OpenAPI schema carries ``x-roles`` (from its ``require_roles`` guard). For
 each role, a disallowed call is a 403 that names the roles required, an allowed call gets past the
 guard (whatever the handler then says about the dummy ids and bodies), and no token is a 401.
+
+The review loop's hot endpoints check the role on the endpoint's own thread (``deps.Caller``),
+after FastAPI has validated the body: they get a valid body here (``VALID_BODIES``), and
+``test_deferred_guard_checks_the_body_first`` pins down that order.
 """
 
 from __future__ import annotations
@@ -28,6 +32,9 @@ PUBLIC = {
     ("GET", "/favicon.ico"),
     ("GET", "/invite/{token}"),
 }
+
+# Endpoints whose role check runs after body validation (deps.Caller): a body that passes it.
+VALID_BODIES = {("POST", "/tasks/{task_id}/votes"): {"verdict": "legal"}}
 
 
 def _operations():  # type: ignore[no-untyped-def]
@@ -74,7 +81,7 @@ def test_role_matrix(client: TestClient, role_users, auth_headers) -> None:  # t
         if roles is None:
             continue
         url = _concrete(path)
-        body = {} if method in {"POST", "PUT", "PATCH"} else None
+        body = VALID_BODIES.get((method, path), {} if method in {"POST", "PUT", "PATCH"} else None)
         anonymous = client.request(method, url, json=body)
         if anonymous.status_code != 401:
             failures.append(f"{method} {path} without a token: {anonymous.status_code}")
@@ -87,3 +94,13 @@ def test_role_matrix(client: TestClient, role_users, auth_headers) -> None:  # t
             if role not in roles and not denied:
                 failures.append(f"{method} {path} as {role.value} should be 403, got {response.status_code}")
     assert not failures, "\n".join(failures)
+
+
+def test_deferred_guard_checks_the_body_first(client: TestClient, role_users, auth_headers) -> None:  # type: ignore[no-untyped-def]
+    police = auth_headers(role_users[Role.POLICE])
+    assert client.post("/tasks/999999/votes", json={}).status_code == 401  # no credentials: 401 first
+    assert client.post("/tasks/999999/votes", json={}, headers=police).status_code == 422
+    denied = client.post("/tasks/999999/votes", json={"verdict": "legal"}, headers=police)
+    assert denied.status_code == 403 and "requires role" in denied.text
+    bad = client.post("/tasks/999999/votes", json={"verdict": "legal"}, headers={"Authorization": "Bearer nope"})
+    assert bad.status_code == 401

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from saqshy.db.models import Role, TaskStatus, User
-from triage_api.deps import SessionDep, SettingsDep, require_roles
+from triage_api.deps import Caller, SessionDep, SettingsDep, caller_with_roles, require_roles
 from triage_api.schemas.common import IdPath, LimitParam, OffsetParam, Page
 from triage_api.schemas.convert import task_for_review, task_public
 from triage_api.schemas.tasks import LeaseExtend, LeasePublic, SyncPublic, TaskForReview, TaskPublic
@@ -16,6 +16,8 @@ from triage_api.services import queue
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
 Reviewer = Annotated[User, Depends(require_roles(Role.VOLUNTEER, Role.MODERATOR))]
+# The claim is the queue's hot path: its caller is resolved on the endpoint's thread (deps.Caller).
+ReviewerCaller = Annotated[Caller, Depends(caller_with_roles(Role.VOLUNTEER, Role.MODERATOR))]
 Staff = Annotated[User, Depends(require_roles(Role.MODERATOR, Role.ADMIN, Role.ML_ENGINEER))]
 Operator = Annotated[User, Depends(require_roles(Role.ADMIN, Role.ML_ENGINEER))]
 
@@ -24,9 +26,9 @@ LEASE_ERRORS: dict[int | str, dict[str, Any]] = {404: {"description": "No such t
 
 
 @router.post("/claim", response_model=TaskForReview, responses={204: {"description": "The queue is empty for you."}})
-def claim_next(user: Reviewer, session: SessionDep, settings: SettingsDep) -> TaskForReview | Response:
+def claim_next(caller: ReviewerCaller, session: SessionDep, settings: SettingsDep) -> TaskForReview | Response:
     """Volunteer, moderator: lease the most urgent task you have not voted on (the one you hold, if any)."""
-    task = queue.claim_next(session, settings, user)
+    task = queue.claim_next(session, settings, caller.user(session))
     if task is None:
         return Response(status_code=status.HTTP_204_NO_CONTENT)
     result = task_for_review(session, task)

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, status
 
 from saqshy.db.models import Role, User
-from triage_api.deps import SessionDep, SettingsDep, require_roles
+from triage_api.deps import Caller, SessionDep, SettingsDep, caller_with_roles, require_roles
 from triage_api.schemas.common import IdPath, LimitParam, OffsetParam, Page
 from triage_api.schemas.votes import MyVote, VoteCreate, VotePublic
 from triage_api.services import votes
@@ -15,6 +15,8 @@ from triage_api.services import votes
 router = APIRouter(tags=["votes"])
 
 Reviewer = Annotated[User, Depends(require_roles(Role.VOLUNTEER, Role.MODERATOR))]
+# Voting is the queue's hot path: its caller is resolved on the endpoint's thread (deps.Caller).
+ReviewerCaller = Annotated[Caller, Depends(caller_with_roles(Role.VOLUNTEER, Role.MODERATOR))]
 
 
 @router.post(
@@ -24,9 +26,10 @@ Reviewer = Annotated[User, Depends(require_roles(Role.VOLUNTEER, Role.MODERATOR)
     responses={404: {"description": "No such task."},
                409: {"description": "Already voted, lease lost, or the task is closed."}},
 )
-def cast_vote(task_id: IdPath, body: VoteCreate, user: Reviewer, session: SessionDep, settings: SettingsDep
-              ) -> VotePublic:
+def cast_vote(task_id: IdPath, body: VoteCreate, caller: ReviewerCaller, session: SessionDep,
+              settings: SettingsDep) -> VotePublic:
     """Volunteer, moderator holding the task's lease: illegal / legal / unsure, a category, a note."""
+    user = caller.user(session)
     vote = votes.cast_vote(session, settings, user, task_id, verdict=body.verdict, category=body.category,
                            note=body.note)
     result = VotePublic.model_validate(vote)
