@@ -20,7 +20,7 @@ import math
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy import (
     ColumnElement,
@@ -430,7 +430,20 @@ def _lock_task(session: Session, task_id: int) -> ReviewTask:
     return task
 
 
-def require_lease(task: ReviewTask, user: User, now: datetime | None = None) -> None:
+class LeasedTask(Protocol):
+    """What ``require_lease`` reads of a task: a ``ReviewTask`` or a row of those columns."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def status(self) -> TaskStatus: ...
+    @property
+    def lease_owner_id(self) -> int | None: ...
+    @property
+    def lease_expires_at(self) -> datetime | None: ...
+
+
+def require_lease(task: LeasedTask, user: User, now: datetime | None = None) -> None:
     """The user must hold a live lease on the task.
 
     An expired lease is lost even while nobody has claimed the task again: expiry returns the task

@@ -21,6 +21,7 @@ from sqlalchemy import Table, bindparam, exists, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from saqshy.db.models import ContentItem, ReviewTask, Role, TaskStatus, User, Verdict, Vote, utcnow
 from saqshy.errors import Conflict, InvalidInput, InvalidTransition, NotFound
@@ -86,11 +87,11 @@ def _clean_note(note: str | None) -> str | None:
     return note.strip() or None
 
 
-def _category_for(verdict: Verdict, category: str | None, task: ReviewTask) -> str | None:
+def _category_for(verdict: Verdict, category: str | None, task_category: str | None) -> str | None:
     category = queue.check_category(category)
     if verdict == Verdict.ILLEGAL and category is None:
         # Agreeing with the model's category is the common case: the UI may omit it.
-        category = task.category
+        category = task_category
         if category is None:
             raise InvalidInput("an 'illegal' vote needs a category")
     return category
@@ -119,11 +120,16 @@ def _set_decision(task: ReviewTask, verdict: Verdict, category: str | None) -> N
         setattr(task, name, value)
 
 
+def _audit_decision(session: Session, task_id: int, decision: Verdict, category: str | None,
+                    actor_id: int | None, how: str) -> None:
+    append_audit(session, actor_id=actor_id, action="task.decide", entity_type="review_task", entity_id=task_id,
+                 payload={"decision": decision.value, "category": category, "by": how})
+
+
 def _decided(session: Session, settings: Settings, task: ReviewTask, actor_id: int | None, how: str) -> None:
     """Audit a decision already set on ``task``; an illegal one opens a case."""
     assert task.decision is not None
-    append_audit(session, actor_id=actor_id, action="task.decide", entity_type="review_task", entity_id=task.id,
-                 payload={"decision": task.decision.value, "category": task.decided_category, "by": how})
+    _audit_decision(session, task.id, task.decision, task.decided_category, actor_id, how)
     if task.decision == Verdict.ILLEGAL:
         _open_case(session, task, settings, actor_id)
 
@@ -142,17 +148,20 @@ _BALLOTS = (
     .where(Vote.task_id == bindparam("task_id"), Vote.is_moderator_decision.is_(False))
     .order_by(Vote.id)
 )
-# Lock the task row and learn whether this user already voted on it, in one statement.
+_VOTES = cast(Table, Vote.__table__)
+_TASKS = cast(Table, ReviewTask.__table__)
+# Lock the task row and learn whether this user already voted on it, in one Core statement: the
+# columns the vote needs, not the entity (no ORM loading on every vote; ~0.1 ms less).
 _LOCK_TASK_FOR_VOTE = (
-    select(ReviewTask, exists().where(Vote.task_id == ReviewTask.id, Vote.user_id == bindparam("user_id")))
-    .where(ReviewTask.id == bindparam("task_id"))
-    .with_for_update(of=ReviewTask)
+    select(_TASKS.c.id, _TASKS.c.status, _TASKS.c.lease_owner_id, _TASKS.c.lease_expires_at, _TASKS.c.category,
+           _TASKS.c.is_gold, _TASKS.c.vote_count, _TASKS.c.version,
+           exists().where(_VOTES.c.task_id == _TASKS.c.id, _VOTES.c.user_id == bindparam("user_id")))
+    .where(_TASKS.c.id == bindparam("task_id"))
+    .with_for_update(of=_TASKS)
 )
 
 
 # Every vote writes its row and the task's new state: Core statements (no unit-of-work flush).
-_VOTES = cast(Table, Vote.__table__)
-_TASKS = cast(Table, ReviewTask.__table__)
 _INSERT_VOTE = insert(_VOTES).returning(_VOTES.c.id)
 
 
@@ -167,49 +176,58 @@ def cast_vote(
     """Record the leaseholder's vote and apply the consensus rule, in one transaction."""
     note = _clean_note(note)
     queue.check_category(category)
-    row = session.execute(_LOCK_TASK_FOR_VOTE, {"user_id": user.id, "task_id": task_id}).one_or_none()
+    # Anything the caller left pending goes first, as the unit of work would have done.
+    session.flush()
+    connection = session.connection()
+    row = connection.execute(_LOCK_TASK_FOR_VOTE, {"user_id": user.id, "task_id": task_id}).one_or_none()
     if row is None:
         raise NotFound(f"task {task_id} not found")
-    task, already_voted = row
+    *_, already_voted = row
     if already_voted:
-        raise Conflict(f"you already voted on task {task.id}")
-    queue.require_lease(task, user)
-    category = _category_for(verdict, category, task)
+        raise Conflict(f"you already voted on task {row.id}")
+    queue.require_lease(row, user)
+    category = _category_for(verdict, category, row.category)
     values: dict[str, Any] = {
-        "task_id": task.id, "user_id": user.id, "verdict": verdict, "category": category, "note": note,
+        "task_id": row.id, "user_id": user.id, "verdict": verdict, "category": category, "note": note,
         "is_moderator_decision": False, "weight": vote_weight(session, settings, user.id), "created_at": utcnow(),
     }
     # The ballots so far are read before this vote is added (the task row is locked, so none can
     # arrive meanwhile; the first vote needs no query). The rule then runs before anything is
     # written, so the task row is updated once, with its outcome.
-    ballots = [] if task.vote_count == 0 or task.is_gold else ballots_of(session, task.id)
+    ballots = [] if row.vote_count == 0 or row.is_gold else ballots_of(session, row.id)
     ballots.append(Ballot(verdict, category, values["weight"]))
-    outcome = Outcome() if task.is_gold else evaluate(ballots, settings)
-    changes: dict[str, Any] = {"vote_count": task.vote_count + 1, "lease_owner_id": None, "lease_expires_at": None,
-                               "version": task.version + 1}
+    outcome = Outcome() if row.is_gold else evaluate(ballots, settings)
+    changes: dict[str, Any] = {"vote_count": row.vote_count + 1, "lease_owner_id": None, "lease_expires_at": None,
+                               "version": row.version + 1}
     if outcome.decision is None and outcome.to_moderator:
         changes["status"] = TaskStatus.NEEDS_MODERATOR
     elif outcome.decision is not None:
         changes.update(_decision_values(outcome.decision, outcome.category))
     # No savepoint needed: the task row is locked, so the check above cannot race (the unique
-    # constraint on (task, user) still backs it). Two Core statements; the loaded task and the new
-    # vote object are told the stored values, as if they had been flushed.
-    session.flush()  # anything the caller left pending goes first, as the unit of work would have done
-    connection = session.connection()
+    # constraint on (task, user) still backs it). Two Core statements; a task object the session
+    # already holds and the new vote object are told the stored values, as if they had been flushed.
     vote_id = connection.execute(_INSERT_VOTE, values).scalar_one()
-    connection.execute(update(_TASKS).where(_TASKS.c.id == task.id).values(changes))
-    for name, value in changes.items():
-        set_committed_value(task, name, value)
+    connection.execute(update(_TASKS).where(_TASKS.c.id == row.id).values(changes))
+    held = session.identity_map.get(identity_key(ReviewTask, row.id))
+    if held is not None:
+        for name, value in changes.items():
+            set_committed_value(held, name, value)
     vote = Vote(id=vote_id, **values)
     make_transient_to_detached(vote)
     session.add(vote)
-    append_audit(session, actor_id=user.id, action="vote.cast", entity_type="review_task", entity_id=task.id,
+    append_audit(session, actor_id=user.id, action="vote.cast", entity_type="review_task", entity_id=row.id,
                  payload={"vote_id": vote.id, "verdict": verdict.value, "category": category, "weight": vote.weight})
     if outcome.decision is not None:
-        _decided(session, settings, task, user.id, "consensus")
+        decided_category = changes["decided_category"]
+        _audit_decision(session, row.id, outcome.decision, decided_category, user.id, "consensus")
+        if outcome.decision == Verdict.ILLEGAL:
+            # Rare (a confirmed case): the case needs the task itself, loaded as now stored.
+            task = session.get(ReviewTask, row.id)
+            assert task is not None
+            _open_case(session, task, settings, user.id)
     elif outcome.to_moderator:
         append_audit(session, actor_id=user.id, action="task.to_moderator", entity_type="review_task",
-                     entity_id=task.id, payload={"reason": outcome.reason})
+                     entity_id=row.id, payload={"reason": outcome.reason})
     return vote
 
 
@@ -229,7 +247,7 @@ def resolve(
         raise InvalidTransition(f"task {task.id} is {task.status.value} and cannot be resolved")
     if session.execute(select(Vote.id).where(Vote.task_id == task.id, Vote.user_id == moderator.id)).first():
         raise Conflict(f"you voted on task {task.id}; another moderator must resolve it")
-    category = _category_for(verdict, category, task)
+    category = _category_for(verdict, category, task.category)
     session.add(Vote(task_id=task.id, user_id=moderator.id, verdict=verdict, category=category, note=note,
                      is_moderator_decision=True, weight=1.0, created_at=utcnow()))
     session.flush()
