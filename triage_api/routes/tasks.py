@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Response, status
 from saqshy.db.models import Role, TaskStatus, User
 from triage_api.deps import Caller, SessionDep, SettingsDep, caller_with_roles, require_roles
 from triage_api.schemas.common import IdPath, LimitParam, OffsetParam, Page
-from triage_api.schemas.convert import task_for_review, task_public
+from triage_api.schemas.convert import claim_for_review, task_for_review, task_public
 from triage_api.schemas.tasks import LeaseExtend, LeasePublic, SyncPublic, TaskForReview, TaskPublic
 from triage_api.services import queue
 
@@ -28,10 +28,10 @@ LEASE_ERRORS: dict[int | str, dict[str, Any]] = {404: {"description": "No such t
 @router.post("/claim", response_model=TaskForReview, responses={204: {"description": "The queue is empty for you."}})
 def claim_next(caller: ReviewerCaller, session: SessionDep, settings: SettingsDep) -> TaskForReview | Response:
     """Volunteer, moderator: lease the most urgent task you have not voted on (the one you hold, if any)."""
-    task = queue.claim_next(session, settings, caller.user(session))
-    if task is None:
+    claimed = queue.claim(session, settings, caller.user(session))
+    if claimed is None:
         return Response(status_code=status.HTTP_204_NO_CONTENT)
-    result = task_for_review(session, task)
+    result = claim_for_review(session, claimed)
     # Commit here, not after the response: the lease and its audit entry (whose chain head is
     # locked until commit) are released before this thread moves on.
     session.commit()

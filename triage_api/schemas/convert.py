@@ -6,7 +6,15 @@ from sqlalchemy.orm import Session
 
 from saqshy.db.models import ReviewTask
 from saqshy.settings import Settings
-from triage_api.schemas.tasks import ItemForReview, ScorePublic, TaskDetail, TaskForReview, TaskPublic, VoteWithVoter
+from triage_api.schemas.tasks import (
+    ItemForReview,
+    ScorePublic,
+    SourceRef,
+    TaskDetail,
+    TaskForReview,
+    TaskPublic,
+    VoteWithVoter,
+)
 from triage_api.services import queue, users, votes
 
 
@@ -19,7 +27,25 @@ def task_for_review(session: Session, task: ReviewTask) -> TaskForReview:
         lease_expires_at=task.lease_expires_at,
         item=ItemForReview.model_validate(task.item),
         score=ScorePublic.model_validate(score) if score is not None else None,
-        duplicate_count=queue.cluster_duplicates(session, task.item),
+        duplicate_count=queue.cluster_duplicates(session, task.item.cluster_id),
+    )
+
+
+def claim_for_review(session: Session, claim: queue.Claim) -> TaskForReview:
+    """``task_for_review`` of a claim, from its row (the claim endpoint's path: no ORM entities)."""
+    row = claim.row
+    score = queue.latest_score_view(session, row.item_id)
+    source = None if row.source_name is None else SourceRef(name=row.source_name, kind=row.source_kind)
+    return TaskForReview(
+        id=row.id,
+        category=row.category,
+        status=row.status,
+        lease_expires_at=claim.lease_expires_at,
+        item=ItemForReview(id=row.item_id, source=source, url=row.url, title=row.title, text=row.text,
+                           language=row.language, author=row.author, published_at=row.published_at,
+                           fetched_at=row.fetched_at),
+        score=ScorePublic.model_validate(score) if score is not None else None,
+        duplicate_count=queue.cluster_duplicates(session, row.cluster_id),
     )
 
 
