@@ -259,3 +259,32 @@ def test_a_large_sync_refreshes_the_planner_statistics(any_ctx, monkeypatch) -> 
     assert queue.sync_tasks_job(any_ctx) == 3
     if postgres:
         assert analysed_count() == before + 1
+
+
+def test_claim_answer_shows_the_item_its_source_and_latest_score(any_client, any_ctx, make_user, auth_headers
+                                                                 ) -> None:  # type: ignore[no-untyped-def]
+    from saqshy.db.models import Source, SourceKind
+
+    with any_ctx.sessions.begin() as session:
+        source = Source(name="channel-under-review", url="https://t.me/s/example", kind=SourceKind.TELEGRAM)
+        session.add(source)
+        session.flush()
+        item = make_item(session, source_id=source.id)
+        older = make_score(session, item, {"drugs": 0.7}, model_version="m-old")
+        older.created_at = utcnow() - timedelta(hours=1)
+        make_score(session, item, {"drugs": 0.9, "fraud": 0.2}, model_version="m-new")
+        session.add(ReviewTask(item_id=item.id, category="drugs", score=0.9, priority=3.6, rank=3.6,
+                               status=TaskStatus.OPEN, created_at=utcnow(), version=0, vote_count=0,
+                               duplicate_count=0))
+        item_id, item_url = item.id, item.url
+    headers = auth_headers(make_user())
+    first = any_client.post("/tasks/claim", headers=headers)
+    assert first.status_code == 200, first.text
+    body = first.json()
+    assert body["item"]["id"] == item_id and body["item"]["url"] == item_url
+    assert body["item"]["source"] == {"name": "channel-under-review", "kind": "telegram"}
+    assert body["score"]["model_version"] == "m-new" and body["score"]["probabilities"]["drugs"] == 0.9
+    assert body["lease_expires_at"] is not None and body["duplicate_count"] == 0
+    # Claiming again answers the task already held, the same way.
+    again = any_client.post("/tasks/claim", headers=headers).json()
+    assert again == body

@@ -34,8 +34,10 @@ def task_for_review(session: Session, task: ReviewTask) -> TaskForReview:
 def claim_for_review(session: Session, claim: queue.Claim) -> TaskForReview:
     """``task_for_review`` of a claim, from its row (the claim endpoint's path: no ORM entities)."""
     row = claim.row
-    score = queue.latest_score_view(session, row.item_id)
     source = None if row.source_name is None else SourceRef(name=row.source_name, kind=row.source_kind)
+    score = None if row.score_model_version is None else ScorePublic(
+        model_version=row.score_model_version, probabilities=row.score_probabilities, score=row.score_score,
+        top_category=row.score_top_category, explanation=row.score_explanation)
     return TaskForReview(
         id=row.id,
         category=row.category,
@@ -44,7 +46,7 @@ def claim_for_review(session: Session, claim: queue.Claim) -> TaskForReview:
         item=ItemForReview(id=row.item_id, source=source, url=row.url, title=row.title, text=row.text,
                            language=row.language, author=row.author, published_at=row.published_at,
                            fetched_at=row.fetched_at),
-        score=ScorePublic.model_validate(score) if score is not None else None,
+        score=score,
         duplicate_count=queue.cluster_duplicates(session, row.cluster_id),
     )
 
