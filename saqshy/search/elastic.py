@@ -41,6 +41,11 @@ from saqshy.search.base import (
 from saqshy.settings import Settings
 
 TEXT_ANALYZER = "saqshy_text"
+# What a bulk response keeps of each item: what ``helpers.bulk`` and ``_bulk`` read (the status,
+# the id and the error of a failed one). The full item also repeats the index name, the version,
+# the shard counts and the sequence numbers: five times the bytes to receive and parse, on the
+# drain's critical path (the next bulk waits for this one's response).
+BULK_FILTER_PATH = "items.*._id,items.*.status,items.*.error"
 LANGUAGE_ANALYZERS = {"ru": "russian", "en": "english"}
 
 
@@ -192,6 +197,7 @@ class ElasticsearchEngine(SearchEngine):
                 # 429 (queue full) is retried by the helper with backoff before it gives up.
                 max_retries=3,
                 initial_backoff=1,
+                filter_path=BULK_FILTER_PATH,
             )
         except TransportError as exc:
             raise self._unavailable(exc) from exc

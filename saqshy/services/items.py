@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 from sqlalchemy import (
     Connection,
     Executable,
+    Integer,
     Result,
     String,
     Table,
@@ -219,21 +220,37 @@ _KNOWN_IDS: dict[str, Executable] = {
 _NEW_IDS: dict[str, Executable] = {
     name: select(ContentItem.id, ContentItem.canonical_url).where(where) for name, where in _KEY_CONDITIONS.items()
 }
-# PostgreSQL: the new ids, and their outbox rows inserted by the same statement (a data-modifying
-# WITH), instead of a second round trip and a COPY of rows the server can build itself.
-_NEW = select(ContentItem.id, ContentItem.canonical_url).where(_KEY_CONDITIONS["postgresql"]).cte("new")
-_NEW_IDS_QUEUED = select(_NEW.c.id, _NEW.c.canonical_url).add_cte(
-    insert(SearchOutbox)
-    .from_select(
-        ["item_id", "op", "created_at", "attempts"],
-        select(
-            _NEW.c.id,
-            literal(OutboxOp.UPSERT, SearchOutbox.__table__.c.op.type),
-            bindparam("now", type_=SearchOutbox.__table__.c.created_at.type),
-            literal(0),
-        ),
+# PostgreSQL: ids for the new rows taken from the table's sequence before they are written, and
+# their outbox rows inserted by the same statement (a data-modifying WITH): the COPY then carries
+# the ids, and no lookup by canonical URL (an index probe per new row) finds them afterwards.
+_PG_IDS = (
+    select(
+        func.nextval(
+            sql_cast(
+                select(func.pg_get_serial_sequence(ContentItem.__tablename__, "id")).scalar_subquery(),
+                postgresql.REGCLASS,
+            )
+        ).label("id")
     )
-    .cte("queued")
+    .select_from(func.generate_series(1, bindparam("count", type_=Integer)))
+    .cte("ids")
+)
+_PG_NEW_IDS_QUEUED = (
+    select(_PG_IDS.c.id)
+    .add_cte(
+        insert(SearchOutbox)
+        .from_select(
+            ["item_id", "op", "created_at", "attempts"],
+            select(
+                _PG_IDS.c.id,
+                literal(OutboxOp.UPSERT, SearchOutbox.__table__.c.op.type),
+                bindparam("now", type_=SearchOutbox.__table__.c.created_at.type),
+                literal(0),
+            ),
+        )
+        .cte("queued")
+    )
+    .order_by(_PG_IDS.c.id)
 )
 
 
@@ -300,25 +317,26 @@ def _write(
         # A plain executemany (no RETURNING), then the new ids by canonical URL: psycopg pipelines
         # an executemany with one prepared statement, while INSERT … RETURNING for many rows is
         # rendered as one huge multi-VALUES statement per page that psycopg must parse every time
-        # (and, with sort_by_parameter_order, SQLite runs one INSERT per row).
+        # (and, with sort_by_parameter_order, SQLite runs one INSERT per row). On PostgreSQL the
+        # ids are taken first (and the rows queued in the outbox by the same statement).
         sqlite = connection.dialect.name == "sqlite"
+        new_keys = [values["canonical_url"] for values in new_rows]
+        if queue_with_ids:
+            ids = connection.execute(_PG_NEW_IDS_QUEUED, {"count": len(new_rows), "now": now}).scalars().all()
+            for values, item_id in zip(new_rows, ids, strict=True):
+                values["id"] = item_id
+                results[values["canonical_url"]] = IngestResult(item_id=item_id, created=True, text_changed=True)
+            new_keys = []
         if sqlite:
             before = connection.exec_driver_sql("SELECT max(id) FROM content_items").scalar() or 0
         insert_many(connection, cast(Table, ContentItem.__table__), new_rows)
-        new_keys = [values["canonical_url"] for values in new_rows]
         if sqlite and _consecutive_ids(connection, before, len(new_rows)):
             # SQLite gave each row the largest id so far plus one, in order: the ids need no lookup.
             for item_id, key in enumerate(new_keys, start=before + 1):
                 results[key] = IngestResult(item_id=item_id, created=True, text_changed=True)
             new_keys = []
         for start in range(0, len(new_keys), 500):
-            part = new_keys[start : start + 500]
-            found = (
-                connection.execute(_NEW_IDS_QUEUED, {"keys": json.dumps(part), "now": now})
-                if queue_with_ids
-                else _by_keys(connection, _NEW_IDS, part)
-            )
-            for item_id, canonical in found.all():
+            for item_id, canonical in _by_keys(connection, _NEW_IDS, new_keys[start : start + 500]).all():
                 results[canonical] = IngestResult(item_id=item_id, created=True, text_changed=True)
 
     for key, row in existing.items():
