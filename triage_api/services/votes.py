@@ -166,7 +166,8 @@ _INSERT_VOTE = insert(_VOTES).returning(_VOTES.c.id)
 
 
 def ballots_of(session: Session, task_id: int) -> list[Ballot]:
-    return [Ballot(v, c, w) for v, c, w in session.execute(_BALLOTS, {"task_id": task_id})]
+    session.flush()  # a Core read bypasses autoflush: anything pending goes first
+    return [Ballot(v, c, w) for v, c, w in session.connection().execute(_BALLOTS, {"task_id": task_id})]
 
 
 def cast_vote(
