@@ -25,9 +25,11 @@ from typing import Any, Protocol, cast
 from sqlalchemy import (
     ColumnElement,
     CursorResult,
+    FromClause,
     Row,
     Select,
     Table,
+    and_,
     bindparam,
     exists,
     func,
@@ -339,29 +341,42 @@ _TAKE_LEASE = (
 _ITEMS = cast(Table, ContentItem.__table__)
 _SOURCES = cast(Table, Source.__table__)
 _SCORES = cast(Table, Score.__table__)
-_LATEST_SCORE_ID = (
-    select(_SCORES.c.id).where(_SCORES.c.item_id == _ITEMS.c.id)
-    .order_by(_SCORES.c.created_at.desc(), _SCORES.c.id.desc()).limit(1)
-    .correlate(_ITEMS).scalar_subquery()
+_NEWER_SCORES = cast(Table, Score.__table__).alias("newer_scores")
+# The item's latest score (as ``latest_score_view``): a score of the item with no newer one. A
+# join on the item's scores (indexed by item) with an anti-join, not a join on a subquery's id,
+# which the planner may evaluate against every score.
+_IS_LATEST_SCORE = and_(
+    _SCORES.c.item_id == _ITEMS.c.id,
+    ~exists().where(
+        _NEWER_SCORES.c.item_id == _SCORES.c.item_id,
+        or_(_NEWER_SCORES.c.created_at > _SCORES.c.created_at,
+            and_(_NEWER_SCORES.c.created_at == _SCORES.c.created_at, _NEWER_SCORES.c.id > _SCORES.c.id)),
+    ),
 )
 
 # What a reviewer is shown of a claimed task (schemas.TaskForReview) as one Core row: the task's
 # columns, its item's, the item's source and its latest score. Every claim reads one: as ORM
 # entities (a task and an item loaded joined) and a second query for the score, it cost ~0.4 ms more.
-_REVIEW_COLUMNS = (
-    _TASKS.c.id, _TASKS.c.category, _TASKS.c.status, _TASKS.c.version, _TASKS.c.lease_expires_at,
-    _ITEMS.c.id.label("item_id"), _ITEMS.c.url, _ITEMS.c.title, _ITEMS.c.text, _ITEMS.c.language,
-    _ITEMS.c.author, _ITEMS.c.published_at, _ITEMS.c.fetched_at, _ITEMS.c.cluster_id,
-    _SOURCES.c.name.label("source_name"), _SOURCES.c.kind.label("source_kind"),
-    _SCORES.c.model_version.label("score_model_version"), _SCORES.c.probabilities.label("score_probabilities"),
-    _SCORES.c.score.label("score_score"), _SCORES.c.top_category.label("score_top_category"),
-    _SCORES.c.explanation.label("score_explanation"),
-)
-_REVIEW_FROM = (
-    _TASKS.join(_ITEMS, _ITEMS.c.id == _TASKS.c.item_id)
-    .outerjoin(_SOURCES, _SOURCES.c.id == _ITEMS.c.source_id)
-    .outerjoin(_SCORES, _SCORES.c.id == _LATEST_SCORE_ID)
-)
+def _review_view(tasks: FromClause) -> tuple[tuple[ColumnElement[Any], ...], FromClause]:
+    """The columns and FROM of that row, the task's columns read from ``tasks`` (the table or a CTE)."""
+    columns = (
+        tasks.c.id, tasks.c.category, tasks.c.status, tasks.c.version, tasks.c.lease_expires_at,
+        _ITEMS.c.id.label("item_id"), _ITEMS.c.url, _ITEMS.c.title, _ITEMS.c.text, _ITEMS.c.language,
+        _ITEMS.c.author, _ITEMS.c.published_at, _ITEMS.c.fetched_at, _ITEMS.c.cluster_id,
+        _SOURCES.c.name.label("source_name"), _SOURCES.c.kind.label("source_kind"),
+        _SCORES.c.model_version.label("score_model_version"), _SCORES.c.probabilities.label("score_probabilities"),
+        _SCORES.c.score.label("score_score"), _SCORES.c.top_category.label("score_top_category"),
+        _SCORES.c.explanation.label("score_explanation"),
+    )
+    joined = (
+        tasks.join(_ITEMS, _ITEMS.c.id == tasks.c.item_id)
+        .outerjoin(_SOURCES, _SOURCES.c.id == _ITEMS.c.source_id)
+        .outerjoin(_SCORES, _IS_LATEST_SCORE)
+    )
+    return columns, joined
+
+
+_REVIEW_COLUMNS, _REVIEW_FROM = _review_view(_TASKS)
 
 # The task the user holds, if any (a volunteer rarely does when claiming).
 _HELD_TASK: Select[Any] = (
@@ -400,9 +415,8 @@ def _lanes(settings: Settings, rng: random.Random) -> list[str | None]:
     return [first, None]
 
 
-@functools.cache
-def _claim_statement(lane: str | None, excluding: bool, skipping: bool) -> Select[Any]:
-    """The most urgent free task in ``lane`` the user (``:user_id``) has not voted on, locked."""
+def _claim_conditions(lane: str | None, excluding: bool, skipping: bool) -> list[ColumnElement[bool]]:
+    """A free task in ``lane`` the user (``:user_id``) has not voted on."""
     conditions: list[ColumnElement[bool]] = [
         ReviewTask.status == TaskStatus.OPEN,
         or_(ReviewTask.lease_expires_at.is_(None), ReviewTask.lease_expires_at <= bindparam("now")),
@@ -415,14 +429,46 @@ def _claim_statement(lane: str | None, excluding: bool, skipping: bool) -> Selec
         conditions.append(ReviewTask.id.not_in(bindparam("skipped", expanding=True)))
     if lane is not None:
         conditions.append(_LANES[lane])
+    return conditions
+
+
+@functools.cache
+def _claim_statement(lane: str | None, excluding: bool, skipping: bool) -> Select[Any]:
+    """The most urgent such task, locked, as the row a reviewer is shown (then leased by ``_TAKE_LEASE``)."""
     return (
-        select(*_REVIEW_COLUMNS)  # the claim answer shows the item
+        select(*_REVIEW_COLUMNS)
         .select_from(_REVIEW_FROM)
-        .where(*conditions)
+        .where(*_claim_conditions(lane, excluding, skipping))
         .order_by(ReviewTask.rank.desc())
         .limit(1)
         .with_for_update(skip_locked=True, of=_TASKS)
     )
+
+
+@functools.cache
+def _lease_statement(lane: str | None, excluding: bool, skipping: bool) -> Select[Any]:
+    """PostgreSQL: pick, lock and lease the most urgent such task in one statement (an UPDATE in a
+    WITH, its subquery ``FOR UPDATE SKIP LOCKED``), answering the row a reviewer is shown."""
+    candidate = (
+        select(_TASKS.c.id)
+        .where(*_claim_conditions(lane, excluding, skipping))
+        .order_by(_TASKS.c.rank.desc())
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        .correlate(None)  # its own review_tasks, never the UPDATE's row
+        .scalar_subquery()
+    )
+    leased = (
+        update(_TASKS)
+        .where(_TASKS.c.id == candidate)
+        .values(lease_owner_id=bindparam("owner"), lease_expires_at=bindparam("expires"),
+                version=_TASKS.c.version + 1)
+        .returning(_TASKS.c.id, _TASKS.c.item_id, _TASKS.c.category, _TASKS.c.status, _TASKS.c.version,
+                   _TASKS.c.lease_expires_at)
+        .cte("leased")
+    )
+    columns, joined = _review_view(leased)
+    return select(*columns).select_from(joined)
 
 
 def _held_claim(session: Session, user: User, now: datetime) -> Claim | None:
@@ -462,18 +508,28 @@ def claim(session: Session, settings: Settings, user: User, *, rng: random.Rando
     if skipped:
         params["skipped"] = sorted(skipped)
     connection = session.connection()
+    expires = now + timedelta(seconds=settings.triage_lease_seconds)
+    in_one_statement = connection.dialect.name == "postgresql"
+    if in_one_statement:
+        params.update(owner=user.id, expires=expires)
     for lane in _lanes(settings, rng or random.Random()):
-        statement = _claim_statement(lane, bool(gate.excluded_categories), bool(skipped))
-        row = connection.execute(statement, params).first()
-        if row is None:
-            continue
-        expires = now + timedelta(seconds=settings.triage_lease_seconds)
-        # The row is locked (PostgreSQL) or the whole database is (SQLite) until commit, so the
-        # lease read free above is still free here. One Core UPDATE (no unit-of-work flush on
-        # every claim); a task object the session already holds is told the new values.
-        values = {"lease_owner_id": user.id, "lease_expires_at": expires, "version": row.version + 1}
-        connection.execute(_TAKE_LEASE, {"task_id": row.id, "owner": user.id, "expires": expires,
-                                         "version": values["version"]})
+        excluding, skipping = bool(gate.excluded_categories), bool(skipped)
+        if in_one_statement:
+            row = connection.execute(_lease_statement(lane, excluding, skipping), params).first()
+            if row is None:
+                continue
+            values = {"lease_owner_id": user.id, "lease_expires_at": expires, "version": row.version}
+        else:
+            row = connection.execute(_claim_statement(lane, excluding, skipping), params).first()
+            if row is None:
+                continue
+            # The whole database is locked (SQLite's write transaction) until commit, so the lease
+            # read free above is still free here.
+            values = {"lease_owner_id": user.id, "lease_expires_at": expires, "version": row.version + 1}
+            connection.execute(_TAKE_LEASE, {"task_id": row.id, "owner": user.id, "expires": expires,
+                                             "version": values["version"]})
+        # Core statements (no unit-of-work flush on every claim): a task object the session
+        # already holds is told the new values.
         held = session.identity_map.get(identity_key(ReviewTask, row.id))
         if held is not None:
             for name, value in values.items():
