@@ -358,7 +358,7 @@ _IS_LATEST_SCORE = and_(
 # columns, its item's, the item's source and its latest score. Every claim reads one: as ORM
 # entities (a task and an item loaded joined) and a second query for the score, it cost ~0.4 ms more.
 def _review_view(tasks: FromClause) -> tuple[tuple[ColumnElement[Any], ...], FromClause]:
-    """The columns and FROM of that row, the task's columns read from ``tasks`` (the table or a CTE)."""
+    """The columns and FROM of that row, the task's columns read from ``tasks``."""
     columns = (
         tasks.c.id, tasks.c.category, tasks.c.status, tasks.c.version, tasks.c.lease_expires_at,
         _ITEMS.c.id.label("item_id"), _ITEMS.c.url, _ITEMS.c.title, _ITEMS.c.text, _ITEMS.c.language,
@@ -445,32 +445,6 @@ def _claim_statement(lane: str | None, excluding: bool, skipping: bool) -> Selec
     )
 
 
-@functools.cache
-def _lease_statement(lane: str | None, excluding: bool, skipping: bool) -> Select[Any]:
-    """PostgreSQL: pick, lock and lease the most urgent such task in one statement (an UPDATE in a
-    WITH, its subquery ``FOR UPDATE SKIP LOCKED``), answering the row a reviewer is shown."""
-    candidate = (
-        select(_TASKS.c.id)
-        .where(*_claim_conditions(lane, excluding, skipping))
-        .order_by(_TASKS.c.rank.desc())
-        .limit(1)
-        .with_for_update(skip_locked=True)
-        .correlate(None)  # its own review_tasks, never the UPDATE's row
-        .scalar_subquery()
-    )
-    leased = (
-        update(_TASKS)
-        .where(_TASKS.c.id == candidate)
-        .values(lease_owner_id=bindparam("owner"), lease_expires_at=bindparam("expires"),
-                version=_TASKS.c.version + 1)
-        .returning(_TASKS.c.id, _TASKS.c.item_id, _TASKS.c.category, _TASKS.c.status, _TASKS.c.version,
-                   _TASKS.c.lease_expires_at)
-        .cte("leased")
-    )
-    columns, joined = _review_view(leased)
-    return select(*columns).select_from(joined)
-
-
 def _held_claim(session: Session, user: User, now: datetime) -> Claim | None:
     session.flush()  # Core reads bypass autoflush: anything pending goes first
     row = session.connection().execute(_HELD_TASK, {"user_id": user.id, "now": now}).first()
@@ -509,27 +483,19 @@ def claim(session: Session, settings: Settings, user: User, *, rng: random.Rando
         params["skipped"] = sorted(skipped)
     connection = session.connection()
     expires = now + timedelta(seconds=settings.triage_lease_seconds)
-    in_one_statement = connection.dialect.name == "postgresql"
-    if in_one_statement:
-        params.update(owner=user.id, expires=expires)
     for lane in _lanes(settings, rng or random.Random()):
-        excluding, skipping = bool(gate.excluded_categories), bool(skipped)
-        if in_one_statement:
-            row = connection.execute(_lease_statement(lane, excluding, skipping), params).first()
-            if row is None:
-                continue
-            values = {"lease_owner_id": user.id, "lease_expires_at": expires, "version": row.version}
-        else:
-            row = connection.execute(_claim_statement(lane, excluding, skipping), params).first()
-            if row is None:
-                continue
-            # The whole database is locked (SQLite's write transaction) until commit, so the lease
-            # read free above is still free here.
-            values = {"lease_owner_id": user.id, "lease_expires_at": expires, "version": row.version + 1}
-            connection.execute(_TAKE_LEASE, {"task_id": row.id, "owner": user.id, "expires": expires,
-                                             "version": values["version"]})
-        # Core statements (no unit-of-work flush on every claim): a task object the session
-        # already holds is told the new values.
+        statement = _claim_statement(lane, bool(gate.excluded_categories), bool(skipped))
+        row = connection.execute(statement, params).first()
+        if row is None:
+            continue
+        # The row is locked (PostgreSQL) or the whole database is (SQLite) until commit, so the
+        # lease read free above is still free here. One Core UPDATE (no unit-of-work flush on
+        # every claim); a task object the session already holds is told the new values.
+        # (Picking and leasing in one PostgreSQL statement, an UPDATE in a WITH, measured no
+        # faster in benchmarks/queue.py on 2026-12-02.)
+        values = {"lease_owner_id": user.id, "lease_expires_at": expires, "version": row.version + 1}
+        connection.execute(_TAKE_LEASE, {"task_id": row.id, "owner": user.id, "expires": expires,
+                                         "version": values["version"]})
         held = session.identity_map.get(identity_key(ReviewTask, row.id))
         if held is not None:
             for name, value in values.items():
