@@ -205,18 +205,10 @@ def cast_vote(
     elif outcome.decision is not None:
         changes.update(_decision_values(outcome.decision, outcome.category))
     # No savepoint needed: the task row is locked, so the check above cannot race (the unique
-    # constraint on (task, user) still backs it). Core statements; a task object the session
+    # constraint on (task, user) still backs it). Two Core statements; a task object the session
     # already holds and the new vote object are told the stored values, as if they had been flushed.
-    update_task = update(_TASKS).where(_TASKS.c.id == row.id).values(changes)
-    if connection.dialect.name == "postgresql":
-        # One round trip: the vote inserted by a data-modifying WITH of the task's UPDATE.
-        new_vote = insert(_VOTES).values(values).returning(_VOTES.c.id).cte("new_vote")
-        vote_id = connection.execute(
-            update_task.add_cte(new_vote).returning(select(new_vote.c.id).scalar_subquery())
-        ).scalar_one()
-    else:
-        vote_id = connection.execute(_INSERT_VOTE, values).scalar_one()
-        connection.execute(update_task)
+    vote_id = connection.execute(_INSERT_VOTE, values).scalar_one()
+    connection.execute(update(_TASKS).where(_TASKS.c.id == row.id).values(changes))
     held = session.identity_map.get(identity_key(ReviewTask, row.id))
     if held is not None:
         for name, value in changes.items():
