@@ -25,7 +25,6 @@ from typing import Any, Protocol, cast
 from sqlalchemy import (
     ColumnElement,
     CursorResult,
-    FromClause,
     Row,
     Select,
     Table,
@@ -357,26 +356,20 @@ _IS_LATEST_SCORE = and_(
 # What a reviewer is shown of a claimed task (schemas.TaskForReview) as one Core row: the task's
 # columns, its item's, the item's source and its latest score. Every claim reads one: as ORM
 # entities (a task and an item loaded joined) and a second query for the score, it cost ~0.4 ms more.
-def _review_view(tasks: FromClause) -> tuple[tuple[ColumnElement[Any], ...], FromClause]:
-    """The columns and FROM of that row, the task's columns read from ``tasks``."""
-    columns = (
-        tasks.c.id, tasks.c.category, tasks.c.status, tasks.c.version, tasks.c.lease_expires_at,
-        _ITEMS.c.id.label("item_id"), _ITEMS.c.url, _ITEMS.c.title, _ITEMS.c.text, _ITEMS.c.language,
-        _ITEMS.c.author, _ITEMS.c.published_at, _ITEMS.c.fetched_at, _ITEMS.c.cluster_id,
-        _SOURCES.c.name.label("source_name"), _SOURCES.c.kind.label("source_kind"),
-        _SCORES.c.model_version.label("score_model_version"), _SCORES.c.probabilities.label("score_probabilities"),
-        _SCORES.c.score.label("score_score"), _SCORES.c.top_category.label("score_top_category"),
-        _SCORES.c.explanation.label("score_explanation"),
-    )
-    joined = (
-        tasks.join(_ITEMS, _ITEMS.c.id == tasks.c.item_id)
-        .outerjoin(_SOURCES, _SOURCES.c.id == _ITEMS.c.source_id)
-        .outerjoin(_SCORES, _IS_LATEST_SCORE)
-    )
-    return columns, joined
-
-
-_REVIEW_COLUMNS, _REVIEW_FROM = _review_view(_TASKS)
+_REVIEW_COLUMNS = (
+    _TASKS.c.id, _TASKS.c.category, _TASKS.c.status, _TASKS.c.version, _TASKS.c.lease_expires_at,
+    _ITEMS.c.id.label("item_id"), _ITEMS.c.url, _ITEMS.c.title, _ITEMS.c.text, _ITEMS.c.language,
+    _ITEMS.c.author, _ITEMS.c.published_at, _ITEMS.c.fetched_at, _ITEMS.c.cluster_id,
+    _SOURCES.c.name.label("source_name"), _SOURCES.c.kind.label("source_kind"),
+    _SCORES.c.model_version.label("score_model_version"), _SCORES.c.probabilities.label("score_probabilities"),
+    _SCORES.c.score.label("score_score"), _SCORES.c.top_category.label("score_top_category"),
+    _SCORES.c.explanation.label("score_explanation"),
+)
+_REVIEW_FROM = (
+    _TASKS.join(_ITEMS, _ITEMS.c.id == _TASKS.c.item_id)
+    .outerjoin(_SOURCES, _SOURCES.c.id == _ITEMS.c.source_id)
+    .outerjoin(_SCORES, _IS_LATEST_SCORE)
+)
 
 # The task the user holds, if any (a volunteer rarely does when claiming).
 _HELD_TASK: Select[Any] = (
