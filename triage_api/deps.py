@@ -136,19 +136,25 @@ def _forbidden(roles: frozenset[Role], user: User) -> HTTPException:
                          detail=f"requires role {allowed}; you are {user.role.value}")
 
 
-class RoleGuard:
-    """A dependency that lets only the given roles through (and says which, for docs and tests)."""
+class _Guard:
+    """A dependency that admits only ``roles`` (``route_roles`` reads them, for docs and tests)."""
+
+    factory = "require_roles"
 
     def __init__(self, roles: frozenset[Role]) -> None:
         self.roles = roles
+
+    def __repr__(self) -> str:
+        return f"{self.factory}({', '.join(sorted(r.value for r in self.roles))})"
+
+
+class RoleGuard(_Guard):
+    """A dependency that lets only the given roles through: the current user."""
 
     async def __call__(self, user: CurrentUser) -> User:
         if user.role not in self.roles:
             raise _forbidden(self.roles, user)
         return user
-
-    def __repr__(self) -> str:
-        return f"require_roles({', '.join(sorted(r.value for r in self.roles))})"
 
 
 class Caller:
@@ -176,11 +182,10 @@ class Caller:
         return user
 
 
-class DeferredRoleGuard:
+class DeferredRoleGuard(_Guard):
     """Like ``RoleGuard``, but it hands the endpoint a ``Caller`` to resolve on its thread."""
 
-    def __init__(self, roles: frozenset[Role]) -> None:
-        self.roles = roles
+    factory = "caller_with_roles"
 
     async def __call__(
         self,
@@ -191,9 +196,6 @@ class DeferredRoleGuard:
         if bearer is None and not request.cookies.get(settings.triage_session_cookie):
             raise _unauthorised(_NO_CREDENTIALS)
         return Caller(self.roles, request, settings, bearer)
-
-    def __repr__(self) -> str:
-        return f"caller_with_roles({', '.join(sorted(r.value for r in self.roles))})"
 
 
 def caller_with_roles(*roles: Role) -> DeferredRoleGuard:
@@ -216,7 +218,7 @@ def route_roles(route: APIRoute) -> frozenset[Role] | None:
     stack: list[Dependant] = [route.dependant]
     while stack:
         dependant = stack.pop()
-        if isinstance(dependant.call, RoleGuard | DeferredRoleGuard):
+        if isinstance(dependant.call, _Guard):
             found = dependant.call.roles if found is None else found & dependant.call.roles
         stack.extend(dependant.dependencies)
     return found

@@ -340,7 +340,7 @@ _TAKE_LEASE = (
 _ITEMS = cast(Table, ContentItem.__table__)
 _SOURCES = cast(Table, Source.__table__)
 _SCORES = cast(Table, Score.__table__)
-_NEWER_SCORES = cast(Table, Score.__table__).alias("newer_scores")
+_NEWER_SCORES = _SCORES.alias("newer_scores")
 # The item's latest score (as ``latest_score_view``): a score of the item with no newer one. A
 # join on the item's scores (indexed by item) with an anti-join, not a join on a subquery's id,
 # which the planner may evaluate against every score.
@@ -408,8 +408,10 @@ def _lanes(settings: Settings, rng: random.Random) -> list[str | None]:
     return [first, None]
 
 
-def _claim_conditions(lane: str | None, excluding: bool, skipping: bool) -> list[ColumnElement[bool]]:
-    """A free task in ``lane`` the user (``:user_id``) has not voted on."""
+@functools.cache
+def _claim_statement(lane: str | None, excluding: bool, skipping: bool) -> Select[Any]:
+    """The most urgent free task in ``lane`` the user (``:user_id``) has not voted on, locked, as the
+    row a reviewer is shown (then leased by ``_TAKE_LEASE``)."""
     conditions: list[ColumnElement[bool]] = [
         ReviewTask.status == TaskStatus.OPEN,
         or_(ReviewTask.lease_expires_at.is_(None), ReviewTask.lease_expires_at <= bindparam("now")),
@@ -422,20 +424,23 @@ def _claim_conditions(lane: str | None, excluding: bool, skipping: bool) -> list
         conditions.append(ReviewTask.id.not_in(bindparam("skipped", expanding=True)))
     if lane is not None:
         conditions.append(_LANES[lane])
-    return conditions
-
-
-@functools.cache
-def _claim_statement(lane: str | None, excluding: bool, skipping: bool) -> Select[Any]:
-    """The most urgent such task, locked, as the row a reviewer is shown (then leased by ``_TAKE_LEASE``)."""
     return (
         select(*_REVIEW_COLUMNS)
         .select_from(_REVIEW_FROM)
-        .where(*_claim_conditions(lane, excluding, skipping))
+        .where(*conditions)
         .order_by(ReviewTask.rank.desc())
         .limit(1)
         .with_for_update(skip_locked=True, of=_TASKS)
     )
+
+
+def tell_held_task(session: Session, task_id: int, values: dict[str, Any]) -> None:
+    """After a Core UPDATE of a task: a ``ReviewTask`` the session already holds is told the stored
+    values (as if it had been flushed), so it does not go on showing the old ones."""
+    held = session.identity_map.get(identity_key(ReviewTask, task_id))
+    if held is not None:
+        for name, value in values.items():
+            set_committed_value(held, name, value)
 
 
 def _held_claim(session: Session, user: User, now: datetime) -> Claim | None:
@@ -489,10 +494,7 @@ def claim(session: Session, settings: Settings, user: User, *, rng: random.Rando
         values = {"lease_owner_id": user.id, "lease_expires_at": expires, "version": row.version + 1}
         connection.execute(_TAKE_LEASE, {"task_id": row.id, "owner": user.id, "expires": expires,
                                          "version": values["version"]})
-        held = session.identity_map.get(identity_key(ReviewTask, row.id))
-        if held is not None:
-            for name, value in values.items():
-                set_committed_value(held, name, value)
+        tell_held_task(session, row.id, values)
         append_audit(session, actor_id=user.id, action="task.claim", entity_type="review_task",
                      entity_id=row.id, payload={"expires_at": expires.isoformat()})
         return Claim(row, expires)

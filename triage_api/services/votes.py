@@ -20,8 +20,6 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, exists, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached
-from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.orm.util import identity_key
 
 from saqshy.db.models import ContentItem, ReviewTask, Role, TaskStatus, User, Verdict, Vote, utcnow
 from saqshy.errors import Conflict, InvalidInput, InvalidTransition, NotFound
@@ -209,10 +207,7 @@ def cast_vote(
     # already holds and the new vote object are told the stored values, as if they had been flushed.
     vote_id = connection.execute(_INSERT_VOTE, values).scalar_one()
     connection.execute(update(_TASKS).where(_TASKS.c.id == row.id).values(changes))
-    held = session.identity_map.get(identity_key(ReviewTask, row.id))
-    if held is not None:
-        for name, value in changes.items():
-            set_committed_value(held, name, value)
+    queue.tell_held_task(session, row.id, changes)
     vote = Vote(id=vote_id, **values)
     make_transient_to_detached(vote)
     session.add(vote)
