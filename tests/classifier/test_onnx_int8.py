@@ -119,6 +119,30 @@ def test_stale_format_is_not_the_default_and_is_rebuilt(built, tmp_path: Path) -
     assert (Scorer.from_registry(copy, version).backend == "onnx-int8") == rebuilt.ok
 
 
+def test_weights_are_7_bit_where_the_cpu_would_saturate_8_bit(built) -> None:
+    settings, version, check = built
+    assert check.reduce_range == onnx_int8.saturating_cpu()
+    assert onnx_int8.read_check(Registry(settings.models_dir).path(version))["reduce_range"] == check.reduce_range
+
+
+@pytest.mark.parametrize("saturating", [True, False])
+def test_an_8_bit_build_is_not_the_default_on_a_cpu_that_saturates(
+    built, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, saturating: bool
+) -> None:
+    copy, version, check_file, data = _registry_copy(built, tmp_path)
+    assert data["ok"]
+    monkeypatch.setattr(onnx_int8, "saturating_cpu", lambda: saturating)
+    check_file.write_text(json.dumps({**data, "reduce_range": False}), encoding="utf-8")
+    assert Scorer.from_registry(copy, version).backend == ("torch-fp32" if saturating else "onnx-int8")
+    check_file.write_text(json.dumps({**data, "reduce_range": True}), encoding="utf-8")
+    assert Scorer.from_registry(copy, version).backend == "onnx-int8"
+
+
+def test_only_x86_without_vnni_saturates(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(onnx_int8.platform, "machine", lambda: "aarch64")
+    assert not onnx_int8.saturating_cpu()
+
+
 def test_failed_check_is_recorded_and_fp32_stays_default(built, tmp_path: Path) -> None:
     copy, version, check_file, data = _registry_copy(built, tmp_path)
     check_file.write_text(json.dumps({**data, "ok": False}), encoding="utf-8")
