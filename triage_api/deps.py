@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Annotated
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.orm import Session
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from saqshy.context import Context
 from saqshy.db.models import Role, User
@@ -70,6 +71,57 @@ def _rollback_and_close(session: Session) -> None:
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+
+T = TypeVar("T")
+
+
+class SessionRunner:
+    """Runs ``work(session)`` in a session of its own, which ``work`` commits; rolled back if it raises.
+
+    For the review loop's hot endpoints (claim, vote), declared ``async def``. On PostgreSQL the
+    work runs on the event loop and its statements are awaited (``AsyncSession.run_sync``:
+    SQLAlchemy's greenlet bridge over psycopg's async connections), so a request makes no hop to a
+    worker thread at all; a sync endpoint makes one there and back, and under load each hop costs
+    more than the endpoint's own statements (GIL hand-offs among the worker threads). On SQLite
+    (no async driver installed) the work runs on a worker thread, as a sync endpoint would.
+    The app's lifespan builds one (``app.state.session_runner``) and closes it.
+    """
+
+    def __init__(
+        self, sessions: sessionmaker[Session], async_sessions: async_sessionmaker[AsyncSession] | None
+    ) -> None:
+        self.sessions = sessions
+        self.async_sessions = async_sessions
+
+    async def run(self, work: Callable[[Session], T]) -> T:
+        if self.async_sessions is None:
+            return await run_in_threadpool(self._run_sync, work)
+        async with self.async_sessions() as session:
+            try:
+                return await session.run_sync(work)
+            except BaseException:
+                await session.rollback()
+                raise
+
+    def _run_sync(self, work: Callable[[Session], T]) -> T:
+        with self.sessions() as session:
+            try:
+                return work(session)
+            except BaseException:
+                session.rollback()
+                raise
+
+    async def aclose(self) -> None:
+        if self.async_sessions is not None:
+            await self.async_sessions.kw["bind"].dispose()
+
+
+async def get_session_runner(request: Request) -> SessionRunner:
+    runner: SessionRunner = request.app.state.session_runner
+    return runner
+
+
+SessionRunnerDep = Annotated[SessionRunner, Depends(get_session_runner)]
 
 
 # --- Authentication and roles -------------------------------------------------------------
@@ -158,13 +210,13 @@ class RoleGuard(_Guard):
 
 
 class Caller:
-    """A request's credentials, checked on the endpoint's own thread: ``caller.user(session)``.
+    """A request's credentials, checked inside the endpoint's own session: ``caller.user(session)``.
 
-    ``CurrentUser`` resolves the token on a worker thread of its own before the endpoint starts on
-    another; the review loop's two hot endpoints (claim, vote) use this instead, so each of their
-    requests makes one hop to a thread, not two, and the token's query shares the endpoint's
-    session and connection. (They then report a malformed body (422) before a bad token (401);
-    missing credentials are still a 401 before anything else.)
+    ``CurrentUser`` resolves the token on a worker thread of its own before the endpoint starts; the
+    review loop's two hot endpoints (claim, vote) use this instead, so the token's query runs in the
+    endpoint's session (``SessionRunner``: on PostgreSQL, on the event loop, with no thread hop at
+    all). (They then report a malformed body (422) before a bad token (401); missing credentials
+    are still a 401 before anything else.)
     """
 
     def __init__(self, roles: frozenset[Role], request: Request, settings: Settings,

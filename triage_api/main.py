@@ -18,11 +18,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import saqshy
 from saqshy.context import Context, build_context
-from saqshy.db.session import warm_pool
+from saqshy.db.session import make_async_session_factory, warm_async_pool, warm_pool
 from saqshy.gc_tuning import tune_gc
 from saqshy.scheduler import Scheduler
 from saqshy.settings import Settings, get_settings
-from triage_api.deps import route_roles
+from triage_api.deps import SessionRunner, route_roles
 from triage_api.exception_handlers import register_exception_handlers
 from triage_api.routes import audit, auth, health, invites, moderation, tasks, users, votes
 from triage_api.services.audit import AuditSequencer
@@ -211,8 +211,11 @@ def create_app(settings: Settings | None = None, context: Context | None = None)
         ctx = context or build_context(settings)
         app.state.context = ctx
         scheduler: Scheduler | None = None
+        async_sessions = make_async_session_factory(ctx.engine, ctx.sessions)
+        app.state.session_runner = SessionRunner(ctx.sessions, async_sessions)
         # Requests insert their audit entries; this thread chains them (services/audit.py).
-        sequencer = AuditSequencer(ctx.engine).start()
+        also_for = [async_sessions.kw["bind"].sync_engine] if async_sessions is not None else []
+        sequencer = AuditSequencer(ctx.engine, also_for=also_for).start()
         if owned:
             # Built now, not inside the first request: that request would hold the store's
             # write lock while the adapters open their own connections.
@@ -227,6 +230,8 @@ def create_app(settings: Settings | None = None, context: Context | None = None)
                 scheduler.start()
         if owned:
             warm_pool(ctx.engine)
+            if async_sessions is not None:
+                await warm_async_pool(async_sessions)
             # A server process: the app, its models and the adapters exist now. Keep full
             # collections off them (otherwise a ~100 ms stop of every request in flight, every few
             # seconds under load). Not for an app given its context (tests build many apps).
@@ -237,6 +242,7 @@ def create_app(settings: Settings | None = None, context: Context | None = None)
             if scheduler is not None:
                 scheduler.stop()
             sequencer.stop()
+            await app.state.session_runner.aclose()
             if owned:
                 ctx.close()
 
@@ -251,7 +257,9 @@ def create_app(settings: Settings | None = None, context: Context | None = None)
     app.add_exception_handler(DataError, _data_error)
     app.add_middleware(BodySizeLimit)
     app.add_middleware(InFlightLimit, limit=settings.triage_max_in_flight)
-    for module in (health, auth, users, invites, tasks, votes, moderation, audit):
+    # The review loop's routers first: a request is matched against the routers in this order, and
+    # claims and votes are most of the traffic (no two routers share a path, so order is only speed).
+    for module in (tasks, votes, health, auth, users, invites, moderation, audit):
         _include(app, module.router)
     _include_optional_routers(app)
     _document_errors(app)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response, status
+from sqlalchemy.orm import Session
 
 from saqshy.db.models import Role, TaskStatus, User
-from triage_api.deps import Caller, SessionDep, SettingsDep, caller_with_roles, require_roles
-from triage_api.schemas.common import IdPath, LimitParam, OffsetParam, Page
+from saqshy.settings import Settings
+from triage_api.deps import Caller, SessionDep, SessionRunnerDep, SettingsDep, caller_with_roles, require_roles
+from triage_api.schemas.common import IdPath, LimitParam, OffsetParam, Page, json_response
 from triage_api.schemas.convert import claim_for_review, task_for_review, task_public
 from triage_api.schemas.tasks import LeaseExtend, LeasePublic, SyncPublic, TaskForReview, TaskPublic
 from triage_api.services import queue
@@ -16,7 +19,8 @@ from triage_api.services import queue
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
 Reviewer = Annotated[User, Depends(require_roles(Role.VOLUNTEER, Role.MODERATOR))]
-# The claim is the queue's hot path: its caller is resolved on the endpoint's thread (deps.Caller).
+# The claim is the queue's hot path: its caller is resolved in the endpoint's session (deps.Caller,
+# deps.SessionRunner).
 ReviewerCaller = Annotated[Caller, Depends(caller_with_roles(Role.VOLUNTEER, Role.MODERATOR))]
 Staff = Annotated[User, Depends(require_roles(Role.MODERATOR, Role.ADMIN, Role.ML_ENGINEER))]
 Operator = Annotated[User, Depends(require_roles(Role.ADMIN, Role.ML_ENGINEER))]
@@ -26,14 +30,17 @@ LEASE_ERRORS: dict[int | str, dict[str, Any]] = {404: {"description": "No such t
 
 
 @router.post("/claim", response_model=TaskForReview, responses={204: {"description": "The queue is empty for you."}})
-def claim_next(caller: ReviewerCaller, session: SessionDep, settings: SettingsDep) -> TaskForReview | Response:
+async def claim_next(caller: ReviewerCaller, runner: SessionRunnerDep, settings: SettingsDep) -> Response:
     """Volunteer, moderator: lease the most urgent task you have not voted on (the one you hold, if any)."""
+    return await runner.run(partial(_claim, caller, settings))
+
+
+def _claim(caller: Caller, settings: Settings, session: Session) -> Response:
     claimed = queue.claim(session, settings, caller.user(session))
     if claimed is None:
         return Response(status_code=status.HTTP_204_NO_CONTENT)
-    result = claim_for_review(session, claimed)
-    # Commit here, not after the response: the lease and its audit entry (whose chain head is
-    # locked until commit) are released before this thread moves on.
+    result = json_response(claim_for_review(session, claimed))
+    # Commit before answering: the lease and its audit entry are released before the response.
     session.commit()
     return result
 

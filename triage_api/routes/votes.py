@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Response, status
+from sqlalchemy.orm import Session
 
 from saqshy.db.models import Role, User
-from triage_api.deps import Caller, SessionDep, SettingsDep, caller_with_roles, require_roles
-from triage_api.schemas.common import IdPath, LimitParam, OffsetParam, Page
+from saqshy.settings import Settings
+from triage_api.deps import Caller, SessionDep, SessionRunnerDep, SettingsDep, caller_with_roles, require_roles
+from triage_api.schemas.common import IdPath, LimitParam, OffsetParam, Page, json_response
 from triage_api.schemas.votes import MyVote, VoteCreate, VotePublic
 from triage_api.services import votes
 
 router = APIRouter(tags=["votes"])
 
 Reviewer = Annotated[User, Depends(require_roles(Role.VOLUNTEER, Role.MODERATOR))]
-# Voting is the queue's hot path: its caller is resolved on the endpoint's thread (deps.Caller).
+# Voting is the queue's hot path: its caller is resolved in the endpoint's session (deps.Caller,
+# deps.SessionRunner).
 ReviewerCaller = Annotated[Caller, Depends(caller_with_roles(Role.VOLUNTEER, Role.MODERATOR))]
 
 
@@ -26,14 +30,18 @@ ReviewerCaller = Annotated[Caller, Depends(caller_with_roles(Role.VOLUNTEER, Rol
     responses={404: {"description": "No such task."},
                409: {"description": "Already voted, lease lost, or the task is closed."}},
 )
-def cast_vote(task_id: IdPath, body: VoteCreate, caller: ReviewerCaller, session: SessionDep,
-              settings: SettingsDep) -> VotePublic:
+async def cast_vote(task_id: IdPath, body: VoteCreate, caller: ReviewerCaller, runner: SessionRunnerDep,
+                    settings: SettingsDep) -> Response:
     """Volunteer, moderator holding the task's lease: illegal / legal / unsure, a category, a note."""
+    return await runner.run(partial(_cast_vote, task_id, body, caller, settings))
+
+
+def _cast_vote(task_id: int, body: VoteCreate, caller: Caller, settings: Settings, session: Session) -> Response:
     user = caller.user(session)
     vote = votes.cast_vote(session, settings, user, task_id, verdict=body.verdict, category=body.category,
                            note=body.note)
-    result = VotePublic.model_validate(vote)
-    # Commit before answering: the audit chain's head stays locked until then.
+    result = json_response(VotePublic.model_validate(vote), status.HTTP_201_CREATED)
+    # Commit before answering: the task's new state and the audit entry are stored before the response.
     session.commit()
     return result
 

@@ -33,7 +33,7 @@ import logging
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -281,9 +281,13 @@ class AuditSequencer:
     """
 
     def __init__(
-        self, engine: Engine, *, poll_seconds: float = 2.0, linger_seconds: float = 0.2, batch: int = CHAIN_BATCH
+        self, engine: Engine, *, poll_seconds: float = 2.0, linger_seconds: float = 0.2, batch: int = CHAIN_BATCH,
+        also_for: Sequence[Engine] = (),
     ) -> None:
         self.engine = engine
+        # Other engines on the same store whose sessions' entries this sequencer chains (the sync
+        # engine under the API's async one: ``triage_api.deps.in_session``).
+        self.engines = [engine, *also_for]
         self.poll_seconds = poll_seconds
         # After a wake-up, wait this long for more entries: one chaining transaction (five
         # statements and a flush) then serves every request of the interval, not each one.
@@ -304,7 +308,8 @@ class AuditSequencer:
     def start(self) -> AuditSequencer:
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="audit-sequencer", daemon=True)
-            _SEQUENCERS[self.engine] = self
+            for engine in self.engines:
+                _SEQUENCERS[engine] = self
             self._thread.start()
         return self
 
@@ -313,8 +318,9 @@ class AuditSequencer:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop, after chaining what this process committed (new commits chain inline again)."""
-        if _SEQUENCERS.get(self.engine) is self:
-            del _SEQUENCERS[self.engine]
+        for engine in self.engines:
+            if _SEQUENCERS.get(engine) is self:
+                del _SEQUENCERS[engine]
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
