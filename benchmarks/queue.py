@@ -47,16 +47,20 @@ analysed before measuring (a claim planned without statistics sorts every open t
 
 What bounds the API (measured 2026-12-02, PostgreSQL): CPU per request, and the GIL. At maximum
 rate the API spends 2.6-3.7 ms of server CPU on a request against 1.4-1.7 ms for the bare
-endpoint. A claim runs auth, the held-task check, the pick (task, item, source and latest score
-in one Core row), the lease UPDATE, the audit insert and the commit; a vote auth, the row lock,
-the ballots (from the second vote), the vote INSERT, the task UPDATE, the audit insert and the
-commit. Through the ORM a statement cost 0.3-0.45 ms against 0.10-0.16 ms in SQLAlchemy Core
-(0.04 ms in raw psycopg), so the hot paths read Core rows. Each hop between the event loop and a
-worker thread costs far more under load than alone (GIL hand-offs among the threads): resolving
-the caller on the endpoint's own thread (``triage_api.deps.Caller``) instead of on a thread of its
-own gave 1.1-1.8x the requests/s. Tried and dropped, no faster: picking and leasing in one
-PostgreSQL statement, and inserting the vote in a WITH of the task's UPDATE. The 50-volunteer
-p99 follows the same CPU: requests queue in one process for the GIL.
+endpoint (an AVX-512 EPYC; on an AVX2-only one, 6.9-7.4 ms against 2.9-3.8). A claim runs auth,
+the held-task check, the pick (task, item, source and latest score in one Core row), the lease
+UPDATE, the audit insert and the commit; a vote auth, the row lock, the ballots (from the second
+vote), the vote INSERT, the task UPDATE, the audit insert and the commit. Through the ORM a
+statement cost 0.3-0.45 ms against 0.10-0.16 ms in SQLAlchemy Core (0.04 ms in raw psycopg), so
+the hot paths read Core rows. Each hop between the event loop and a worker thread costs far more
+under load than alone (GIL hand-offs among the threads): resolving the caller in the endpoint's
+session (``triage_api.deps.Caller``) instead of on a thread of its own gave 1.1-1.8x the
+requests/s; running claim and vote as async endpoints whose work awaits its statements on the
+event loop (``triage_api.deps.SessionRunner``: an async session's ``run_sync``), with no thread
+hop at all, another 1.17-1.32x (alternated A/B rounds, AVX2 machine). Tried and dropped, no
+faster: picking and leasing in one PostgreSQL statement, inserting the vote in a WITH of the
+task's UPDATE, and uvloop (both servers). The 50-volunteer p99 follows the same CPU: requests
+queue in one process for the GIL.
 
 The figures come with the CPU each side used during the measured window (server process, load
 generator processes, and the whole machine from ``/proc/stat``): on a shared two-core machine the
