@@ -211,7 +211,10 @@ def create_app(settings: Settings | None = None, context: Context | None = None)
         ctx = context or build_context(settings)
         app.state.context = ctx
         scheduler: Scheduler | None = None
-        async_sessions = make_async_session_factory(ctx.engine, ctx.sessions)
+        # Claims and votes run on these (deps.SessionRunner); the in-flight cap bounds how many
+        # run at once, so a connection each is enough.
+        async_sessions = make_async_session_factory(ctx.engine, ctx.sessions,
+                                                    pool_size=ctx.settings.triage_max_in_flight)
         app.state.session_runner = SessionRunner(ctx.sessions, async_sessions)
         # Requests insert their audit entries; this thread chains them (services/audit.py).
         also_for = [async_sessions.kw["bind"].sync_engine] if async_sessions is not None else []

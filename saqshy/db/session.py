@@ -72,23 +72,20 @@ def make_engine(settings: Settings, url: str | None = None, **kwargs: Any) -> En
 
 
 def make_async_session_factory(
-    engine: Engine, sessions: sessionmaker[Session]
+    engine: Engine, sessions: sessionmaker[Session], *, pool_size: int
 ) -> async_sessionmaker[AsyncSession] | None:
     """PostgreSQL: async sessions on the same store as ``engine`` (None on SQLite: no async driver).
 
-    The engine is a second one, with the same URL and pool size, whose connections are psycopg's
-    async ones (dispose it when done: ``await factory.kw["bind"].dispose()``). Its sessions' sync
-    side is of ``sessions``' own class, so every listener on ``sessions`` applies to them too.
+    The engine is a second one, on the same URL, whose ``pool_size`` connections are psycopg's async
+    ones (dispose it when done: ``await factory.kw["bind"].dispose()``). Its sessions' sync side is
+    of ``sessions``' own class, so every listener on ``sessions`` applies to them too.
     """
     if is_sqlite(engine):
         return None
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    pool = engine.pool
-    async_engine = create_async_engine(
-        engine.url, pool_pre_ping=True, pool_size=getattr(pool, "size", lambda: 5)(),
-        max_overflow=getattr(pool, "_max_overflow", 10),
-    )
+    async_engine = create_async_engine(engine.url, pool_pre_ping=True, pool_size=pool_size,
+                                       max_overflow=getattr(engine.pool, "_max_overflow", 10))
     return async_sessionmaker(async_engine, expire_on_commit=False, sync_session_class=sessions.class_)
 
 

@@ -55,7 +55,7 @@ def test_a_failed_request_changes_nothing(any_client, any_ctx: Context, make_use
 
 def test_async_sessions_share_the_sync_sessions_listeners(sql_engine: Engine) -> None:
     sessions = make_session_factory(sql_engine)
-    async_sessions = make_async_session_factory(sql_engine, sessions)
+    async_sessions = make_async_session_factory(sql_engine, sessions, pool_size=2)
     if is_sqlite(sql_engine):
         assert async_sessions is None  # no async driver: the runner uses a worker thread
         return

@@ -286,7 +286,7 @@ class AuditSequencer:
     ) -> None:
         self.engine = engine
         # Other engines on the same store whose sessions' entries this sequencer chains (the sync
-        # engine under the API's async one: ``triage_api.deps.in_session``).
+        # engine under the API's async one: ``triage_api.deps.SessionRunner``).
         self.engines = [engine, *also_for]
         self.poll_seconds = poll_seconds
         # After a wake-up, wait this long for more entries: one chaining transaction (five
