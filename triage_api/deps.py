@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, sessionmaker
 
 from saqshy.context import Context
@@ -111,9 +111,13 @@ class SessionRunner:
                 session.rollback()
                 raise
 
+    @property
+    def async_engine(self) -> AsyncEngine | None:
+        return self.async_sessions.kw["bind"] if self.async_sessions is not None else None
+
     async def aclose(self) -> None:
-        if self.async_sessions is not None:
-            await self.async_sessions.kw["bind"].dispose()
+        if self.async_engine is not None:
+            await self.async_engine.dispose()
 
 
 async def get_session_runner(request: Request) -> SessionRunner:
@@ -235,7 +239,7 @@ class Caller:
 
 
 class DeferredRoleGuard(_Guard):
-    """Like ``RoleGuard``, but it hands the endpoint a ``Caller`` to resolve on its thread."""
+    """Like ``RoleGuard``, but it hands the endpoint a ``Caller`` to resolve in its own session."""
 
     factory = "caller_with_roles"
 

@@ -214,10 +214,10 @@ def create_app(settings: Settings | None = None, context: Context | None = None)
         # Claims and votes run on these (deps.SessionRunner); the in-flight cap bounds how many
         # run at once, so a connection each is enough.
         async_sessions = make_async_session_factory(ctx.engine, ctx.sessions,
-                                                    pool_size=ctx.settings.triage_max_in_flight)
-        app.state.session_runner = SessionRunner(ctx.sessions, async_sessions)
+                                                    pool_size=settings.triage_max_in_flight)
+        runner = app.state.session_runner = SessionRunner(ctx.sessions, async_sessions)
         # Requests insert their audit entries; this thread chains them (services/audit.py).
-        also_for = [async_sessions.kw["bind"].sync_engine] if async_sessions is not None else []
+        also_for = [runner.async_engine.sync_engine] if runner.async_engine is not None else []
         sequencer = AuditSequencer(ctx.engine, also_for=also_for).start()
         if owned:
             # Built now, not inside the first request: that request would hold the store's
@@ -245,7 +245,7 @@ def create_app(settings: Settings | None = None, context: Context | None = None)
             if scheduler is not None:
                 scheduler.stop()
             sequencer.stop()
-            await app.state.session_runner.aclose()
+            await runner.aclose()
             if owned:
                 ctx.close()
 

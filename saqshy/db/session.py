@@ -76,16 +76,16 @@ def make_async_session_factory(
 ) -> async_sessionmaker[AsyncSession] | None:
     """PostgreSQL: async sessions on the same store as ``engine`` (None on SQLite: no async driver).
 
-    The engine is a second one, on the same URL, whose ``pool_size`` connections are psycopg's async
-    ones (dispose it when done: ``await factory.kw["bind"].dispose()``). Its sessions' sync side is
+    The engine is a second one, on the same URL, whose ``pool_size`` connections (and no more) are
+    psycopg's async ones (dispose it when done: ``await factory.kw["bind"].dispose()``). Its sessions' sync side is
     of ``sessions``' own class, so every listener on ``sessions`` applies to them too.
     """
     if is_sqlite(engine):
         return None
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    async_engine = create_async_engine(engine.url, pool_pre_ping=True, pool_size=pool_size,
-                                       max_overflow=getattr(engine.pool, "_max_overflow", 10))
+    # No overflow: the caller sizes the pool by what can run at once (the API's in-flight cap).
+    async_engine = create_async_engine(engine.url, pool_pre_ping=True, pool_size=pool_size, max_overflow=0)
     return async_sessionmaker(async_engine, expire_on_commit=False, sync_session_class=sessions.class_)
 
 
