@@ -157,3 +157,25 @@ def test_cli_user_create_bootstraps_an_admin(ctx, monkeypatch) -> None:  # type:
     assert "/invite/" in invite.stdout
     with ctx.sessions() as session:
         assert session.execute(select(User.role).where(User.email == "root@example.test")).scalar_one() == Role.ADMIN
+
+
+def test_hot_endpoints_refuse_expired_revoked_and_disabled_callers(client, make_user, auth_headers, ctx) -> None:  # type: ignore[no-untyped-def]
+    """Claim and vote read their caller as a Core row (``auth.resolve_principal``), not the entity
+    the other endpoints load: the same token and account rules hold there."""
+    hot = [("post", "/tasks/claim", None), ("post", "/tasks/1/votes", {"verdict": "legal"})]
+
+    def statuses(headers: dict[str, str]) -> set[int]:
+        return {client.request(method, path, json=body, headers=headers).status_code for method, path, body in hot}
+
+    expired_user, revoked_user, disabled_user = make_user(), make_user(), make_user()
+    expired, revoked, disabled = (auth_headers(u) for u in (expired_user, revoked_user, disabled_user))
+    assert client.post("/tasks/claim", headers=disabled).status_code in (200, 204)
+    with ctx.sessions.begin() as session:
+        session.execute(update(AuthToken).where(AuthToken.user_id == expired_user.id)
+                        .values(expires_at=utcnow() - timedelta(seconds=1)))
+        session.execute(update(AuthToken).where(AuthToken.user_id == revoked_user.id).values(revoked_at=utcnow()))
+        session.execute(update(User).where(User.id == disabled_user.id).values(is_active=False))
+    assert statuses(expired) == statuses(revoked) == statuses(disabled) == {401}
+    assert statuses({"Authorization": "Bearer nonsense"}) == {401}
+    police = auth_headers(make_user(Role.POLICE))
+    assert statuses(police) == {403}

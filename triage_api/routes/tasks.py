@@ -9,7 +9,6 @@ from fastapi import APIRouter, Depends, Query, Response, status
 from sqlalchemy.orm import Session
 
 from saqshy.db.models import Role, TaskStatus, User
-from saqshy.settings import Settings
 from triage_api.deps import Caller, SessionDep, SessionRunnerDep, SettingsDep, caller_with_roles, require_roles
 from triage_api.schemas.common import IdPath, LimitParam, OffsetParam, Page, json_response
 from triage_api.schemas.convert import claim_for_review, task_for_review, task_public
@@ -30,13 +29,13 @@ LEASE_ERRORS: dict[int | str, dict[str, Any]] = {404: {"description": "No such t
 
 
 @router.post("/claim", response_model=TaskForReview, responses={204: {"description": "The queue is empty for you."}})
-async def claim_next(caller: ReviewerCaller, runner: SessionRunnerDep, settings: SettingsDep) -> Response:
+async def claim_next(caller: ReviewerCaller, runner: SessionRunnerDep) -> Response:
     """Volunteer, moderator: lease the most urgent task you have not voted on (the one you hold, if any)."""
-    return await runner.run(partial(_claim, caller, settings))
+    return await runner.run(partial(_claim, caller))
 
 
-def _claim(caller: Caller, settings: Settings, session: Session) -> Response:
-    claimed = queue.claim(session, settings, caller.user(session))
+def _claim(caller: Caller, session: Session) -> Response:
+    claimed = queue.claim(session, caller.settings, caller.user(session))
     if claimed is None:
         return Response(status_code=status.HTTP_204_NO_CONTENT)
     result = json_response(claim_for_review(session, claimed))

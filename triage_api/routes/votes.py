@@ -9,8 +9,7 @@ from fastapi import APIRouter, Depends, Response, status
 from sqlalchemy.orm import Session
 
 from saqshy.db.models import Role, User
-from saqshy.settings import Settings
-from triage_api.deps import Caller, SessionDep, SessionRunnerDep, SettingsDep, caller_with_roles, require_roles
+from triage_api.deps import Caller, SessionDep, SessionRunnerDep, caller_with_roles, require_roles
 from triage_api.schemas.common import IdPath, LimitParam, OffsetParam, Page, json_response
 from triage_api.schemas.votes import MyVote, VoteCreate, VotePublic
 from triage_api.services import votes
@@ -30,15 +29,14 @@ ReviewerCaller = Annotated[Caller, Depends(caller_with_roles(Role.VOLUNTEER, Rol
     responses={404: {"description": "No such task."},
                409: {"description": "Already voted, lease lost, or the task is closed."}},
 )
-async def cast_vote(task_id: IdPath, body: VoteCreate, caller: ReviewerCaller, runner: SessionRunnerDep,
-                    settings: SettingsDep) -> Response:
+async def cast_vote(task_id: IdPath, body: VoteCreate, caller: ReviewerCaller, runner: SessionRunnerDep) -> Response:
     """Volunteer, moderator holding the task's lease: illegal / legal / unsure, a category, a note."""
-    return await runner.run(partial(_cast_vote, task_id, body, caller, settings))
+    return await runner.run(partial(_cast_vote, task_id, body, caller))
 
 
-def _cast_vote(task_id: int, body: VoteCreate, caller: Caller, settings: Settings, session: Session) -> Response:
+def _cast_vote(task_id: int, body: VoteCreate, caller: Caller, session: Session) -> Response:
     user = caller.user(session)
-    vote = votes.cast_vote(session, settings, user, task_id, verdict=body.verdict, category=body.category,
+    vote = votes.cast_vote(session, caller.settings, user, task_id, verdict=body.verdict, category=body.category,
                            note=body.note)
     result = json_response(VotePublic.model_validate(vote), status.HTTP_201_CREATED)
     # Commit before answering: the task's new state and the audit entry are stored before the response.

@@ -59,7 +59,7 @@ from saqshy.errors import Conflict, Forbidden, InvalidInput, InvalidTransition, 
 from saqshy.settings import Settings
 from triage_api.services import wellbeing
 from triage_api.services.audit import append_audit
-from triage_api.services.auth import as_utc
+from triage_api.services.auth import Actor, as_utc
 
 log = logging.getLogger(__name__)
 
@@ -443,7 +443,7 @@ def tell_held_task(session: Session, task_id: int, values: dict[str, Any]) -> No
             set_committed_value(held, name, value)
 
 
-def _held_claim(session: Session, user: User, now: datetime) -> Claim | None:
+def _held_claim(session: Session, user: Actor, now: datetime) -> Claim | None:
     session.flush()  # Core reads bypass autoflush: anything pending goes first
     row = session.connection().execute(_HELD_TASK, {"user_id": user.id, "now": now}).first()
     return None if row is None else Claim(row, as_utc(row.lease_expires_at))
@@ -460,7 +460,7 @@ def claim_next(
     return None if claimed is None else session.get(ReviewTask, claimed.task_id)
 
 
-def claim(session: Session, settings: Settings, user: User, *, rng: random.Random | None = None) -> Claim | None:
+def claim(session: Session, settings: Settings, user: Actor, *, rng: random.Random | None = None) -> Claim | None:
     """``claim_next`` as the row a reviewer is shown (the claim endpoint's path: no ORM entities)."""
     if user.role not in REVIEWER_ROLES:
         raise Forbidden("only volunteers and moderators review tasks")
@@ -521,7 +521,7 @@ class LeasedTask(Protocol):
     def lease_expires_at(self) -> datetime | None: ...
 
 
-def require_lease(task: LeasedTask, user: User, now: datetime | None = None) -> None:
+def require_lease(task: LeasedTask, user: Actor, now: datetime | None = None) -> None:
     """The user must hold a live lease on the task.
 
     An expired lease is lost even while nobody has claimed the task again: expiry returns the task
@@ -551,7 +551,7 @@ def extend_lease(session: Session, settings: Settings, user: User, task_id: int,
     return task
 
 
-def skipped_task_ids(user: User, now: datetime | None = None) -> set[int]:
+def skipped_task_ids(user: Actor, now: datetime | None = None) -> set[int]:
     """Tasks the user skipped within the last ``SKIP_HOURS``: ``claim_next`` does not serve them to them."""
     now = now or utcnow()
     raw = (user.preferences or {}).get(SKIPPED_KEY)

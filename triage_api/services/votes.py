@@ -26,6 +26,7 @@ from saqshy.errors import Conflict, InvalidInput, InvalidTransition, NotFound
 from saqshy.settings import Settings
 from triage_api.services import queue, users
 from triage_api.services.audit import append_audit
+from triage_api.services.auth import Actor
 
 log = logging.getLogger(__name__)
 
@@ -159,8 +160,11 @@ _LOCK_TASK_FOR_VOTE = (
 )
 
 
-# Every vote writes its row and the task's new state: Core statements (no unit-of-work flush).
+# Every vote writes its row and the task's new state: Core statements (no unit-of-work flush),
+# built once (building one per vote was ~2% of its CPU). The task's SET clause is the keys of the
+# parameters given, besides ``task_row_id``.
 _INSERT_VOTE = insert(_VOTES).returning(_VOTES.c.id)
+_UPDATE_TASK = update(_TASKS).where(_TASKS.c.id == bindparam("task_row_id"))
 
 
 def ballots_of(session: Session, task_id: int) -> list[Ballot]:
@@ -169,7 +173,7 @@ def ballots_of(session: Session, task_id: int) -> list[Ballot]:
 
 
 def cast_vote(
-    session: Session, settings: Settings, user: User, task_id: int, *, verdict: Verdict,
+    session: Session, settings: Settings, user: Actor, task_id: int, *, verdict: Verdict,
     category: str | None, note: str | None,
 ) -> Vote:
     """Record the leaseholder's vote and apply the consensus rule, in one transaction."""
@@ -206,7 +210,7 @@ def cast_vote(
     # constraint on (task, user) still backs it). Two Core statements; a task object the session
     # already holds and the new vote object are told the stored values, as if they had been flushed.
     vote_id = connection.execute(_INSERT_VOTE, values).scalar_one()
-    connection.execute(update(_TASKS).where(_TASKS.c.id == row.id).values(changes))
+    connection.execute(_UPDATE_TASK, {**changes, "task_row_id": row.id})
     queue.tell_held_task(session, row.id, changes)
     vote = Vote(id=vote_id, **values)
     make_transient_to_detached(vote)

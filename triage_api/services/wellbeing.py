@@ -21,6 +21,7 @@ from saqshy.db.models import ReviewTask, User, Vote, utcnow
 from saqshy.errors import InvalidInput, NotFound
 from triage_api.schemas.wellbeing import MAX_DAILY_CAP
 from triage_api.services.audit import append_audit
+from triage_api.services.auth import Actor
 
 PREFERENCES_KEY = "wellbeing"
 # The most distressing categories: served only to reviewers who opted in, and at most this many a shift.
@@ -68,7 +69,7 @@ class ClaimGate:
     excluded_categories: frozenset[str]
 
 
-def _prefs(user: User) -> dict[str, Any]:
+def _prefs(user: Actor) -> dict[str, Any]:
     raw = (user.preferences or {}).get(PREFERENCES_KEY)
     return dict(raw) if isinstance(raw, dict) else {}
 
@@ -139,7 +140,7 @@ def wellbeing_for(session: Session, user: User, now: datetime | None = None) -> 
     return _state(session, user, now or utcnow(), count=True)
 
 
-def _state(session: Session, user: User, now: datetime, *, count: bool) -> WellbeingState:
+def _state(session: Session, user: Actor, now: datetime, *, count: bool) -> WellbeingState:
     """The reviewer's state; with ``count`` false the counts are taken as zero (see claim_gate)."""
     prefs = _prefs(user)
     shift_start = now - timedelta(hours=SHIFT_HOURS)
@@ -184,7 +185,7 @@ def _state(session: Session, user: User, now: datetime, *, count: bool) -> Wellb
     )
 
 
-def claim_gate(session: Session, user: User, now: datetime | None = None) -> ClaimGate:
+def claim_gate(session: Session, user: Actor, now: datetime | None = None) -> ClaimGate:
     """For ``claim_next``: skip ``excluded_categories``; serve nothing when ``cap_reached``."""
     # Without a cap or a budget that applies, the counts cannot exclude anything: no query.
     state = _state(session, user, now or utcnow(), count=_counts_matter(_prefs(user)))
