@@ -57,10 +57,17 @@ under load than alone (GIL hand-offs among the threads): resolving the caller in
 session (``triage_api.deps.Caller``) instead of on a thread of its own gave 1.1-1.8x the
 requests/s; running claim and vote as async endpoints whose work awaits its statements on the
 event loop (``triage_api.deps.SessionRunner``: an async session's ``run_sync``), with no thread
-hop at all, another 1.17-1.32x (alternated A/B rounds, AVX2 machine). Tried and dropped, no
+hop at all, another 1.17-1.32x (alternated A/B rounds, AVX2 machine); reading the caller as one
+Core row (``triage_api.services.auth.Principal``) instead of loading the ``User`` entity, and two
+dependencies fewer on those endpoints, another 1.14x (the same). Tried and dropped, no
 faster: picking and leasing in one PostgreSQL statement, inserting the vote in a WITH of the
 task's UPDATE, and uvloop (both servers). The 50-volunteer p99 follows the same CPU: requests
 queue in one process for the GIL.
+
+With ``--workers 2`` (two processes per server; measured 2026-12-02 with one worker meeting both
+targets) the 50-volunteer p99 drops further, but the ratio falls to ~0.39: two bare processes fill
+both cores and PostgreSQL's share of them, where the API's second process mostly queues behind the
+database and the load generators for the same two cores.
 
 The figures come with the CPU each side used during the measured window (server process, load
 generator processes, and the whole machine from ``/proc/stat``): on a shared two-core machine the

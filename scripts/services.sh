@@ -66,6 +66,9 @@ as_user() {
 # ordinary user we run a private cluster under $services_dir with the same address and port.
 
 pg_private_dir="$services_dir/postgres"
+# 200, not PostgreSQL's 100: `benchmarks/queue.py --workers 2` runs two servers side by side, each of
+# two processes, and the bare server holds a connection per worker thread (40 + 10 per process).
+pg_server_options="-c max_connections=200"
 
 pg_version() {
   local bin
@@ -98,7 +101,7 @@ pg_start() {
       pg_createcluster "$ver" main --port "$pg_port" >/dev/null
     fi
     log "postgres: starting cluster $ver/main"
-    pg_ctlcluster "$ver" main start
+    pg_ctlcluster "$ver" main start -- -o "$pg_server_options"
   else
     if [ ! -f "$pg_private_dir/PG_VERSION" ]; then
       log "postgres: initdb $pg_private_dir"
@@ -108,7 +111,7 @@ pg_start() {
     fi
     log "postgres: starting private cluster $pg_private_dir"
     "$bin/pg_ctl" -D "$pg_private_dir" -l "$pg_private_dir/server.log" -w \
-      -o "-c listen_addresses=$pg_host -p $pg_port -k $pg_private_dir" start >/dev/null
+      -o "-c listen_addresses=$pg_host -p $pg_port -k $pg_private_dir $pg_server_options" start >/dev/null
   fi
   for _ in $(seq 1 60); do pg_ready && break; sleep 0.5; done
   pg_ready || die "postgres did not become ready on $pg_host:$pg_port"
