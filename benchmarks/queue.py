@@ -65,9 +65,9 @@ task's UPDATE, and uvloop (both servers). The 50-volunteer p99 follows the same 
 queue in one process for the GIL.
 
 With ``--workers 2`` (two processes per server; measured 2026-12-02 with one worker meeting both
-targets) the 50-volunteer p99 drops further, but the ratio falls to ~0.39: two bare processes fill
-both cores and PostgreSQL's share of them, where the API's second process mostly queues behind the
-database and the load generators for the same two cores.
+targets) the 50-volunteer p99 drops further (21 ms), but the ratio falls to ~0.39: the bare server
+gains 1.47x from the second process, the API 1.08x, as the whole machine is then busy (its two
+cores also run PostgreSQL and the load generators) and the API needs more of it per request.
 
 The figures come with the CPU each side used during the measured window (server process, load
 generator processes, and the whole machine from ``/proc/stat``): on a shared two-core machine the
