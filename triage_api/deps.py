@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from saqshy.context import Context
 from saqshy.db.models import Role, User
 from saqshy.settings import Settings
+from triage_api.services import auth
 from triage_api.services.auth import Actor, Principal, ResolvedToken
 
 # Dependencies that do no I/O are ``async def``: FastAPI runs a sync one on a worker thread, and
@@ -74,7 +75,7 @@ def _rollback_and_close(session: Session) -> None:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 T = TypeVar("T")
-A = TypeVar("A", User, Principal)
+ActorT = TypeVar("ActorT", User, Principal)
 
 
 class SessionRunner:
@@ -148,8 +149,6 @@ def authenticate(
     request: Request, session: Session, settings: Settings, bearer: HTTPAuthorizationCredentials | None
 ) -> User:
     """The caller: a bearer token (API clients) or the session cookie (the browser UI, with CSRF)."""
-    from triage_api.services import auth
-
     return _authenticate(request, session, settings, bearer, auth.resolve_token)
 
 
@@ -157,16 +156,13 @@ def authenticate_principal(
     request: Request, session: Session, settings: Settings, bearer: HTTPAuthorizationCredentials | None
 ) -> Principal:
     """``authenticate``, with the caller read as a ``Principal`` (the hot endpoints: ``Caller``)."""
-    from triage_api.services import auth
-
     return _authenticate(request, session, settings, bearer, auth.resolve_principal)
 
 
 def _authenticate(
     request: Request, session: Session, settings: Settings, bearer: HTTPAuthorizationCredentials | None,
-    resolve: Callable[[Session, str, str], tuple[ResolvedToken, A] | None],
-) -> A:
-    from triage_api.services import auth
+    resolve: Callable[[Session, str, str], tuple[ResolvedToken, ActorT] | None],
+) -> ActorT:
     from triage_api.services.security import same_secret
 
     if bearer is not None:
