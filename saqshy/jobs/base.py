@@ -21,6 +21,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -382,11 +383,37 @@ class JobQueue(abc.ABC):
         Jobs scheduled to start after the deadline (a recurring job's next run, a long
         backoff) do not count: they could not finish within the wait anyway.
         """
-        deadline = time.monotonic() + timeout
         due_before = utcnow() + timedelta(seconds=timeout)
+        return self._poll(lambda: self.pending_count(due_before=due_before) == 0, timeout)
+
+    def wait_for(self, keys: Iterable[str], timeout: float) -> bool:
+        """Wait until each of the jobs ``keys`` has finished (succeeded or failed, per the store);
+        False if some have not after ``timeout``.
+
+        Unlike ``wait_idle`` this ignores every other job: one that another process queued and
+        nobody here runs (a recurring job left by a server that was stopped) cannot hold it up.
+        """
+        wanted = sorted(set(keys))
+        if not wanted:
+            return True
+        query = (
+            select(func.count())
+            .select_from(JobRecord)
+            .where(JobRecord.key.in_(wanted), JobRecord.status.in_(ACTIVE_STATUSES))
+        )
+
+        def finished() -> bool:
+            with session_scope(self.sessions) as session:
+                return not session.scalar(query)
+
+        return self._poll(finished, timeout)
+
+    @staticmethod
+    def _poll(done: Callable[[], bool], timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
         pause = 0.01
         while True:
-            if self.pending_count(due_before=due_before) == 0:
+            if done():
                 return True
             if time.monotonic() >= deadline:
                 return False

@@ -15,7 +15,7 @@ from saqshy.db.session import session_scope
 from saqshy.errors import Conflict, InvalidInput, InvalidTransition, NotFound
 from saqshy.jobs import requeue_pending
 from saqshy.jobs.base import delivery_id
-from tests.saqshy.jobs.conftest import BACKOFF, BACKOFF_MAX, MAX_ATTEMPTS, Harness
+from tests.saqshy.jobs.conftest import BACKOFF, BACKOFF_MAX, MAX_ATTEMPTS, WAIT, Harness
 from tests.saqshy.jobs.sample_jobs import calls
 
 
@@ -282,3 +282,26 @@ def test_wait_idle_ignores_jobs_scheduled_after_the_wait(harness: Harness) -> No
     info = harness.queue.get(later)
     assert info is not None and info.status == JobStatus.QUEUED
     assert harness.queue.pending_count() == 1
+
+
+def test_wait_for_waits_for_its_jobs_only(harness: Harness) -> None:
+    log = harness.log()
+    mine = harness.queue.enqueue("test.echo", {"log": log, "payload": "mine"})
+    # A job the store says is running, in a process that was killed a moment ago: nobody runs it
+    # again until it counts as stale.
+    now = datetime.now(UTC)
+    with session_scope(harness.ctx.sessions) as session:
+        session.add(JobRecord(key="left-over", name="test.echo", args={"log": log, "payload": "left"},
+                              status=JobStatus.RUNNING, attempts=1, max_attempts=1, enqueued_at=now,
+                              started_at=now))
+    assert not harness.queue.wait_for([mine], timeout=0.2)  # no worker yet
+    harness.start_worker()
+    assert harness.queue.wait_for([mine, mine], timeout=WAIT)
+    assert [call["payload"] for call in calls(log)] == ["mine"]
+    # A job that gives up has finished too.
+    doomed = harness.queue.enqueue("test.bad_input", {"log": log})
+    assert harness.queue.wait_for([doomed], timeout=WAIT)
+    info = harness.queue.get(doomed)
+    assert info is not None and info.status == JobStatus.FAILED
+    assert not harness.queue.wait_idle(timeout=0.3)  # the store-wide wait still counts it
+    assert harness.queue.wait_for([], timeout=0)
