@@ -66,6 +66,10 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not verbose:
+        # Alembic logs a dozen set-up lines at INFO on every command; saqshy.db.migrate says
+        # in one line when the schema really changed.
+        logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 @app.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from alembic import command
@@ -9,6 +10,8 @@ from alembic.config import Config
 from sqlalchemy import Engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+log = logging.getLogger(__name__)
 
 
 def alembic_config(engine: Engine | None = None) -> Config:
@@ -22,7 +25,15 @@ def alembic_config(engine: Engine | None = None) -> Config:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Migrate the schema to ``revision``; logs one line when that changed anything.
+
+    (The ``saqshy`` command keeps Alembic's own chatter, a dozen lines on every start, for ``-v``.)
+    """
+    before = current_revision(engine)
     command.upgrade(alembic_config(engine), revision)
+    after = current_revision(engine)
+    if after != before:
+        log.info("schema upgraded from %s to %s", before or "an empty database", after)
 
 
 def current_revision(engine: Engine) -> str | None:
