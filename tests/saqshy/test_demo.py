@@ -60,3 +60,10 @@ def test_demo_is_not_held_up_by_a_job_a_stopped_server_left_queued(
         ctx.close()
     assert jobs.pop("escalation.sweep:left-over") == JobStatus.QUEUED  # the next server runs it
     assert [status for key, status in jobs.items() if key.startswith("score_items")] == [JobStatus.SUCCEEDED]
+
+
+def test_the_demo_picks_the_same_sample_items_in_every_process() -> None:
+    code = "from saqshy.demo import SEED_DIR, _seed_examples; print([e['id'] for e in _seed_examples(SEED_DIR, 40)])"
+    picks = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            env=os.environ | {"PYTHONHASHSEED": seed}).stdout for seed in ("1", "2")}
+    assert len(picks) == 1 and picks.pop().count(",") == 39
