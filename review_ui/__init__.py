@@ -5,10 +5,13 @@ Everything the browser needs (HTML, CSS, JS, the ru / kk / en dictionaries) live
 Crawled content is hostile, so :func:`mount_review_ui` also adds the security headers to *every*
 response of the app: a strict Content-Security-Policy (no inline script, no remote host of any
 kind, Trusted Types so that no string can become HTML), no Referer, no sniffing, no framing.
+A page the app registers by its exact path (``page_policies``: the API docs at ``/docs``) gets a
+policy of its own instead; nothing a route does at request time can change which policy applies.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -69,24 +72,33 @@ class SecurityHeadersMiddleware:
     always win, so no route can weaken the policy.
     """
 
-    def __init__(self, app: ASGIApp, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, app: ASGIApp, headers: dict[str, str] | None = None, page_policies: Mapping[str, str] | None = None
+    ) -> None:
         self.app = app
         chosen = headers or SECURITY_HEADERS
         self.headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in chosen.items()]
         self._names = {name for name, _ in self.headers}
+        # Fixed when the app is built, matched on the exact request path: a route's own headers
+        # never choose a policy (only a stricter one of STRICTER_POLICIES is kept, as before).
+        self.page_policies = {path: policy.encode("latin-1") for path, policy in (page_policies or {}).items()}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         is_https = scope.get("scheme") == "https"
+        page_policy = self.page_policies.get(scope.get("path", ""))
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = message.get("headers", [])
                 stricter = [(k, v) for k, v in headers if k.lower() == CSP and v in STRICTER_POLICIES]
                 raw = [(k, v) for k, v in headers if k.lower() not in self._names]
-                raw.extend((k, v) for k, v in self.headers if not (stricter and k == CSP))
+                for k, v in self.headers:
+                    if k == CSP and stricter:
+                        continue
+                    raw.append((k, page_policy if k == CSP and page_policy is not None else v))
                 raw.extend(stricter)
                 if is_https:
                     raw.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
@@ -101,8 +113,12 @@ class SecurityHeadersMiddleware:
         await self.app(scope, receive, send_with_headers)
 
 
-def mount_review_ui(app: FastAPI) -> None:
-    """Serve the UI at ``/`` (assets under ``/ui``) and add the security headers to the whole app."""
+def mount_review_ui(app: FastAPI, page_policies: Mapping[str, str] | None = None) -> None:
+    """Serve the UI at ``/`` (assets under ``/ui``) and add the security headers to the whole app.
+
+    ``page_policies`` maps exact paths to the Content-Security-Policy of those pages alone (see
+    :class:`SecurityHeadersMiddleware`); every other response gets :data:`CONTENT_SECURITY_POLICY`.
+    """
     if getattr(app.state, "review_ui_mounted", False):
         return
     app.state.review_ui_mounted = True
@@ -122,7 +138,7 @@ def mount_review_ui(app: FastAPI) -> None:
         return FileResponse(STATIC_DIR / "favicon.svg", media_type="image/svg+xml")
 
     app.mount(ASSETS_PREFIX, StaticFiles(directory=STATIC_DIR), name="review_ui")
-    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware, page_policies=page_policies)
 
 
 __all__ = ["CONTENT_SECURITY_POLICY", "SECURITY_HEADERS", "SecurityHeadersMiddleware", "mount_review_ui"]

@@ -22,6 +22,7 @@ from saqshy.db.session import make_async_session_factory, warm_async_pool, warm_
 from saqshy.gc_tuning import tune_gc
 from saqshy.scheduler import Scheduler
 from saqshy.settings import Settings, get_settings
+from triage_api import api_docs
 from triage_api.deps import SessionRunner, route_roles
 from triage_api.exception_handlers import register_exception_handlers
 from triage_api.routes import audit, auth, health, invites, moderation, tasks, users, votes
@@ -255,6 +256,11 @@ def create_app(settings: Settings | None = None, context: Context | None = None)
         description="Review queue, consensus and escalation for cyber-volunteers. Each operation lists the "
         "roles allowed to call it in `x-roles`.",
         lifespan=lifespan,
+        # FastAPI's own pages load Swagger UI / ReDoc from a CDN with an inline script: api_docs
+        # serves Swagger UI from this origin instead, and there is no ReDoc or OAuth2 flow to redirect.
+        docs_url=None,
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     register_exception_handlers(app)
     app.add_exception_handler(DataError, _data_error)
@@ -266,5 +272,8 @@ def create_app(settings: Settings | None = None, context: Context | None = None)
         _include(app, module.router)
     _include_optional_routers(app)
     _document_errors(app)
-    importlib.import_module("review_ui").mount_review_ui(app)  # UI at / + security headers on every response
+    api_docs.mount_api_docs(app)
+    # UI at / + security headers on every response (the docs page with a policy of its own).
+    importlib.import_module("review_ui").mount_review_ui(
+        app, page_policies={api_docs.DOCS_PATH: api_docs.CONTENT_SECURITY_POLICY})
     return app

@@ -31,6 +31,8 @@ PUBLIC = {
     ("GET", "/"),
     ("GET", "/favicon.ico"),
     ("GET", "/invite/{token}"),
+    # The API docs page (Swagger UI; the schema it shows is public too).
+    ("GET", "/docs"),
 }
 
 # Endpoints whose role check runs after body validation (deps.Caller): a body that passes it.
