@@ -84,7 +84,7 @@ def mount_api_docs(app: FastAPI) -> None:
     page = PAGE.format(title=escape(app.title), assets=ASSETS_PREFIX, openapi_url=escape(app.openapi_url))
 
     @app.get(DOCS_PATH, include_in_schema=False)
-    def api_docs() -> HTMLResponse:
+    async def api_docs() -> HTMLResponse:
         return HTMLResponse(page, headers={"Cache-Control": "no-cache"})
 
     app.mount(ASSETS_PREFIX, _RevalidatedFiles(directory=STATIC_DIR, packages=[SWAGGER_UI_PACKAGE]),
