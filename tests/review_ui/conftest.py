@@ -308,7 +308,11 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
-def screenshots() -> Path:
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the browser tests save their screenshots: the README's ``docs/screenshots`` only with
+    ``SAQSHY_UPDATE_SCREENSHOTS=1`` (a plain test run would otherwise leave the checkout modified)."""
+    if os.environ.get("SAQSHY_UPDATE_SCREENSHOTS") != "1":
+        return tmp_path_factory.mktemp("screenshots")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     return SCREENSHOTS
 
