@@ -69,6 +69,11 @@ targets) the 50-volunteer p99 drops further (21 ms), but the ratio falls to ~0.3
 gains 1.47x from the second process, the API 1.08x, as the whole machine is then busy (its two
 cores also run PostgreSQL and the load generators) and the API needs more of it per request.
 
+Measured 2026-12-05 on the code of that day (2 vCPUs, an Intel Xeon with AVX-512 VNNI; four runs,
+PostgreSQL): requests/s API / bare 0.613-0.658 (every round 0.598-0.681), 50-volunteer round-trip p99
+28.7-36.7 ms against the bare endpoint's 13.2-14.5 ms; server CPU 2.9-3.0 ms per API request at maximum
+rate against 1.8-2.1 ms for bare. SQLite in the same runs: 0.500-0.509, p99 18.7-20.1 ms.
+
 The figures come with the CPU each side used during the measured window (server process, load
 generator processes, and the whole machine from ``/proc/stat``): on a shared two-core machine the
 load average and the other processes move absolute figures, so compare the ratios.
