@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +20,7 @@ document.addEventListener('securitypolicyviolation', (e) => {
 """
 
 
-def test_swagger_ui_renders_offline(live_server: LiveServer, browser: Any) -> None:
+def test_swagger_ui_renders_offline(live_server: LiveServer, browser: Any, screenshots: Path) -> None:
     page = live_server.page(browser)
     console: list[str] = []
     page.on("console", lambda m: console.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None)
@@ -33,7 +34,7 @@ def test_swagger_ui_renders_offline(live_server: LiveServer, browser: Any) -> No
     claim.locator(".opblock-summary").click()
     page.locator(".opblock.is-open .responses-wrapper").first.wait_for(state="visible")
     assert "x-roles" in page.locator(".opblock.is-open").first.inner_text()
-    page.screenshot(path="/tmp/docs-page.png", full_page=False)
+    page.screenshot(path=str(screenshots / "api-docs.png"), full_page=False)
 
     assert live_server.foreign_requests(page) == [], "the browser contacted another host"
     assert page.evaluate("() => window.__violations") == [], "CSP blocked something the page needs"
