@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -145,6 +146,48 @@ def reindex() -> None:
         )
     finally:
         ctx.close()
+
+
+@app.command()
+def backup(dest: Annotated[Path, typer.Argument(help="The archive to write (a new .tar.gz file).")]) -> None:
+    """Back up the store of record, WARC evidence, media, keys and the production model to one archive."""
+    from saqshy.backup import create_backup
+    from saqshy.context import build_context
+
+    ctx = build_context(settings())
+    try:
+        report = create_backup(ctx.settings, ctx.engine, dest, progress=console.print)
+    finally:
+        ctx.close()
+    console.print(f"backup written: {report.path} ({report.files} files, {report.bytes / 1e6:.1f} MB, "
+                  f"{report.engine} store, production model {report.production_model or 'none'})")
+
+
+@app.command()
+def restore(src: Annotated[Path, typer.Argument(help="An archive written by `saqshy backup`.")]) -> None:
+    """Restore a backup into an empty store and folders, then rebuild the search index from it."""
+    from saqshy.backup import restore_backup
+    from saqshy.context import build_context
+    from saqshy.search.indexer import reindex as rebuild
+
+    config = settings()
+    ctx = build_context(config, migrate=False)
+    try:
+        report = restore_backup(config, ctx.engine, src, progress=console.print)
+    finally:
+        ctx.close()
+    # Migrate after the copy: a backup of an older release is brought up to this one's schema.
+    ctx = build_context(config)
+    try:
+        console.print("rebuilding the search index from the store")
+        result = rebuild(ctx)
+    finally:
+        ctx.close()
+    for note in report.notes:
+        console.print(note)
+    console.print(f"restored {report.files} files and the {report.engine} store; production model "
+                  f"{report.production_model or 'none'}; {result.indexed} items indexed. "
+                  "Check it: `saqshy audit verify`.")
 
 
 # How long ``saqshy demo`` waits for its scoring jobs (the first one loads the classifier).
