@@ -33,6 +33,7 @@ import json
 import os
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -471,45 +472,54 @@ def verify_bundle(data: bytes | Path, public_key: Ed25519PublicKey) -> VerifyRep
     report = VerifyReport(ok=False, public_key=key_fingerprint(public_key))
     try:
         archive = zipfile.ZipFile(io.BytesIO(data) if isinstance(data, bytes) else data)
-    except (zipfile.BadZipFile, OSError) as exc:
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
         report.problems.append(f"not a ZIP file: {exc}")
         return report
-    with archive:
-        infos = archive.infolist()
-        if len(infos) > MAX_VERIFY_MEMBERS:
-            report.problems.append(f"the archive has {len(infos)} files, more than a bundle ever has")
-            return report
-        if any(info.file_size > MAX_VERIFY_MEMBER_BYTES for info in infos):
-            report.problems.append("the archive holds a file larger than any bundle would")
-            return report
-        names = {info.filename for info in infos}
-        if MANIFEST_NAME not in names or SIGNATURE_NAME not in names:
-            report.problems.append(f"{MANIFEST_NAME} or {SIGNATURE_NAME} is missing: not a Saqshy evidence bundle")
-            return report
-        manifest_bytes = archive.read(MANIFEST_NAME)
-        try:
-            public_key.verify(base64.b64decode(archive.read(SIGNATURE_NAME).strip(), validate=True), manifest_bytes)
-        except (InvalidSignature, ValueError):
-            report.problems.append("the manifest's signature does not match this public key")
-            return report
-        try:
-            manifest = json.loads(manifest_bytes)
-            listed = {entry["path"]: entry for entry in manifest["files"]}
-        except (ValueError, KeyError, TypeError) as exc:
-            report.problems.append(f"the manifest is signed but unreadable: {exc}")
-            return report
-        report.case_id = manifest.get("case_id")
-        report.warc_status = (manifest.get("warc") or {}).get("status")
-        for name, entry in sorted(listed.items()):
-            if name not in names:
-                report.problems.append(f"{name}: listed in the manifest but missing from the archive")
-                continue
-            digest = hashlib.sha256(archive.read(name)).hexdigest()
-            if digest != entry.get("sha256"):
-                report.problems.append(f"{name}: SHA-256 {digest} differs from the manifest's {entry.get('sha256')}")
-            else:
-                report.files += 1
-        for name in sorted(names - set(listed) - {MANIFEST_NAME, SIGNATURE_NAME}):
-            report.problems.append(f"{name}: in the archive but not in the signed manifest")
+    try:
+        with archive:
+            _check_archive(archive, public_key, report)
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, OSError, ValueError) as exc:
+        # A member whose data is damaged (bad CRC, broken deflate stream, unknown compression).
+        report.problems.append(f"the archive is corrupt: {type(exc).__name__}: {exc}")
     report.ok = not report.problems
     return report
+
+
+def _check_archive(archive: zipfile.ZipFile, public_key: Ed25519PublicKey, report: VerifyReport) -> None:
+    """``verify_bundle``'s checks of an opened archive; each problem found goes into ``report``."""
+    infos = archive.infolist()
+    if len(infos) > MAX_VERIFY_MEMBERS:
+        report.problems.append(f"the archive has {len(infos)} files, more than a bundle ever has")
+        return
+    if any(info.file_size > MAX_VERIFY_MEMBER_BYTES for info in infos):
+        report.problems.append("the archive holds a file larger than any bundle would")
+        return
+    names = {info.filename for info in infos}
+    if MANIFEST_NAME not in names or SIGNATURE_NAME not in names:
+        report.problems.append(f"{MANIFEST_NAME} or {SIGNATURE_NAME} is missing: not a Saqshy evidence bundle")
+        return
+    manifest_bytes = archive.read(MANIFEST_NAME)
+    try:
+        public_key.verify(base64.b64decode(archive.read(SIGNATURE_NAME).strip(), validate=True), manifest_bytes)
+    except (InvalidSignature, ValueError):
+        report.problems.append("the manifest's signature does not match this public key")
+        return
+    try:
+        manifest = json.loads(manifest_bytes)
+        listed = {entry["path"]: entry for entry in manifest["files"]}
+    except (ValueError, KeyError, TypeError) as exc:
+        report.problems.append(f"the manifest is signed but unreadable: {exc}")
+        return
+    report.case_id = manifest.get("case_id")
+    report.warc_status = (manifest.get("warc") or {}).get("status")
+    for name, entry in sorted(listed.items()):
+        if name not in names:
+            report.problems.append(f"{name}: listed in the manifest but missing from the archive")
+            continue
+        digest = hashlib.sha256(archive.read(name)).hexdigest()
+        if digest != entry.get("sha256"):
+            report.problems.append(f"{name}: SHA-256 {digest} differs from the manifest's {entry.get('sha256')}")
+        else:
+            report.files += 1
+    for name in sorted(names - set(listed) - {MANIFEST_NAME, SIGNATURE_NAME}):
+        report.problems.append(f"{name}: in the archive but not in the signed manifest")
