@@ -92,11 +92,18 @@ def serve(
     bind_port = port or config.port
     console.print(f"Saqshy on http://{bind_host}:{bind_port}  (health: /health, API docs: /docs)"
                   + (f", {workers} worker processes" if workers > 1 else ""))
-    if workers > 1:
+    if workers > 1 or config.production:
         # Migrate once here: workers starting together would each try to upgrade the schema.
+        # In production, say why the server refuses to start before any worker starts.
         from saqshy.context import build_context
+        from triage_api.services.security import refuse_insecure_production
 
-        build_context(config).close()
+        ctx = build_context(config)
+        try:
+            with ctx.sessions() as session:
+                refuse_insecure_production(config, session)
+        finally:
+            ctx.close()
     # Several workers share the store safely: jobs are claimed from SQL atomically, periodic jobs
     # are keyed (a second scheduler's enqueue is a no-op), audit entries are chained under the
     # chain head's lock whichever process's sequencer gets there first.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -17,6 +18,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SAQSHY_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
     )
+
+    # "production" makes the server refuse to start with a default or missing secret, insecure
+    # cookies or the demo accounts (triage_api.services.security.production_problems).
+    env: Literal["development", "production"] = "development"
 
     # Where local state lives: the SQLite file, WARC evidence, job state, signing keys.
     var_dir: Path = PROJECT_ROOT / "var"
@@ -59,7 +64,6 @@ class Settings(BaseSettings):
     # HTTP.
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
-    secret_key: SecretStr = SecretStr("change-me-in-production")
 
     # Crawling.
     crawler_contact_url: str = "https://github.com/saqshy/saqshy"
@@ -169,6 +173,10 @@ class Settings(BaseSettings):
                     return "postgresql+psycopg://" + url[len(prefix) :]
             return url
         return f"sqlite:///{self.var_dir / 'saqshy.sqlite3'}"
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
 
     @property
     def scheduler_in_process(self) -> bool:
