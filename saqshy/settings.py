@@ -88,6 +88,11 @@ class Settings(BaseSettings):
     # Escalation.
     # Ed25519 private key (PEM) that signs evidence bundles; unset: generated into var_dir/keys on first use.
     evidence_signing_key_path: Path | None = None
+    # Audit checkpoints: the chain's head (position, hash) signed now and then with this Ed25519 key
+    # and appended to this JSON Lines file, both outside the database (unset: in var_dir), so a
+    # rewritten chain no longer matches (triage_api.services.audit_checkpoints).
+    audit_checkpoint_key_path: Path | None = None
+    audit_checkpoint_file: Path | None = None
     # A WARC record bigger than this is not copied into a bundle (crawled sizes are never trusted).
     evidence_max_record_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     # Optional police endpoint: each new case is POSTed there, HMAC-SHA256 signed with the secret.
@@ -155,7 +160,8 @@ class Settings(BaseSettings):
             return None
         return value
 
-    @field_validator("police_webhook_url", "evidence_signing_key_path", mode="before")
+    @field_validator("police_webhook_url", "evidence_signing_key_path", "audit_checkpoint_key_path",
+                     "audit_checkpoint_file", mode="before")
     @classmethod
     def _escalation_blank_is_unset(cls, value: object) -> object:
         # Escalation: an empty env var means "not configured", like the service URLs above.

@@ -26,7 +26,6 @@ commit (or on first download), so the vote that decides a task never waits for Z
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import io
 import json
@@ -49,6 +48,7 @@ from warcio.archiveiterator import ArchiveIterator
 from saqshy.db.models import Case, ContentItem, Media, MediaStatus, ReviewTask, Score, Source, User, Vote
 from saqshy.errors import InvalidInput, NotFound, ServiceUnavailable
 from saqshy.settings import Settings
+from triage_api.services.signing_keys import key_fingerprint, load_ed25519_key
 
 BUNDLE_FORMAT = "saqshy-evidence/1"
 MANIFEST_NAME = "manifest.json"
@@ -67,42 +67,9 @@ def signing_key_path(settings: Settings) -> Path:
 
 
 def load_signing_key(settings: Settings) -> Ed25519PrivateKey:
-    """The configured Ed25519 key; when none is configured, the one in var_dir (created on first use).
-
-    A configured key that is missing or unreadable is a server problem (ServiceUnavailable), never
-    replaced silently: bundles must all verify against the one published public key.
-    """
-    path = signing_key_path(settings)
-    if not path.exists():
-        if settings.evidence_signing_key_path is not None:
-            raise ServiceUnavailable(f"evidence signing key {path} (SAQSHY_EVIDENCE_SIGNING_KEY_PATH) does not exist")
-        _create_key_file(path)
-    try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    except (ValueError, TypeError) as exc:
-        raise ServiceUnavailable(f"evidence signing key {path} is not an unencrypted PEM private key: {exc}") from None
-    if not isinstance(key, Ed25519PrivateKey):
-        raise ServiceUnavailable(f"evidence signing key {path} is a {type(key).__name__}, not an Ed25519 key")
-    return key
-
-
-def _create_key_file(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pem = Ed25519PrivateKey.generate().private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".key-")
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, pem)
-        os.fsync(fd)
-        os.close(fd)
-        # link() fails if another process created the key meanwhile: theirs wins, ours is dropped,
-        # so every bundle is signed with the one key.
-        with contextlib.suppress(FileExistsError):
-            os.link(tmp, path)
-    finally:
-        os.unlink(tmp)
+    """The configured Ed25519 key; when none is configured, the one in var_dir (created on first use)."""
+    configured = "SAQSHY_EVIDENCE_SIGNING_KEY_PATH" if settings.evidence_signing_key_path is not None else None
+    return load_ed25519_key(signing_key_path(settings), configured_by=configured, what="evidence signing key")
 
 
 def public_key_pem(settings: Settings) -> bytes:
@@ -111,11 +78,6 @@ def public_key_pem(settings: Settings) -> bytes:
         .public_key()
         .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
-
-
-def key_fingerprint(public_key: Ed25519PublicKey) -> str:
-    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
 def load_public_key(pem: bytes) -> Ed25519PublicKey:
