@@ -35,7 +35,9 @@ def user_create(
     email: Annotated[str, typer.Option(help="Login e-mail.")],
     role: Annotated[Role, typer.Option(help="Role of the account.")] = Role.ADMIN,
     password: Annotated[
-        str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True, help="At least 10 characters.")
+        str,
+        typer.Option(prompt=True, hide_input=True, confirmation_prompt=True,
+                     help="At least 12 characters; not a common or guessable one."),
     ] = "",
     display_name: Annotated[str | None, typer.Option(help="Shown to colleagues.")] = None,
 ) -> None:
