@@ -33,11 +33,13 @@ def has_visible(value: str) -> bool:
 def clean_text(value: str, *, multiline: bool = False) -> str:
     """``value`` normalised and trimmed; raises ``UnsafeText`` if it hides or reorders characters.
 
-    ``multiline`` (notes) keeps line breaks and tabs and normalises to NFC, which leaves the writer's
+    ``multiline`` (notes) keeps line breaks (as ``\\n``) and tabs and normalises to NFC, which leaves the writer's
     characters as typed; single-line text (names, e-mails) is NFKC-normalised, so look-alike
     compatibility forms (full-width letters, ligatures) become the plain letters.
     """
     text = unicodedata.normalize("NFC" if multiline else "NFKC", value).strip()
+    if multiline:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
     for char in text:
         if multiline and char in _NOTE_CONTROLS:
             continue

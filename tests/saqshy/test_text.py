@@ -34,6 +34,7 @@ def test_normalised_and_trimmed() -> None:
 
 def test_notes_keep_lines_but_not_overrides() -> None:
     assert clean_text("line one\n\tline two", multiline=True) == "line one\n\tline two"
+    assert clean_text("typed on Windows\r\nsecond line", multiline=True) == "typed on Windows\nsecond line"
     with pytest.raises(UnsafeText):
         clean_text("see \u202eevil", multiline=True)
     with pytest.raises(UnsafeText):
