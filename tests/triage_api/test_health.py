@@ -60,13 +60,15 @@ def test_production_refuses_default_secrets(settings: Settings, changes: dict[st
 
 
 def test_production_refuses_a_key_others_can_read(settings: Settings, tmp_path: Path) -> None:
-    key = tmp_path / "evidence.pem"
-    key.write_text("key")
-    key.chmod(0o644)
-    assert any("chmod 600" in p for p in
-               security.configuration_problems(_production(settings, evidence_signing_key_path=key)))
-    key.chmod(0o600)
-    assert security.configuration_problems(_production(settings, evidence_signing_key_path=key)) == []
+    evidence_key, checkpoint_key = tmp_path / "evidence.pem", tmp_path / "checkpoints.pem"
+    production = _production(settings, evidence_signing_key_path=evidence_key,
+                             audit_checkpoint_key_path=checkpoint_key)
+    for key in (evidence_key, checkpoint_key):
+        key.write_text("key")
+        key.chmod(0o644)
+        assert any(str(key) in p and "chmod 600" in p for p in security.configuration_problems(production))
+        key.chmod(0o600)
+    assert security.configuration_problems(production) == []
 
 
 def test_production_server_refuses_to_start_with_demo_accounts(ctx: Context, settings: Settings) -> None:

@@ -100,9 +100,11 @@ def configuration_problems(settings: Settings) -> list[str]:
         if _placeholder(secret) or len(secret or "") < MIN_WEBHOOK_SECRET_CHARS:
             problems.append(f"SAQSHY_POLICE_WEBHOOK_SECRET must be a random value of at least "
                             f"{MIN_WEBHOOK_SECRET_CHARS} characters")
-    key = settings.evidence_signing_key_path
-    if key is not None and key.exists() and key.stat().st_mode & 0o077:
-        problems.append(f"the evidence signing key {key} is readable by other users (chmod 600)")
+    from triage_api.services import audit_checkpoints, evidence
+
+    for key in (evidence.signing_key_path(settings), audit_checkpoints.key_path(settings)):
+        if key.exists() and key.stat().st_mode & 0o077:
+            problems.append(f"the signing key {key} is readable by other users (chmod 600)")
     return problems
 
 
