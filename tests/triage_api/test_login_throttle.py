@@ -35,6 +35,15 @@ def test_failures_from_one_address_do_not_lock_the_owner_out(ctx: Context, make_
     assert _try(ctx, victim.email, PASSWORD, "198.51.100.7") == "ok"  # the owner, elsewhere, does not
 
 
+def test_a_successful_login_forgives_that_address_its_typos(ctx: Context, make_user: Callable[..., User],
+                                                          settings: Settings) -> None:
+    user = make_user()
+    for _ in range(2):
+        for _ in range(settings.triage_login_max_failures - 1):
+            assert _try(ctx, user.email, "a typo in it!", "198.51.100.7") == "wrong"
+        assert _try(ctx, user.email, PASSWORD, "198.51.100.7") == "ok"
+
+
 def test_one_address_spraying_many_accounts_is_limited(ctx: Context, make_user: Callable[..., User],
                                                        settings: Settings) -> None:
     people = [make_user() for _ in range(4)]

@@ -98,6 +98,10 @@ def check_throttle(session: Session, settings: Settings, email: str, ip: str) ->
 
 def record_attempt(session: Session, settings: Settings, email: str, ip: str, *, succeeded: bool) -> None:
     session.add(LoginAttempt(email=email, ip=ip, succeeded=succeeded))
+    if succeeded:
+        # The owner's own typos from this address stop counting once they got it right.
+        session.execute(delete(LoginAttempt).where(
+            LoginAttempt.email == email, LoginAttempt.ip == ip, LoginAttempt.succeeded.is_(False)))
     # Old attempts are useless after the window: trim them as we go.
     session.execute(
         delete(LoginAttempt).where(
