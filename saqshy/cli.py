@@ -93,11 +93,18 @@ def serve(
     bind_port = port or config.port
     console.print(f"Saqshy on http://{bind_host}:{bind_port}  (health: /health, API docs: /docs)"
                   + (f", {workers} worker processes" if workers > 1 else ""))
-    if workers > 1:
+    if workers > 1 or config.production:
         # Migrate once here: workers starting together would each try to upgrade the schema.
+        # In production, say why the server refuses to start before any worker starts.
         from saqshy.context import build_context
+        from triage_api.services.security import refuse_insecure_production
 
-        build_context(config).close()
+        ctx = build_context(config)
+        try:
+            with ctx.sessions() as session:
+                refuse_insecure_production(config, session)
+        finally:
+            ctx.close()
     # Several workers share the store safely: jobs are claimed from SQL atomically, periodic jobs
     # are keyed (a second scheduler's enqueue is a no-op), audit entries are chained under the
     # chain head's lock whichever process's sequencer gets there first.
@@ -198,7 +205,7 @@ DEMO_SCORING_TIMEOUT_S = 900
 def demo(
     password: Annotated[
         str, typer.Option(help="Password of the demo accounts (a demo only: never on a real server).")
-    ] = "saqshy-demo",
+    ] = "saqshy-demo-only",
     items: Annotated[int, typer.Option(min=1, max=5000, help="Sample items to load.")] = 120,
     wait: Annotated[bool, typer.Option(help="Wait until the sample items are scored.")] = True,
 ) -> None:

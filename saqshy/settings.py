@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -17,6 +18,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SAQSHY_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
     )
+
+    # "production" makes the server refuse to start with a default or missing secret, insecure
+    # cookies or the demo accounts (triage_api.services.security.production_problems).
+    env: Literal["development", "production"] = "development"
 
     # Where local state lives: the SQLite file, WARC evidence, job state, signing keys.
     var_dir: Path = PROJECT_ROOT / "var"
@@ -59,7 +64,6 @@ class Settings(BaseSettings):
     # HTTP.
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
-    secret_key: SecretStr = SecretStr("change-me-in-production")
 
     # Crawling.
     crawler_contact_url: str = "https://github.com/saqshy/saqshy"
@@ -84,6 +88,11 @@ class Settings(BaseSettings):
     # Escalation.
     # Ed25519 private key (PEM) that signs evidence bundles; unset: generated into var_dir/keys on first use.
     evidence_signing_key_path: Path | None = None
+    # Audit checkpoints: the chain's head (position, hash) signed now and then with this Ed25519 key
+    # and appended to this JSON Lines file, both outside the database (unset: in var_dir), so a
+    # rewritten chain no longer matches (triage_api.services.audit_checkpoints).
+    audit_checkpoint_key_path: Path | None = None
+    audit_checkpoint_file: Path | None = None
     # A WARC record bigger than this is not copied into a bundle (crawled sizes are never trusted).
     evidence_max_record_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     # Optional police endpoint: each new case is POSTed there, HMAC-SHA256 signed with the secret.
@@ -151,7 +160,8 @@ class Settings(BaseSettings):
             return None
         return value
 
-    @field_validator("police_webhook_url", "evidence_signing_key_path", mode="before")
+    @field_validator("police_webhook_url", "evidence_signing_key_path", "audit_checkpoint_key_path",
+                     "audit_checkpoint_file", mode="before")
     @classmethod
     def _escalation_blank_is_unset(cls, value: object) -> object:
         # Escalation: an empty env var means "not configured", like the service URLs above.
@@ -169,6 +179,10 @@ class Settings(BaseSettings):
                     return "postgresql+psycopg://" + url[len(prefix) :]
             return url
         return f"sqlite:///{self.var_dir / 'saqshy.sqlite3'}"
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
 
     @property
     def scheduler_in_process(self) -> bool:

@@ -35,7 +35,9 @@ def user_create(
     email: Annotated[str, typer.Option(help="Login e-mail.")],
     role: Annotated[Role, typer.Option(help="Role of the account.")] = Role.ADMIN,
     password: Annotated[
-        str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True, help="At least 10 characters.")
+        str,
+        typer.Option(prompt=True, hide_input=True, confirmation_prompt=True,
+                     help="At least 12 characters; not a common or guessable one."),
     ] = "",
     display_name: Annotated[str | None, typer.Option(help="Shown to colleagues.")] = None,
 ) -> None:
@@ -86,19 +88,22 @@ def invite_create(
 
 @audit_app.command("verify")
 def audit_verify() -> None:
-    """Chain pending entries, then walk the audit chain; exit 0 if intact, 1 if any entry was edited or removed."""
-    from triage_api.services.audit import verify_audit_chain
+    """Chain pending entries, walk the audit chain and check it against every signed checkpoint;
+    exit 0 if intact (and sign the head as a new checkpoint), 1 if any entry was edited, removed or rewritten."""
+    from triage_api.services.audit_checkpoints import verify_audit_log
 
     ctx = _context()
     try:
         with ctx.sessions() as session:
-            result = verify_audit_chain(session, chain_first=True)
+            result = verify_audit_log(session, ctx.settings)
     finally:
         ctx.close()
     if result.ok:
-        typer.echo(f"audit log intact: {result.entries} entries, head {result.head_hash}")
+        typer.echo(f"audit log intact: {result.entries} entries, head {result.head_hash}, "
+                   f"{result.checkpoints} signed checkpoints match")
         return
-    typer.echo(f"audit log BROKEN ({result.entries} entries):")
+    where = f" at position {result.first_bad_position}" if result.first_bad_position is not None else ""
+    typer.echo(f"audit log FAILED{where} ({result.entries} entries, {result.checkpoints} checkpoints):")
     for problem in result.problems:
         typer.echo(f"  {problem}")
     raise typer.Exit(1)

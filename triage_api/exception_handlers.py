@@ -19,6 +19,7 @@ from saqshy.errors import (
     SaqshyError,
     ServiceUnavailable,
 )
+from triage_api.services.auth import RateLimited
 
 STATUS_BY_ERROR: dict[type[SaqshyError], int] = {
     InvalidInput: status.HTTP_422_UNPROCESSABLE_CONTENT,
@@ -27,6 +28,7 @@ STATUS_BY_ERROR: dict[type[SaqshyError], int] = {
     InvalidTransition: status.HTTP_409_CONFLICT,
     Forbidden: status.HTTP_403_FORBIDDEN,
     ServiceUnavailable: status.HTTP_503_SERVICE_UNAVAILABLE,
+    RateLimited: status.HTTP_429_TOO_MANY_REQUESTS,
 }
 
 
@@ -39,9 +41,11 @@ def _status_for(error: SaqshyError) -> int:
 
 async def saqshy_error_handler(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, SaqshyError)
+    retry_after = exc.details.get("retry_after")
     return JSONResponse(
         status_code=_status_for(exc),
         content={"detail": exc.message, "error": type(exc).__name__},
+        headers={"Retry-After": str(retry_after)} if isinstance(retry_after, int) else None,
     )
 
 

@@ -67,9 +67,7 @@ def test_serve_answers_health_and_openapi(tmp_path: Path, workers: int) -> None:
                     pytest.fail(f"saqshy serve did not start:\n{output[-3000:]}")
                 time.sleep(0.3)
         assert health.status_code == 200
-        body = health.json()
-        assert body["status"] == "ok", body
-        assert {c["name"] for c in body["components"]} >= {"database", "search", "jobs"}
+        assert health.json() == {"status": "ok"}
         schema = httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=5).json()
         assert "/health" in schema["paths"]
     finally:

@@ -8,10 +8,10 @@ from fastapi import APIRouter, Depends, Query
 from sqlalchemy import func, select
 
 from saqshy.db.models import AuditEntry, Role, User
-from triage_api.deps import SessionDep, require_roles
+from triage_api.deps import SessionDep, SettingsDep, require_roles
 from triage_api.schemas.audit import AuditEntryPublic, AuditVerifyPublic
 from triage_api.schemas.common import LimitParam, OffsetParam, Page
-from triage_api.services.audit import verify_audit_chain
+from triage_api.services.audit_checkpoints import verify_audit_log
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
@@ -39,8 +39,10 @@ def list_entries(
 
 
 @router.get("/verify", response_model=AuditVerifyPublic)
-def verify(user: Admin, session: SessionDep) -> AuditVerifyPublic:
-    """Admin: chain pending entries, then walk the whole chain and report any edited or removed entry."""
-    result = verify_audit_chain(session, chain_first=True)
+def verify(user: Admin, session: SessionDep, settings: SettingsDep) -> AuditVerifyPublic:
+    """Admin: chain pending entries, walk the whole chain, check it against every signed checkpoint and
+    report any edited, removed or rewritten entry; when intact, sign the head as a new checkpoint."""
+    result = verify_audit_log(session, settings)
     return AuditVerifyPublic(ok=result.ok, entries=result.entries, head_hash=result.head_hash,
-                             first_bad_id=result.first_bad_id, problems=result.problems, pending=result.pending)
+                             first_bad_id=result.first_bad_id, first_bad_position=result.first_bad_position,
+                             checkpoints=result.checkpoints, problems=result.problems, pending=result.pending)

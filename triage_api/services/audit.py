@@ -365,6 +365,17 @@ class VerifyResult:
     problems: list[str] = field(default_factory=list)
     first_bad_id: int | None = None
     pending: int = 0  # committed entries not chained yet (not covered by this verification)
+    first_bad_position: int | None = None  # the chain position of the first problem found
+    checkpoints: int = 0  # signed checkpoints checked (audit_checkpoints)
+
+    def fail(self, message: str, *, entry_id: int | None = None, position: int | None = None) -> None:
+        self.ok = False
+        if self.first_bad_id is None and entry_id is not None:
+            self.first_bad_id = entry_id
+        if position is not None and (self.first_bad_position is None or position < self.first_bad_position):
+            self.first_bad_position = position
+        if len(self.problems) < 100:
+            self.problems.append(message)
 
 
 def _iter_chained(session: Session, batch: int = 1000) -> Iterator[AuditEntry]:
@@ -391,17 +402,15 @@ def verify_audit_chain(session: Session, *, chain_first: bool = False) -> Verify
         session.commit()
     result = VerifyResult(ok=True, entries=0, head_hash=GENESIS_HASH)
     previous = GENESIS_HASH
+    position = 0
 
     def bad(entry_id: int | None, message: str) -> None:
-        result.ok = False
-        if result.first_bad_id is None and entry_id is not None:
-            result.first_bad_id = entry_id
-        if len(result.problems) < 100:
-            result.problems.append(message)
+        result.fail(message, entry_id=entry_id, position=position if entry_id is not None else None)
 
     last_id: int | None = None
     for entry in _iter_chained(session):
         result.entries += 1
+        position = result.entries
         if entry.prev_hash != previous:
             bad(entry.id, f"entry {entry.id}: previous-hash link broken (an entry before it was removed or edited)")
         expected = hash_of(entry, prev_hash=entry.prev_hash or "")
