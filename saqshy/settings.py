@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     job_retention_days: int = Field(default=14, ge=1, le=3650)
     job_failed_retention_days: int = Field(default=90, ge=0, le=3650)
     index_batch_size: int = Field(default=500, ge=1, le=10_000)
+    # Days after its last fetch that an item never flagged, or decided legal, is purged, per
+    # category ("default" for the rest; 0 keeps a category for ever), e.g. '{"default": 180, "drugs": 365}'.
+    # Items in a case (and their near-duplicates) are on legal hold (triage_api/services/retention.py).
+    retention_days: dict[str, int] = Field(default_factory=lambda: {"default": 180})
 
     # HTTP.
     host: str = "127.0.0.1"
@@ -152,6 +156,13 @@ class Settings(BaseSettings):
     triage_argon2_time_cost: int = Field(default=3, ge=1, le=20)
     triage_argon2_memory_kib: int = Field(default=64 * 1024, ge=8, le=4 * 1024 * 1024)
     triage_argon2_parallelism: int = Field(default=2, ge=1, le=64)
+
+    @field_validator("retention_days")
+    @classmethod
+    def _retention_days(cls, value: dict[str, int]) -> dict[str, int]:
+        if any(days < 0 or days > 36_500 for days in value.values()):
+            raise ValueError("retention days must be between 0 (keep for ever) and 36500")
+        return value
 
     @field_validator("database_url", "elasticsearch_url", "redis_url", mode="before")
     @classmethod

@@ -17,10 +17,12 @@ user_app = typer.Typer(help="Accounts (bootstrap the first admin here; then invi
 invite_app = typer.Typer(help="One-time invitations.", no_args_is_help=True)
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
 tasks_app = typer.Typer(help="The review queue.", no_args_is_help=True)
+retention_app = typer.Typer(help="Content retention: purge items no one needs any more.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 app.add_typer(invite_app, name="invite")
 app.add_typer(audit_app, name="audit")
 app.add_typer(tasks_app, name="tasks")
+app.add_typer(retention_app, name="retention")
 
 
 def _context():  # type: ignore[no-untyped-def]
@@ -119,6 +121,30 @@ def tasks_sync() -> None:
         typer.echo(f"{sync_tasks_job(ctx)} new tasks")
     finally:
         ctx.close()
+
+
+@retention_app.command("run")
+def retention_run(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show what would be purged.")] = False,
+) -> None:
+    """Purge items past their category's retention that were never flagged or were decided legal.
+
+    Items in a case, and their near-duplicates, are on legal hold. Settings: SAQSHY_RETENTION_DAYS.
+    """
+    from triage_api.services.retention import run_retention
+
+    ctx = _context()
+    try:
+        report = run_retention(ctx.sessions, ctx.settings, dry_run=dry_run)
+    finally:
+        ctx.close()
+    verb = "would purge" if dry_run else "purged"
+    per_category = ", ".join(f"{name}: {count}" for name, count in sorted(report.purged.items())) or "nothing"
+    typer.echo(f"{verb} {report.total} items ({per_category}); {report.held} on legal hold; "
+               f"{report.deferred} wait for a WARC file still being written")
+    if not dry_run and report.total:
+        typer.echo(f"WARC files rewritten: {report.warc_files_rewritten}, deleted: {report.warc_files_deleted}; "
+                   f"thumbnails deleted: {report.thumbnails_deleted}")
 
 
 # --- Escalation (PART B): `saqshy evidence verify`, `saqshy escalation ...` live in cli_evidence. ---

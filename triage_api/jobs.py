@@ -27,7 +27,7 @@ from saqshy.context import Context
 from saqshy.db.session import session_scope
 from saqshy.jobs.registry import job
 from saqshy.scheduler import on_scheduler_start, register_periodic
-from triage_api.services import audit_checkpoints, cases, queue, sources, takedown, webhooks
+from triage_api.services import audit_checkpoints, cases, queue, retention, sources, takedown, webhooks
 from triage_api.services.audit import chain_pending
 
 logger = logging.getLogger(__name__)
@@ -165,3 +165,12 @@ def audit_checkpoint(ctx: Context) -> None:
 
 
 register_periodic(audit_checkpoints.JOB_CHECKPOINT, every=audit_checkpoints.CHECKPOINT_EVERY_SECONDS)
+
+
+@job(retention.JOB_RETENTION, max_attempts=3)
+def purge_expired(ctx: Context) -> dict[str, Any]:
+    """The daily content retention run (triage_api/services/retention.py)."""
+    return retention.run_retention(ctx.sessions, ctx.settings).to_dict()
+
+
+register_periodic(retention.JOB_RETENTION, every=retention.RETENTION_EVERY_SECONDS)
