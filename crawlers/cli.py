@@ -49,11 +49,20 @@ def source_add(
     from saqshy.context import build_context
     from saqshy.db.session import session_scope
 
-    ctx = build_context(_settings())
+    settings = _settings()
+    ctx = build_context(settings)
     try:
         with session_scope(ctx.sessions) as session:
             source = add_source(
-                session, url, kind, every=every, depth=depth, name=name, max_items=max_items, read_back=read_back
+                session,
+                url,
+                kind,
+                policy=settings.address_policy,
+                every=every,
+                depth=depth,
+                name=name,
+                max_items=max_items,
+                read_back=read_back,
             )
             console.print(f"added source {source.id} [bold]{source.name}[/bold] ({source.kind}) {source.url}")
     finally:

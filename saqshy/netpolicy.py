@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
@@ -128,33 +128,28 @@ class AddressPolicy:
                 return f"{shown} is not a public address (allow its range in SAQSHY_CRAWLER_ALLOWED_NETWORKS)"
         return None
 
-    def check_host(self, host: str, *, resolve: Callable[[str], list[str]] | None = None) -> list[str]:
+    def check_host(self, host: str, *, unresolvable_ok: bool = False) -> list[str]:
         """Resolve ``host`` and return its addresses; AddressNotAllowed if one is outside the policy.
 
-        An address literal (in any spelling) is checked as it is, without DNS.
+        An address literal (in any spelling) is checked as it is, without DNS. A name that does
+        not resolve is refused too, unless ``unresolvable_ok`` (then no address is returned).
         """
         literal = host_literal(host)
         if literal is not None:
             addresses = [str(literal)]
         else:
             try:
-                addresses = (resolve or resolve_host)(host)
+                addresses = resolve_host(host)
             except (OSError, UnicodeError) as exc:
+                if unresolvable_ok:
+                    return []
                 raise AddressNotAllowed(f"cannot resolve {host}: {exc}", host=host) from None
-            if not addresses:
+            if not addresses and not unresolvable_ok:
                 raise AddressNotAllowed(f"cannot resolve {host}: no address", host=host)
         reason = self.refusal(host, addresses)
         if reason is not None:
             raise AddressNotAllowed(f"refused: {reason}", host=host)
         return addresses
-
-    def check_url(self, url: str, *, resolve: Callable[[str], list[str]] | None = None) -> list[str]:
-        """``check_host`` for the URL's host, after refusing credentials in the URL."""
-        refuse_credentials(url)
-        host = urlsplit(url).hostname
-        if not host:
-            raise InvalidInput(f"not an http(s) URL: {url[:200]!r}")
-        return self.check_host(host, resolve=resolve)
 
 
 def refuse_credentials(url: str) -> None:

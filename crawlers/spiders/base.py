@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import scrapy
-from scrapy.exceptions import IgnoreRequest
+from scrapy.exceptions import CannotResolveHostError, IgnoreRequest
 from scrapy.http import Response, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.internet.error import (
@@ -27,6 +27,7 @@ from crawlers.extraction.binary import is_binary
 from crawlers.extraction.canonical import canonical_url, host_of
 from crawlers.items import ContentItem
 from crawlers.middlewares import RedirectLoop
+from crawlers.netguard import AddressRefused
 from crawlers.progress import count_error
 
 TELEGRAM_HOSTS = {"t.me", "telegram.me", "telegram.dog"}
@@ -147,6 +148,8 @@ class SaqshySpider(scrapy.Spider):
             kind = f"http_{status // 100}xx"
         elif isinstance(error, RedirectLoop):
             kind = "redirect_loop"
+        elif isinstance(error, AddressRefused):
+            return  # counted and logged where it was refused (crawlers.netguard)
         elif isinstance(error, IgnoreRequest):
             message = str(error)
             if "robots.txt" in message:
@@ -155,7 +158,7 @@ class SaqshySpider(scrapy.Spider):
             kind = "redirects" if "redirect" in message.lower() else "ignored"
         elif isinstance(error, TimeoutError | TCPTimedOutError) or "Timeout" in type(error).__name__:
             kind = "timeout"
-        elif isinstance(error, DNSLookupError):
+        elif isinstance(error, DNSLookupError | CannotResolveHostError):
             kind = "dns"
         elif isinstance(error, ConnectError | ConnectionLost | ResponseFailed):
             kind = "connection"

@@ -25,6 +25,7 @@ from tests.crawlers.fixture_site import FixtureSite
 def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     var = tmp_path / "var"
     monkeypatch.setenv("SAQSHY_VAR_DIR", str(var))
+    monkeypatch.setenv("SAQSHY_CRAWLER_ALLOWED_NETWORKS", "127.0.0.0/8")  # the fixture site
     monkeypatch.delenv("SAQSHY_REDIS_URL", raising=False)
     monkeypatch.delenv("SAQSHY_DATABASE_URL", raising=False)
     get_settings.cache_clear()
@@ -61,12 +62,17 @@ def test_source_add_and_list(cli_env: Path) -> None:
         ["source", "add", "not a channel!", "--kind", "telegram"],
         ["source", "add", "@some_channel", "--kind", "telegram", "--read-back", "a while"],
         ["source", "add", "https://example.kz/", "--read-back", "30d"],
+        ["source", "add", "http://169.254.169.254/latest/meta-data/"],
+        ["source", "add", "http://10.0.0.1/"],
+        ["source", "add", "http://[::1]/"],
+        ["source", "add", "https://editor:hunter2@example.kz/"],
     ],
 )
 def test_bad_input_changes_nothing(cli_env: Path, args: list[str]) -> None:
     result = CliRunner().invoke(app, args)
     assert result.exit_code != 0
     assert _sources(cli_env) == 0
+    assert "hunter2" not in result.output  # a refused password is not echoed either
 
 
 @pytest.mark.slow

@@ -56,13 +56,17 @@ class Crawled:
 @pytest.fixture(scope="module")
 def crawled(site: FixtureSite, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Crawled]:
     var = tmp_path_factory.mktemp("crawl") / "var"
-    settings = Settings(_env_file=None, var_dir=var, redis_url=None, database_url=None, crawler_timeout_seconds=3.0)
+    settings = Settings(
+        _env_file=None, var_dir=var, redis_url=None, database_url=None, crawler_timeout_seconds=3.0,
+        crawler_allowed_networks="127.0.0.0/8",  # the fixture site
+    )
     ctx = build_context(settings)
+    policy = settings.address_policy
     with session_scope(ctx.sessions) as session:
-        add_source(session, site.root + "/", "site", depth=1, name="fixture")
-        add_source(session, site.root + "/s/chan", "telegram", name="channel", read_back="all")
-        add_source(session, site.root + "/feed.rss", "feed", name="rss")
-        add_source(session, site.root + "/feed.atom", "feed", name="atom")
+        add_source(session, site.root + "/", "site", policy=policy, depth=1, name="fixture")
+        add_source(session, site.root + "/s/chan", "telegram", policy=policy, name="channel", read_back="all")
+        add_source(session, site.root + "/feed.rss", "feed", policy=policy, name="rss")
+        add_source(session, site.root + "/feed.atom", "feed", policy=policy, name="atom")
     before = site.counts()
     summary = run_crawl(settings, ["fixture", "channel", "rss", "atom"], overrides=FAST, timeout=120)
     requests = site.counts() - before

@@ -14,13 +14,16 @@ from saqshy.context import Context
 from saqshy.db.models import Source, SourceLink
 from saqshy.db.session import session_scope
 from saqshy.errors import InvalidInput
+from saqshy.netpolicy import AddressPolicy
+
+PUBLIC = AddressPolicy()  # public addresses only: the default
 
 
 def test_due_sources_are_claimed_once(ctx: Context) -> None:
     with session_scope(ctx.sessions) as session:
-        add_source(session, "https://a.example.kz/", "site", every="1h")
-        add_source(session, "@some_channel", "telegram", every="30m")
-        disabled = add_source(session, "https://b.example.kz/", "site")
+        add_source(session, "https://a.example.kz/", "site", policy=PUBLIC, every="1h")
+        add_source(session, "@some_channel", "telegram", policy=PUBLIC, every="30m")
+        disabled = add_source(session, "https://b.example.kz/", "site", policy=PUBLIC)
         disabled.enabled = False
     first = targets_for(ctx)
     assert sorted(t.name for t in first) == ["a.example.kz", "t.me/some_channel"]
@@ -30,7 +33,7 @@ def test_due_sources_are_claimed_once(ctx: Context) -> None:
 
 def test_mark_crawled_schedules_the_next_crawl(ctx: Context) -> None:
     with session_scope(ctx.sessions) as session:
-        source = add_source(session, "https://a.example.kz/", "site", every="2h")
+        source = add_source(session, "https://a.example.kz/", "site", policy=PUBLIC, every="2h")
         source_id = source.id
     with session_scope(ctx.sessions) as session:
         mark_crawled(session, source_id, ctx.settings)
@@ -43,7 +46,7 @@ def test_mark_crawled_schedules_the_next_crawl(ctx: Context) -> None:
 
 def test_outlinks_accumulate_per_source(ctx: Context) -> None:
     with session_scope(ctx.sessions) as session:
-        source_id = add_source(session, "https://a.example.kz/", "site").id
+        source_id = add_source(session, "https://a.example.kz/", "site", policy=PUBLIC).id
         record_outlinks(session, source_id, Counter({("t.me/x", "telegram"): 2, ("b.kz", "site"): 1}))
     with session_scope(ctx.sessions) as session:
         record_outlinks(session, source_id, Counter({("t.me/x", "telegram"): 3}))
@@ -54,15 +57,15 @@ def test_outlinks_accumulate_per_source(ctx: Context) -> None:
 
 def test_telegram_read_back_is_kept_per_source(ctx: Context) -> None:
     with session_scope(ctx.sessions) as session:
-        add_source(session, "@default_back", "telegram")
-        add_source(session, "@two_days", "telegram", read_back="2d")
-        add_source(session, "@since_date", "telegram", read_back="2026-01-31")
-        add_source(session, "@everything", "telegram", read_back="all")
-        add_source(session, "https://a.example.kz/", "site")
+        add_source(session, "@default_back", "telegram", policy=PUBLIC)
+        add_source(session, "@two_days", "telegram", policy=PUBLIC, read_back="2d")
+        add_source(session, "@since_date", "telegram", policy=PUBLIC, read_back="2026-01-31")
+        add_source(session, "@everything", "telegram", policy=PUBLIC, read_back="all")
+        add_source(session, "https://a.example.kz/", "site", policy=PUBLIC)
         with pytest.raises(InvalidInput):
-            add_source(session, "@bad_back", "telegram", read_back="last tuesday")
+            add_source(session, "@bad_back", "telegram", policy=PUBLIC, read_back="last tuesday")
         with pytest.raises(InvalidInput):
-            add_source(session, "https://b.example.kz/", "site", read_back="2d")
+            add_source(session, "https://b.example.kz/", "site", policy=PUBLIC, read_back="2d")
     now = datetime.now(UTC)
     until = {t.name: t.until for t in targets_for(ctx)}
     assert abs((now - timedelta(days=90)) - until["t.me/default_back"]).total_seconds() < 60  # the default
