@@ -28,8 +28,9 @@ from scrapy.utils.datatypes import LocalCache
 from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.error import DNSLookupError
-from twisted.internet.interfaces import IAddress, IHostnameResolver, IHostResolution, IResolutionReceiver
+from twisted.internet.interfaces import IAddress, IHostnameResolver, IHostResolution
 from twisted.internet.threads import deferToThreadPool
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from crawlers.progress import count_error
@@ -79,26 +80,27 @@ class PolicyResolver:
     def install_on_reactor(self) -> None:
         self.reactor.installNameResolver(self)
 
+    # The receiver is an IResolutionReceiver: a zope interface, which mypy cannot check (Any).
     def resolveHostName(
         self,
-        resolutionReceiver: IResolutionReceiver,
+        resolutionReceiver: Any,
         hostName: str,
         portNumber: int = 0,
         addressTypes: Sequence[type[IAddress]] | None = None,
         transportSemantics: str = "TCP",
-    ) -> IHostResolution:
+    ) -> _Resolution:
         resolution = _Resolution(hostName)
         resolutionReceiver.resolutionBegan(resolution)
         lookup = deferToThreadPool(self.reactor, self.reactor.getThreadPool(), _lookup, hostName)
         lookup.addCallback(self._deliver, resolutionReceiver, hostName, portNumber, addressTypes)
-        lookup.addErrback(lambda failure: logger.error("resolving %s failed: %s", hostName, failure.value))
-        lookup.addBoth(lambda _: resolutionReceiver.resolutionComplete())
+        lookup.addErrback(_log_failure, hostName)
+        lookup.addBoth(_complete, resolutionReceiver)
         return resolution
 
     def _deliver(
         self,
         addresses: list[str],
-        receiver: IResolutionReceiver,
+        receiver: Any,
         host: str,
         port: int,
         types: Sequence[type[IAddress]] | None,
@@ -113,6 +115,14 @@ class PolicyResolver:
             kind = IPv6Address if isinstance(address, ipaddress.IPv6Address) else IPv4Address
             if types is None or kind in types:
                 receiver.addressResolved(kind("TCP", str(address), port))
+
+
+def _log_failure(failure: Failure, host: str) -> None:
+    logger.error("resolving %s failed: %s", host, failure.value)
+
+
+def _complete(_result: object, receiver: Any) -> None:
+    receiver.resolutionComplete()
 
 
 def _lookup(host: str) -> list[str]:
@@ -153,6 +163,10 @@ class AddressPolicyMiddleware:
                 self._refuse(request, reason)
 
     def _refuse(self, request: Request, reason: str) -> None:
-        count_error(self.stats, ERROR_KIND)
-        logger.warning("refused %s: %s", request.url, reason)
+        if request.meta.get("dont_obey_robotstxt") and not request.meta.get("redirect_urls"):
+            # robots.txt fetched for a request to the same host: that request's refusal is the one counted.
+            logger.debug("refused %s: %s", request.url, reason)
+        else:
+            count_error(self.stats, ERROR_KIND)
+            logger.warning("refused %s: %s", request.url, reason)
         raise AddressRefused(f"refused: {reason}")

@@ -262,7 +262,8 @@ def test_settings_turn_offsite_images_or_all_media_off(media_site: FixtureSite, 
         ctx = build_context(settings)
         try:
             with session_scope(ctx.sessions) as session:
-                add_source(session, media_site.root + "/second", "site", policy=settings.address_policy, depth=0, name=name)
+                policy = settings.address_policy
+                add_source(session, media_site.root + "/second", "site", policy=policy, depth=0, name=name)
             run_crawl(settings, [name], overrides=FAST, timeout=120)
             with session_scope(ctx.sessions) as session:
                 urls = session.scalars(select(Media.url).order_by(Media.position)).all()

@@ -11,12 +11,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
+from saqshy import netpolicy
 from saqshy.context import Context
 from saqshy.db.models import Case, CaseOutcome, JobStatus, Role, Source, Verdict, utcnow
 from saqshy.settings import Settings
 from tests.triage_api.escalation_factories import make_decided_task, make_item, make_source, make_user
 from triage_api.jobs import JOB_SWEEP, JOB_TAKEDOWN_CHECK, enqueue_pending, schedule_recurring, sweep
-from saqshy import netpolicy
 from triage_api.services import cases, takedown
 
 
