@@ -99,7 +99,7 @@ def check_source_address(url: str, policy: AddressPolicy) -> None:
     A name that does not resolve now is accepted (a site may be down for a while): the crawler
     checks every address it connects to anyway.
     """
-    policy.check_host(urlsplit(url).hostname or "", unresolvable_ok=True)
+    policy.check_url(url, unresolvable_ok=True)
 
 
 def default_name(url: str, kind: SourceKind) -> str:

@@ -128,12 +128,18 @@ class AddressPolicy:
                 return f"{shown} is not a public address (allow its range in SAQSHY_CRAWLER_ALLOWED_NETWORKS)"
         return None
 
+    def check_url(self, url: str, *, unresolvable_ok: bool = False) -> list[str]:
+        """``check_host`` for the URL's host."""
+        return self.check_host(urlsplit(url).hostname or "", unresolvable_ok=unresolvable_ok)
+
     def check_host(self, host: str, *, unresolvable_ok: bool = False) -> list[str]:
         """Resolve ``host`` and return its addresses; AddressNotAllowed if one is outside the policy.
 
         An address literal (in any spelling) is checked as it is, without DNS. A name that does
         not resolve is refused too, unless ``unresolvable_ok`` (then no address is returned).
         """
+        if not host:
+            raise AddressNotAllowed("refused: the URL names no host")
         literal = host_literal(host)
         if literal is not None:
             addresses = [str(literal)]

@@ -14,7 +14,7 @@ from saqshy.context import Context
 from saqshy.db.models import Source, SourceLink
 from saqshy.db.session import session_scope
 from saqshy.errors import InvalidInput
-from saqshy.netpolicy import AddressPolicy
+from saqshy.netpolicy import AddressNotAllowed, AddressPolicy, CredentialsInUrl
 
 PUBLIC = AddressPolicy()  # public addresses only: the default
 
@@ -100,3 +100,38 @@ def test_near_duplicate_index_sees_items_stored_by_another_process(ctx: Context)
     match = pipeline.index.nearest(repost)
     assert match is not None and match.item_id == stored.item_id
     assert pipeline._index_seen_id == stored.item_id
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1/",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]/",
+        "http://[::ffff:127.0.0.1]/",
+        "http://0x7f000001/",
+        "http://2130706433/",
+        "http://10.0.0.1/",
+        "http://localhost:8080/",
+    ],
+)
+def test_a_source_at_a_private_address_is_refused(ctx: Context, url: str) -> None:
+    with session_scope(ctx.sessions) as session, pytest.raises(AddressNotAllowed, match="not a public address"):
+        add_source(session, url, "site", policy=PUBLIC)
+    with session_scope(ctx.sessions) as session:
+        assert session.scalars(select(Source)).all() == []
+
+
+def test_allowed_networks_admit_a_private_source(ctx: Context) -> None:
+    with session_scope(ctx.sessions) as session:
+        source = add_source(session, "http://10.1.2.3/wiki", "site", policy=AddressPolicy.of("10.1.0.0/16"))
+        assert source.url == "http://10.1.2.3/wiki"
+
+
+@pytest.mark.parametrize("url", ["https://editor:hunter2@news.example.kz/", "https://token@news.example.kz/feed"])
+def test_credentials_in_a_source_url_are_refused_and_never_stored(ctx: Context, url: str) -> None:
+    with session_scope(ctx.sessions) as session, pytest.raises(CredentialsInUrl) as refused:
+        add_source(session, url, "feed", policy=PUBLIC)
+    assert "hunter2" not in str(refused.value) and "token" not in str(refused.value)
+    with session_scope(ctx.sessions) as session:
+        assert session.scalars(select(Source)).all() == []
