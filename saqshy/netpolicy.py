@@ -32,6 +32,10 @@ class AddressNotAllowed(InvalidInput):
     """A URL whose host is (or resolves to) an address outside the policy."""
 
 
+class HostUnresolvable(InvalidInput):
+    """A host name that does not resolve (now): nothing to check, nothing to connect to."""
+
+
 class CredentialsInUrl(InvalidInput):
     """A URL that carries a user name or password (``user:secret@host``)."""
 
@@ -149,9 +153,9 @@ class AddressPolicy:
             except (OSError, UnicodeError) as exc:
                 if unresolvable_ok:
                     return []
-                raise AddressNotAllowed(f"cannot resolve {host}: {exc}", host=host) from None
+                raise HostUnresolvable(f"cannot resolve {host}: {exc}", host=host) from None
             if not addresses and not unresolvable_ok:
-                raise AddressNotAllowed(f"cannot resolve {host}: no address", host=host)
+                raise HostUnresolvable(f"cannot resolve {host}: no address", host=host)
         reason = self.refusal(host, addresses)
         if reason is not None:
             raise AddressNotAllowed(f"refused: {reason}", host=host)
@@ -182,7 +186,7 @@ def pin_url(url: str, policy: AddressPolicy) -> PinnedRequest:
     """Resolve the URL's host once, refuse it outside the policy, and pin the request to the
     checked address. The name is never resolved again for this request, so a DNS answer that
     changes between the check and the connection (DNS rebinding) cannot reach a private address.
-    InvalidInput (AddressNotAllowed) says why the URL must not be fetched. A user name or password
+    InvalidInput (AddressNotAllowed, HostUnresolvable) says why the URL cannot be fetched. A user name or password
     in the URL is dropped, never sent."""
     parts = urlsplit(url)
     try:

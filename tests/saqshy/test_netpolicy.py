@@ -6,7 +6,14 @@ import pytest
 from pydantic import ValidationError
 
 from saqshy import netpolicy
-from saqshy.netpolicy import AddressNotAllowed, AddressPolicy, CredentialsInUrl, host_literal, parse_networks
+from saqshy.netpolicy import (
+    AddressNotAllowed,
+    AddressPolicy,
+    CredentialsInUrl,
+    HostUnresolvable,
+    host_literal,
+    parse_networks,
+)
 from saqshy.settings import Settings
 
 PUBLIC = AddressPolicy()
@@ -90,7 +97,7 @@ def test_unresolvable_names(monkeypatch: pytest.MonkeyPatch) -> None:
         raise OSError("Name or service not known")
 
     monkeypatch.setattr(netpolicy, "resolve_host", fail)
-    with pytest.raises(AddressNotAllowed, match="cannot resolve"):
+    with pytest.raises(HostUnresolvable, match="cannot resolve"):
         PUBLIC.check_host("gone.test")
     assert PUBLIC.check_host("gone.test", unresolvable_ok=True) == []
 
