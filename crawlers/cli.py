@@ -69,6 +69,25 @@ def source_add(
         ctx.close()
 
 
+@source_app.command("read-back")
+def source_read_back(
+    source: Annotated[str, typer.Argument(help="Telegram source name or id.")],
+    read_back: Annotated[str, typer.Argument(help="30d, 12h, a date (2024-01-31) or all.")],
+) -> None:
+    """Change how far back each crawl reads a Telegram channel."""
+    from crawlers.sources import set_read_back
+    from saqshy.context import build_context
+    from saqshy.db.session import session_scope
+
+    ctx = build_context(_settings())
+    try:
+        with session_scope(ctx.sessions) as session:
+            changed = set_read_back(session, source, read_back)
+            console.print(f"source [bold]{changed.name}[/bold] now reads back {read_back.strip()}")
+    finally:
+        ctx.close()
+
+
 @source_app.command("list")
 def source_list(
     candidates: Annotated[bool, typer.Option("--candidates", help="Only discovered candidate sources.")] = False,
@@ -122,6 +141,9 @@ def crawl(
         console.print("no source is due (use `saqshy source list`, or name sources to crawl now)")
         return
     console.print(summary_table(summary))
+    for source in summary.sources:
+        if source.note:
+            console.print(f"[yellow]{source.name}:[/yellow] {source.note}")
 
 
 def _parse_since(value: str | None) -> datetime | None:

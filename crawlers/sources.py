@@ -159,6 +159,16 @@ def add_source(
     return source
 
 
+def set_read_back(session: Session, name: str, read_back: str) -> Source:
+    """Change how far back each crawl of a Telegram source reads (``30d``, a date, ``all``)."""
+    source = resolve_sources(session, [name])[0]
+    if source.kind != SourceKind.TELEGRAM:
+        raise InvalidInput("a read-back limit applies to Telegram sources only")
+    _read_back_since(read_back, utcnow())
+    source.settings = {**(source.settings or {}), "read_back": read_back.strip()}
+    return source
+
+
 def list_sources(session: Session, *, candidates: bool | None = None) -> list[Source]:
     query = select(Source).order_by(Source.id)
     if candidates is not None:

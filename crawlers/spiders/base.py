@@ -25,6 +25,8 @@ from twisted.web._newclient import ResponseFailed
 from crawlers.evidence import Fetch, FetchRef
 from crawlers.extraction.binary import is_binary
 from crawlers.extraction.canonical import canonical_url, host_of
+from crawlers.extraction.media import resolve_refs
+from crawlers.extraction.telegram import TelegramPost
 from crawlers.items import ContentItem
 from crawlers.middlewares import RedirectLoop
 from crawlers.netguard import AddressRefused
@@ -102,6 +104,25 @@ class SaqshySpider(scrapy.Spider):
         item.update(fields)
         self.items_yielded += 1
         return item
+
+    def telegram_item(self, response: Response, post: TelegramPost) -> ContentItem:
+        """One post of a Telegram channel preview (``extraction.telegram``), wherever the markup is."""
+        links = list(post.links)
+        if post.forwarded_from:
+            links.append(post.forwarded_from)
+        return self.new_item(
+            response,
+            url=post.permalink,
+            canonical_url=post.permalink,
+            post_id=str(post.post_id),
+            author=post.author,
+            published_at=post.published_at,
+            title=None,
+            text=post.text,
+            outlinks=self.outlinks(links, f"t.me/{post.channel.lower()}"),
+            extra={"channel": post.channel, "views": post.views, "links": post.links[:100]},
+            media_urls=resolve_refs(post.images, response.url, 32) if post.images else None,
+        )
 
     def binary_item(self, response: Response) -> ContentItem:
         """A binary is recorded by URL and hash only: no text, no WARC copy."""

@@ -101,3 +101,19 @@ def test_crawl_and_export_from_the_command_line(cli_env: Path, site: FixtureSite
     assert [line["author"] for line in lines] == ["Atom Author"]
     assert runner.invoke(app, ["items", "export", "--source", "nope"]).exit_code != 0
     assert runner.invoke(app, ["items", "export", "--since", "yesterday"]).exit_code != 0
+
+
+def test_source_read_back_widens_a_telegram_window(cli_env: Path) -> None:
+    runner = CliRunner()
+    assert runner.invoke(app, ["source", "add", "@some_channel", "--kind", "telegram"]).exit_code == 0
+    assert runner.invoke(app, ["source", "add", "https://example.kz/"]).exit_code == 0
+    result = runner.invoke(app, ["source", "read-back", "t.me/some_channel", "180d"])
+    assert result.exit_code == 0, result.output
+    ctx = build_context(Settings(_env_file=None, var_dir=cli_env))
+    with session_scope(ctx.sessions) as session:
+        channel = session.scalars(select(Source).where(Source.name == "t.me/some_channel")).one()
+        assert channel.settings["read_back"] == "180d"
+    ctx.close()
+    assert runner.invoke(app, ["source", "read-back", "t.me/some_channel", "a while"]).exit_code != 0
+    assert runner.invoke(app, ["source", "read-back", "example.kz", "30d"]).exit_code != 0
+    assert runner.invoke(app, ["source", "read-back", "nope", "30d"]).exit_code != 0
