@@ -96,6 +96,7 @@ def source_list(
     from crawlers.sources import effective_interval, list_sources
     from saqshy.context import build_context
     from saqshy.db.session import session_scope
+    from saqshy.netpolicy import without_credentials
 
     settings = _settings()
     ctx = build_context(settings)
@@ -110,7 +111,7 @@ def source_list(
                     str(s.id),
                     s.name,
                     str(s.kind),
-                    s.url,
+                    without_credentials(s.url),
                     f"{effective_interval(s, settings) // 60}m",
                     str(s.max_depth),
                     f"{s.risk_score:.2f}",

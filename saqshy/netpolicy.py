@@ -172,6 +172,14 @@ def refuse_credentials(url: str) -> None:
         )
 
 
+def without_credentials(url: str) -> str:
+    """The URL with any ``user:password@`` dropped: how a source stored before the refusal is shown."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
 @dataclass(frozen=True)
 class PinnedRequest:
     """Where one HTTP request really goes: the URL with its host replaced by the checked address,

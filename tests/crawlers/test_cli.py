@@ -117,3 +117,14 @@ def test_source_read_back_widens_a_telegram_window(cli_env: Path) -> None:
     assert runner.invoke(app, ["source", "read-back", "t.me/some_channel", "a while"]).exit_code != 0
     assert runner.invoke(app, ["source", "read-back", "example.kz", "30d"]).exit_code != 0
     assert runner.invoke(app, ["source", "read-back", "nope", "30d"]).exit_code != 0
+
+
+def test_source_list_never_shows_stored_credentials(cli_env: Path) -> None:
+    ctx = build_context(Settings(_env_file=None, var_dir=cli_env))
+    with session_scope(ctx.sessions) as session:
+        # A source stored before credentials were refused at creation.
+        session.add(Source(name="legacy", url="https://editor:hunter2@legacy.example.kz/", kind="site"))
+    ctx.close()
+    result = CliRunner().invoke(app, ["source", "list"])
+    assert result.exit_code == 0, result.output
+    assert "https://legacy.example.kz/" in result.output and "hunter2" not in result.output

@@ -126,3 +126,8 @@ def test_allowed_networks_setting_is_validated() -> None:
     assert Settings(_env_file=None).address_policy == AddressPolicy()  # type: ignore[call-arg]
     with pytest.raises(ValidationError, match="not a CIDR range: 'intranet'"):
         Settings(_env_file=None, crawler_allowed_networks="intranet")  # type: ignore[call-arg]
+
+
+def test_without_credentials() -> None:
+    assert netpolicy.without_credentials("https://user:pw@example.org:8443/a?b#c") == "https://example.org:8443/a?b#c"
+    assert netpolicy.without_credentials("https://example.org/") == "https://example.org/"

@@ -142,6 +142,12 @@ def test_sources_api(
     assert client.get("/sources", headers=volunteer).status_code == 403
     listed = client.get("/sources", headers=moderator).json()
     assert listed["items"][0]["id"] == risky_id and listed["items"][0]["illegal_count"] == 3
+    with ctx.sessions.begin() as session:
+        # Stored with credentials before they were refused: the API never shows them.
+        legacy_id = make_source(session, url="https://editor:hunter2@legacy.example/").id
+    legacy = client.get(f"/sources/{legacy_id}", headers=moderator).json()
+    assert legacy["url"] == "https://legacy.example/"
+    assert "hunter2" not in client.get("/sources", headers=moderator).text
     detail = client.get(f"/sources/{risky_id}", headers=moderator).json()
     assert detail["illegal_rate"] == 1.0 and detail["cases"] == 3 and detail["top_links"][0]["target"] == "next.example"
     rollup = client.post("/sources/rollup", headers=moderator).json()
