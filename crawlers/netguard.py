@@ -107,9 +107,9 @@ class PolicyResolver:
     ) -> None:
         reason = self.policy.refusal(host, addresses)
         if reason is not None:
-            refusals[host] = reason
+            refusals[host.lower()] = reason
             return
-        refusals.pop(host, None)
+        refusals.pop(host.lower(), None)
         for text in addresses:
             address = netpolicy.parse_address(text)
             kind = IPv6Address if isinstance(address, ipaddress.IPv6Address) else IPv4Address
@@ -158,7 +158,7 @@ class AddressPolicyMiddleware:
 
     def process_exception(self, request: Request, exception: Exception, spider: Spider | None = None) -> None:
         if isinstance(exception, CannotResolveHostError | DNSLookupError):
-            reason = refusals.get(urlparse_cached(request).hostname or "")
+            reason = refusals.get((urlparse_cached(request).hostname or "").lower())
             if reason is not None:
                 self._refuse(request, reason)
 
