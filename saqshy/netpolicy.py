@@ -97,7 +97,8 @@ def host_literal(host: str) -> Address | None:
 
 def resolve_host(host: str) -> list[str]:
     """The addresses ``host`` resolves to: the OS resolver step (tests replace only this)."""
-    return [str(info[4][0]) for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)]
+    infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
 @dataclass(frozen=True)
