@@ -95,6 +95,14 @@ def host_literal(host: str) -> Address | None:
         return None
 
 
+def _spells(host: str, address: str) -> bool:
+    """Whether ``host`` is ``address`` in a standard spelling (not a numeric one like 2130706433)."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")) == parse_address(address)
+    except ValueError:
+        return False
+
+
 def resolve_host(host: str) -> list[str]:
     """The addresses ``host`` resolves to: the OS resolver step (tests replace only this)."""
     infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
@@ -129,7 +137,7 @@ class AddressPolicy:
             except ValueError:
                 return f"{host} resolves to {address!r}, which is not an IP address"
             if not permitted:
-                shown = host if host.strip("[]") == address else f"{host} resolves to {address}, which"
+                shown = host if _spells(host, address) else f"{host} resolves to {address}, which"
                 return f"{shown} is not a public address (allow its range in SAQSHY_CRAWLER_ALLOWED_NETWORKS)"
         return None
 
