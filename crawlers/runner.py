@@ -117,12 +117,16 @@ def targets_for(ctx: Context, names: list[str] | None = None) -> list[CrawlTarge
 
 
 def read_back_note(target: CrawlTarget, counters: dict[str, int]) -> str | None:
-    """Why a Telegram crawl found nothing new when its read-back window left posts out."""
+    """Why a Telegram crawl stored nothing: every post it read was older than the read-back window.
+
+    Said only when no post at all fell in the window: a recrawl that finds old posts past the new
+    ones is the window doing its job."""
     too_old = counters.get("telegram/too_old", 0)
-    if not too_old or counters.get("items/new", 0) or target.until is None:
+    in_window = sum(counters.get(f"items/{kind}", 0) for kind in ("new", "changed", "unchanged", "invalid"))
+    if not too_old or in_window or target.until is None:
         return None
     return (
-        f"nothing new: {too_old} post(s) read were older than the read-back window "
+        f"nothing new: all {too_old} post(s) read were older than the read-back window "
         f"(posts since {target.until:%Y-%m-%d %H:%M} UTC); widen it with "
         f"`saqshy source read-back {target.name} 180d` (or a date, or all)"
     )

@@ -11,6 +11,7 @@ import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from sqlalchemy import select
 
 from crawlers.evidence import read_response
 from crawlers.export import export_items
-from crawlers.runner import CrawlSummary, SourceSummary, run_crawl
+from crawlers.runner import CrawlSummary, CrawlTarget, SourceSummary, read_back_note, run_crawl
 from crawlers.sources import add_source
 from saqshy.context import Context, build_context
 from saqshy.db.models import ContentItem, JobRecord, Source, SourceLink
@@ -282,7 +283,10 @@ def test_channel_preview_markup_on_a_site_and_an_empty_read_back_window(
         assert not [i for i in items if i.canonical_url.endswith("/s/sitechan")]  # never the whole page
         old = next(s for s in summary.sources if s.name == "old")
         assert old.counters["items/new"] == 0 and old.counters["telegram/too_old"] == 5
-        assert old.note is not None and "5 post(s)" in old.note and "saqshy source read-back old" in old.note
+        assert old.note is not None and "all 5 post(s)" in old.note and "saqshy source read-back old" in old.note
         assert next(s for s in summary.sources if s.name == "preview-site").note is None
+        # Old posts past new ones are the window at work: no note then.
+        recent = CrawlTarget(1, "recent", "telegram", "https://t.me/s/x", 0, None, 3600, until=datetime.now(UTC))
+        assert read_back_note(recent, {"telegram/too_old": 7, "items/unchanged": 3}) is None
     finally:
         ctx.close()
