@@ -21,6 +21,7 @@ from crawlers.extraction.canonical import host_of
 from crawlers.extraction.telegram import channel_from_url
 from saqshy.db.models import Source, SourceKind, SourceLink
 from saqshy.errors import Conflict, InvalidInput, NotFound
+from saqshy.netpolicy import AddressPolicy, refuse_credentials
 from saqshy.settings import Settings
 
 _INTERVAL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$", re.IGNORECASE)
@@ -84,10 +85,21 @@ def normalise_source_url(url: str, kind: SourceKind) -> str:
         if not channel or not re.fullmatch(r"[A-Za-z0-9_]{3,64}", channel):
             raise InvalidInput(f"not a Telegram channel: {url!r}")
         return f"https://t.me/s/{channel}"
+    # Before anything else: the error must not echo the password.
+    refuse_credentials(value)
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidInput(f"not an http(s) URL: {url!r}")
     return value
+
+
+def check_source_address(url: str, policy: AddressPolicy) -> None:
+    """Refuse a source whose host is, or resolves to, an address outside the policy.
+
+    A name that does not resolve now is accepted (a site may be down for a while): the crawler
+    checks every address it connects to anyway.
+    """
+    policy.check_url(url, unresolvable_ok=True)
 
 
 def default_name(url: str, kind: SourceKind) -> str:
@@ -103,6 +115,7 @@ def add_source(
     url: str,
     kind: SourceKind | str = SourceKind.SITE,
     *,
+    policy: AddressPolicy,
     every: str | int = "6h",
     depth: int = 2,
     name: str | None = None,
@@ -124,6 +137,7 @@ def add_source(
     if max_items is not None and max_items < 1:
         raise InvalidInput("max items must be at least 1")
     url = normalise_source_url(url, kind)
+    check_source_address(url, policy)
     name = (name or default_name(url, kind)).strip()
     if not name or len(name) > 200:
         raise InvalidInput("a source name must be 1-200 characters")
@@ -142,6 +156,16 @@ def add_source(
     )
     session.add(source)
     session.flush()
+    return source
+
+
+def set_read_back(session: Session, name: str, read_back: str) -> Source:
+    """Change how far back each crawl of a Telegram source reads (``30d``, a date, ``all``)."""
+    source = resolve_sources(session, [name])[0]
+    if source.kind != SourceKind.TELEGRAM:
+        raise InvalidInput("a read-back limit applies to Telegram sources only")
+    _read_back_since(read_back, utcnow())
+    source.settings = {**(source.settings or {}), "read_back": read_back.strip()}
     return source
 
 

@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from saqshy.netpolicy import AddressPolicy, parse_networks
+
 _SOURCE_TREE = Path(__file__).resolve().parent.parent
 # In a source checkout, state lives beside the code; an installed Saqshy keeps it in the working folder.
 PROJECT_ROOT = _SOURCE_TREE if (_SOURCE_TREE / "pyproject.toml").exists() else Path.cwd()
@@ -81,6 +83,9 @@ class Settings(BaseSettings):
     crawler_media_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     # Images on other hosts than their page (CDNs, Telegram's file servers) are fetched too.
     crawler_media_offsite: bool = True
+    # Outbound requests (crawls, takedown re-checks, new sources, the police webhook) go to public
+    # addresses only, plus these comma-separated CIDR ranges (tests, intranets): e.g. 10.1.0.0/16.
+    crawler_allowed_networks: str = ""
     # Decompression-bomb guard: an image with more pixels than this is never decoded.
     media_max_pixels: int = Field(default=40_000_000, ge=1)
     media_thumbnail_px: int = Field(default=512, ge=16, le=4096)
@@ -108,8 +113,6 @@ class Settings(BaseSettings):
     takedown_check_interval_seconds: int = Field(default=6 * 3600, ge=1)
     takedown_check_timeout_seconds: float = Field(default=15.0, gt=0)
     takedown_offline_after_failures: int = Field(default=3, ge=1, le=100)
-    # Re-checks never fetch private, loopback or link-local addresses unless allowed (tests, labs).
-    takedown_allow_private_addresses: bool = False
     # Period of the recurring escalation sweeps (pending webhooks, due takedown checks, source roll-up).
     escalation_sweep_seconds: int = Field(default=300, ge=1)
     # Source risk = illegal / (reviewed + prior weight): a handful of decisions cannot make a source risky.
@@ -179,6 +182,16 @@ class Settings(BaseSettings):
         if isinstance(value, str) and not value.strip():
             return None
         return value
+
+    @field_validator("crawler_allowed_networks")
+    @classmethod
+    def _networks_parse(cls, value: str) -> str:
+        return ",".join(str(network) for network in parse_networks(value))
+
+    @property
+    def address_policy(self) -> AddressPolicy:
+        """Where outbound requests may go (``saqshy.netpolicy``)."""
+        return AddressPolicy.of(self.crawler_allowed_networks)
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from saqshy.db.models import Role, Verdict
 from saqshy.errors import ServiceUnavailable
 from saqshy.settings import Settings
-from tests.triage_api.escalation_factories import add_score, make_decided_task, make_item, make_user
+from tests.triage_api.escalation_factories import add_score, make_decided_task, make_item, make_source, make_user
 from triage_api.cli_evidence import app as evidence_cli
 from triage_api.services import cases, evidence
 
@@ -240,3 +240,16 @@ def test_bundle_shows_the_item_as_reviewed_not_as_recrawled(
     assert archive.read("text.txt").decode() == reviewed_text
     assert json.loads(archive.read("item.json"))["sha256"] == reviewed_sha
     assert json.loads(archive.read("manifest.json"))["warc"]["status"] == "ok"
+
+
+def test_source_credentials_stored_before_the_refusal_are_not_in_the_bundle(
+    sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    with sessions.begin() as session:
+        source = make_source(session, url="https://editor:hunter2@legacy.example/feed")
+        case, _item, _volunteers = _open(session, settings, source=source)
+    with sessions() as session:
+        case = cases.get_case(session, case.id)
+    item_json = json.loads(_bundle(settings, case).read("item.json"))
+    assert item_json["source"]["url"] == "https://legacy.example/feed"
+    assert not any(b"hunter2" in _bundle(settings, case).read(name) for name in ("item.json", "case.json"))

@@ -93,10 +93,15 @@ def get_source(source_id: IdPath, session: SessionDep, settings: SettingsDep) ->
 
 @router.post("/{source_id}/accept", response_model=SourcePublic)
 def accept_candidate(
-    source_id: IdPath, session: SessionDep, user: Annotated[User, Depends(require_roles(*MODERATORS))]
+    source_id: IdPath,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: Annotated[User, Depends(require_roles(*MODERATORS))],
 ) -> SourcePublic:
-    """Turn a candidate into a crawled source (409 if it is not a candidate). Roles: moderator, admin."""
-    return SourcePublic.model_validate(sources_service.accept_candidate(session, source_id, user.id))
+    """Turn a candidate into a crawled source (409 if it is not a candidate, 422 if its address is
+    private). Roles: moderator, admin."""
+    source = sources_service.accept_candidate(session, source_id, user.id, settings.address_policy)
+    return SourcePublic.model_validate(source)
 
 
 @router.post("/{source_id}/reject", response_model=SourcePublic)

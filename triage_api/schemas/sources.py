@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from saqshy.db.models import SourceKind
+from saqshy.netpolicy import without_credentials
 from triage_api.schemas.common import StrictModel, UtcDatetime
 
 # Bounds shared with the crawlers' CLI (``saqshy source add``): at least a minute, depth 0..20.
@@ -18,7 +21,8 @@ class SourcePublic(BaseModel):
 
     id: int
     name: str
-    url: str
+    # A source stored with credentials in its URL, before they were refused, never shows them.
+    url: Annotated[str, AfterValidator(without_credentials)]
     kind: SourceKind
     enabled: bool
     is_candidate: bool

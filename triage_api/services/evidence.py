@@ -47,6 +47,7 @@ from warcio.archiveiterator import ArchiveIterator
 
 from saqshy.db.models import Case, ContentItem, Media, MediaStatus, ReviewTask, Score, Source, User, Vote
 from saqshy.errors import InvalidInput, NotFound, ServiceUnavailable
+from saqshy.netpolicy import without_credentials
 from saqshy.settings import Settings
 from triage_api.services.signing_keys import key_fingerprint, load_ed25519_key
 
@@ -224,7 +225,12 @@ def bundle_files(session: Session, case: Case, settings: Settings) -> tuple[dict
         k: v for k, v in snapshot.items() if k not in ("text", "source_id") and not k.startswith("evidence_")
     }
     item_fields["source"] = (
-        None if source is None else {"id": source.id, "name": source.name, "url": source.url, "kind": source.kind.value}
+        None if source is None else {
+            "id": source.id,
+            "name": source.name,
+            "url": without_credentials(source.url),
+            "kind": source.kind.value,
+        }
     )
 
     files: dict[str, bytes] = {
