@@ -235,6 +235,7 @@ class SearchQuery(BaseModel):
     source_id: int | None = None
     task_status: TaskStatus | None = None
     min_score: float | None = Field(default=None, ge=0.0, le=1.0)
+    max_score: float | None = Field(default=None, ge=0.0, le=1.0)
     # On fetched_at: from inclusive, to exclusive.
     fetched_from: datetime | None = None
     fetched_to: datetime | None = None
@@ -245,6 +246,8 @@ class SearchQuery(BaseModel):
     def _check_range(self) -> Self:
         if self.fetched_from and self.fetched_to and self.fetched_from >= self.fetched_to:
             raise ValueError("fetched_from must be before fetched_to")
+        if self.min_score is not None and self.max_score is not None and self.min_score > self.max_score:
+            raise ValueError("min_score must not be above max_score")
         return self
 
     @property

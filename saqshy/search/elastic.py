@@ -267,8 +267,9 @@ class ElasticsearchEngine(SearchEngine):
             filters.append({"term": {"categories": query.category}})
         if query.task_status is not None:
             filters.append({"term": {"task_status": query.task_status.value}})
-        if query.min_score is not None:
-            filters.append({"range": {"score": {"gte": query.min_score}}})
+        if query.min_score is not None or query.max_score is not None:
+            score_bounds = {"gte": query.min_score, "lte": query.max_score}
+            filters.append({"range": {"score": {k: v for k, v in score_bounds.items() if v is not None}}})
         if query.fetched_from is not None or query.fetched_to is not None:
             bounds = {"gte": _iso(query.fetched_from), "lt": _iso(query.fetched_to)}
             filters.append({"range": {"fetched_at": {k: v for k, v in bounds.items() if v is not None}}})

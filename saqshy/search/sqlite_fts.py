@@ -422,6 +422,9 @@ class SqliteFtsEngine(SearchEngine):
         if query.min_score is not None:
             where.append("d.score >= ?")
             params.append(query.min_score)
+        if query.max_score is not None:
+            where.append("d.score <= ?")
+            params.append(query.max_score)
         if query.fetched_from is not None:
             where.append("d.fetched_at >= ?")
             params.append(_utc_text(query.fetched_from))

@@ -18,8 +18,9 @@ from triage_api.services.search import search_items
 
 router = APIRouter(prefix="/search", tags=["search"])
 
-# Volunteers review blind: search shows decisions and scores, so it is not theirs.
-SEARCHERS = (Role.MODERATOR, Role.ML_ENGINEER, Role.ADMIN)
+# Volunteers review blind: search shows decisions and scores, so it is not theirs. Police search
+# to find an item's case and what else its source published.
+SEARCHERS = (Role.MODERATOR, Role.POLICE, Role.ML_ENGINEER, Role.ADMIN)
 
 
 @router.get("", response_model=Page[ItemHitPublic], dependencies=[Depends(require_roles(*SEARCHERS))])
@@ -32,6 +33,7 @@ def search(
     source_id: Annotated[int | None, Query(ge=1, le=2_147_483_647)] = None,
     status: Annotated[TaskStatus | None, Query(description="Review task status")] = None,
     min_score: Annotated[float | None, Query(ge=0.0, le=1.0)] = None,
+    max_score: Annotated[float | None, Query(ge=0.0, le=1.0)] = None,
     fetched_from: Annotated[datetime | None, Query(description="Fetched at or after")] = None,
     fetched_to: Annotated[datetime | None, Query(description="Fetched before")] = None,
     offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
@@ -39,7 +41,7 @@ def search(
 ) -> Page[ItemHitPublic]:
     """Items matching the words and filters, best first (newest first without words).
 
-    Roles: moderator, ml_engineer, admin.
+    Roles: moderator, police, ml_engineer, admin.
     """
     try:
         query = SearchQuery(
@@ -49,6 +51,7 @@ def search(
             source_id=source_id,
             task_status=status,
             min_score=min_score,
+            max_score=max_score,
             fetched_from=fetched_from,
             fetched_to=fetched_to,
             offset=offset,

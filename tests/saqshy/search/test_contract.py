@@ -166,6 +166,8 @@ def test_filters(store: Store, search: SearchEngine) -> None:
     assert set(ids(find(search, category="extremism"))) == {a}  # the moderator's decision
     assert set(ids(find(search, task_status=TaskStatus.NEEDS_MODERATOR))) == {c}
     assert set(ids(find(search, min_score=0.8))) == {b, c}
+    assert set(ids(find(search, max_score=0.9))) == {a, b}  # inclusive, like min_score
+    assert set(ids(find(search, min_score=0.5, max_score=0.9))) == {b}
     assert set(ids(find(search, fetched_from=T0 + timedelta(days=1), fetched_to=T0 + timedelta(days=3)))) == {b, c}
     assert set(ids(find(search, text="закладки", language="ru", source_id=source_id))) == {b}
     assert set(ids(find(search, text="закладки", category="drugs", min_score=0.5))) == {c}
