@@ -1,6 +1,6 @@
 // Audit log for admins: the hash chain's status and the entries, filtered by actor, action and date.
 import { api } from "../api.js";
-import { h, clear, fmtDate, listOf, table } from "../dom.js";
+import { h, append, clear, fmtDate, listOf, table } from "../dom.js";
 import { t, locale } from "../i18n.js";
 import { showError } from "../app.js";
 import { field, isoFromInput, pager, scrollBox } from "./staff.js";
@@ -43,12 +43,12 @@ export async function auditView(main) {
       ? h("p", { class: "chain ok", "data-testid": "chain-status", "data-key": "intact" }, "✓ ", t("audit.intact", { n: result.entries }))
       : h("p", { class: "chain broken", role: "alert", "data-testid": "chain-status", "data-key": "broken" }, "✗ ",
         result.first_bad_id == null ? t("audit.broken") : t("audit.broken_at", { id: result.first_bad_id }));
-    clear(chain).append(h("h2", null, t("audit.chain")), status,
+    append(clear(chain), [h("h2", null, t("audit.chain")), status,
       h("p", { class: "muted" }, t("audit.entries", { n: result.entries }), result.pending ? ` · ${t("audit.pending", { n: result.pending })}` : ""),
       h("p", { class: "muted" }, t("audit.head"), " ", h("code", { class: "url" }, result.head_hash || "—")),
       result.problems && result.problems.length
         ? h("ul", { class: "problems" }, result.problems.map((p) => h("li", null, p))) : null,
-      button);
+      button]);
   }
 
   async function loadEntries(offset = 0) {

@@ -66,7 +66,7 @@ export async function goldView(main, itemId) {
       { label: t("admin.name"), render: (v) => v.display_name || v.pseudonym || "—" },
       { label: t("gold.answered"), render: (v) => String(v.gold_votes ?? 0) },
       { label: t("gold.correct"), render: (v) => String(v.gold_correct ?? 0) },
-      { label: t("me.gold_accuracy"), render: (v) => (v.gold_votes ? fmtPct(v.accuracy) : t("gold.no_answers")) },
+      { label: t("gold.accuracy"), render: (v) => (v.gold_votes ? fmtPct(v.accuracy) : t("gold.no_answers")) },
     ], rows, { empty: t("gold.no_volunteers") }), t("gold.accuracy_title")));
   }
 

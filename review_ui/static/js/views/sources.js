@@ -45,28 +45,31 @@ export async function sourcesView(main) {
     }
   } } },
   h("div", { class: "field wide" }, h("label", { for: "source-url" }, t("sources.url")), url),
-  field(t("admin.kind"), kind), field(t("sources.every_hours"), every), field(t("sources.depth"), depth), field(t("sources.name"), name),
+  field(t("sources.col.kind"), kind), field(t("sources.every_hours"), every), field(t("sources.depth"), depth), field(t("sources.name"), name),
   h("div", { class: "field submit" }, h("button", { type: "submit", class: "primary", "data-testid": "source-add" }, t("sources.add"))));
   add.append(h("h2", null, t("sources.add_title")), form, message);
 
   const state = (s) => (s.is_candidate ? t("sources.candidate") : s.enabled ? t("admin.enabled") : t("admin.disabled"));
 
+  const namesById = new Map();
+
   async function loadSources() {
     let rows = [];
     try { rows = listOf(await api.sources({ limit: 200 })); } catch (err) { showError(err); }
+    for (const s of rows) namesById.set(s.id, s.name);
     const crawlButton = (s) => h("button", { type: "button", disabled: !s.enabled, "data-testid": "source-crawl",
       "aria-label": `${t("sources.crawl_now")}: ${s.name}`, on: { click: async () => {
         try { const done = await api.crawlSourceNow(s.id); toast(t("sources.crawl_queued", { name: done.name })); loadSources(); } catch (err) { showError(err); }
       } } }, t("sources.crawl_now"));
     clear(list).append(h("h2", null, t("sources.list")), scrollBox(table([
       { label: t("admin.name"), key: "name" },
-      { label: t("admin.kind"), render: (s) => t(`sources.kind.${s.kind}`) },
-      { label: t("admin.risk"), render: (s) => fmtPct(s.risk_score) },
-      { label: t("sources.reviewed"), render: (s) => String(s.reviewed_count ?? 0) },
-      { label: t("sources.illegal"), render: (s) => String(s.illegal_count ?? 0) },
-      { label: t("admin.state"), render: state },
-      { label: t("admin.last_crawl"), render: (s) => fmtDate(s.last_crawled_at, locale()) },
-      { label: t("admin.next_crawl"), render: (s) => fmtDate(s.next_crawl_at, locale()) },
+      { label: t("sources.col.kind"), render: (s) => t(`sources.kind.${s.kind}`) },
+      { label: t("sources.col.risk"), render: (s) => fmtPct(s.risk_score) },
+      { label: t("sources.col.reviewed"), render: (s) => String(s.reviewed_count ?? 0) },
+      { label: t("sources.col.illegal"), render: (s) => String(s.illegal_count ?? 0) },
+      { label: t("sources.col.state"), render: state },
+      { label: t("sources.col.last_crawl"), render: (s) => fmtDate(s.last_crawled_at, locale()) },
+      { label: t("sources.col.next_crawl"), render: (s) => fmtDate(s.next_crawl_at, locale()) },
       { label: "URL", cls: "url", render: (s) => s.url || "—" },
       { label: t("case.actions"), render: crawlButton },
     ], rows, { empty: t("sources.none") }), t("sources.list")));
@@ -84,9 +87,9 @@ export async function sourcesView(main) {
     };
     clear(candidates).append(h("h2", null, t("sources.candidates")), h("p", { class: "muted" }, t("sources.candidates_help")), scrollBox(table([
       { label: t("admin.name"), key: "name" },
-      { label: t("admin.kind"), render: (s) => t(`sources.kind.${s.kind}`) },
+      { label: t("sources.col.kind"), render: (s) => t(`sources.kind.${s.kind}`) },
       { label: "URL", cls: "url", render: (s) => s.url || "—" },
-      { label: t("sources.found_in"), render: (s) => (s.discovered_from_id ? `#${s.discovered_from_id}` : "—") },
+      { label: t("sources.col.found_in"), render: (s) => (s.discovered_from_id ? namesById.get(s.discovered_from_id) || `#${s.discovered_from_id}` : "—") },
       { label: t("case.actions"), render: (s) => h("div", { class: "actions" },
         h("button", { type: "button", class: "legal", "data-testid": "candidate-accept", "aria-label": `${t("sources.accept")}: ${s.name}`, on: { click: decide(s, true) } }, t("sources.accept")),
         h("button", { type: "button", class: "illegal", "data-testid": "candidate-reject", "aria-label": `${t("sources.reject")}: ${s.name}`, on: { click: decide(s, false) } }, t("sources.reject"))) },
@@ -94,5 +97,6 @@ export async function sourcesView(main) {
   }
 
   url.focus();
-  await Promise.all([loadSources(), loadCandidates()]);
+  await loadSources();
+  await loadCandidates();
 }
