@@ -132,6 +132,13 @@ def test_search_filters_highlights_and_opens_task_and_case(
     page.click("[data-testid=search-submit]")
     _every_layout(page, "[data-testid=hit]", "search")
 
+    # An undecided hit goes to the gold screen with its item filled in.
+    gold_link = page.locator("[data-testid=hit-gold]").first
+    item_id = gold_link.locator("xpath=ancestor::li[@data-testid='hit']").get_attribute("data-id")
+    gold_link.click()
+    page.wait_for_selector("[data-testid=gold-form]")
+    assert page.input_value("[data-testid=gold-item]") == item_id
+
     # Police search too, without the moderators' source filter, and open the case.
     officer = live_server.page(browser)
     live_server.sign_in(officer, police)

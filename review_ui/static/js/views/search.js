@@ -107,7 +107,7 @@ function renderHit(hit, cats, role) {
     detail,
     h("div", { class: "actions" },
       hit.case_id ? h("a", { class: "button", href: `#/cases/${hit.case_id}`, "data-testid": "hit-case" }, t("search.open_case")) : null,
-      MODERATORS.includes(role) && !hit.case_id ? h("a", { class: "button", href: `#/gold/${hit.item_id}` }, t("search.make_gold")) : null));
+      MODERATORS.includes(role) && !hit.case_id ? h("a", { class: "button", href: `#/gold/${hit.item_id}`, "data-testid": "hit-gold" }, t("search.make_gold")) : null));
 }
 
 async function renderDetail(box, hit, cats, role) {
