@@ -38,8 +38,10 @@ export async function searchView(main) {
     field(t("search.review_status"), status), field(t("search.from"), from), field(t("search.to"), to),
     field(t("search.min_score"), minScore), field(t("search.max_score"), maxScore),
     h("div", { class: "field submit" }, h("button", { type: "submit", class: "primary", "data-testid": "search-submit" }, t("common.search"))));
-  const results = h("section", { class: "card", "aria-live": "polite", "data-testid": "search-results" });
-  main.append(form, results);
+  // Only the one-line count is announced when a search ends, not the whole list.
+  const count = h("h2", { role: "status", "data-testid": "search-count" });
+  const results = h("div");
+  main.append(form, h("section", { class: "card", "data-testid": "search-results" }, count, results));
 
   // Police do not list sources (GET /sources is for moderators): their form goes without the filter.
   try {
@@ -57,16 +59,18 @@ export async function searchView(main) {
       min_score: percent(minScore), max_score: percent(maxScore),
       fetched_from: isoFromInput(from.value), fetched_to: isoFromInput(to.value, true), offset, limit: PAGE,
     };
-    clear(results).append(h("p", { class: "muted" }, t("search.searching")));
+    count.textContent = t("search.searching");
+    clear(results);
     let page;
     try {
       page = await api.search(query);
     } catch (err) {
-      clear(results).append(h("p", { class: "error", role: "alert", "data-testid": "search-error" }, `${t("error.prefix")} ${err.message || err}`));
+      count.textContent = t("search.failed");
+      results.append(h("p", { class: "error", role: "alert", "data-testid": "search-error" }, `${t("error.prefix")} ${err.message || err}`));
       return;
     }
     const hits = listOf(page);
-    clear(results).append(h("h2", null, t("search.results", { n: page.total ?? hits.length })));
+    count.textContent = t("search.results", { n: page.total ?? hits.length });
     if (!hits.length) {
       results.append(h("p", { class: "muted empty", "data-testid": "search-empty" }, t("search.none")));
       return;
