@@ -104,7 +104,7 @@ def test_search_filters_highlights_and_opens_task_and_case(
     assert page.evaluate("() => document.body.dataset.pwned") is None
 
     # The decided item opens to its text and its two votes.
-    page.select_option("[data-testid=search-status]", "decided")
+    page.select_option("[data-testid=search-decision]", "illegal")
     page.click("[data-testid=search-submit]")
     page.wait_for_function("() => document.querySelectorAll('[data-testid=hit]').length === 1")
     page.locator("[data-testid=hit-open]").focus()
@@ -128,7 +128,7 @@ def test_search_filters_highlights_and_opens_task_and_case(
     assert "max_score" in page.locator("[data-testid=search-error]").inner_text()
     page.fill("#search-min", "")
     page.fill("#search-max", "")
-    page.select_option("[data-testid=search-status]", "")
+    page.select_option("[data-testid=search-decision]", "")
     page.click("[data-testid=search-submit]")
     _every_layout(page, "[data-testid=hit]", "search")
 

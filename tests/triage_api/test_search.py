@@ -73,6 +73,7 @@ def test_search_filters_and_enrichment(
     ru_hit = next(h for h in hits["items"] if h["item_id"] == ids["ru"])
     assert ru_hit["case_id"] == ids["case"] and ru_hit["case_status"] == "new"
     assert ru_hit["task_status"] == "decided" and ru_hit["source_name"] == "shop.example"
+    assert ru_hit["decision"] == "illegal"
     assert ru_hit["model_version"] == "xlmr-test-2026.11"
     assert "<mark>" in "".join(f for fragments in ru_hit["highlights"].values() for f in fragments)
 
@@ -81,6 +82,7 @@ def test_search_filters_and_enrichment(
     assert found("category=fraud") == [ids["kk"]]
     assert found("min_score=0.6&max_score=0.9") == [ids["kk"]]
     assert found("status=decided") == [ids["ru"]]
+    assert found("decision=illegal") == [ids["ru"]] and found("decision=legal") == []
     assert found("fetched_from=2026-11-04T00:00:00Z&fetched_to=2026-11-10T00:00:00Z") == [ids["en"], ids["kk"]]
     assert found("q=nothingmatches") == []
 

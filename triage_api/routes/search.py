@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from pydantic import ValidationError
 
-from saqshy.db.models import Role, TaskStatus
+from saqshy.db.models import Role, TaskStatus, Verdict
 from saqshy.errors import InvalidInput
 from saqshy.search.base import SearchQuery
 from triage_api.deps import ContextDep, SessionDep, require_roles
@@ -32,6 +32,7 @@ def search(
     language: Annotated[str | None, Query(max_length=8)] = None,
     source_id: Annotated[int | None, Query(ge=1, le=2_147_483_647)] = None,
     status: Annotated[TaskStatus | None, Query(description="Review task status")] = None,
+    decision: Annotated[Verdict | None, Query(description="The review task's decision")] = None,
     min_score: Annotated[float | None, Query(ge=0.0, le=1.0)] = None,
     max_score: Annotated[float | None, Query(ge=0.0, le=1.0)] = None,
     fetched_from: Annotated[datetime | None, Query(description="Fetched at or after")] = None,
@@ -50,6 +51,7 @@ def search(
             language=language,
             source_id=source_id,
             task_status=status,
+            decision=decision,
             min_score=min_score,
             max_score=max_score,
             fetched_from=fetched_from,

@@ -27,6 +27,8 @@ export async function searchView(main) {
   const source = h("select", { id: "search-source" }, h("option", { value: "" }, t("common.all")));
   const status = h("select", { id: "search-status", "data-testid": "search-status" }, h("option", { value: "" }, t("common.all")),
     TASK_STATUSES.map((s) => h("option", { value: s }, t(`search.status.${s}`))));
+  const decision = h("select", { id: "search-decision", "data-testid": "search-decision" }, h("option", { value: "" }, t("common.all")),
+    ["illegal", "legal"].map((v) => h("option", { value: v }, t(`vote.${v}`))));
   const from = h("input", { id: "search-from", type: "date" });
   const to = h("input", { id: "search-to", type: "date" });
   const minScore = scoreInput("search-min");
@@ -35,7 +37,7 @@ export async function searchView(main) {
   const form = h("form", { class: "card staff-filters", role: "search", "data-testid": "search-form" },
     h("div", { class: "field wide" }, h("label", { for: "search-q" }, t("search.words")), q),
     field(t("case.category"), category), field(t("search.language"), language), sourceField,
-    field(t("search.review_status"), status), field(t("search.from"), from), field(t("search.to"), to),
+    field(t("search.review_status"), status), field(t("search.decision"), decision), field(t("search.from"), from), field(t("search.to"), to),
     field(t("search.min_score"), minScore), field(t("search.max_score"), maxScore),
     h("div", { class: "field submit" }, h("button", { type: "submit", class: "primary", "data-testid": "search-submit" }, t("common.search"))));
   // Only the one-line count is announced when a search ends, not the whole list.
@@ -55,7 +57,7 @@ export async function searchView(main) {
   async function run(offset = 0) {
     const query = {
       q: q.value.trim() || null, category: category.value || null, language: language.value || null,
-      source_id: source.value || null, status: status.value || null,
+      source_id: source.value || null, status: status.value || null, decision: decision.value || null,
       min_score: percent(minScore), max_score: percent(maxScore),
       fetched_from: isoFromInput(from.value), fetched_to: isoFromInput(to.value, true), offset, limit: PAGE,
     };
@@ -101,6 +103,7 @@ function renderHit(hit, cats, role) {
       h("span", { class: "badge category" }, categoryName(cats, category)),
       h("span", { class: "badge score" }, fmtPct(hit.score)),
       hit.task_status ? h("span", { class: "badge" }, t(`search.status.${hit.task_status}`)) : null,
+      hit.decision ? h("span", { class: `badge decision-${hit.decision}` }, t(`vote.${hit.decision}`)) : null,
       hit.case_id ? h("span", { class: `badge status-${hit.case_status}` }, `${t("search.case")} #${hit.case_id}`) : null,
       h("span", null, hit.source_name || "—"), h("span", null, (hit.language || "").toUpperCase()),
       h("span", null, fmtDate(hit.fetched_at, locale()))),
