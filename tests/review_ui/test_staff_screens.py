@@ -13,7 +13,6 @@ from sqlalchemy import select, update
 
 from saqshy.db.models import AuditEntry, Role, Source, SourceKind, User
 from saqshy.search.indexer import index_pending
-from saqshy.services.items import mark_for_reindex
 from tests.review_ui.conftest import PASSWORD, LiveServer, Seed
 
 pytestmark = pytest.mark.integration
@@ -76,15 +75,14 @@ def test_search_filters_highlights_and_opens_task_and_case(
     police = seed.user(Role.POLICE)
     first, second = seed.user(Role.VOLUNTEER), seed.user(Role.VOLUNTEER)
     hostile = '<img src=/x onerror="document.body.dataset.pwned=1">закладки <script>alert(1)</script>'
-    items = seed.tasks(1, items=[{"url": "https://t.me/s/almaty_market/1", "language": "ru",
+    seed.tasks(1, items=[{"url": "https://t.me/s/almaty_market/1", "language": "ru",
                                   "title": "Объявление <b>1</b>", "text": f"Продаю закладки, доставка. {hostile}"}])
-    items += seed.tasks(4)
+    seed.tasks(4)
     # Two illegal votes decide the first task and open a police case.
     decided_task = _vote(live_server, first, "illegal", "drugs")
     assert _vote(live_server, second, "illegal", "drugs") == decided_task
-    # The seed writes scores directly: index the items again with their scores and decisions.
-    with ui_ctx.sessions.begin() as session:
-        mark_for_reindex(session, items)
+    # Triage and the decision queued the items for the index again (with their scores, tasks,
+    # decision): drain it now rather than wait for the periodic job.
     index_pending(ui_ctx)
 
     page = live_server.page(browser)

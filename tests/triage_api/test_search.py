@@ -101,3 +101,34 @@ def test_search_roles_and_bad_input(
     assert client.get("/search?limit=0", headers=ml).status_code == 422
     reversed_scores = client.get("/search?min_score=0.9&max_score=0.5", headers=ml)
     assert reversed_scores.status_code == 422 and "max_score" in reversed_scores.json()["detail"]
+
+
+def test_scores_tasks_and_decisions_reach_the_index(
+    client: TestClient, ctx: Context, make_user: Callable[..., User], auth_headers: Callable[[User], dict[str, str]]
+) -> None:
+    """Without a reindex: triage queues the scored items, and a decision queues its item."""
+    from triage_api.services import queue
+
+    with ctx.sessions.begin() as session:
+        item = make_item(session, ctx.settings, language="ru", text="Продаю закладки", with_warc=False)
+        add_score(session, item, 0.95, "drugs")
+        queue.sync_tasks_from_scores(session, ctx.settings)
+        item_id = item.id
+    index_pending(ctx)
+    moderator = auth_headers(make_user(Role.MODERATOR))
+
+    def found(query: str) -> list[int]:
+        response = client.get(f"/search?{query}", headers=moderator)
+        assert response.status_code == 200, response.text
+        return [hit["item_id"] for hit in response.json()["items"]]
+
+    assert found("category=drugs&status=open&min_score=0.9") == [item_id]
+    for _ in range(2):
+        volunteer = auth_headers(make_user(Role.VOLUNTEER))
+        task = client.post("/tasks/claim", headers=volunteer).json()
+        voted = client.post(f"/tasks/{task['id']}/votes", json={"verdict": "illegal", "category": "drugs"},
+                            headers=volunteer)
+        assert voted.status_code == 201, voted.text
+    index_pending(ctx)
+    assert found("decision=illegal&status=decided") == [item_id]
+    assert found("status=open") == []
