@@ -217,3 +217,39 @@ def test_crawl_status(
         2, 1, True)
     assert (rows[fresh_id]["item_count"], rows[fresh_id]["items_last_24h"], rows[fresh_id]["overdue"]) == (1, 1, False)
     assert rows[fresh_id]["last_crawled_at"] is not None and rows[fresh_id]["next_crawl_at"] is not None
+
+
+def test_create_source_and_crawl_now(
+    client: TestClient, ctx: Context, make_user: Callable[..., User], auth_headers: Callable[[User], dict[str, str]]
+) -> None:
+    moderator, volunteer = auth_headers(make_user(Role.MODERATOR)), auth_headers(make_user())
+    new = {"url": "https://board.example.kz/", "kind": "site", "crawl_every_seconds": 3600, "max_depth": 1}
+    assert client.post("/sources", json=new, headers=volunteer).status_code == 403
+    for bad in ({**new, "url": "ftp://board.example.kz/"}, {**new, "kind": "carrier-pigeon"},
+                {**new, "crawl_every_seconds": 5}, {**new, "max_depth": 21}, {**new, "colour": "red"},
+                {**new, "kind": "telegram", "url": "@x"}):
+        response = client.post("/sources", json=bad, headers=moderator)
+        assert response.status_code == 422, (bad, response.text)
+    created = client.post("/sources", json=new, headers=moderator)
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert (body["name"], body["kind"], body["enabled"], body["max_depth"]) == ("board.example.kz", "site", True, 1)
+    assert body["next_crawl_at"] is not None  # due now
+    assert client.post("/sources", json=new, headers=moderator).status_code == 409  # the name is taken
+    channel = client.post("/sources", json={"url": "@almaty_shop", "kind": "telegram"}, headers=moderator).json()
+    assert channel["url"] == "https://t.me/s/almaty_shop" and channel["crawl_every_seconds"] == 6 * 3600
+
+    source_id = body["id"]
+    assert client.post(f"/sources/{source_id}/crawl", headers=volunteer).status_code == 403
+    assert client.post("/sources/999999/crawl", headers=moderator).status_code == 404
+    crawled = client.post(f"/sources/{source_id}/crawl", headers=moderator)
+    assert crawled.status_code == 200 and crawled.json()["next_crawl_at"] is not None
+    client.patch(f"/sources/{source_id}", json={"enabled": False}, headers=moderator)
+    assert client.post(f"/sources/{source_id}/crawl", headers=moderator).status_code == 409
+    with ctx.sessions() as session:
+        actions = session.scalars(
+            select(AuditEntry.action)
+            .where(AuditEntry.entity_type == "source", AuditEntry.entity_id == str(source_id))
+            .order_by(AuditEntry.id)
+        ).all()
+    assert actions == ["source.create", "source.crawl_now", "source.update"]

@@ -56,6 +56,18 @@ class RollupPublic(BaseModel):
     candidates_created: list[SourcePublic]
 
 
+class SourceCreate(StrictModel):
+    """A new source to crawl (moderators, admins)."""
+
+    url: str = Field(min_length=1, max_length=2000, description="Start URL; for Telegram also @channel")
+    kind: SourceKind = SourceKind.SITE
+    crawl_every_seconds: int = Field(
+        default=6 * 3600, ge=MIN_CRAWL_EVERY_SECONDS, le=MAX_CRAWL_EVERY_SECONDS, description="Recrawl interval"
+    )
+    max_depth: int = Field(default=2, ge=0, le=MAX_DEPTH, description="Link depth from the start URL (sites)")
+    name: str | None = Field(default=None, max_length=200, description="Unique name (default: from the URL)")
+
+
 class SourceUpdate(StrictModel):
     """A source's schedule (moderators, admins). Omitted fields are left as they are."""
 

@@ -44,6 +44,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from saqshy.db.models import AuditEntry, AuditHead, utcnow
+from saqshy.errors import InvalidInput
 
 log = logging.getLogger(__name__)
 
@@ -434,3 +435,46 @@ def verify_audit_chain(session: Session, *, chain_first: bool = False) -> Verify
         if head.entries != result.entries:
             bad(None, f"the head counts {head.entries} entries but {result.entries} are present")
     return result
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """Which entries to list; every field optional, combined with AND (``at``: from inclusive, to exclusive)."""
+
+    actor_id: int | None = None
+    action: str | None = None
+    entity_type: str | None = None
+    entity_id: str | None = None
+    at_from: datetime | None = None
+    at_to: datetime | None = None
+
+
+def list_entries(
+    session: Session, where: AuditFilter, *, offset: int, limit: int
+) -> tuple[list[AuditEntry], int]:
+    """One page of entries matching ``where``, newest first, and how many match in all."""
+    if where.at_from is not None and where.at_to is not None and where.at_from >= where.at_to:
+        raise InvalidInput("'from' must be before 'to'")
+    conditions = []
+    if where.actor_id is not None:
+        conditions.append(AuditEntry.actor_id == where.actor_id)
+    if where.action is not None:
+        conditions.append(AuditEntry.action == where.action)
+    if where.entity_type is not None:
+        conditions.append(AuditEntry.entity_type == where.entity_type)
+    if where.entity_id is not None:
+        conditions.append(AuditEntry.entity_id == where.entity_id)
+    if where.at_from is not None:
+        conditions.append(AuditEntry.at >= where.at_from)
+    if where.at_to is not None:
+        conditions.append(AuditEntry.at < where.at_to)
+    rows = session.execute(
+        select(AuditEntry).where(*conditions).order_by(AuditEntry.id.desc()).offset(offset).limit(limit)
+    ).scalars().all()
+    total = session.execute(select(func.count()).select_from(AuditEntry).where(*conditions)).scalar_one()
+    return list(rows), int(total)
+
+
+def audit_actions(session: Session) -> list[str]:
+    """Every action name the log holds, for the viewer's filter."""
+    return list(session.execute(select(AuditEntry.action).distinct().order_by(AuditEntry.action)).scalars())

@@ -56,6 +56,7 @@ from saqshy.db.models import (
     utcnow,
 )
 from saqshy.errors import Conflict, Forbidden, InvalidInput, InvalidTransition, NotFound
+from saqshy.services.items import mark_for_reindex
 from saqshy.settings import Settings
 from triage_api.services import wellbeing
 from triage_api.services.audit import append_audit
@@ -301,6 +302,8 @@ def sync_tasks_from_scores(
             session, actor_id=None, action="tasks.create", entity_type="review_task", entity_id=None,
             payload={"task_ids": result.task_ids, "exploration": result.exploration},
         )
+    # Search filters on each item's latest score and its task: index the triaged items again.
+    mark_for_reindex(session, sorted({score.item_id for score in scores}))
     return result
 
 

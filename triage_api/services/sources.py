@@ -327,6 +327,40 @@ def source_detail(session: Session, source: Source, settings: Settings) -> dict[
 # --- schedule (admin view) -----------------------------------------------------------------------
 
 
+def create_source(
+    session: Session,
+    actor_id: int,
+    *,
+    url: str,
+    kind: SourceKind,
+    crawl_every_seconds: int,
+    max_depth: int,
+    name: str | None,
+    policy: AddressPolicy,
+) -> Source:
+    """Add a source to crawl, due now; the crawlers' own rules check the URL, its address and the name (audited)."""
+    from crawlers.sources import add_source
+
+    source = add_source(session, url, kind, policy=policy, every=crawl_every_seconds, depth=max_depth, name=name)
+    source.next_crawl_at = utcnow()
+    session.flush()
+    append_audit(session, actor_id=actor_id, action="source.create", entity_type="source", entity_id=source.id,
+                 payload={"name": source.name, "url": source.url, "kind": source.kind.value})
+    return source
+
+
+def crawl_now(session: Session, source_id: int, actor_id: int) -> Source:
+    """Make a source due now: the periodic crawl job picks it up within its minute (audited)."""
+    source = _lock_source(session, source_id)
+    if source.is_candidate or not source.enabled:
+        raise InvalidTransition(f"source {source_id} is not enabled; enable or accept it first", source_id=source_id)
+    source.next_crawl_at = utcnow()
+    session.flush()
+    append_audit(session, actor_id=actor_id, action="source.crawl_now", entity_type="source", entity_id=source.id,
+                 payload={"name": source.name})
+    return source
+
+
 def update_source(
     session: Session,
     settings: Settings,

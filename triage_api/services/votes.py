@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 
 from saqshy.db.models import ContentItem, ReviewTask, Role, TaskStatus, User, Verdict, Vote, utcnow
 from saqshy.errors import Conflict, InvalidInput, InvalidTransition, NotFound
+from saqshy.services.items import mark_for_reindex
 from saqshy.settings import Settings
 from triage_api.services import queue, users
 from triage_api.services.audit import append_audit
@@ -129,6 +130,7 @@ def _decided(session: Session, settings: Settings, task: ReviewTask, actor_id: i
     """Audit a decision already set on ``task``; an illegal one opens a case."""
     assert task.decision is not None
     _audit_decision(session, task.id, task.decision, task.decided_category, actor_id, how)
+    mark_for_reindex(session, [task.item_id])  # search filters on the decision
     if task.decision == Verdict.ILLEGAL:
         _open_case(session, task, settings, actor_id)
 
@@ -152,8 +154,8 @@ _TASKS = cast(Table, ReviewTask.__table__)
 # Lock the task row and learn whether this user already voted on it, in one Core statement: the
 # columns the vote needs, not the entity (no ORM loading on every vote; ~0.1 ms less).
 _LOCK_TASK_FOR_VOTE = (
-    select(_TASKS.c.id, _TASKS.c.status, _TASKS.c.lease_owner_id, _TASKS.c.lease_expires_at, _TASKS.c.category,
-           _TASKS.c.is_gold, _TASKS.c.vote_count, _TASKS.c.version,
+    select(_TASKS.c.id, _TASKS.c.item_id, _TASKS.c.status, _TASKS.c.lease_owner_id, _TASKS.c.lease_expires_at,
+           _TASKS.c.category, _TASKS.c.is_gold, _TASKS.c.vote_count, _TASKS.c.version,
            exists().where(_VOTES.c.task_id == _TASKS.c.id, _VOTES.c.user_id == bindparam("user_id")))
     .where(_TASKS.c.id == bindparam("task_id"))
     .with_for_update(of=_TASKS)
@@ -228,6 +230,8 @@ def cast_vote(
     elif outcome.to_moderator:
         append_audit(session, actor_id=user.id, action="task.to_moderator", entity_type="review_task",
                      entity_id=row.id, payload={"reason": outcome.reason})
+    if "status" in changes:
+        mark_for_reindex(session, [row.item_id])  # search filters on the task's status and decision
     return vote
 
 
@@ -274,6 +278,7 @@ def make_gold(
     task.gold_category = category if verdict == Verdict.ILLEGAL else None
     task.status = TaskStatus.OPEN
     task.version += 1
+    mark_for_reindex(session, [task.item_id])
     append_audit(session, actor_id=moderator.id, action="task.gold", entity_type="review_task", entity_id=task.id,
                  payload={"verdict": verdict.value, "category": task.gold_category})
     return task
@@ -324,6 +329,7 @@ def make_gold_from_item(
             session.flush()
     except IntegrityError:
         raise Conflict(f"a task for item {item.id} was created meanwhile; try again") from None
+    mark_for_reindex(session, [item.id])
     append_audit(session, actor_id=moderator.id, action="task.gold", entity_type="review_task", entity_id=task.id,
                  payload={"verdict": verdict.value, "category": task.gold_category, "item_id": item.id,
                           "created": True})

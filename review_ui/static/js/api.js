@@ -147,6 +147,17 @@ export const api = {
   updateSource: (sourceId, fields) => patch(`/sources/${id(sourceId)}`, fields),
   crawlStatus: () => get("/sources/crawl-status"),
 
+  // staff screens: search, audit log, gold tasks, sources (search.py, audit.py, moderation.py, sources.py)
+  auditActions: () => get("/audit/actions"),
+  auditVerify: () => get("/audit/verify"),
+  tasks: (query) => get("/tasks", query),
+  goldFromItem: (itemId, fields) => post(`/moderation/items/${id(itemId)}/gold`, fields),
+  sourceCandidates: (query) => get("/sources/candidates", query),
+  createSource: (fields) => post("/sources", fields),
+  crawlSourceNow: (sourceId) => post(`/sources/${id(sourceId)}/crawl`),
+  acceptSource: (sourceId) => post(`/sources/${id(sourceId)}/accept`),
+  rejectSource: (sourceId) => post(`/sources/${id(sourceId)}/reject`),
+
   // model registry and score distribution (models.py, written with the UI)
   models: () => get("/models"),
   model: (version) => get(`/models/${id(version)}`),
