@@ -1,7 +1,7 @@
 """The promotion gate: a candidate replaces production only if it is no worse on the same held-out set.
 
-Both versions score the same frozen held-out set: the test split of the candidate's training data
-(the seed test split, split by hash, plus the reviewed items the export's split ledger holds out).
+Both versions score the same frozen held-out set: the seed set's test split (split by hash) plus the
+test split of the newest review export (split by time and cluster; its ledger keeps it held out).
 The candidate passes when
 
 - its overall ROC-AUC is not lower than production's,
@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -46,19 +45,25 @@ class Check:
     passed: bool
 
 
-def heldout_examples(registry: Registry, version: str) -> list[Example]:
-    """The test split of the data ``version`` was trained on (the data files its data.json names)."""
-    files = registry.show(version)["data"].get("files") or []
-    if not files:
-        raise InvalidInputError(f"version {version!r} does not say what data it was trained on; retrain it")
+def heldout_examples(settings: Settings) -> tuple[list[Example], dict[str, Any]]:
+    """The frozen held-out set, and what it is made of: the seed set's test split plus the test split
+    of the newest review export (whose split ledger never lets a held-out cluster into training)."""
+    from classifier.dataset import latest_export
+
+    taxonomy = load_taxonomy()
+    paths = [settings.seed_data]
+    export = latest_export(settings.datasets_dir)
+    if export is not None:
+        paths.append(export)
     try:
-        examples = read_examples([Path(f) for f in files], load_taxonomy())
+        examples = [e for e in read_examples(paths, taxonomy) if e.split == "test"]
     except InvalidInputError as exc:
-        raise InvalidInputError(f"the held-out data of {version!r} is not readable: {exc}") from None
-    heldout = [e for e in examples if e.split == "test"]
-    if len({e.is_illegal for e in heldout}) < 2:
-        raise InvalidInputError(f"the held-out split of {version!r} needs both legal and illegal examples")
-    return heldout
+        raise InvalidInputError(f"the gate's held-out data is not readable: {exc}") from None
+    if len({e.is_illegal for e in examples}) < 2:
+        raise InvalidInputError("the gate's held-out set needs both legal and illegal examples")
+    source = {"seed_data": str(settings.seed_data), "dataset": export.name if export else None,
+              "examples": len(examples), "sha256": data_hash(examples)}
+    return examples, source
 
 
 def _columns(scorer: Scorer, probs: np.ndarray) -> dict[str, np.ndarray]:
@@ -139,7 +144,9 @@ def _flips(examples: Sequence[Example], cand: Scorer, prod: Scorer, p_cand: np.n
     return flips
 
 
-def compare(settings: Settings, candidate: Scorer, production: Scorer, examples: Sequence[Example]) -> dict[str, Any]:
+def compare(
+    settings: Settings, candidate: Scorer, production: Scorer, examples: Sequence[Example], heldout: dict[str, Any]
+) -> dict[str, Any]:
     """The gate report of ``candidate`` against ``production`` on ``examples``."""
     texts = [e.text for e in examples]
     cand = _columns(candidate, candidate.probabilities(texts))
@@ -170,7 +177,7 @@ def compare(settings: Settings, candidate: Scorer, production: Scorer, examples:
             for name in [OVERALL, *categories]
         },
         "flips": _flips(examples, candidate, production, cand[OVERALL], prod[OVERALL]),
-        "heldout": {"examples": len(examples), "sha256": data_hash(examples)},
+        "heldout": heldout,
         "margins": {"roc_auc": settings.model_gate_margin, "brier": settings.model_gate_calibration_margin},
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
@@ -190,8 +197,8 @@ def run_gate(settings: Settings, candidate: str) -> dict[str, Any]:
         report: dict[str, Any] = {"candidate": candidate, "production": None, "passed": True, "failures": [],
                                   "checks": [], "created_at": datetime.now(UTC).isoformat(timespec="seconds")}
     else:
-        examples = heldout_examples(registry, candidate)
+        examples, heldout = heldout_examples(settings)
         report = compare(settings, Scorer.from_registry(settings, candidate),
-                         Scorer.from_registry(settings, production), examples)
+                         Scorer.from_registry(settings, production), examples, heldout)
     registry.save_report(candidate, REPORT, report)
     return report

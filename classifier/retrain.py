@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from classifier.data import DEFAULT_SEED_DIR
 from saqshy.db.session import session_scope
 from saqshy.errors import InvalidInput
 from saqshy.jobs import report_progress
@@ -83,7 +82,7 @@ def retrain(ctx: Context, mode: str = "fast", since: str | None = None,
         export = export_dataset(session, taxonomy, ctx.settings.datasets_dir, since=parse_since(since))
     report_progress(ctx, "export", STAGE_END["export"], f"dataset {export.version}: {export.manifest['examples']} "
                     "examples", {"dataset": export.version})
-    files = [Path(p) for p in base_data] if base_data else [DEFAULT_SEED_DIR]
+    files = [Path(p) for p in base_data] if base_data else [ctx.settings.seed_data]
     version = train(ctx.settings, taxonomy, [*files, export.path], TrainConfig(mode=mode),
                     progress=_TrainProgress(ctx))
     report_progress(ctx, "gate", STAGE_END["train"], f"{version}: scoring the held-out set with both models",

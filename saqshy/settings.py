@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     # Classifier.
     base_model: str | None = None
     torch_threads: int = Field(default=2, ge=1, le=256)
+    # The team-written seed set (a JSONL file or a folder of them): retraining's base data, and its
+    # test split is part of the promotion gate's held-out set.
+    seed_data: Path = PROJECT_ROOT / "data" / "seed"
     # Promotion gate (classifier.gate): the most ROC-AUC any language or category may lose against
     # production, and the most the overall expected calibration error may grow.
     model_gate_margin: float = Field(default=0.01, ge=0.0, le=1.0)
