@@ -23,9 +23,11 @@ from saqshy.errors import InvalidInput
 from saqshy.settings import Settings
 from tests.classifier.conftest import shuffled_dataset, tiny_dataset, tiny_train_config
 
+Trained = tuple[Path, Path, str, str]  # models folder, seed data, good version, shuffled-label version
+
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory, tiny_base: Path) -> tuple[Path, Path, str, str]:
+def trained(tmp_path_factory: pytest.TempPathFactory, tiny_base: Path) -> Trained:
     """A registry with a good production model and a candidate trained on shuffled labels."""
     root = tmp_path_factory.mktemp("gate")
     data = tiny_dataset(root / "data.jsonl")
@@ -39,7 +41,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory, tiny_base: Path) -> tuple[
 
 
 @pytest.fixture
-def settings(settings: Settings, trained: tuple[Path, Path, str, str], tiny_base: Path) -> Settings:
+def settings(settings: Settings, trained: Trained, tiny_base: Path) -> Settings:
     models, data, *_ = trained
     shutil.copytree(models, settings.models_dir)  # each test changes production in its own copy
     return settings.model_copy(update={"base_model": str(tiny_base), "seed_data": data})
@@ -50,7 +52,7 @@ def _audit(ctx: Context, action: str) -> list[AuditEntry]:
         return list(session.scalars(select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.id)))
 
 
-def test_the_gate_refuses_a_candidate_trained_on_shuffled_labels(settings: Settings, trained) -> None:  # type: ignore[no-untyped-def]
+def test_the_gate_refuses_a_candidate_trained_on_shuffled_labels(settings: Settings, trained: Trained) -> None:
     *_, good, bad = trained
     report = run_gate(settings, bad)
     assert report["production"] == good and report["passed"] is False
@@ -64,7 +66,7 @@ def test_the_gate_refuses_a_candidate_trained_on_shuffled_labels(settings: Setti
     assert stored["failures"] == report["failures"]
 
 
-def test_promotion_is_gated_forced_only_with_a_reason_audited_and_rolled_back(ctx: Context, trained) -> None:  # type: ignore[no-untyped-def]
+def test_promotion_is_gated_forced_only_with_a_reason_audited_and_rolled_back(ctx: Context, trained: Trained) -> None:
     *_, good, bad = trained
     registry = Registry(ctx.settings.models_dir)
     with pytest.raises(PromotionRefused, match="fails the gate"):
@@ -93,7 +95,9 @@ def test_promotion_is_gated_forced_only_with_a_reason_audited_and_rolled_back(ct
         promotion.rollback(ctx, actor_id=None)
 
 
-def test_cli_promote_refuses_unless_forced_with_a_reason(ctx: Context, trained, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+def test_cli_promote_refuses_unless_forced_with_a_reason(
+    ctx: Context, trained: Trained, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from classifier.cli import app
 
     *_, good, bad = trained
