@@ -18,11 +18,11 @@ from fastapi import APIRouter, Depends, Query, status
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from classifier.errors import ModelNotFoundError, RegistryError
 from classifier.registry import Registry
-from saqshy.context import Context
-from saqshy.db.models import ContentItem, Role, Score, Source, User, utcnow
+from saqshy.db.models import ContentItem, JobRecord, Role, Score, Source, User, utcnow
 from saqshy.errors import NotFound, ServiceUnavailable
 from saqshy.jobs.base import JobInfo
 from saqshy.settings import Settings
@@ -211,38 +211,49 @@ def score_distribution(
 
 
 @router.post("/retrain", response_model=RetrainJobPublic, status_code=status.HTTP_202_ACCEPTED)
-def start_retrain(body: RetrainRequest, ctx: ContextDep, _user: MLEngineer) -> RetrainJobPublic:
+def start_retrain(body: RetrainRequest, ctx: ContextDep, session: SessionDep, _user: MLEngineer) -> RetrainJobPublic:
     """Enqueue retraining on the decisions: export, train, gate (never promotes). Roles: ml_engineer, admin."""
     from classifier.retrain import enqueue_retrain
 
+    _release(session)
     key = enqueue_retrain(ctx, mode=body.mode, since=body.since.isoformat() if body.since else None)
-    return RetrainJobPublic.from_info(_retrain_job(ctx, key))
+    return RetrainJobPublic.from_info(_retrain_job(ctx.jobs.get(key), key))
 
 
 @router.get("/retrain/{key}", response_model=RetrainJobPublic)
-def read_retrain(key: str, ctx: ContextDep, _user: MLEngineer) -> RetrainJobPublic:
+def read_retrain(key: str, session: SessionDep, _user: MLEngineer) -> RetrainJobPublic:
     """A retraining job's stage, progress, ETA and result. Roles: ml_engineer, admin."""
-    return RetrainJobPublic.from_info(_retrain_job(ctx, key))
+    record = session.scalars(select(JobRecord).where(JobRecord.key == key)).one_or_none()
+    return RetrainJobPublic.from_info(_retrain_job(JobInfo.from_record(record) if record else None, key))
 
 
 @router.post("/retrain/{key}/cancel", response_model=RetrainJobPublic)
-def cancel_retrain(key: str, ctx: ContextDep, _user: MLEngineer) -> RetrainJobPublic:
+def cancel_retrain(key: str, ctx: ContextDep, session: SessionDep, _user: MLEngineer) -> RetrainJobPublic:
     """Cancel a retraining job (a running one stops at its next progress report). Roles: ml_engineer, admin."""
-    _retrain_job(ctx, key)
+    _release(session)
+    _retrain_job(ctx.jobs.get(key), key)
     return RetrainJobPublic.from_info(ctx.jobs.cancel(key))
 
 
 @router.post("/rollback", response_model=ProductionChangePublic)
-def rollback_model(body: RollbackRequest, ctx: ContextDep, user: MLEngineer) -> ProductionChangePublic:
+def rollback_model(
+    body: RollbackRequest, ctx: ContextDep, session: SessionDep, user: MLEngineer
+) -> ProductionChangePublic:
     """Make the previous production version production again (audited). Roles: ml_engineer, admin."""
     from classifier import promotion
 
+    _release(session)
     change = promotion.rollback(ctx, actor_id=user.id, reason=body.reason)
     return ProductionChangePublic.model_validate(change.to_dict())
 
 
-def _retrain_job(ctx: Context, key: str) -> JobInfo:
-    info = ctx.jobs.get(key)
+def _release(session: Session) -> None:
+    """End the request's transaction (it only authenticated the caller): the services below write in
+    transactions of their own, which on SQLite would otherwise wait for this one's write lock."""
+    session.commit()
+
+
+def _retrain_job(info: JobInfo | None, key: str) -> JobInfo:
     if info is None or info.name != RETRAIN_JOB:
         raise NotFound(f"no retraining job {key!r}")
     return info
@@ -304,12 +315,13 @@ def read_gate_report(version: str, settings: SettingsDep, _user: MLUser) -> dict
 
 @router.post("/{version}/promote", response_model=ProductionChangePublic)
 def promote_model(
-    version: str, body: PromoteRequest, ctx: ContextDep, user: MLEngineer
+    version: str, body: PromoteRequest, ctx: ContextDep, session: SessionDep, user: MLEngineer
 ) -> ProductionChangePublic:
     """Make a version production if it passes the gate (or force it with a reason); audited;
     re-scoring of undecided items is enqueued. Roles: ml_engineer, admin."""
     from classifier import promotion
 
+    _release(session)
     _version_path(_registry(ctx.settings), version)
     change = promotion.promote(ctx, version, actor_id=user.id, force=body.force, reason=body.reason)
     return ProductionChangePublic.model_validate(change.to_dict())
