@@ -95,7 +95,9 @@ def build_base(
 
 @app.command()
 def train(
-    data: Annotated[list[Path] | None, typer.Option(help="JSONL files or directories (default data/seed).")] = None,
+    data: Annotated[
+        list[Path] | None, typer.Option(help="JSONL files or directories (default: SAQSHY_SEED_DATA, data/seed).")
+    ] = None,
     mode: Annotated[
         str, typer.Option(help="fast: frozen encoder + head (CPU, minutes); full: fine-tune (GPU).")
     ] = "fast",
@@ -117,7 +119,7 @@ def train(
     since: Annotated[str | None, typer.Option(help="With --from-reviews: decisions since this ISO date.")] = None,
 ) -> None:
     """Train a model on labeled JSONL and save it to the registry."""
-    from classifier.data import DEFAULT_SEED_DIR
+    from classifier.registry import Registry
     from classifier.taxonomy import load_taxonomy
     from classifier.train import TrainConfig
     from classifier.train import train as run_train
@@ -129,11 +131,11 @@ def train(
     with _domain_errors():
         config = TrainConfig(mode=mode, epochs=epochs, device=device, seed=seed)
         version = run_train(
-            settings, load_taxonomy(taxonomy), data or [DEFAULT_SEED_DIR], config, progress=_progress(),
+            settings, load_taxonomy(taxonomy), data or [settings.seed_data], config, progress=_progress(),
             promote_if_none=promote is not False,
         )
         typer.echo(version)
-        if promote:
+        if promote and Registry(settings.models_dir).production() != version:
             from classifier import promotion
 
             with _context() as ctx:
