@@ -40,6 +40,7 @@ LABEL_SOURCES = ("police", "gold", "moderator", "consensus")
 DATA_FILE = "reviews.jsonl"
 MANIFEST = "manifest.json"
 LEDGER = "splits.json"
+ID_CHUNK = 5000
 
 
 @dataclass(frozen=True)
@@ -135,11 +136,8 @@ def _records(session: Session, chosen: list[Decision], splits: dict[str, str]) -
         by_item.setdefault(d.item_id, d)
         by_cluster.setdefault(d.cluster, d)
     cluster_ids = [int(c.removeprefix("cluster-")) for c in by_cluster if c.startswith("cluster-")]
-    query = select(ContentItem).where(
-        (ContentItem.id.in_(list(by_item))) | (ContentItem.cluster_id.in_(cluster_ids))
-    ).order_by(ContentItem.id)
     records = []
-    for item in session.scalars(query):
+    for item in _items(session, sorted(by_item), cluster_ids):
         text = item_text(item)
         if item.is_binary or not text.strip():
             continue
@@ -165,6 +163,17 @@ def _records(session: Session, chosen: list[Decision], splits: dict[str, str]) -
     # The decided item first within its cluster: it is the one training keeps.
     records.sort(key=lambda r: (r["cluster"], r["labelled_by"] != "item", r["item_id"]))
     return records
+
+
+def _items(session: Session, item_ids: list[int], cluster_ids: list[int]) -> list[ContentItem]:
+    """The decided items and their clusters' members, in id order; queried in chunks (SQLite caps
+    the number of bound parameters)."""
+    found: dict[int, ContentItem] = {}
+    for column, ids in ((ContentItem.id, item_ids), (ContentItem.cluster_id, cluster_ids)):
+        for start in range(0, len(ids), ID_CHUNK):
+            for item in session.scalars(select(ContentItem).where(column.in_(ids[start : start + ID_CHUNK]))):
+                found[item.id] = item
+    return [found[i] for i in sorted(found)]
 
 
 def read_ledger(out: Path) -> dict[str, str]:

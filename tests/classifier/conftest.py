@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import struct
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
 
 from saqshy.settings import PROJECT_ROOT
+
+if TYPE_CHECKING:
+    from classifier.train import TrainConfig
 
 REAL_BASE = PROJECT_ROOT / "models" / "base" / "multilingual-e5-small"
 
@@ -175,7 +179,8 @@ def shuffled_dataset(source: Path, path: Path, seed: int = 0) -> Path:
     return path
 
 
-def tiny_train_config() -> object:
+def tiny_train_config() -> TrainConfig:
+    """Enough for the tiny encoder's keywords, and quick."""
     from classifier.train import TrainConfig
 
     return TrainConfig(head_steps=200, head_hidden=32, folds=3)

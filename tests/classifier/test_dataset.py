@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
-from classifier.data import data_hash, dedupe_clusters, read_examples
-from classifier.dataset import MANIFEST, export_dataset, read_ledger
+from classifier.data import Example, data_hash, dedupe_clusters, read_examples
+from classifier.dataset import MANIFEST, ExportResult, export_dataset, read_ledger
 from classifier.errors import InvalidInputError
 from classifier.taxonomy import load_taxonomy
 from saqshy.context import Context
@@ -19,7 +20,7 @@ from saqshy.db.session import session_scope
 from tests.classifier.review_factories import T0, keyword_reviews, make_decision, make_item
 
 
-def _export(ctx: Context, out: Path, **kwargs):  # type: ignore[no-untyped-def]
+def _export(ctx: Context, out: Path, **kwargs: Any) -> ExportResult:
     with session_scope(ctx.sessions) as session:
         return export_dataset(session, load_taxonomy(), out, **kwargs)
 
@@ -41,8 +42,9 @@ def test_export_labels_each_item_from_its_strongest_source(ctx: Context, tmp_pat
         make_decision(session, gold, Verdict.ILLEGAL, "fraud", at=T0 + timedelta(hours=4), source="gold")
         unsure = make_item(session, "abc")
         make_decision(session, unsure, Verdict.UNSURE, None, at=T0 + timedelta(hours=5))
-        ids = {"drug": drug.id, "near": [n.id for n in near], "legal": legal.id, "overturned": overturned.id,
-               "confirmed": confirmed.id, "gold": gold.id, "unsure": unsure.id}
+        ids: dict[str, Any] = {"drug": drug.id, "near": [n.id for n in near], "legal": legal.id,
+                               "overturned": overturned.id, "confirmed": confirmed.id, "gold": gold.id,
+                               "unsure": unsure.id}
 
     result = _export(ctx, tmp_path / "datasets")
     records = {r["item_id"]: r for r in map(json.loads, (result.path / "reviews.jsonl").read_text().splitlines())}
@@ -79,7 +81,7 @@ def test_splits_are_by_time_and_cluster_frozen_and_never_leak_into_training(ctx:
         keyword_reviews(session, 20, seed=4, start=T0 + timedelta(days=30))
     second = read_examples([_export(ctx, out).path], load_taxonomy())
 
-    def split_of_cluster(examples):  # type: ignore[no-untyped-def]
+    def split_of_cluster(examples: list[Example]) -> dict[str, set[str]]:
         splits: dict[str, set[str]] = {}
         for e in examples:
             splits.setdefault(e.cluster, set()).add(e.split)

@@ -31,12 +31,11 @@ def trained(tmp_path_factory: pytest.TempPathFactory, tiny_base: Path) -> Traine
     """A registry with a good production model and a candidate trained on shuffled labels."""
     root = tmp_path_factory.mktemp("gate")
     data = tiny_dataset(root / "data.jsonl")
-    settings = Settings(_env_file=None, models_dir=root / "models", base_model=str(tiny_base),  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, models_dir=root / "models", base_model=str(tiny_base),
                         var_dir=root / "var", seed_data=data)
-    quiet = {"progress": lambda _: None}
-    good = train(settings, load_taxonomy(), [data], tiny_train_config(), **quiet)  # type: ignore[arg-type]
+    good = train(settings, load_taxonomy(), [data], tiny_train_config(), progress=lambda _: None)
     bad = train(settings, load_taxonomy(), [shuffled_dataset(data, root / "shuffled.jsonl")],
-                tiny_train_config(), promote_if_none=False, **quiet)  # type: ignore[arg-type]
+                tiny_train_config(), promote_if_none=False, progress=lambda _: None)
     return root / "models", data, good, bad
 
 

@@ -35,7 +35,7 @@ def settings(settings: Settings, tiny_base: Path, tmp_path: Path) -> Settings:
 def _weak_production(settings: Settings) -> str:
     """Production trained on shuffled labels: what the retrained candidate must beat."""
     shuffled = shuffled_dataset(settings.seed_data, settings.var_dir / "shuffled.jsonl")
-    return train(settings, load_taxonomy(), [shuffled], tiny_train_config(), progress=lambda _: None)  # type: ignore[arg-type]
+    return train(settings, load_taxonomy(), [shuffled], tiny_train_config(), progress=lambda _: None)
 
 
 def test_decisions_retrain_gate_promote_rescore_rollback(
