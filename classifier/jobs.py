@@ -127,11 +127,16 @@ def score_items(ctx: Context, item_ids: list[int]) -> dict[str, int]:
     return {"scored": written, "requested": len(ids)}
 
 
-def enqueue_scoring(ctx: Context, item_ids: Sequence[int]) -> list[str]:
-    """Enqueue ``score_items`` in batches of BATCH ids; returns the job keys."""
+def enqueue_scoring(ctx: Context, item_ids: Sequence[int], *, model_version: str | None = None) -> list[str]:
+    """Enqueue ``score_items`` in batches of BATCH ids; returns the job keys.
+
+    ``model_version``: re-scoring for a new production version, keyed by it, so batches an earlier
+    version already scored run again.
+    """
     ids = sorted(set(item_ids))
     keys = []
     for start in range(0, len(ids), BATCH):
         chunk = ids[start : start + BATCH]
-        keys.append(ctx.jobs.enqueue(JOB_NAME, {"item_ids": chunk}))
+        key = f"{JOB_NAME}:{model_version}:{chunk[0]}-{chunk[-1]}:{len(chunk)}" if model_version else None
+        keys.append(ctx.jobs.enqueue(JOB_NAME, {"item_ids": chunk}, key=key))
     return keys

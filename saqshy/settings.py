@@ -93,6 +93,13 @@ class Settings(BaseSettings):
     # Classifier.
     base_model: str | None = None
     torch_threads: int = Field(default=2, ge=1, le=256)
+    # The team-written seed set (a JSONL file or a folder of them): retraining's base data, and its
+    # test split is part of the promotion gate's held-out set.
+    seed_data: Path = PROJECT_ROOT / "data" / "seed"
+    # Promotion gate (classifier.gate): the most ROC-AUC any language or category may lose against
+    # production, and the most the overall expected calibration error may grow.
+    model_gate_margin: float = Field(default=0.01, ge=0.0, le=1.0)
+    model_gate_calibration_margin: float = Field(default=0.02, ge=0.0, le=1.0)
 
     # Escalation.
     # Ed25519 private key (PEM) that signs evidence bundles; unset: generated into var_dir/keys on first use.
@@ -215,6 +222,11 @@ class Settings(BaseSettings):
     @property
     def evidence_dir(self) -> Path:
         return self.var_dir / "evidence"
+
+    @property
+    def datasets_dir(self) -> Path:
+        """Training data exported from the reviews (classifier.dataset), with its split ledger."""
+        return self.var_dir / "datasets"
 
     @property
     def media_dir(self) -> Path:
