@@ -598,6 +598,20 @@ def release_lease(session: Session, user: User, task_id: int, *, skip: bool = Fa
                  payload={"skip": True} if skip else {})
 
 
+def release_held(session: Session, user: User, now: datetime, *, keep: int) -> None:
+    """Give back every live lease the user holds except on task ``keep`` (a reviewer holds one task)."""
+    held = session.execute(
+        select(ReviewTask).where(ReviewTask.lease_owner_id == user.id, ReviewTask.lease_expires_at > now,
+                                 ReviewTask.id != keep).with_for_update()
+    ).scalars()
+    for task in held:
+        task.lease_owner_id = None
+        task.lease_expires_at = None
+        task.version += 1
+        append_audit(session, actor_id=user.id, action="task.release", entity_type="review_task",
+                     entity_id=task.id, payload={"for_task": keep})
+
+
 def expire_leases(session: Session) -> int:
     """Clear lapsed leases (claiming already ignores them; this only tidies what the UI shows)."""
     now = utcnow()

@@ -123,6 +123,7 @@ export const api = {
   // skip: the API does not serve the task to this volunteer again for the shift.
   releaseLease: (taskId, skip = false) => del(`/tasks/${id(taskId)}/lease`, skip ? { skip: "true" } : undefined),
   vote: (taskId, fields) => post(`/tasks/${id(taskId)}/votes`, fields),
+  undoVote: (voteId) => post(`/votes/${id(voteId)}/undo`),
   myVotes: (query) => get("/votes/mine", query),
 
   // moderation (moderation.py)
