@@ -105,6 +105,17 @@ export function modal(attrs, children, { onCancel, onClose } = {}) {
   const returnTo = document.activeElement;
   const dialog = h("dialog", { class: "dialog", ...attrs }, children);
   if (onCancel) dialog.addEventListener("cancel", onCancel);
+  // Tab cycles through the dialog's own controls (the browser would otherwise leave the page).
+  dialog.addEventListener("keydown", (e) => {
+    if (e.key !== "Tab") return;
+    const controls = [...dialog.querySelectorAll("button:not([disabled]), a[href], input, select, textarea, [tabindex]:not([tabindex='-1'])")];
+    if (!controls.length) return;
+    const [first, last] = [controls[0], controls[controls.length - 1]];
+    if (e.shiftKey ? document.activeElement === first : document.activeElement === last) {
+      e.preventDefault();
+      (e.shiftKey ? last : first).focus();
+    }
+  });
   dialog.addEventListener("close", () => {
     dialog.remove();
     if (onClose) onClose();
