@@ -285,3 +285,47 @@ def test_no_decision_without_an_item(live_server: LiveServer, browser: Any, seed
         _settle(page)
         assert len(_votes(live_server, user)) == remaining
         assert page.saqshy_errors == []
+
+
+def test_media_caption_follows_the_blur(live_server: LiveServer, browser: Any, seed: Seed) -> None:
+    from tests.review_ui.test_media_view import add_media
+
+    volunteer = seed.user(Role.VOLUNTEER)
+    (item_id,) = seed.tasks(1)
+    add_media(seed, item_id)
+    page = _open_queue(live_server, browser, volunteer)
+    page.wait_for_selector("[data-testid=media]")
+    captions = page.locator("[data-testid=media-caption]")
+    assert captions.all_inner_texts() == ["Blurred. Click to reveal"] * 2
+    page.locator("[data-testid=media]").nth(0).click()
+    assert captions.all_inner_texts() == ["Shown. Click to blur", "Blurred. Click to reveal"]
+    page.keyboard.press("m")
+    assert captions.all_inner_texts() == ["Shown. Click to blur"] * 2
+    page.keyboard.press("m")
+    assert captions.all_inner_texts() == ["Blurred. Click to reveal"] * 2
+
+
+def test_filter_by_language_and_category(live_server: LiveServer, browser: Any, seed: Seed) -> None:
+    volunteer = seed.user(Role.VOLUNTEER)
+    seed.tasks(6)  # languages ru, kk, en in turn; all drugs
+    page = _open_queue(live_server, browser, volunteer)
+    page.select_option("[data-testid=filter-language]", "kk")
+    for _ in range(2):
+        page.wait_for_function("() => /: kk$/m.test(document.querySelector('#item .meta').innerText)")
+        page.wait_for_selector(ARMED_ITEM)
+        before = _task(page)
+        page.keyboard.press("2")
+        _wait_for_other_item(page, before)
+    page.wait_for_selector("[data-testid=queue-empty]")
+    assert page.locator("[data-testid=queue-empty]").inner_text() == "Nothing to review with these filters"
+    page.select_option("[data-testid=filter-language]", "")
+    page.select_option("[data-testid=filter-category]", "fraud")
+    page.wait_for_selector("[data-testid=queue-empty]")
+    page.select_option("[data-testid=filter-category]", "")
+    page.wait_for_selector(ARMED_ITEM)
+    # The choice is remembered on this device.
+    page.reload()
+    page.wait_for_selector(ARMED_ITEM)
+    assert page.input_value("[data-testid=filter-language]") == ""
+    assert len(_votes(live_server, volunteer)) == 2
+    assert page.saqshy_errors == []

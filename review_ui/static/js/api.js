@@ -116,7 +116,8 @@ export const api = {
   register: (fields) => post("/auth/register", fields),
 
   // queue and votes (tasks.py, votes.py)
-  claimNext: () => post("/tasks/claim"),
+  // only: { category, language } narrows the claim (empty: any).
+  claimNext: (only) => request("POST", "/tasks/claim", { json: {}, query: only }),
   // an item's images: our own re-encoded thumbnails only (thumbnail_url), never the crawled URL
   itemMedia: (itemId) => get(`/items/${id(itemId)}/media`),
   extendLease: (taskId) => post(`/tasks/${id(taskId)}/lease`),

@@ -19,6 +19,8 @@ const FRESH_ITEM_GUARD_MS = 300;
 // The undo offer ends this much before the server's window, so the button never offers a late undo.
 const UNDO_MARGIN_MS = 1_000;
 const DRAFT_KEY = "saqshy.queue.draft";
+const FILTER_KEY = "saqshy.queue.filter";
+const FILTER_LANGUAGES = ["ru", "kk", "en"];
 const EXTEND_EVERY_MS = 20_000;
 const ACTIVE_WINDOW_MS = 90_000;
 const WELLBEING_REFRESH_EVERY = 10;
@@ -199,6 +201,13 @@ function commandOf(e) {
   return COMMANDS_BY_CODE[e.code] || COMMANDS_BY_KEY[e.key] || null;
 }
 
+function readFilter() {
+  try {
+    const saved = JSON.parse(localStorage.getItem(FILTER_KEY) || "null");
+    return { category: (saved && saved.category) || "", language: (saved && saved.language) || "" };
+  } catch { return { category: "", language: "" }; }
+}
+
 function readDraft(taskId) {
   try {
     const draft = JSON.parse(sessionStorage.getItem(DRAFT_KEY) || "null");
@@ -238,15 +247,51 @@ export async function queueView(main) {
   const buttons = h("div", { class: "decide" }, decisionButtons,
     h("button", { type: "button", "data-key": "?", on: { click: helpDialog } }, h("kbd", null, "?"), " ", t("queue.help")));
   const undoBar = h("div", { class: "undo-toast", role: "status", "data-testid": "undo-toast", hidden: true });
+  let only = readFilter();
+  const filterCategory = h("select", { id: "filter-category", "data-testid": "filter-category" });
+  const filterLanguage = h("select", { id: "filter-language", "data-testid": "filter-language" },
+    ["", ...FILTER_LANGUAGES].map((code) => h("option", { value: code, selected: code === only.language }, code ? t(`lang.${code}`) : t("queue.filter_all"))));
+  const leftToday = h("span", { class: "muted", "data-testid": "left-today" });
+  const filters = h("div", { class: "queue-filters" },
+    h("label", { for: "filter-category" }, t("queue.filter_category")), filterCategory,
+    h("label", { for: "filter-language" }, t("queue.filter_language")), filterLanguage, leftToday);
   const controls = h("section", { class: "card controls" },
     h("label", { for: "vote-category" }, t("vote.category")), categorySelect,
     h("label", { for: "note" }, h("kbd", null, "n"), " ", t("vote.note")), note, buttons, timer);
-  main.append(h("h1", null, t("queue.title")), header, card, controls, undoBar);
+  main.append(h("h1", null, t("queue.title")), header, filters, card, controls, undoBar);
 
   const breaks = new BreakReminder();
   const saveDraft = () => { if (task) writeDraft({ taskId: task.id, note: note.value, category: categorySelect.value }); };
   note.addEventListener("input", saveDraft);
   categorySelect.addEventListener("change", saveDraft);
+
+  function fillFilters() {
+    append(clear(filterCategory), [h("option", { value: "" }, t("queue.filter_all")),
+      categories.map((c) => h("option", { value: c.name, selected: c.name === only.category }, label(c.label, c.name)))]);
+  }
+
+  function showProgress() {
+    clear(header).append(wellbeingBar(wellbeing));
+    const cap = wellbeing && wellbeing.daily_cap;
+    leftToday.textContent = cap ? t("queue.left_today", { n: Math.max(0, cap - (wellbeing.reviewed_today || 0)) }) : "";
+  }
+
+  // Another category or language: the item held goes back to the queue and one that fits is claimed.
+  async function changeFilter() {
+    if (busy) return;
+    only = { category: filterCategory.value, language: filterLanguage.value };
+    try { localStorage.setItem(FILTER_KEY, JSON.stringify(only)); } catch { /* private mode */ }
+    if (task) {
+      busy = true;
+      try { await api.releaseLease(task.id); } catch (err) { showError(err); }
+      busy = false;
+      task = null;
+      writeDraft(null);
+    }
+    await next();
+  }
+  filterCategory.addEventListener("change", changeFilter);
+  filterLanguage.addEventListener("change", changeFilter);
 
   async function loadWellbeing() {
     try {
@@ -256,7 +301,8 @@ export async function queueView(main) {
       wellbeing = null;
       if (!(err instanceof ApiError) || err.status !== 404) showError(err);
     }
-    clear(header).append(wellbeingBar(wellbeing));
+    showProgress();
+    fillFilters();
     if (wellbeing && wellbeing.break_every_minutes) breaks.every = wellbeing.break_every_minutes;
   }
 
@@ -350,11 +396,11 @@ export async function queueView(main) {
     }
     busy = true;
     try {
-      task = normaliseTask(await api.claimNext());
-      if (!task || task.id == null) renderEmpty(t("queue.empty"));
+      task = normaliseTask(await api.claimNext(only));
+      if (!task || task.id == null) renderEmpty(t(only.category || only.language ? "queue.filter_empty" : "queue.empty"));
       else { lastExtend = Date.now(); render(); }
     } catch (err) {
-      if (err instanceof ApiError && (err.status === 404 || err.status === 204)) renderEmpty(t("queue.empty"));
+      if (err instanceof ApiError && (err.status === 404 || err.status === 204)) renderEmpty(t(only.category || only.language ? "queue.filter_empty" : "queue.empty"));
       else { renderEmpty(t("queue.error")); showError(err); }
     } finally {
       busy = false;
@@ -395,7 +441,7 @@ export async function queueView(main) {
     // Off the critical path: redraw the counters now, re-read the server's every few decisions
     // (moderators may have changed the cap meanwhile).
     if (decided % WELLBEING_REFRESH_EVERY === 0) loadWellbeing().then(() => fillCategories(task && task.category));
-    else clear(header).append(wellbeingBar(wellbeing));
+    else showProgress();
   }
 
   function hideUndo() {
@@ -430,7 +476,7 @@ export async function queueView(main) {
       writeDraft({ taskId: task.id, note: vote.fields.note || "", category: vote.fields.category });
       lastExtend = Date.now();
       render();
-      clear(header).append(wellbeingBar(wellbeing));
+      showProgress();
       toast(t("queue.undo_done"));
     } catch (err) {
       showError(err);
