@@ -15,7 +15,8 @@ def test_spans_refer_to_the_title_or_the_text_in_code_points() -> None:
     scored = f"{title}\n{text}"
     mapped = field_spans(title, text, [_span(scored, "Закладки"), _span(scored, "в личку"), _span(scored, "криптой")])
     assert mapped is not None
-    assert [(s["field"], s["text"]) for s in mapped] == [("title", "Закладки"), ("text", "в личку"), ("text", "криптой")]
+    expected = [("title", "Закладки"), ("text", "в личку"), ("text", "криптой")]
+    assert [(s["field"], s["text"]) for s in mapped] == expected
     for span in mapped:
         value = title if span["field"] == "title" else text
         assert value[span["start"]:span["end"]] == span["text"]

@@ -121,7 +121,9 @@ def test_help_dialog_holds_the_focus(live_server: LiveServer, browser: Any, seed
     assert _votes(live_server, volunteer) == []
 
 
-STRETCH = "sessionStorage.setItem('saqshy.stretch', JSON.stringify({start: Date.now() - 3 * 3600e3, last: Date.now()}));"
+STRETCH = (
+    "sessionStorage.setItem('saqshy.stretch', JSON.stringify({start: Date.now() - 3 * 3600e3, last: Date.now()}));"
+)
 
 
 def test_break_reminder_holds_focus_and_escape_means_later(live_server: LiveServer, browser: Any, seed: Seed) -> None:
