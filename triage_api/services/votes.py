@@ -235,11 +235,16 @@ def cast_vote(
 def undo_vote(session: Session, settings: Settings, user: User, vote_id: int) -> ReviewTask:
     """Take back the user's own vote while it is fresh and its task undecided; the task is leased
     back to them (any other task they hold goes back to the queue) so they can vote again."""
-    vote = session.get(Vote, vote_id)
-    if vote is None or vote.user_id != user.id or vote.is_moderator_decision:
-        # 404 rather than 403: a reviewer cannot probe others' vote ids.
+    # 404 rather than 403 for another's vote: a reviewer cannot probe others' vote ids.
+    mine = select(Vote).where(Vote.id == vote_id, Vote.user_id == user.id, Vote.is_moderator_decision.is_(False))
+    found = session.execute(mine).scalar_one_or_none()
+    if found is None:
         raise NotFound(f"vote {vote_id} not found")
-    task = queue._lock_task(session, vote.task_id)
+    task = queue._lock_task(session, found.task_id)
+    # Read again under the task's lock: a concurrent undo of the same vote may have just removed it.
+    vote = session.execute(mine.execution_options(populate_existing=True)).scalar_one_or_none()
+    if vote is None:
+        raise NotFound(f"vote {vote_id} not found")
     now = utcnow()
     if now - as_utc(vote.created_at) > timedelta(seconds=settings.triage_vote_undo_seconds):
         raise InvalidTransition(f"vote {vote.id} can no longer be undone "
