@@ -55,6 +55,26 @@ def item_text(item: ContentItem) -> str:
     return f"{item.title}\n{item.text}" if item.title else (item.text or "")
 
 
+def field_spans(title: str | None, text: str | None, spans: list[Any] | None) -> list[Any] | None:
+    """Explanation spans over ``item_text`` as spans over the fields a reviewer sees: each gets
+    ``field`` ("title" or "text") and code-point offsets into that field (a span across both is split)."""
+    if spans is None:
+        return None
+    title, text = title or "", text or ""
+    offset = len(title) + 1 if title else 0
+    mapped: list[Any] = []
+    for span in spans:
+        start, end = (span.get("start"), span.get("end")) if isinstance(span, dict) else (None, None)
+        if not isinstance(start, int) or not isinstance(end, int) or "field" in span:
+            mapped.append(span)  # a text-only span (no offsets), or one already mapped
+            continue
+        for field, value, shift in (("title", title, 0), ("text", text, offset)):
+            lo, hi = max(start - shift, 0), min(end - shift, len(value))
+            if lo < hi and (field == "text" or title):
+                mapped.append({**span, "field": field, "start": lo, "end": hi, "text": value[lo:hi]})
+    return mapped
+
+
 def score_rows(scorer: Scorer, texts: Sequence[str], *, explain_flagged: bool = True) -> list[dict[str, Any]]:
     """Score texts; explanations (top spans) for the flagged ones. Shared with the offline CLI."""
     from classifier.explain import explain

@@ -148,6 +148,8 @@ class Settings(BaseSettings):
     triage_max_in_flight: int = Field(default=8, ge=1, le=32)
     triage_lease_seconds: int = Field(default=600, ge=5, le=86_400)
     triage_lease_max_seconds: int = Field(default=3_600, ge=5, le=86_400)
+    # A reviewer may take back their own vote this long after casting it, while the task is undecided.
+    triage_vote_undo_seconds: int = Field(default=15, ge=0, le=600)
     # Share of claims served from exploration (below-threshold, uncertain) tasks, and from gold tasks.
     triage_exploration_share: float = Field(default=0.05, ge=0.0, le=1.0)
     triage_gold_share: float = Field(default=0.05, ge=0.0, le=1.0)

@@ -26,6 +26,12 @@ class VotePublic(BaseModel):
     created_at: UtcDatetime
 
 
+class VoteCast(VotePublic):
+    """The vote just cast, and for how many seconds its voter may still undo it."""
+
+    undo_seconds: int
+
+
 class MyVote(VotePublic):
     task_status: TaskStatus
     task_decision: Verdict | None

@@ -411,8 +411,18 @@ def _lanes(settings: Settings, rng: random.Random) -> list[str | None]:
     return [first, None]
 
 
+@dataclass(frozen=True)
+class ClaimFilter:
+    """What a reviewer chose to review now: one category, one item language (None: any)."""
+
+    category: str | None = None
+    language: str | None = None
+
+
 @functools.cache
-def _claim_statement(lane: str | None, excluding: bool, skipping: bool) -> Select[Any]:
+def _claim_statement(
+    lane: str | None, excluding: bool, skipping: bool, by_category: bool = False, by_language: bool = False
+) -> Select[Any]:
     """The most urgent free task in ``lane`` the user (``:user_id``) has not voted on, locked, as the
     row a reviewer is shown (then leased by ``_TAKE_LEASE``)."""
     conditions: list[ColumnElement[bool]] = [
@@ -425,6 +435,10 @@ def _claim_statement(lane: str | None, excluding: bool, skipping: bool) -> Selec
                               ReviewTask.category.not_in(bindparam("excluded", expanding=True))))
     if skipping:
         conditions.append(ReviewTask.id.not_in(bindparam("skipped", expanding=True)))
+    if by_category:
+        conditions.append(ReviewTask.category == bindparam("category"))
+    if by_language:
+        conditions.append(_ITEMS.c.language == bindparam("language"))
     if lane is not None:
         conditions.append(_LANES[lane])
     return (
@@ -463,10 +477,18 @@ def claim_next(
     return None if claimed is None else session.get(ReviewTask, claimed.task_id)
 
 
-def claim(session: Session, settings: Settings, user: Actor, *, rng: random.Random | None = None) -> Claim | None:
-    """``claim_next`` as the row a reviewer is shown (the claim endpoint's path: no ORM entities)."""
+def claim(
+    session: Session, settings: Settings, user: Actor, *, rng: random.Random | None = None,
+    only: ClaimFilter | None = None,
+) -> Claim | None:
+    """``claim_next`` as the row a reviewer is shown (the claim endpoint's path: no ORM entities).
+
+    ``only`` narrows the choice to a category and/or a language; a task already held is returned
+    whatever it is (the reviewer gives it back first to change what they review)."""
     if user.role not in REVIEWER_ROLES:
         raise Forbidden("only volunteers and moderators review tasks")
+    only = only or ClaimFilter()
+    check_category(only.category)
     now = utcnow()
     current = _held_claim(session, user, now)
     if current is not None:
@@ -482,10 +504,15 @@ def claim(session: Session, settings: Settings, user: Actor, *, rng: random.Rand
     skipped = skipped_task_ids(user, now)
     if skipped:
         params["skipped"] = sorted(skipped)
+    if only.category is not None:
+        params["category"] = only.category
+    if only.language is not None:
+        params["language"] = only.language
     connection = session.connection()
     expires = now + timedelta(seconds=settings.triage_lease_seconds)
     for lane in _lanes(settings, rng or random.Random()):
-        statement = _claim_statement(lane, bool(gate.excluded_categories), bool(skipped))
+        statement = _claim_statement(lane, bool(gate.excluded_categories), bool(skipped),
+                                     only.category is not None, only.language is not None)
         row = connection.execute(statement, params).first()
         if row is None:
             continue
@@ -599,6 +626,20 @@ def release_lease(session: Session, user: User, task_id: int, *, skip: bool = Fa
         _remember_skip(user, task.id, utcnow())
     append_audit(session, actor_id=user.id, action="task.release", entity_type="review_task", entity_id=task.id,
                  payload={"skip": True} if skip else {})
+
+
+def release_held(session: Session, user: User, now: datetime, *, keep: int) -> None:
+    """Give back every live lease the user holds except on task ``keep`` (a reviewer holds one task)."""
+    held = session.execute(
+        select(ReviewTask).where(ReviewTask.lease_owner_id == user.id, ReviewTask.lease_expires_at > now,
+                                 ReviewTask.id != keep).with_for_update()
+    ).scalars()
+    for task in held:
+        task.lease_owner_id = None
+        task.lease_expires_at = None
+        task.version += 1
+        append_audit(session, actor_id=user.id, action="task.release", entity_type="review_task",
+                     entity_id=task.id, payload={"for_task": keep})
 
 
 def expire_leases(session: Session) -> int:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, exists, insert, select, update
@@ -27,7 +28,7 @@ from saqshy.services.items import mark_for_reindex
 from saqshy.settings import Settings
 from triage_api.services import queue, users
 from triage_api.services.audit import append_audit
-from triage_api.services.auth import Actor
+from triage_api.services.auth import Actor, as_utc
 
 log = logging.getLogger(__name__)
 
@@ -233,6 +234,46 @@ def cast_vote(
     if "status" in changes:
         mark_for_reindex(session, [row.item_id])  # search filters on the task's status and decision
     return vote
+
+
+def undo_vote(session: Session, settings: Settings, user: User, vote_id: int) -> ReviewTask:
+    """Take back the user's own vote while it is fresh and its task undecided; the task is leased
+    back to them (any other task they hold goes back to the queue) so they can vote again."""
+    # 404 rather than 403 for another's vote: a reviewer cannot probe others' vote ids.
+    mine = select(Vote).where(Vote.id == vote_id, Vote.user_id == user.id, Vote.is_moderator_decision.is_(False))
+    found = session.execute(mine).scalar_one_or_none()
+    if found is None:
+        raise NotFound(f"vote {vote_id} not found")
+    task = queue._lock_task(session, found.task_id)
+    # Read again under the task's lock: a concurrent undo of the same vote may have just removed it.
+    vote = session.execute(mine.execution_options(populate_existing=True)).scalar_one_or_none()
+    if vote is None:
+        raise NotFound(f"vote {vote_id} not found")
+    now = utcnow()
+    if now - as_utc(vote.created_at) > timedelta(seconds=settings.triage_vote_undo_seconds):
+        raise InvalidTransition(f"vote {vote.id} can no longer be undone "
+                                f"(only within {settings.triage_vote_undo_seconds} s of voting)")
+    if task.status not in (TaskStatus.OPEN, TaskStatus.NEEDS_MODERATOR):
+        raise InvalidTransition(f"task {task.id} is already {task.status.value}; the vote stands")
+    if task.lease_owner_id not in (None, user.id) and task.lease_expires_at and as_utc(task.lease_expires_at) > now:
+        raise Conflict(f"another reviewer is reviewing task {task.id} now; the vote stands")
+    session.delete(vote)
+    session.flush()
+    remaining = ballots_of(session, task.id)
+    # Without this vote the rule cannot decide (the task would have been decided already):
+    # the task waits for votes again unless the other ballots still send it to a moderator.
+    reopened = task.status == TaskStatus.NEEDS_MODERATOR and not evaluate(remaining, settings).to_moderator
+    if reopened:
+        task.status = TaskStatus.OPEN
+    queue.release_held(session, user, now, keep=task.id)
+    task.vote_count = max(0, task.vote_count - 1)
+    task.lease_owner_id = user.id
+    task.lease_expires_at = now + timedelta(seconds=settings.triage_lease_seconds)
+    task.version += 1
+    append_audit(session, actor_id=user.id, action="vote.undo", entity_type="review_task", entity_id=task.id,
+                 payload={"vote_id": vote.id, "verdict": vote.verdict.value, "category": vote.category,
+                          "reopened": reopened})
+    return task
 
 
 def resolve(

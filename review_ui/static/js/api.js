@@ -116,13 +116,15 @@ export const api = {
   register: (fields) => post("/auth/register", fields),
 
   // queue and votes (tasks.py, votes.py)
-  claimNext: () => post("/tasks/claim"),
+  // only: { category, language } narrows the claim (empty: any).
+  claimNext: (only) => request("POST", "/tasks/claim", { json: {}, query: only }),
   // an item's images: our own re-encoded thumbnails only (thumbnail_url), never the crawled URL
   itemMedia: (itemId) => get(`/items/${id(itemId)}/media`),
   extendLease: (taskId) => post(`/tasks/${id(taskId)}/lease`),
   // skip: the API does not serve the task to this volunteer again for the shift.
   releaseLease: (taskId, skip = false) => del(`/tasks/${id(taskId)}/lease`, skip ? { skip: "true" } : undefined),
   vote: (taskId, fields) => post(`/tasks/${id(taskId)}/votes`, fields),
+  undoVote: (voteId) => post(`/votes/${id(voteId)}/undo`),
   myVotes: (query) => get("/votes/mine", query),
 
   // moderation (moderation.py)
