@@ -65,7 +65,8 @@ function renderChrome() {
   document.title = t("app.title");
   const nav = clear(document.getElementById("nav"));
   const user = state.user;
-  nav.append(h("a", { href: "#/", class: "brand" }, "Saqshy"));
+  nav.setAttribute("aria-label", t("a11y.nav"));
+  nav.append(skipLink(), h("a", { href: "#/", class: "brand" }, "Saqshy"));
   if (user) {
     for (const item of NAV) {
       if (item.roles.includes(user.role)) {
@@ -85,6 +86,24 @@ function renderChrome() {
       h("button", { type: "button", class: "link", "data-testid": "logout", on: { click: logout } }, t("nav.logout")));
   }
   highlightNav();
+}
+
+// Keyboard users jump past the navigation; a plain #main link would be taken for a route.
+function skipLink() {
+  return h("a", { href: "#/", class: "skip", "data-testid": "skip", on: { click: (e) => { e.preventDefault(); focusMain(); } } }, t("a11y.skip"));
+}
+
+function focusMain() {
+  const main = document.getElementById("main");
+  main.setAttribute("tabindex", "-1");
+  main.focus();
+}
+
+// After a route change the focus would stay on the link just used (or fall to the body): take it
+// to the new page, unless the view has put it somewhere itself.
+function focusNewPage() {
+  const active = document.activeElement;
+  if (!active || active === document.body || document.getElementById("nav").contains(active)) focusMain();
 }
 
 function highlightNav() {
@@ -143,7 +162,7 @@ async function start() {
     if (!(err instanceof ApiError) || (err.status !== 401 && err.status !== 403)) showError(err);
     renderChrome();
   }
-  window.addEventListener("hashchange", route);
+  window.addEventListener("hashchange", () => route().then(focusNewPage));
   await route();
   document.body.dataset.ready = "1";
 }

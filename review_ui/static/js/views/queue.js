@@ -111,11 +111,31 @@ export function renderMedia(media) {
     hidden ? h("p", { class: "muted media-hidden", "data-testid": "media-hidden" }, t("item.media_hidden", { n: hidden })) : null);
 }
 
-// `m`: reveal every image of the item, or blur them all again.
+// `m`: reveal every image of the item (and its text, when blurred by a setting), or blur them all again.
 export function toggleMedia(root) {
-  const images = [...root.querySelectorAll(".media img")];
+  const images = [...root.querySelectorAll(".media img, .item-text.text-blur")];
   const reveal = images.some((img) => img.classList.contains("blurred"));
   for (const img of images) img.classList.toggle("blurred", !reveal);
+}
+
+// --- Item text: its language for assistive technology, and blur for the categories the reviewer chose
+// in Settings (revealed by a click, the button or `m`, like the images).
+const LANG_TAG = /^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$/;
+
+export function itemLang(language) {
+  return typeof language === "string" && LANG_TAG.test(language) ? language : null;
+}
+
+export function dressItemText(textEl, task, wellbeing) {
+  const lang = itemLang(task.language);
+  if (lang) textEl.lang = lang; else textEl.removeAttribute("lang");
+  const cat = wellbeing && (wellbeing.categories || []).find((c) => c.name === task.category);
+  if (!cat || !cat.blur_text) return textEl;
+  textEl.classList.add("text-blur", "blurred");
+  textEl.addEventListener("click", () => textEl.classList.remove("blurred"));
+  const reveal = h("button", { type: "button", class: "link", "data-testid": "reveal-text", on: { click: () => textEl.classList.toggle("blurred") } },
+    h("kbd", null, "m"), " ", t("exposure.reveal_text"));
+  return h("div", { class: "text-blur-wrap" }, h("p", { class: "muted text-blur-hint" }, t("exposure.text_blurred"), " ", reveal), textEl);
 }
 
 export function openOriginalDialog(url) {
@@ -140,7 +160,7 @@ export function openOriginalDialog(url) {
 }
 
 function helpOverlay() {
-  const overlay = h("div", { class: "overlay", role: "dialog", "data-testid": "help" });
+  const overlay = h("div", { class: "overlay", role: "dialog", "aria-label": t("queue.help"), "data-testid": "help" });
   const rows = [["1", "vote.illegal"], ["2", "vote.legal"], ["3", "vote.unsure"], ["s", "vote.skip"], ["n", "vote.note"], ["m", "item.media_reveal"], ["?", "queue.help"], ["Esc", "common.close"]];
   overlay.append(h("div", { class: "dialog" }, h("h2", null, t("queue.help")),
     h("table", { class: "grid" }, h("tbody", null, rows.map(([k, key]) => h("tr", null, h("td", null, h("kbd", null, k)), h("td", null, t(key)))))),
@@ -216,8 +236,8 @@ export async function queueView(main) {
         h("span", null, t("item.language"), ": ", h("b", null, task.language)),
         task.author ? h("span", null, t("item.author"), ": ", h("b", { "data-testid": "item-author" }, task.author)) : null,
         h("span", null, t("item.fetched"), ": ", h("b", null, fmtDate(task.fetchedAt, locale())))),
-      task.title ? h("h2", { class: "item-title", "data-testid": "item-title" }, task.title) : null,
-      renderText(task.text || "", task.explanation),
+      task.title ? h("h2", { class: "item-title", "data-testid": "item-title", lang: itemLang(task.language) }, task.title) : null,
+      dressItemText(renderText(task.text || "", task.explanation), task, wellbeing),
       renderMedia(task.media),
       h("div", { class: "media-slot", "data-testid": "media-slot" }),
       h("div", { class: "url-row" },

@@ -46,7 +46,7 @@ export class BreakReminder {
 
   show() {
     if (document.querySelector(".overlay.break")) return;
-    const overlay = h("div", { class: "overlay break", role: "dialog", "data-testid": "break-reminder" });
+    const overlay = h("div", { class: "overlay break", role: "dialog", "aria-label": t("wellbeing.break_title"), "data-testid": "break-reminder" });
     const minutes = Math.round((Date.now() - this.start) / 60_000);
     overlay.append(h("div", { class: "dialog" },
       h("h2", null, t("wellbeing.break_title")),
