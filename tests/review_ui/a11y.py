@@ -25,7 +25,8 @@ def axe_violations(page: Any, impacts: frozenset[str] = BLOCKING_IMPACTS) -> lis
         if violation["impact"] not in impacts:
             continue
         nodes = "; ".join(" ".join(node["target"]) for node in violation["nodes"][:4])
-        found.append(f"{violation['id']} ({violation['impact']}, {len(violation['nodes'])}x): {violation['help']} at {nodes}")
+        count = len(violation["nodes"])
+        found.append(f"{violation['id']} ({violation['impact']}, {count}x): {violation['help']} at {nodes}")
     return found
 
 

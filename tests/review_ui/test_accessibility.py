@@ -20,6 +20,7 @@ from tests.review_ui.conftest import PASSWORD, LiveServer, Seed
 pytestmark = pytest.mark.integration
 
 SHOTS = Path("/tmp/shots-a11y")
+STRETCH = "(start) => sessionStorage.setItem('saqshy.stretch', JSON.stringify({start, last: Date.now()}))"
 
 
 @dataclass(frozen=True)
@@ -107,12 +108,129 @@ def test_every_screen_passes_axe(live_server: LiveServer, browser: Any, seed: Se
             page.wait_for_selector("[data-testid=help]")
             check(page, "queue help dialog")
             page.keyboard.press("Escape")
-            stretch = int((time.time() - 3 * 3600) * 1000)
-            page.evaluate(f"() => sessionStorage.setItem('saqshy.stretch', JSON.stringify({{start: {stretch}, last: Date.now()}}))")
-            _show(page, Screen("wellbeing", "/#/me", "main h1", ()), case_id)
-            _show(page, SCREENS[0], case_id)
+            # A stretch that began three hours ago: the next decision brings the reminder.
+            page.evaluate(STRETCH, int((time.time() - 3 * 3600) * 1000))
+            page.reload()
+            page.wait_for_selector(SCREENS[0].ready)
             page.keyboard.press("3")
             page.wait_for_selector("[data-testid=break-reminder]")
             check(page, "wellbeing break reminder")
         page.context.close()
     assert not failures, "\n".join(failures)
+
+
+def _luminance(css_rgb: str) -> float:
+    """Relative luminance (WCAG) of a computed ``rgb(r, g, b)`` colour."""
+    channels = [int(v) / 255 for v in css_rgb[css_rgb.index("(") + 1:css_rgb.index(")")].split(",")[:3]]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+# The text colour and the first opaque background behind it.
+COLOURS = """(s) => {
+  const el = document.querySelector(s);
+  let at = el;
+  while (at && getComputedStyle(at).backgroundColor === "rgba(0, 0, 0, 0)") at = at.parentElement;
+  return [getComputedStyle(el).color, at ? getComputedStyle(at).backgroundColor : "rgb(255, 255, 255)"];
+}"""
+
+
+def _contrast(page: Any, selector: str) -> float:
+    fg, bg = page.evaluate(COLOURS, selector)
+    light, dark = sorted((_luminance(fg), _luminance(bg)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_palette_follows_the_system_preference(
+    live_server: LiveServer, browser: Any, seed: Seed, screenshots: Path, scheme: str
+) -> None:
+    volunteer = seed.user(Role.VOLUNTEER)
+    seed.tasks(1)
+    page = live_server.page(browser, color_scheme=scheme)
+    live_server.sign_in(page, volunteer)
+    page.wait_for_selector("[data-testid=item-text] mark")
+    background = page.evaluate("() => getComputedStyle(document.documentElement).backgroundColor")
+    if scheme == "dark":
+        assert _luminance(background) < 0.05, background
+    else:
+        assert _luminance(background) > 0.8, background
+    assert page.evaluate("() => getComputedStyle(document.documentElement).colorScheme") == "light dark"
+    # The highlights and the item text stay readable (WCAG AA) in either palette.
+    for selector in ("[data-testid=item-text]", "[data-testid=item-text] mark", "main h1", "button.illegal"):
+        assert _contrast(page, selector) >= 4.5, (scheme, selector)
+    SHOTS.mkdir(exist_ok=True)
+    for folder in (screenshots, SHOTS):
+        page.screenshot(path=str(folder / f"queue-{scheme}.png"), full_page=True)
+
+
+def test_exposure_settings_blur_the_text_until_revealed(live_server: LiveServer, browser: Any, seed: Seed) -> None:
+    volunteer = seed.user(Role.VOLUNTEER)
+    seed.tasks(2)
+    page = live_server.page(browser)
+    live_server.sign_in(page, volunteer)
+    page.goto("/#/settings")
+    page.wait_for_selector("[data-testid=exposure]")
+    # By keyboard: type a bad limit, then a good one, and tick the text blur of the same row.
+    page.focus("[data-testid=budget-drugs]")
+    page.keyboard.type("-1")
+    page.click("[data-testid=save-wellbeing]")
+    page.wait_for_selector(".toast.error:not([hidden])")
+    assert page.evaluate("() => document.activeElement.dataset.budget") == "drugs", "focus goes to the bad field"
+    with closing(_bearer(live_server, volunteer)) as client:
+        drugs = next(c for c in client.get("/wellbeing/me").json()["categories"] if c["name"] == "drugs")
+    assert drugs["own_daily_budget"] is None and not drugs["blur_text"], "a refused form changes nothing"
+    page.keyboard.press("Control+A")
+    page.keyboard.type("5")
+    page.keyboard.press("Tab")
+    assert page.evaluate("() => document.activeElement.dataset.blur") == "drugs"
+    page.keyboard.press("Space")
+    page.click("[data-testid=save-wellbeing]")
+    page.wait_for_selector(".toast:not(.error):not([hidden])")
+    with closing(_bearer(live_server, volunteer)) as client:
+        drugs = next(c for c in client.get("/wellbeing/me").json()["categories"] if c["name"] == "drugs")
+    assert drugs["own_daily_budget"] == 5 and drugs["blur_text"]
+
+    page.goto("/#/queue")
+    text = page.locator("[data-testid=item-text]")
+    text.wait_for()
+    blurred = "() => document.querySelector('[data-testid=item-text]').classList.contains('blurred')"
+    filtered = "() => getComputedStyle(document.querySelector('[data-testid=item-text]')).filter"
+    assert page.evaluate(blurred) and "blur" in page.evaluate(filtered)
+    assert text.get_attribute("lang") in ("ru", "kk", "en"), "the item text carries its language"
+    page.keyboard.press("m")
+    assert not page.evaluate(blurred) and page.evaluate(filtered) == "none"
+    page.keyboard.press("m")
+    assert page.evaluate(blurred)
+    text.click()
+    assert not page.evaluate(blurred)
+    page.click("[data-testid=reveal-text]")
+    assert page.evaluate(blurred), "the button blurs it again"
+    assert page.saqshy_errors == []
+
+
+def test_shell_by_keyboard(live_server: LiveServer, browser: Any, seed: Seed) -> None:
+    volunteer = seed.user(Role.VOLUNTEER, locale="ru")
+    seed.tasks(1)
+    page = live_server.page(browser)
+    live_server.sign_in(page, volunteer)
+    page.wait_for_selector("[data-testid=item-text], [data-testid=queue-empty]")
+    assert page.evaluate("() => document.documentElement.lang") == "ru"
+    # The first Tab reaches the skip link; Enter takes the focus past the navigation.
+    page.reload()
+    page.wait_for_selector("[data-testid=skip]", state="attached")
+    page.keyboard.press("Tab")
+    assert page.evaluate("() => document.activeElement.dataset.testid") == "skip"
+    page.keyboard.press("Enter")
+    assert page.evaluate("() => document.activeElement.id") == "main"
+    # A route followed from the navigation by keyboard: the focus moves to the new page.
+    page.focus("[data-testid=nav-settings]")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("[data-testid=exposure]")
+    page.wait_for_function("() => document.activeElement.id === 'main'")
+    # <html lang> follows the interface language.
+    page.focus("[data-testid=lang-kk]")
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => document.querySelector('[data-testid=nav-queue]').textContent === 'Кезек'")
+    assert page.evaluate("() => document.documentElement.lang") == "kk"
+    assert page.locator("nav").get_attribute("aria-label") == "Негізгі навигация"
