@@ -234,3 +234,25 @@ def test_shell_by_keyboard(live_server: LiveServer, browser: Any, seed: Seed) ->
     page.wait_for_function("() => document.querySelector('[data-testid=nav-queue]').textContent === 'Кезек'")
     assert page.evaluate("() => document.documentElement.lang") == "kk"
     assert page.locator("nav").get_attribute("aria-label") == "Негізгі навигация"
+
+
+def test_a_page_left_while_loading_draws_nothing_into_the_next(
+    live_server: LiveServer, browser: Any, seed: Seed
+) -> None:
+    volunteer = seed.user(Role.VOLUNTEER)
+    page = live_server.page(browser)
+    live_server.sign_in(page, volunteer)
+    held: list[Any] = []
+    page.route("**/votes/mine*", lambda route: held.append(route))
+    page.goto("/#/me")
+    page.wait_for_function("() => document.querySelector('main h1') !== null")
+    page.goto("/#/settings")
+    page.wait_for_selector("[data-testid=exposure]")
+    while not held:
+        page.wait_for_timeout(50)
+    # The page left gets its answers now, and goes on loading (its last request is for the outcomes).
+    with page.expect_response(lambda response: "/outcomes" in response.url):
+        held[0].continue_()
+    page.wait_for_timeout(300)
+    assert page.locator("main section.stats").count() == 0, "My decisions drew into Settings"
+    assert page.locator("main h1").count() == 1

@@ -128,7 +128,9 @@ export async function signedIn(user) {
 
 async function route() {
   if (state.teardown) { try { state.teardown(); } catch { /* ignore */ } state.teardown = null; }
-  const main = clear(document.getElementById("main"));
+  // A fresh container a route: a view still loading for the page just left draws into a detached one.
+  const main = h("div", { class: "page" });
+  clear(document.getElementById("main")).append(main);
   const parts = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean).map(decodeURIComponent);
   let [name, ...args] = parts; // eslint-disable-line prefer-const
   highlightNav();

@@ -31,22 +31,25 @@ export async function settingsView(main) {
     h("button", { type: "button", class: "primary", "data-testid": "save-wellbeing", on: { click: () => save(box, every) } }, t("common.save"))]);
 }
 
-// One row a category: opt-in (the distressing ones), the reviewer's own daily limit, text blur.
+// One row a category: its name (with the opt-in for the distressing ones), the reviewer's own daily
+// limit and the text blur. Three columns, so that it fits a phone.
 function exposureTable(categories) {
-  const head = h("tr", null, ["exposure.category", "exposure.shown", "exposure.daily_limit", "exposure.blur_text"]
+  const head = h("tr", null, ["exposure.category", "exposure.daily_limit", "exposure.blur_text"]
     .map((key) => h("th", { scope: "col" }, t(key))));
   const rows = categories.map((c) => {
     const name = label(c.label, c.name);
-    const shown = c.requires_opt_in
-      ? h("input", { type: "checkbox", checked: Boolean(c.opted_in), "data-category": c.name, id: `opt-${c.name}`, "aria-label": t("exposure.opt_in_for", { category: name }) })
-      : h("span", { class: "muted" }, t("exposure.always"));
+    const optIn = c.requires_opt_in
+      ? h("div", { class: "opt-in" },
+        h("input", { type: "checkbox", checked: Boolean(c.opted_in), "data-category": c.name, id: `opt-${c.name}`, "aria-label": t("exposure.opt_in_for", { category: name }) }),
+        " ", h("label", { for: `opt-${c.name}` }, t("exposure.shown")))
+      : null;
     const limit = h("input", {
       type: "number", min: 0, max: 2000, step: 1, class: "narrow", "data-budget": c.name, "data-testid": `budget-${c.name}`,
       value: c.own_daily_budget ?? "", placeholder: "—", "aria-label": t("exposure.limit_for", { category: name }),
     });
     const blur = h("input", { type: "checkbox", checked: Boolean(c.blur_text), "data-blur": c.name, "data-testid": `blur-${c.name}`, "aria-label": t("exposure.blur_for", { category: name }) });
-    return h("tr", null, h("th", { scope: "row" }, name), h("td", null, shown),
-      h("td", null, limit, " ", h("span", { class: "muted" }, t("exposure.today", { n: c.today_count ?? 0 }))), h("td", null, blur));
+    return h("tr", null, h("th", { scope: "row" }, name, optIn),
+      h("td", null, limit, " ", h("span", { class: "muted today" }, t("exposure.today", { n: c.today_count ?? 0 }))), h("td", null, blur));
   });
   return h("table", { class: "grid exposure", "data-testid": "exposure" }, h("thead", null, head), h("tbody", null, rows));
 }
