@@ -6,14 +6,14 @@ export const color = (i) => PALETTE[i % PALETTE.length];
 
 function axes(w, hgt, pad, xLabel, yLabel, xTicks, yTicks) {
   const g = h("g", { class: "axes" });
-  g.append(h("line", { x1: pad.l, y1: hgt - pad.b, x2: w - pad.r, y2: hgt - pad.b, stroke: "#888" }));
-  g.append(h("line", { x1: pad.l, y1: pad.t, x2: pad.l, y2: hgt - pad.b, stroke: "#888" }));
+  g.append(h("line", { x1: pad.l, y1: hgt - pad.b, x2: w - pad.r, y2: hgt - pad.b, stroke: "#888", class: "axis" }));
+  g.append(h("line", { x1: pad.l, y1: pad.t, x2: pad.l, y2: hgt - pad.b, stroke: "#888", class: "axis" }));
   for (const [x, text] of xTicks) {
     g.append(h("text", { x, y: hgt - pad.b + 14, "text-anchor": "middle", "font-size": 10 }, text));
   }
   for (const [y, text] of yTicks) {
     g.append(h("text", { x: pad.l - 4, y: y + 3, "text-anchor": "end", "font-size": 10 }, text));
-    g.append(h("line", { x1: pad.l, y1: y, x2: w - pad.r, y2: y, stroke: "#eee" }));
+    g.append(h("line", { x1: pad.l, y1: y, x2: w - pad.r, y2: y, stroke: "#eee", class: "grid" }));
   }
   if (xLabel) g.append(h("text", { x: (w + pad.l) / 2, y: hgt - 4, "text-anchor": "middle", "font-size": 11 }, xLabel));
   if (yLabel) g.append(h("text", { x: 12, y: (hgt - pad.b + pad.t) / 2, "text-anchor": "middle", "font-size": 11, transform: `rotate(-90 12 ${(hgt - pad.b + pad.t) / 2})` }, yLabel));
