@@ -20,6 +20,7 @@ from tests.review_ui.conftest import PASSWORD, LiveServer, Seed
 pytestmark = pytest.mark.integration
 
 SHOTS = Path("/tmp/shots-a11y")
+OVERFLOW = "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
 STRETCH = "(start) => sessionStorage.setItem('saqshy.stretch', JSON.stringify({start, last: Date.now()}))"
 
 
@@ -71,6 +72,12 @@ def _dispute_and_case(live_server: LiveServer, seed: Seed) -> int:
         return cases.open_case(session, task, seed.ctx.settings, actor_id=None).id
 
 
+def _save(page: Any, screenshots: Path, name: str) -> None:
+    SHOTS.mkdir(exist_ok=True)
+    for folder in (screenshots, SHOTS):
+        page.screenshot(path=str(folder / name), full_page=True)
+
+
 def _show(page: Any, screen: Screen, case_id: int) -> None:
     page.goto(screen.path.format(case_id=case_id))
     page.wait_for_selector(screen.ready)
@@ -101,6 +108,10 @@ def test_every_screen_passes_axe(live_server: LiveServer, browser: Any, seed: Se
             if role in screen.roles:
                 _show(page, screen, case_id)
                 check(page, f"{screen.name} as {role.value}")
+                # Crawled text is read in its own language by assistive technology.
+                langs = page.eval_on_selector_all("[data-testid=item-text]", "(els) => els.map((e) => e.lang)")
+                if not set(langs) <= {"ru", "kk", "en"}:
+                    failures.append(f"{screen.name} as {role.value}: item text languages {langs}")
         if role is Role.VOLUNTEER:
             # The queue's dialogs: the keyboard help, and the break reminder after a long stretch.
             _show(page, SCREENS[0], case_id)
@@ -159,15 +170,15 @@ def test_palette_follows_the_system_preference(
     # The highlights and the item text stay readable (WCAG AA) in either palette.
     for selector in ("[data-testid=item-text]", "[data-testid=item-text] mark", "main h1", "button.illegal"):
         assert _contrast(page, selector) >= 4.5, (scheme, selector)
-    SHOTS.mkdir(exist_ok=True)
-    for folder in (screenshots, SHOTS):
-        page.screenshot(path=str(folder / f"queue-{scheme}.png"), full_page=True)
+    _save(page, screenshots, f"queue-{scheme}.png")
 
 
-def test_exposure_settings_blur_the_text_until_revealed(live_server: LiveServer, browser: Any, seed: Seed) -> None:
-    volunteer = seed.user(Role.VOLUNTEER)
+def test_exposure_settings_blur_the_text_until_revealed(
+    live_server: LiveServer, browser: Any, seed: Seed, screenshots: Path
+) -> None:
+    volunteer = seed.user(Role.VOLUNTEER, locale="kk")
     seed.tasks(2)
-    page = live_server.page(browser)
+    page = live_server.page(browser, color_scheme="dark")
     live_server.sign_in(page, volunteer)
     page.goto("/#/settings")
     page.wait_for_selector("[data-testid=exposure]")
@@ -190,6 +201,12 @@ def test_exposure_settings_blur_the_text_until_revealed(live_server: LiveServer,
     with closing(_bearer(live_server, volunteer)) as client:
         drugs = next(c for c in client.get("/wellbeing/me").json()["categories"] if c["name"] == "drugs")
     assert drugs["own_daily_budget"] == 5 and drugs["blur_text"]
+    page.set_viewport_size({"width": 390, "height": 900})
+    page.reload()
+    page.wait_for_selector("[data-testid=exposure]")
+    assert page.evaluate(OVERFLOW) == 0, "the settings fit a phone"
+    _save(page, screenshots, "settings-exposure-390.png")
+    page.set_viewport_size({"width": 1280, "height": 900})
 
     page.goto("/#/queue")
     text = page.locator("[data-testid=item-text]")
@@ -197,6 +214,7 @@ def test_exposure_settings_blur_the_text_until_revealed(live_server: LiveServer,
     blurred = "() => document.querySelector('[data-testid=item-text]').classList.contains('blurred')"
     filtered = "() => getComputedStyle(document.querySelector('[data-testid=item-text]')).filter"
     assert page.evaluate(blurred) and "blur" in page.evaluate(filtered)
+    _save(page, screenshots, "queue-text-blurred.png")
     assert text.get_attribute("lang") in ("ru", "kk", "en"), "the item text carries its language"
     page.keyboard.press("m")
     assert not page.evaluate(blurred) and page.evaluate(filtered) == "none"

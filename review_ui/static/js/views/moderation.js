@@ -5,7 +5,7 @@ import { barChart } from "../charts.js";
 import { h, clear, fmtDate, fmtPct, listOf, table } from "../dom.js";
 import { t, locale } from "../i18n.js";
 import { showError, toast } from "../app.js";
-import { renderText, normaliseTask } from "./queue.js";
+import { renderText, normaliseTask, dressItemText } from "./queue.js";
 
 export const ROLES = ["volunteer", "moderator", "police", "ml_engineer", "admin"];
 
@@ -36,7 +36,7 @@ export async function moderationView(main) {
       };
       box.append(h("article", { class: "dispute" },
         h("div", { class: "meta" }, h("b", null, `#${task.id}`), " ", task.category || "—", " · ", fmtPct(task.score), " · ", task.source),
-        renderText((task.text || "").slice(0, 2000), task.explanation),
+        dressItemText(renderText((task.text || "").slice(0, 2000), task.explanation), task, null),
         h("code", { class: "url" }, task.url),
         table([
           { label: t("case.who"), render: (v) => v.display_name || v.pseudonym || v.user_id || "—" },

@@ -126,6 +126,7 @@ export function itemLang(language) {
   return typeof language === "string" && LANG_TAG.test(language) ? language : null;
 }
 
+// `task` needs only its language and category; without `wellbeing` (staff views) the text is never blurred.
 export function dressItemText(textEl, task, wellbeing) {
   const lang = itemLang(task.language);
   if (lang) textEl.lang = lang; else textEl.removeAttribute("lang");

@@ -9,7 +9,7 @@ export async function settingsView(main) {
   main.append(h("h1", null, t("settings.title")));
   const lang = h("select", { id: "locale", "data-testid": "locale" }, LOCALES.map((c) => h("option", { value: c, selected: c === locale() }, t(`lang.${c}`))));
   lang.addEventListener("change", () => setLocale(lang.value));
-  main.append(h("section", { class: "card" }, h("label", { for: "locale" }, t("settings.language")), lang));
+  main.append(h("section", { class: "card" }, h("label", { for: "locale" }, t("settings.language")), " ", lang));
   // Revealed images in greyscale: a display preference of this browser, applied at once.
   const grey = h("input", { type: "checkbox", id: "media-greyscale", checked: greyscalePreferred(), "data-testid": "media-greyscale" });
   grey.addEventListener("change", () => { try { localStorage.setItem(GREYSCALE_KEY, grey.checked ? "1" : "0"); } catch { /* private mode */ } });
