@@ -297,6 +297,7 @@ export async function queueView(main) {
         wellbeing.reviewed_today = (wellbeing.reviewed_today || 0) + 1;
         const cat = (wellbeing.categories || []).find((c) => c.name === done.category);
         if (cat) cat.shift_count = (cat.shift_count || 0) + 1;
+        if (cat) cat.today_count = (cat.today_count || 0) + 1;
       }
     } catch (err) {
       busy = false;
