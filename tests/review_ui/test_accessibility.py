@@ -19,7 +19,6 @@ from tests.review_ui.conftest import PASSWORD, LiveServer, Seed
 
 pytestmark = pytest.mark.integration
 
-SHOTS = Path("/tmp/shots-a11y")
 OVERFLOW = "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
 STRETCH = "(start) => sessionStorage.setItem('saqshy.stretch', JSON.stringify({start, last: Date.now()}))"
 
@@ -73,9 +72,7 @@ def _dispute_and_case(live_server: LiveServer, seed: Seed) -> int:
 
 
 def _save(page: Any, screenshots: Path, name: str) -> None:
-    SHOTS.mkdir(exist_ok=True)
-    for folder in (screenshots, SHOTS):
-        page.screenshot(path=str(folder / name), full_page=True)
+    page.screenshot(path=str(screenshots / name), full_page=True)
 
 
 def _show(page: Any, screen: Screen, case_id: int) -> None:
@@ -255,6 +252,7 @@ def test_shell_by_keyboard(live_server: LiveServer, browser: Any, seed: Seed) ->
     page.keyboard.press("Enter")
     page.wait_for_function("() => document.querySelector('[data-testid=nav-queue]').textContent === 'Кезек'")
     assert page.evaluate("() => document.documentElement.lang") == "kk"
+    assert page.evaluate("() => document.activeElement.dataset.testid") == "lang-kk", "the focus stays in place"
     assert page.locator("nav").get_attribute("aria-label") == "Негізгі навигация"
 
 

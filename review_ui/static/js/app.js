@@ -57,7 +57,10 @@ export async function setLocale(next, persist = true) {
     try { await api.updateMe({ locale: next }); state.user.locale = next; } catch (err) { showError(err); }
   }
   try { localStorage.setItem("saqshy.locale", next); } catch { /* private mode */ }
+  // Redrawing the navigation removes the button just used: keep a keyboard user's place.
+  const fromLangButton = Boolean(document.activeElement && document.activeElement.closest(".langs"));
   renderChrome();
+  if (fromLangButton) document.querySelector(`[data-testid=lang-${locale()}]`)?.focus();
   route();
 }
 

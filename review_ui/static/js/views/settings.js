@@ -1,4 +1,5 @@
-// Personal settings: interface language, opt-in for the most distressing categories, breaks.
+// Personal settings: interface language, opt-in for the most distressing categories, own daily limits
+// and text blur per category, breaks.
 import { api, ApiError } from "../api.js";
 import { h, append, clear } from "../dom.js";
 import { t, label, LOCALES, locale } from "../i18n.js";
