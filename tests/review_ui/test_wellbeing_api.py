@@ -107,3 +107,42 @@ def test_moderators_limit_and_read_volunteers_only(api: TestClient, person: Pers
     assert api.put(f"/wellbeing/users/{colleague.id}", json={"daily_cap": 5}, headers=a_headers).status_code == 200
     police, _ = person(Role.POLICE)
     assert api.get(f"/wellbeing/users/{police.id}", headers=a_headers).status_code == 403
+def test_own_daily_budgets_and_text_blur(api: TestClient, person: Person, api_ctx: Context) -> None:
+    volunteer, headers = person(Role.VOLUNTEER)
+    body = api.get("/wellbeing/me", headers=headers).json()
+    assert _by_name(body)["drugs"]["own_daily_budget"] is None and not _by_name(body)["drugs"]["blur_text"]
+    response = api.put("/wellbeing/me", json={"daily_budgets": {"drugs": 1, "fraud": 5},
+                                              "blur_text_categories": ["drugs", "suicide"]}, headers=headers)
+    assert response.status_code == 200, response.text
+    categories = _by_name(response.json())
+    assert categories["drugs"]["own_daily_budget"] == 1 and categories["fraud"]["own_daily_budget"] == 5
+    assert categories["drugs"]["blur_text"] and categories["suicide"]["blur_text"]
+    assert not categories["fraud"]["blur_text"] and categories["drugs"]["served"]
+    # A vote today spends the own limit: the category is no longer served.
+    Seed(api_ctx).tasks(1, category="drugs")
+    with api_ctx.sessions.begin() as session:
+        task = session.scalars(select(ReviewTask)).one()
+        session.add(Vote(task_id=task.id, user_id=volunteer.id, verdict=Verdict.ILLEGAL, category="drugs"))
+    body = api.get("/wellbeing/me", headers=headers).json()
+    assert _by_name(body)["drugs"]["today_count"] == 1 and "drugs" in body["excluded_categories"]
+    with api_ctx.sessions() as session:
+        assert "drugs" in claim_gate(session, session.get(User, volunteer.id)).excluded_categories  # type: ignore[arg-type]
+    # A null value removes one limit and keeps the others; other settings are left as they were.
+    body = api.put("/wellbeing/me", json={"daily_budgets": {"drugs": None}}, headers=headers).json()
+    assert _by_name(body)["drugs"]["own_daily_budget"] is None and _by_name(body)["fraud"]["own_daily_budget"] == 5
+    assert _by_name(body)["drugs"]["served"] and _by_name(body)["drugs"]["blur_text"]
+    assert _by_name(api.put("/wellbeing/me", json={"blur_text_categories": []}, headers=headers).json())[
+        "drugs"]["blur_text"] is False
+
+
+def test_bad_own_budgets_change_nothing(api: TestClient, person: Person) -> None:
+    _, headers = person(Role.VOLUNTEER)
+    api.put("/wellbeing/me", json={"daily_budgets": {"drugs": 3}, "blur_text_categories": ["drugs"]}, headers=headers)
+    for payload in ({"daily_budgets": {"drugs": -1}}, {"daily_budgets": {"drugs": 10**6}},
+                    {"daily_budgets": {"drugs": "many"}}, {"blur_text_categories": "drugs"}):
+        assert api.put("/wellbeing/me", json=payload, headers=headers).status_code == 422, payload
+    for payload in ({"daily_budgets": {"no_such": 1}, "blur_text_categories": []},
+                    {"blur_text_categories": ["no_such"], "daily_budgets": {"drugs": 9}}):
+        assert api.put("/wellbeing/me", json=payload, headers=headers).status_code == 422, payload
+    drugs = _by_name(api.get("/wellbeing/me", headers=headers).json())["drugs"]
+    assert drugs["own_daily_budget"] == 3 and drugs["blur_text"]

@@ -38,9 +38,12 @@ def read_my_wellbeing(session: SessionDep, user: ReviewerUser) -> WellbeingPubli
 
 @router.put("/me", response_model=WellbeingPublic)
 def update_my_wellbeing(body: WellbeingSelfUpdate, session: SessionDep, user: ReviewerUser) -> WellbeingPublic:
-    """Opt in to (or out of) the most distressing categories; set the break reminder interval."""
-    return _public(service.update_own(session, user, opt_in_categories=body.opt_in_categories,
-                                      break_every_minutes=body.break_every_minutes))
+    """Opt in to (or out of) the most distressing categories; set the break reminder interval, your own
+    per-category daily limits and the categories whose text is blurred until revealed."""
+    return _public(service.update_own(
+        session, user, opt_in_categories=body.opt_in_categories, break_every_minutes=body.break_every_minutes,
+        daily_budgets=body.daily_budgets, blur_text_categories=body.blur_text_categories,
+    ))
 
 
 @router.get("/users/{user_id}", response_model=WellbeingPublic)

@@ -1,10 +1,11 @@
 """Reviewer wellbeing: daily cap (set by moderators), exposure budget per category per shift,
-break reminders and opt-in for the most distressing categories.
+the reviewer's own per-category daily limits, text blur per category, break reminders and opt-in
+for the most distressing categories.
 
 Settings live in ``User.preferences["wellbeing"]``; counts come from the votes themselves, so there
 is nothing to keep in sync. :func:`claim_gate` is what the queue's claim applies
-(``queue.claim_next``): categories the reviewer has not opted into or whose shift budget is spent
-are not served, and nothing is served once the daily cap is reached.
+(``queue.claim_next``): categories the reviewer has not opted into, whose shift budget is spent or
+whose own daily limit is reached are not served, and nothing is served once the daily cap is reached.
 """
 
 from __future__ import annotations
@@ -51,6 +52,9 @@ class CategoryState:
     opted_in: bool
     budget: int | None
     shift_count: int
+    own_daily_budget: int | None
+    today_count: int
+    blur_text: bool
     served: bool
 
 
@@ -116,11 +120,12 @@ _COUNTS = (
 
 def _counts(
     session: Session, user_id: int, shift_start: datetime, day_start: datetime
-) -> tuple[dict[str | None, int], int]:
-    """Votes per category since ``shift_start``, and all votes since ``day_start``: one query."""
+) -> tuple[dict[str | None, int], dict[str | None, int]]:
+    """Votes per category since ``shift_start`` and since ``day_start``: one query."""
     rows = session.execute(_COUNTS, {"user_id": user_id, "shift_start": shift_start, "day_start": day_start,
                                      "since": min(shift_start, day_start)}).all()
-    return {category: int(shift or 0) for category, shift, _ in rows}, sum(int(day or 0) for *_, day in rows)
+    return ({category: int(shift or 0) for category, shift, _ in rows},
+            {category: int(day or 0) for category, _, day in rows})
 
 
 def _budget(overrides: dict[str, Any], category: str) -> int | None:
@@ -131,7 +136,7 @@ def _budget(overrides: dict[str, Any], category: str) -> int | None:
 def _counts_matter(prefs: dict[str, Any]) -> bool:
     """Whether the reviewer's counts can change what is served: a daily cap, or a budget on a
     category they are otherwise served. Most volunteers have neither, and their claims skip the query."""
-    if prefs.get("daily_cap") is not None:
+    if prefs.get("daily_cap") is not None or prefs.get("daily_budgets"):
         return True
     opted = set(prefs.get("opt_in") or [])
     overrides: dict[str, Any] = prefs.get("budgets") or {}
@@ -151,19 +156,25 @@ def _state(session: Session, user: Actor, now: datetime, *, count: bool) -> Well
     prefs = _prefs(user)
     shift_start = now - timedelta(hours=SHIFT_HOURS)
     shift_counts: dict[str | None, int] = {}
-    reviewed_today = 0
+    day_counts: dict[str | None, int] = {}
     if count:
-        shift_counts, reviewed_today = _counts(session, user.id, shift_start, _day_start(now))
+        shift_counts, day_counts = _counts(session, user.id, shift_start, _day_start(now))
+    reviewed_today = sum(day_counts.values())
     daily_cap = prefs.get("daily_cap")
     opted = set(prefs.get("opt_in") or [])
     overrides: dict[str, Any] = prefs.get("budgets") or {}
+    own_budgets: dict[str, int] = prefs.get("daily_budgets") or {}
+    blurred = set(prefs.get("blur_text") or [])
     categories: list[CategoryState] = []
     excluded: list[str] = []
     for category in load_taxonomy():
         requires = category.name in DISTRESSING_BUDGETS
         budget = _budget(overrides, category.name)
         used = shift_counts.get(category.name, 0)
-        served = (not requires or category.name in opted) and (budget is None or used < budget)
+        own = own_budgets.get(category.name)
+        today = day_counts.get(category.name, 0)
+        served = ((not requires or category.name in opted) and (budget is None or used < budget)
+                  and (own is None or today < own))
         if not served:
             excluded.append(category.name)
         categories.append(
@@ -175,6 +186,9 @@ def _state(session: Session, user: Actor, now: datetime, *, count: bool) -> Well
                 opted_in=category.name in opted,
                 budget=budget,
                 shift_count=used,
+                own_daily_budget=own,
+                today_count=today,
+                blur_text=category.name in blurred,
                 served=served,
             )
         )
@@ -214,12 +228,29 @@ def get_managed_user(session: Session, actor: Actor, user_id: int) -> User:
 
 
 def update_own(
-    session: Session, user: User, *, opt_in_categories: list[str] | None, break_every_minutes: int | None
+    session: Session,
+    user: User,
+    *,
+    opt_in_categories: list[str] | None,
+    break_every_minutes: int | None,
+    daily_budgets: dict[str, int | None] | None,
+    blur_text_categories: list[str] | None,
 ) -> WellbeingState:
-    """A reviewer opts in to (or out of) the most distressing categories and sets the break interval."""
+    """A reviewer opts in to (or out of) the most distressing categories, sets the break interval,
+    their own per-category daily limits (a None value removes one) and the categories whose text is blurred."""
     prefs = _prefs(user)
-    if opt_in_categories is not None:
-        prefs["opt_in"] = _known_categories(opt_in_categories)
+    # Validate everything before changing anything: bad input changes nothing.
+    opt_in = None if opt_in_categories is None else _known_categories(opt_in_categories)
+    blur = None if blur_text_categories is None else _known_categories(blur_text_categories)
+    if daily_budgets is not None:
+        _known_categories(list(daily_budgets))
+    if opt_in is not None:
+        prefs["opt_in"] = opt_in
+    if blur is not None:
+        prefs["blur_text"] = blur
+    if daily_budgets is not None:
+        merged = {**(prefs.get("daily_budgets") or {}), **daily_budgets}
+        prefs["daily_budgets"] = {k: v for k, v in merged.items() if v is not None}
     if break_every_minutes is not None:
         prefs["break_every_minutes"] = break_every_minutes
     _save_prefs(user, prefs)

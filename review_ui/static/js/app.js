@@ -66,7 +66,10 @@ export async function setLocale(next, persist = true) {
     try { await api.updateMe({ locale: next }); state.user.locale = next; } catch (err) { showError(err); }
   }
   try { localStorage.setItem("saqshy.locale", next); } catch { /* private mode */ }
+  // Redrawing the navigation removes the button just used: keep a keyboard user's place.
+  const fromLangButton = Boolean(document.activeElement && document.activeElement.closest(".langs"));
   renderChrome();
+  if (fromLangButton) document.querySelector(`[data-testid=lang-${locale()}]`)?.focus();
   route();
 }
 
@@ -74,7 +77,8 @@ function renderChrome() {
   document.title = t("app.title");
   const nav = clear(document.getElementById("nav"));
   const user = state.user;
-  nav.append(h("a", { href: "#/", class: "brand" }, "Saqshy"));
+  nav.setAttribute("aria-label", t("a11y.nav"));
+  nav.append(skipLink(), h("a", { href: "#/", class: "brand" }, "Saqshy"));
   if (user) {
     for (const item of NAV) {
       if (item.roles.includes(user.role)) {
@@ -94,6 +98,24 @@ function renderChrome() {
       h("button", { type: "button", class: "link", "data-testid": "logout", on: { click: logout } }, t("nav.logout")));
   }
   highlightNav();
+}
+
+// Keyboard users jump past the navigation; a plain #main link would be taken for a route.
+function skipLink() {
+  return h("a", { href: "#/", class: "skip", "data-testid": "skip", on: { click: (e) => { e.preventDefault(); focusMain(); } } }, t("a11y.skip"));
+}
+
+function focusMain() {
+  const main = document.getElementById("main");
+  main.setAttribute("tabindex", "-1");
+  main.focus();
+}
+
+// After a route change the focus would stay on the link just used (or fall to the body): take it
+// to the new page, unless the view has put it somewhere itself.
+function focusNewPage() {
+  const active = document.activeElement;
+  if (!active || active === document.body || document.getElementById("nav").contains(active)) focusMain();
 }
 
 function highlightNav() {
@@ -118,7 +140,9 @@ export async function signedIn(user) {
 
 async function route() {
   if (state.teardown) { try { state.teardown(); } catch { /* ignore */ } state.teardown = null; }
-  const main = clear(document.getElementById("main"));
+  // A fresh container a route: a view still loading for the page just left draws into a detached one.
+  const main = h("div", { class: "page" });
+  clear(document.getElementById("main")).append(main);
   const parts = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean).map(decodeURIComponent);
   let [name, ...args] = parts; // eslint-disable-line prefer-const
   highlightNav();
@@ -152,7 +176,7 @@ async function start() {
     if (!(err instanceof ApiError) || (err.status !== 401 && err.status !== 403)) showError(err);
     renderChrome();
   }
-  window.addEventListener("hashchange", route);
+  window.addEventListener("hashchange", () => route().then(focusNewPage));
   await route();
   document.body.dataset.ready = "1";
 }

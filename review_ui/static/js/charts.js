@@ -6,14 +6,14 @@ export const color = (i) => PALETTE[i % PALETTE.length];
 
 function axes(w, hgt, pad, xLabel, yLabel, xTicks, yTicks) {
   const g = h("g", { class: "axes" });
-  g.append(h("line", { x1: pad.l, y1: hgt - pad.b, x2: w - pad.r, y2: hgt - pad.b, stroke: "#888" }));
-  g.append(h("line", { x1: pad.l, y1: pad.t, x2: pad.l, y2: hgt - pad.b, stroke: "#888" }));
+  g.append(h("line", { x1: pad.l, y1: hgt - pad.b, x2: w - pad.r, y2: hgt - pad.b, stroke: "#888", class: "axis" }));
+  g.append(h("line", { x1: pad.l, y1: pad.t, x2: pad.l, y2: hgt - pad.b, stroke: "#888", class: "axis" }));
   for (const [x, text] of xTicks) {
     g.append(h("text", { x, y: hgt - pad.b + 14, "text-anchor": "middle", "font-size": 10 }, text));
   }
   for (const [y, text] of yTicks) {
     g.append(h("text", { x: pad.l - 4, y: y + 3, "text-anchor": "end", "font-size": 10 }, text));
-    g.append(h("line", { x1: pad.l, y1: y, x2: w - pad.r, y2: y, stroke: "#eee" }));
+    g.append(h("line", { x1: pad.l, y1: y, x2: w - pad.r, y2: y, stroke: "#eee", class: "grid" }));
   }
   if (xLabel) g.append(h("text", { x: (w + pad.l) / 2, y: hgt - 4, "text-anchor": "middle", "font-size": 11 }, xLabel));
   if (yLabel) g.append(h("text", { x: 12, y: (hgt - pad.b + pad.t) / 2, "text-anchor": "middle", "font-size": 11, transform: `rotate(-90 12 ${(hgt - pad.b + pad.t) / 2})` }, yLabel));
@@ -21,12 +21,12 @@ function axes(w, hgt, pad, xLabel, yLabel, xTicks, yTicks) {
 }
 
 // series: [{name, points: [[x, y], ...]}] with x, y in [0, 1].
-export function lineChart(series, { width = 420, height = 300, xLabel = "", yLabel = "", testid } = {}) {
+export function lineChart(series, { width = 420, height = 300, xLabel = "", yLabel = "", testid, label } = {}) {
   const pad = { l: 44, r: 10, t: 10, b: 36 };
   const sx = (x) => pad.l + x * (width - pad.l - pad.r);
   const sy = (y) => height - pad.b - y * (height - pad.t - pad.b);
   const ticks = [0, 0.25, 0.5, 0.75, 1];
-  const svg = h("svg", { viewBox: `0 0 ${width} ${height}`, width, height, class: "chart", role: "img", "data-testid": testid || null },
+  const svg = h("svg", { viewBox: `0 0 ${width} ${height}`, width, height, class: "chart", role: "img", "data-testid": testid || null, "aria-label": label || [yLabel, xLabel, ...series.map((x) => x.name)].filter(Boolean).join(", ") },
     axes(width, height, pad, xLabel, yLabel, ticks.map((v) => [sx(v), v.toFixed(2)]), ticks.map((v) => [sy(v), v.toFixed(2)])));
   series.forEach((s, i) => {
     const pts = (s.points || []).filter((p) => Number.isFinite(p[0]) && Number.isFinite(p[1]))
@@ -37,7 +37,7 @@ export function lineChart(series, { width = 420, height = 300, xLabel = "", yLab
 }
 
 // groups: [{name, values: {seriesName: number}}], values in [0, 1].
-export function barChart(groups, seriesNames, { width = 520, height = 240, yLabel = "", testid, keys } = {}) {
+export function barChart(groups, seriesNames, { width = 520, height = 240, yLabel = "", testid, keys, label } = {}) {
   const valueKeys = keys || seriesNames;
   const pad = { l: 44, r: 10, t: 10, b: 36 };
   const inner = width - pad.l - pad.r;
@@ -45,7 +45,7 @@ export function barChart(groups, seriesNames, { width = 520, height = 240, yLabe
   const bw = Math.min(36, Math.max(2, (gw - 8) / Math.max(1, seriesNames.length)));
   const sy = (y) => height - pad.b - y * (height - pad.t - pad.b);
   const ticks = [0, 0.5, 1];
-  const svg = h("svg", { viewBox: `0 0 ${width} ${height}`, width, height, class: "chart", role: "img", "data-testid": testid || null },
+  const svg = h("svg", { viewBox: `0 0 ${width} ${height}`, width, height, class: "chart", role: "img", "data-testid": testid || null, "aria-label": label || [yLabel, ...seriesNames].filter(Boolean).join(", ") },
     axes(width, height, pad, "", yLabel, groups.map((g, i) => [pad.l + gw * i + gw / 2, g.name]), ticks.map((v) => [sy(v), v.toFixed(1)])));
   groups.forEach((g, i) => {
     seriesNames.forEach((name, j) => {
@@ -62,12 +62,12 @@ export function barChart(groups, seriesNames, { width = 520, height = 240, yLabe
 }
 
 // rows: [{label, bins: [counts...]}]: one small histogram strip per row (e.g. per source and day).
-export function heatStrip(rows, { binCount = 10, width = 680, rowHeight = 16, testid } = {}) {
+export function heatStrip(rows, { binCount = 10, width = 680, rowHeight = 16, testid, label } = {}) {
   const labelW = 250;
   const padR = 14;
   const height = rows.length * rowHeight + 20;
   const cw = (width - labelW - padR) / binCount;
-  const svg = h("svg", { viewBox: `0 0 ${width} ${height}`, width, height, class: "chart", role: "img", "data-testid": testid || null });
+  const svg = h("svg", { viewBox: `0 0 ${width} ${height}`, width, height, class: "chart", role: "img", "data-testid": testid || null, "aria-label": label || rows.map((row) => row.label).join(", ") });
   rows.forEach((row, i) => {
     const total = row.bins.reduce((a, b) => a + b, 0) || 1;
     svg.append(h("text", { x: labelW - 6, y: i * rowHeight + rowHeight - 4, "text-anchor": "end", "font-size": 10 }, row.label));

@@ -37,7 +37,7 @@ export async function adminView(main) {
     let rows = [];
     try { rows = listOf(await api.sources({ limit: 200 })); } catch (err) { showError(err); }
     const hours = (s) => {
-      const input = h("input", { type: "number", min: 0.25, step: 0.25, class: "narrow", value: (s.crawl_every_seconds || 0) / 3600, disabled: !editable });
+      const input = h("input", { type: "number", min: 0.25, step: 0.25, class: "narrow", value: (s.crawl_every_seconds || 0) / 3600, disabled: !editable, "aria-label": `${t("admin.every_hours")}: ${s.name}` });
       input.addEventListener("change", async () => {
         try { await api.updateSource(s.id, { crawl_every_seconds: Math.round(Number(input.value) * 3600) }); toast(t("common.saved")); } catch (err) { showError(err); }
       });

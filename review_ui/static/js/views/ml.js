@@ -74,7 +74,7 @@ export async function mlView(main) {
       h("h2", null, t("ml.version"), " ", v.version),
       v.headline ? h("p", { class: "muted" }, v.headline, v.test_examples ? ` · ${t("ml.test_examples", { n: v.test_examples })}` : "") : null,
       h("h3", null, t("ml.pr_curves")),
-      curves.length ? lineChart(curves, { xLabel: t("ml.metric.recall"), yLabel: t("ml.metric.precision"), testid: "pr-chart" })
+      curves.length ? lineChart(curves, { xLabel: t("ml.metric.recall"), yLabel: t("ml.metric.precision"), testid: "pr-chart", label: t("ml.pr_curves") })
         : v.pr_curves_png ? h("img", { src: v.pr_curves_png, alt: t("ml.pr_curves"), class: "pr-image" }) : h("p", { class: "muted" }, t("ml.no_curves")),
       h("div", { class: "cols" },
         h("div", null, h("h3", null, t("ml.per_category")), perCategory.length ? metricChart(perCategory, "per-category-chart") : null, metricTable(perCategory)),
@@ -86,7 +86,7 @@ export async function mlView(main) {
   try {
     const data = await api.scoreDistribution({ days: 30 });
     const rows = listOf(data).map((r) => ({ label: `${r.source_name ?? r.source_id ?? "—"} · ${r.day ?? r.date ?? ""}`, bins: r.histogram || r.bins || [] }));
-    dist.append(rows.length ? heatStrip(rows, { binCount: (rows[0].bins || []).length || 10, testid: "score-distribution" }) : h("p", { class: "muted" }, t("common.no_data")));
+    dist.append(rows.length ? heatStrip(rows, { binCount: (rows[0].bins || []).length || 10, testid: "score-distribution", label: t("ml.score_distribution") }) : h("p", { class: "muted" }, t("common.no_data")));
   } catch (err) {
     dist.append(h("p", { class: "muted" }, t("common.unavailable")));
     if (!(err instanceof ApiError) || err.status !== 404) showError(err);

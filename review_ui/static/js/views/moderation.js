@@ -5,7 +5,7 @@ import { barChart } from "../charts.js";
 import { h, clear, fmtDate, fmtPct, listOf, table } from "../dom.js";
 import { t, locale } from "../i18n.js";
 import { showError, toast } from "../app.js";
-import { renderText, normaliseTask } from "./queue.js";
+import { renderText, normaliseTask, dressItemText } from "./queue.js";
 
 export const ROLES = ["volunteer", "moderator", "police", "ml_engineer", "admin"];
 
@@ -36,7 +36,7 @@ export async function moderationView(main) {
       };
       box.append(h("article", { class: "dispute" },
         h("div", { class: "meta" }, h("b", null, `#${task.id}`), " ", task.category || "—", " · ", fmtPct(task.score), " · ", task.source),
-        renderText((task.text || "").slice(0, 2000), task.explanation),
+        dressItemText(renderText((task.text || "").slice(0, 2000), task.explanation), task, null),
         h("code", { class: "url" }, task.url),
         table([
           { label: t("case.who"), render: (v) => v.display_name || v.pseudonym || v.user_id || "—" },
@@ -76,7 +76,7 @@ export async function moderationView(main) {
   }
 
   function renderInvites() {
-    const role = h("select", { id: "invite-role", "data-testid": "invite-role" }, ROLES.map((r) => h("option", { value: r }, t(`role.${r}`))));
+    const role = h("select", { id: "invite-role", "data-testid": "invite-role", "aria-label": t("admin.role") }, ROLES.map((r) => h("option", { value: r }, t(`role.${r}`))));
     const email = h("input", { id: "invite-email", type: "email", placeholder: "email", autocomplete: "off" });
     const out = h("div", { "data-testid": "invite-result" });
     const form = h("form", { class: "inline", on: { submit: async (e) => {
@@ -103,7 +103,7 @@ export async function moderationView(main) {
     clear(thresholds).append(h("h2", null, t("mod.thresholds")), table([
       { label: t("case.category"), render: (r) => r.category || r.name },
       { label: t("mod.threshold"), render: (r) => {
-        const input = h("input", { type: "number", min: 0.01, max: 0.99, step: 0.01, class: "narrow", value: r.threshold });
+        const input = h("input", { type: "number", min: 0.01, max: 0.99, step: 0.01, class: "narrow", value: r.threshold, "aria-label": `${t("mod.threshold")}: ${r.category || r.name}` });
         input.addEventListener("change", async () => {
           try { await api.setThreshold(r.category || r.name, Number(input.value)); toast(t("common.saved")); } catch (err) { showError(err); }
         });

@@ -4,7 +4,7 @@ import { api } from "../api.js";
 import { h, clear, fmtDate, fmtPct, listOf, table } from "../dom.js";
 import { t, locale } from "../i18n.js";
 import { showError, toast } from "../app.js";
-import { renderMedia, renderText } from "./queue.js";
+import { renderMedia, renderText, dressItemText } from "./queue.js";
 import { readZip, json, text } from "../zip.js";
 
 export const CASE_STATUSES = ["new", "acknowledged", "closed"];
@@ -93,7 +93,7 @@ export async function caseView(main, id) {
       h("a", { href: api.evidenceUrl(c.id), download: `saqshy-case-${c.id}.zip`, class: "button", "data-testid": "evidence-zip" }, t("case.download")),
       " ", h("a", { href: "/cases/evidence-public-key", download: "saqshy-evidence-public-key.pem", class: "button" }, t("case.public_key"))),
     h("section", { class: "card" }, h("h2", null, t("case.content")), item.title ? h("h3", null, item.title) : null,
-      renderText(text(bundle["text.txt"]), null), mediaSlot),
+      dressItemText(renderText(text(bundle["text.txt"]), null), item, null), mediaSlot),
     h("section", { class: "card" }, h("h2", null, t("case.scores")), table([
       { label: t("ml.version"), key: "model_version" },
       { label: t("item.score"), render: (s) => fmtPct(s.score) },

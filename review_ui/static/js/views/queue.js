@@ -154,11 +154,38 @@ function setBlurred(img, blurred) {
   if (caption) caption.textContent = t(blurred ? "item.media_click" : "queue.media_shown");
 }
 
-// `m`: reveal every image of the item, or blur them all again.
+// `m`: reveal every image of the item (and its text, when blurred by a setting), or blur them all again.
 export function toggleMedia(root) {
-  const images = [...root.querySelectorAll(".media img")];
+  const images = [...root.querySelectorAll(".media img, .item-text.text-blur")];
   const reveal = images.some((img) => img.classList.contains("blurred"));
   for (const img of images) setBlurred(img, !reveal);
+}
+
+// --- Item text: its language for assistive technology, and blur for the categories the reviewer chose
+// in Settings (revealed by a click, the button or `m`, like the images).
+const LANG_TAG = /^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$/;
+
+export function itemLang(language) {
+  return typeof language === "string" && LANG_TAG.test(language) ? language : null;
+}
+
+export function withItemLang(el, task) {
+  const lang = itemLang(task.language);
+  if (lang) el.lang = lang;
+  return el;
+}
+
+// `task` needs only its language and category; without `wellbeing` (staff views) the text is never blurred.
+export function dressItemText(textEl, task, wellbeing) {
+  const lang = itemLang(task.language);
+  if (lang) textEl.lang = lang; else textEl.removeAttribute("lang");
+  const cat = wellbeing && (wellbeing.categories || []).find((c) => c.name === task.category);
+  if (!cat || !cat.blur_text) return textEl;
+  textEl.classList.add("text-blur", "blurred");
+  textEl.addEventListener("click", () => textEl.classList.remove("blurred"));
+  const reveal = h("button", { type: "button", class: "link", "data-testid": "reveal-text", on: { click: () => textEl.classList.toggle("blurred") } },
+    h("kbd", null, "m"), " ", t("exposure.reveal_text"));
+  return h("div", { class: "text-blur-wrap" }, h("p", { class: "muted text-blur-hint" }, t("exposure.text_blurred"), " ", reveal), textEl);
 }
 
 export function openOriginalDialog(url) {
@@ -354,8 +381,8 @@ export async function queueView(main) {
         h("span", null, t("item.language"), ": ", h("b", null, task.language)),
         task.author ? h("span", null, t("item.author"), ": ", h("b", { "data-testid": "item-author" }, task.author)) : null,
         h("span", null, t("item.fetched"), ": ", h("b", null, fmtDate(task.fetchedAt, locale())))),
-      task.title ? renderTitle(task.title, task.explanation) : null,
-      renderText(task.text || "", task.explanation),
+      task.title ? withItemLang(renderTitle(task.title, task.explanation), task) : null,
+      dressItemText(renderText(task.text || "", task.explanation), task, wellbeing),
       renderMedia(task.media),
       h("div", { class: "media-slot", "data-testid": "media-slot" }),
       h("div", { class: "url-row" },
@@ -414,6 +441,7 @@ export async function queueView(main) {
     wellbeing.reviewed_today = Math.max(0, (wellbeing.reviewed_today || 0) + step);
     const cat = (wellbeing.categories || []).find((c) => c.name === category);
     if (cat) cat.shift_count = Math.max(0, (cat.shift_count || 0) + step);
+    if (cat) cat.today_count = Math.max(0, (cat.today_count || 0) + step);
   }
 
   async function decide(verdict) {

@@ -15,6 +15,13 @@ export function wellbeingBar(wb) {
     parts.push(h("span", { class: exhausted ? "badge budget exhausted" : "badge budget", title: t("wellbeing.budget_hint") },
       `${label(c.label, c.name)} ${used}/${c.budget}`));
   }
+  // The reviewer's own daily limits (Settings), counted since midnight UTC.
+  for (const c of wb.categories || []) {
+    if (c.own_daily_budget == null) continue;
+    const used = c.today_count ?? 0;
+    parts.push(h("span", { class: used >= c.own_daily_budget ? "badge budget exhausted" : "badge budget", title: t("exposure.own_hint"), "data-testid": `own-budget-${c.name}` },
+      t("exposure.own_badge", { category: label(c.label, c.name), n: used, limit: c.own_daily_budget })));
+  }
   const hidden = (wb.categories || []).filter((c) => c.requires_opt_in && !c.opted_in);
   if (hidden.length) {
     parts.push(h("span", { class: "muted" }, t("wellbeing.not_opted", { list: hidden.map((c) => label(c.label, c.name)).join(", ") })));
