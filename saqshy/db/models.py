@@ -304,7 +304,7 @@ class Score(Base):
     score: Mapped[float] = mapped_column(Float)
     top_category: Mapped[str | None] = mapped_column(String(64))
     explanation: Mapped[list[Any] | None] = mapped_column()
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     # Set when the triage sync has turned this score into a task (or decided not to).
     triaged_at: Mapped[datetime | None] = mapped_column(index=True)
 
@@ -529,3 +529,5 @@ class JobRecord(Base):
     next_attempt_at: Mapped[datetime | None]
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    # The request that enqueued it (saqshy.logs): its log lines carry the same id.
+    request_id: Mapped[str | None] = mapped_column(String(64))
