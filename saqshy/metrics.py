@@ -27,7 +27,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess, start_http_server
 from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.registry import REGISTRY, Collector
 from sqlalchemy import event, func, select
@@ -38,6 +38,8 @@ from saqshy.db.session import READ_ONLY, session_scope
 from saqshy.jobs.base import as_utc
 
 if TYPE_CHECKING:
+    from wsgiref.simple_server import WSGIServer
+
     from saqshy.context import Context
     from saqshy.settings import Settings
 
@@ -163,12 +165,14 @@ def event_registry() -> CollectorRegistry:
     return registry
 
 
-def start_worker_server(port: int) -> None:
-    """``/metrics`` of a job worker on its own port (a worker on another host than the API)."""
-    from prometheus_client import start_http_server
+def start_worker_server(port: int, addr: str = "0.0.0.0") -> WSGIServer:
+    """``/metrics`` of a job worker on its own port (a worker on another host than the API).
 
-    start_http_server(port, registry=event_registry())
+    Only its event counters, without a token (prometheus_client's server has none): firewall the port.
+    """
+    server, _thread = start_http_server(port, addr=addr, registry=event_registry())
     logger.info("worker metrics on port %d", port)
+    return server
 
 
 # --- state, read from SQL at scrape time ------------------------------------------------------

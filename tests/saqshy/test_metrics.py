@@ -8,6 +8,7 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
@@ -41,6 +42,17 @@ def test_without_the_folder_events_stay_in_this_process(monkeypatch: pytest.Monk
     before = _sample(registry, "saqshy_escalations_to_moderator_total") or 0
     metrics.TO_MODERATOR.inc()
     assert _sample(registry, "saqshy_escalations_to_moderator_total") == before + 1
+
+
+def test_a_worker_serves_its_own_metrics(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(metrics.MULTIPROC_ENV, "")
+    server = metrics.start_worker_server(0, addr="127.0.0.1")
+    try:
+        answer = httpx.get(f"http://127.0.0.1:{server.server_port}/metrics", timeout=10)
+        assert answer.status_code == 200 and "saqshy_claims_total" in answer.text
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_serve_gets_a_fresh_folder_unless_one_is_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -14,11 +14,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 from sqlalchemy import select
 
+from saqshy.context import build_context
 from saqshy.db.models import JobRecord
 from saqshy.logs import REQUEST_ID_HEADER, RequestIdFilter, json_formatter
+from tests.triage_api.triage_factories import make_task
 from triage_api.main import create_app
 from triage_api.observability import RequestObservability
-from tests.triage_api.triage_factories import make_task
 
 LOOPBACK = ("127.0.0.1", 50000)
 
@@ -101,18 +102,20 @@ def test_metrics_is_loopback_only_without_a_token(client) -> None:  # type: igno
     assert TestClient(client.app, client=("10.0.0.5", 1)).get("/metrics").status_code == 403
 
 
-def test_metrics_token_is_required_when_set(settings, ctx) -> None:  # type: ignore[no-untyped-def]
+def test_metrics_token_is_required_when_set(settings) -> None:  # type: ignore[no-untyped-def]
     settings = settings.model_copy(update={"metrics_token": SecretStr("s3cret-token")})
-    with TestClient(create_app(settings, context=ctx.__class__(settings=settings, engine=ctx.engine,
-                                                               sessions=ctx.sessions)),
-                    client=("10.0.0.5", 1)) as remote:
-        assert remote.get("/metrics").status_code == 401
-        assert remote.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
-        assert remote.get("/metrics", headers={"Authorization": "Basic s3cret-token"}).status_code == 401
-        answer = remote.get("/metrics", headers={"Authorization": "Bearer s3cret-token"})
-        assert answer.status_code == 200 and "saqshy_jobs" in answer.text
-        # With a token, loopback needs it too.
-        assert TestClient(remote.app, client=LOOPBACK).get("/metrics").status_code == 401
+    context = build_context(settings)
+    try:
+        with TestClient(create_app(settings, context=context), client=("10.0.0.5", 1)) as remote:
+            assert remote.get("/metrics").status_code == 401
+            assert remote.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
+            assert remote.get("/metrics", headers={"Authorization": "Basic s3cret-token"}).status_code == 401
+            answer = remote.get("/metrics", headers={"Authorization": "Bearer s3cret-token"})
+            assert answer.status_code == 200 and "saqshy_jobs" in answer.text
+            # With a token, loopback needs it too.
+            assert TestClient(remote.app, client=LOOPBACK).get("/metrics").status_code == 401
+    finally:
+        context.close()
 
 
 def test_request_id_in_the_answer_and_in_json_log_lines(json_log) -> None:  # type: ignore[no-untyped-def]
