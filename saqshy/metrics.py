@@ -40,6 +40,7 @@ from saqshy.jobs.base import as_utc
 if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer
 
+    from crawlers.runner import CrawlSummary
     from saqshy.context import Context
     from saqshy.settings import Settings
 
@@ -105,14 +106,13 @@ def count_vote(session: Session, verdict: str, seconds: float) -> None:
     after_commit(session, record)
 
 
-def count_crawl(summary: Any) -> None:
+def count_crawl(summary: CrawlSummary) -> None:
     """Add a finished crawl's counters (``crawlers.runner.CrawlSummary``), per source."""
     for source in summary.sources:
-        counters: dict[str, int] = source.counters
-        CRAWL_PAGES.labels(source=source.name).inc(counters.get("pages", 0))
-        CRAWL_ERRORS.labels(source=source.name).inc(counters.get("errors", 0))
+        CRAWL_PAGES.labels(source=source.name).inc(source.pages)
+        CRAWL_ERRORS.labels(source=source.name).inc(source.errors)
         for kind in CRAWL_ITEM_KINDS:
-            CRAWL_ITEMS.labels(source=source.name, kind=kind).inc(counters.get(f"items/{kind}", 0))
+            CRAWL_ITEMS.labels(source=source.name, kind=kind).inc(source.counters.get(f"items/{kind}", 0))
 
 
 @contextmanager

@@ -79,6 +79,23 @@ def test_events_count_only_once_committed(ctx) -> None:  # type: ignore[no-untyp
     assert counted == ["committed"]
 
 
+def test_a_crawl_job_counts_pages_items_and_errors_per_source(ctx, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    from crawlers import jobs, runner
+
+    counters = {"pages": 5, "errors": 1, "items/new": 3, "items/unchanged": 1}
+    summary = runner.CrawlSummary(sources=[runner.SourceSummary("metrics-probe", counters, "finished", 1.0)])
+    monkeypatch.setattr(runner, "run_crawl", lambda settings, sources: summary)
+
+    def value(name: str, **labels: str) -> float:
+        return metrics.REGISTRY.get_sample_value(name, {"source": "metrics-probe", **labels}) or 0.0
+
+    before = [value("saqshy_crawl_pages_total"), value("saqshy_crawl_items_total", kind="new")]
+    jobs.crawl_due(ctx)
+    assert [value("saqshy_crawl_pages_total"), value("saqshy_crawl_items_total", kind="new")] == [
+        before[0] + 5, before[1] + 3]
+    assert value("saqshy_crawl_errors_total") >= 1
+
+
 def test_job_durations_by_name_and_outcome() -> None:
     def count(outcome: str) -> float:
         return metrics.REGISTRY.get_sample_value(
