@@ -87,7 +87,11 @@ def after_commit(session: Session, action: Callable[[], object]) -> None:
 
 def _run_after_commit(session: Session) -> None:
     for action in session.info.pop(_AFTER_COMMIT, ()):
-        action()
+        try:
+            action()
+        except Exception:
+            # The transaction is committed: a failing metric (a full disk in multiprocess mode) must not undo that.
+            logger.exception("a metric could not be counted")
 
 
 def _discard_after_commit(session: Session, *_args: Any) -> None:
