@@ -19,6 +19,7 @@ from saqshy.db.models import ContentItem, Score
 from saqshy.db.session import session_scope
 from saqshy.errors import InvalidInput
 from saqshy.jobs.registry import job
+from saqshy.metrics import TEXTS_SCORED
 
 if TYPE_CHECKING:
     from classifier.engine import Scorer
@@ -137,6 +138,7 @@ def score_items(ctx: Context, item_ids: list[int]) -> dict[str, int]:
                     )
                 )
                 written += 1
+    TEXTS_SCORED.labels(model_version=version).inc(written)
     logger.info("scored %d of %d items with %s", written, len(ids), version)
     if written:
         # New scores become review tasks now rather than at the next periodic sync.

@@ -11,10 +11,13 @@ from saqshy.scheduler import register_periodic
 @job("crawl.due", max_attempts=1, timeout=6 * 3600)
 def crawl_due(ctx: Any, sources: list[str] | None = None) -> dict[str, Any]:
     from crawlers.runner import run_crawl
+    from saqshy.metrics import count_crawl
 
     # A child process: the Twisted reactor runs once per process, and a job worker lives long.
     # Due sources are claimed when the crawl starts, so an overlapping run skips them.
-    return run_crawl(ctx.settings, sources or None).to_dict()
+    summary = run_crawl(ctx.settings, sources or None)
+    count_crawl(summary)
+    return summary.to_dict()
 
 
 register_periodic("crawl.due", every=60)

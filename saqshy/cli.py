@@ -63,10 +63,9 @@ def settings() -> Settings:
 
 @app.callback()
 def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    from saqshy.logs import configure_logging
+
+    configure_logging(settings().log_format, logging.DEBUG if verbose else logging.INFO)
     if not verbose:
         # Alembic logs a dozen set-up lines at INFO on every command; saqshy.db.migrate says
         # in one line when the schema really changed.
@@ -85,6 +84,8 @@ def serve(
 ) -> None:
     """Run the triage API and the review UI (with the in-process job pool on embedded defaults)."""
     import uvicorn
+
+    from saqshy.logs import logging_config
 
     if reload and workers > 1:
         raise typer.BadParameter("--reload runs one process; leave --workers at 1", param_hint="--workers")
@@ -105,6 +106,11 @@ def serve(
                 refuse_insecure_production(config, session)
         finally:
             ctx.close()
+    if workers > 1:
+        from saqshy.metrics import prepare_multiproc_dir
+
+        # Before any worker starts: each one's counters go to this shared folder, summed by /metrics.
+        prepare_multiproc_dir(config.var_dir)
     # Several workers share the store safely: jobs are claimed from SQL atomically, periodic jobs
     # are keyed (a second scheduler's enqueue is a no-op), audit entries are chained under the
     # chain head's lock whichever process's sequencer gets there first.
@@ -116,6 +122,8 @@ def serve(
         reload=reload,
         workers=workers,
         log_level="info",
+        # Applied in each worker process too: the same format, with the request id, everywhere.
+        log_config=logging_config(config.log_format),
     )
 
 

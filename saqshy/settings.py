@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from saqshy.logs import LogFormat
 from saqshy.netpolicy import AddressPolicy, parse_networks
 
 _SOURCE_TREE = Path(__file__).resolve().parent.parent
@@ -70,6 +71,18 @@ class Settings(BaseSettings):
     # HTTP.
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+
+    # Watching it: "json" logs one JSON object per line (with the request id); /metrics is read
+    # with this bearer token, or only from loopback when it is unset.
+    log_format: LogFormat = "text"
+    metrics_token: SecretStr | None = None
+    # ``saqshy worker`` serves its own /metrics on this port (workers on other hosts than the API).
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+
+    @field_validator("metrics_token", "metrics_port", mode="before")
+    @classmethod
+    def _metrics_blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     # Crawling.
     crawler_contact_url: str = "https://github.com/saqshy/saqshy"

@@ -25,7 +25,8 @@ from saqshy.settings import Settings, get_settings
 from triage_api import api_docs
 from triage_api.deps import SessionRunner, route_roles
 from triage_api.exception_handlers import register_exception_handlers
-from triage_api.routes import audit, auth, health, invites, moderation, tasks, users, votes
+from triage_api.observability import RequestObservability
+from triage_api.routes import audit, auth, health, invites, metrics, moderation, tasks, users, votes
 from triage_api.services import security
 from triage_api.services.audit import AuditSequencer
 
@@ -269,9 +270,11 @@ def create_app(settings: Settings | None = None, context: Context | None = None)
     app.add_exception_handler(DataError, _data_error)
     app.add_middleware(BodySizeLimit)
     app.add_middleware(InFlightLimit, limit=settings.triage_max_in_flight)
+    # Outermost of these: a request's id and latency include its wait for a place in flight.
+    app.add_middleware(RequestObservability)
     # The review loop's routers first: a request is matched against the routers in this order, and
     # claims and votes are most of the traffic (no two routers share a path, so order is only speed).
-    for module in (tasks, votes, health, auth, users, invites, moderation, audit):
+    for module in (tasks, votes, health, auth, users, invites, moderation, audit, metrics):
         _include(app, module.router)
     _include_optional_routers(app)
     _document_errors(app)

@@ -304,7 +304,7 @@ class Score(Base):
     score: Mapped[float] = mapped_column(Float)
     top_category: Mapped[str | None] = mapped_column(String(64))
     explanation: Mapped[list[Any] | None] = mapped_column()
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     # Set when the triage sync has turned this score into a task (or decided not to).
     triaged_at: Mapped[datetime | None] = mapped_column(index=True)
 
@@ -533,3 +533,5 @@ class JobRecord(Base):
     progress: Mapped[dict[str, Any] | None] = mapped_column()
     # Set by a cancel request; the running job stops at its next progress report.
     cancel_requested_at: Mapped[datetime | None]
+    # The request that enqueued it (saqshy.logs): its log lines carry the same id.
+    request_id: Mapped[str | None] = mapped_column(String(64))

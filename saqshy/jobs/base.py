@@ -34,6 +34,7 @@ from saqshy.db.models import JobRecord, JobStatus
 from saqshy.db.session import session_scope
 from saqshy.errors import Conflict, InvalidInput, InvalidTransition, NotFound, SaqshyError
 from saqshy.jobs.registry import check_args, get_job_spec
+from saqshy.logs import current_request_id
 from saqshy.settings import Settings
 
 if TYPE_CHECKING:
@@ -210,6 +211,7 @@ class JobQueue(abc.ABC):
                             max_attempts=attempts_allowed,
                             enqueued_at=now,
                             next_attempt_at=due,
+                            request_id=current_request_id(),
                         )
                     )
                 elif record.status in ACTIVE_STATUSES or (record.status == JobStatus.SUCCEEDED and not force):
@@ -234,6 +236,7 @@ class JobQueue(abc.ABC):
                     record.finished_at = None
                     record.progress = None
                     record.cancel_requested_at = None
+                    record.request_id = current_request_id()
         except IntegrityError:
             # Another producer recorded the same key between our read and our insert: it is
             # queued now, and that producer hands it to the transport.

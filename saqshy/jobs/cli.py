@@ -32,6 +32,10 @@ def worker(
     mode the pool also picks up, every POLL seconds, jobs other processes recorded.
     """
     settings = get_settings()
+    if settings.metrics_port is not None:
+        from saqshy.metrics import start_worker_server
+
+        start_worker_server(settings.metrics_port)
     if settings.redis_url:
         from saqshy.jobs.rq_queue import run_worker
 

@@ -23,6 +23,8 @@ from saqshy.db.session import session_scope
 from saqshy.errors import InvalidInput, NotFound
 from saqshy.jobs.base import PermanentJobError, backoff_seconds, delivery_id, utcnow
 from saqshy.jobs.registry import get_job
+from saqshy.logs import REQUEST_ID
+from saqshy.metrics import timed_job
 
 if TYPE_CHECKING:
     from saqshy.context import Context
@@ -70,13 +72,26 @@ def run_job(ctx: Context, key: str) -> RunOutcome:
         name, args = record.name, dict(record.args or {})
         attempt, max_attempts = record.attempts, record.max_attempts
         next_delivery = delivery_id(record.enqueued_at, attempt)
+        request_id = record.request_id
 
+    # The job's log lines carry the id of the request that enqueued it.
+    token = REQUEST_ID.set(request_id)
+    try:
+        return _run_claimed(ctx, key, name, args, attempt, max_attempts, next_delivery)
+    finally:
+        REQUEST_ID.reset(token)
+
+
+def _run_claimed(
+    ctx: Context, key: str, name: str, args: dict[str, Any], attempt: int, max_attempts: int, next_delivery: str
+) -> RunOutcome:
     # Recurring jobs run every few seconds: their routine start and success are debug noise.
     level = logging.DEBUG if key.startswith("periodic:") else logging.INFO
     logger.log(level, "job %s (%s) attempt %d/%d started", key, name, attempt, max_attempts)
     token = current_job_key.set(key)
     try:
-        get_job(name)(ctx, **args)
+        with timed_job(name):
+            get_job(name)(ctx, **args)
     except Exception as exc:
         outcome = _record_failure(ctx.sessions, ctx.settings, key, attempt, max_attempts, exc)
         return replace(outcome, delivery=next_delivery) if outcome.status == JobStatus.RETRYING else outcome

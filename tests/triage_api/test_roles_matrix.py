@@ -33,6 +33,8 @@ PUBLIC = {
     ("GET", "/invite/{token}"),
     # The API docs page (Swagger UI; the schema it shows is public too).
     ("GET", "/docs"),
+    # For a scraper: its own bearer token (SAQSHY_METRICS_TOKEN), or loopback only.
+    ("GET", "/metrics"),
 }
 
 # Endpoints whose role check runs after body validation (deps.Caller): a body that passes it.

@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from saqshy import metrics
 from saqshy.db.models import (
     Case,
     CaseOutcome,
@@ -84,6 +85,7 @@ def open_case(session: Session, task: ReviewTask, settings: Settings, actor_id: 
     # The bundle (ZIP, signature, disk), the webhook and the source's roll-up come after commit, in
     # a job: the deciding vote's transaction (and its claim-and-vote latency) stays short.
     webhooks.queue_after_commit(session, JOB_BUILD_EVIDENCE, {"case_id": case.id}, f"{JOB_BUILD_EVIDENCE}:{case.id}")
+    metrics.after_commit(session, metrics.CASES_OPENED.labels(category=case.category).inc)
     append_audit(
         session,
         actor_id=actor_id,

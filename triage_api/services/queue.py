@@ -42,6 +42,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
 from classifier.taxonomy import Taxonomy, load_taxonomy
+from saqshy import metrics
 from saqshy.context import Context
 from saqshy.db.models import (
     CategoryThreshold,
@@ -527,6 +528,7 @@ def claim(
         tell_held_task(session, row.id, values)
         append_audit(session, actor_id=user.id, action="task.claim", entity_type="review_task",
                      entity_id=row.id, payload={"expires_at": expires.isoformat()})
+        metrics.after_commit(session, metrics.CLAIMS.inc)
         return Claim(row, expires)
     return None
 

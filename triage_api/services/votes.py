@@ -13,6 +13,7 @@ and the answers measure each volunteer's accuracy.
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
@@ -22,6 +23,7 @@ from sqlalchemy import Table, bindparam, exists, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached
 
+from saqshy import metrics
 from saqshy.db.models import ContentItem, ReviewTask, Role, TaskStatus, User, Verdict, Vote, utcnow
 from saqshy.errors import Conflict, InvalidInput, InvalidTransition, NotFound
 from saqshy.services.items import mark_for_reindex
@@ -125,6 +127,7 @@ def _audit_decision(session: Session, task_id: int, decision: Verdict, category:
                     actor_id: int | None, how: str) -> None:
     append_audit(session, actor_id=actor_id, action="task.decide", entity_type="review_task", entity_id=task_id,
                  payload={"decision": decision.value, "category": category, "by": how})
+    metrics.after_commit(session, metrics.DECISIONS.labels(how=how, decision=decision.value).inc)
 
 
 def _decided(session: Session, settings: Settings, task: ReviewTask, actor_id: int | None, how: str) -> None:
@@ -180,6 +183,7 @@ def cast_vote(
     category: str | None, note: str | None,
 ) -> Vote:
     """Record the leaseholder's vote and apply the consensus rule, in one transaction."""
+    started = time.perf_counter()
     note = _clean_note(note)
     queue.check_category(category)
     # Anything the caller left pending goes first, as the unit of work would have done.
@@ -231,6 +235,8 @@ def cast_vote(
     elif outcome.to_moderator:
         append_audit(session, actor_id=user.id, action="task.to_moderator", entity_type="review_task",
                      entity_id=row.id, payload={"reason": outcome.reason})
+        metrics.after_commit(session, metrics.TO_MODERATOR.inc)
+    metrics.count_vote(session, verdict.value, time.perf_counter() - started)
     if "status" in changes:
         mark_for_reindex(session, [row.item_id])  # search filters on the task's status and decision
     return vote
