@@ -166,3 +166,22 @@ def test_the_demo_site_is_only_up_while_the_demo_runs() -> None:
     except OSError:
         reachable = False
     assert not reachable
+
+
+def test_the_seed_items_source_of_an_earlier_demo_is_renamed_not_duplicated(tmp_path: Path) -> None:
+    from saqshy.demo import OLD_SEED_SOURCE, _seed_source_id
+
+    ctx = build_context(Settings(var_dir=tmp_path / "var"))
+    try:
+        with session_scope(ctx.sessions) as session:
+            old = Source(name=OLD_SEED_SOURCE, url="https://demo.saqshy.example/", kind=SourceKind.SITE, enabled=False)
+            session.add(old)
+            session.flush()
+            old_id = old.id
+
+        assert _seed_source_id(ctx) == old_id
+        assert _seed_source_id(ctx) == old_id
+        with session_scope(ctx.sessions) as session:
+            assert list(session.scalars(select(Source.name))) == [SEED_SOURCE]
+    finally:
+        ctx.close()
