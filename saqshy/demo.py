@@ -45,7 +45,7 @@ ACCOUNTS = [
     ("police", Role.POLICE),
     ("ml", Role.ML_ENGINEER),
 ]
-SEED_SOURCE = "demo: sample data set"
+SEED_SOURCE = "Seed data set (demo)"
 # The seed items' source before the demo crawled a site; renamed on the next run.
 OLD_SEED_SOURCE = "demo"
 # A loopback address nothing else uses, so the demo's crawl may reach this one address only;
@@ -72,10 +72,10 @@ class SamplePart:
 
 
 SAMPLE_PARTS = (
-    SamplePart("news", "demo: Dala News (site)", SourceKind.SITE, "/", 8581, depth=3),
-    SamplePart("forum", "demo: Dala Forum", SourceKind.FORUM, "/", 8582),
+    SamplePart("news", "Dala News (demo)", SourceKind.SITE, "/", 8581, depth=3),
+    SamplePart("forum", "Dala Forum (demo)", SourceKind.FORUM, "/", 8582),
     # The channel's posts are dated, and a demo installed months later must still read them all.
-    SamplePart("channel", "demo: t.me/example_city_deals", SourceKind.TELEGRAM, "/s/example_city_deals/", 8583,
+    SamplePart("channel", "t.me/example_city_deals (demo)", SourceKind.TELEGRAM, "/s/example_city_deals/", 8583,
                read_back="all"),
 )
 
@@ -275,6 +275,7 @@ def _crawl_sample_site(ctx: Context, report: DemoReport, progress: Callable[[Any
         progress(f"sample site: {origins['news']}/ (the demo's crawl may reach {report.allowed_network} only)")
         report.crawl = run_crawl(settings, [part.source_name for part in SAMPLE_PARTS], progress=True,
                                  overrides=CRAWL_OVERRIDES, timeout=CRAWL_TIMEOUT_S)
+    progress("")  # the child's live table ends without a newline when stderr is not a terminal
     progress(summary_table(report.crawl))
     new_jobs = sorted(_crawl_score_jobs(ctx) - before)
     ctx.jobs.requeue_pending(keys=new_jobs)
