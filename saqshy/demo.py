@@ -166,7 +166,7 @@ def serve_sample_site(address: str, ports: dict[str, int]) -> Iterator[dict[str,
             thread = threading.Thread(target=server.serve_forever, name=f"saqshy-demo-{part.folder}", daemon=True)
             thread.start()
             threads.append(thread)
-        yield {part.folder: server.origin for part, server in zip(SAMPLE_PARTS, servers, strict=False)}
+        yield {part.folder: server.origin for part, server in zip(SAMPLE_PARTS, servers, strict=True)}
     finally:
         for server in servers:
             server.shutdown()
