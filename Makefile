@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 bootstrap:
 	@bash scripts/bootstrap.sh
 
-## Install, load the demo (accounts, sample items scored into the queue) and run Saqshy on http://$(HOST):$(PORT)
+## Install, load the demo (accounts; the bundled sample site crawled and sample items, scored into the queue) and run Saqshy on http://$(HOST):$(PORT)
 demo: bootstrap
 	$(VENV)/bin/saqshy db upgrade
 	$(VENV)/bin/saqshy demo

@@ -214,12 +214,13 @@ def demo(
     password: Annotated[
         str, typer.Option(help="Password of the demo accounts (a demo only: never on a real server).")
     ] = "saqshy-demo-only",
-    items: Annotated[int, typer.Option(min=1, max=5000, help="Sample items to load.")] = 120,
-    wait: Annotated[bool, typer.Option(help="Wait until the sample items are scored.")] = True,
+    items: Annotated[int, typer.Option(min=0, max=5000, help="Sample items to load from the seed data set.")] = 120,
+    wait: Annotated[bool, typer.Option(help="Wait until the items are scored.")] = True,
 ) -> None:
-    """Create one demo account per role and load sample items (idempotent)."""
+    """Create one demo account per role, crawl the bundled sample site and load sample items,
+    all scored into the review queue (idempotent)."""
     from saqshy.context import build_context
-    from saqshy.demo import seed_demo
+    from saqshy.demo import ACCOUNTS, DEMO_DOMAIN, seed_demo
 
     ctx = build_context(settings())
     try:
@@ -230,7 +231,7 @@ def demo(
             from triage_api.services.queue import sync_tasks_job
             from triage_api.services.stats import queue_depth
 
-            console.print("scoring the sample items (the first run loads the model)…")
+            console.print("scoring the items (the first run loads the model)…")
             # Only the demo's own jobs: a recurring job that a stopped server left queued is run by
             # the next server, not by this command, and must not hold it up.
             if not ctx.jobs.wait_for(report.scoring_jobs, timeout=DEMO_SCORING_TIMEOUT_S):
@@ -245,7 +246,12 @@ def demo(
             with session_scope(ctx.sessions) as session:
                 open_tasks = sum(depth.open for depth in queue_depth(session))
             console.print(f"review queue: {open_tasks} open tasks ({created} created just now)")
-        console.print(f"sign in at /, e.g. volunteer1@demo.saqshy.example, password {password!r}")
+        for name, url in report.site_urls.items():
+            console.print(f"crawled {url} as source {name!r}")
+        accounts = ", ".join(f"{name}@{DEMO_DOMAIN} ({role})" for name, role in ACCOUNTS)
+        console.print(f"accounts: {accounts}; password {password!r}")
+        console.print(f"sign in at http://{ctx.settings.host}:{ctx.settings.port}/ once `saqshy serve` runs, "
+                      f"e.g. as volunteer1@{DEMO_DOMAIN}")
     finally:
         ctx.close()
 

@@ -21,7 +21,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -267,8 +267,9 @@ class JobQueue(abc.ABC):
             record.cancel_requested_at = None
         self._dispatch_or_raise(key, delivery_id(now, 0), 0.0)
 
-    def requeue_pending(self, *, stale_after: float | None = None) -> int:
-        """Hand every queued or retrying job to the transport again; return how many were handed.
+    def requeue_pending(self, *, stale_after: float | None = None, keys: Collection[str] | None = None) -> int:
+        """Hand every queued or retrying job (or only those of ``keys``) to the transport again;
+        return how many were handed.
 
         This rebuilds a lost transport from SQL. Deliveries the transport still holds are not
         duplicated (and not counted). With ``stale_after`` (seconds), jobs marked running for longer than that
@@ -277,14 +278,13 @@ class JobQueue(abc.ABC):
         if stale_after is not None:
             self.reset_stale(stale_after)
         now = utcnow()
+        query = select(JobRecord).where(JobRecord.status.in_([JobStatus.QUEUED, JobStatus.RETRYING]))
+        if keys is not None:
+            query = query.where(JobRecord.key.in_(list(keys)))
         with session_scope(self.sessions) as session:
             pending = [
                 (record.key, delivery_id(record.enqueued_at, record.attempts), as_utc(record.next_attempt_at))
-                for record in session.scalars(
-                    select(JobRecord)
-                    .where(JobRecord.status.in_([JobStatus.QUEUED, JobStatus.RETRYING]))
-                    .order_by(JobRecord.id)
-                )
+                for record in session.scalars(query.order_by(JobRecord.id))
             ]
         handed = 0
         for key, delivery, due in pending:

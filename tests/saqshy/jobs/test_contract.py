@@ -158,14 +158,16 @@ def test_requeue_from_the_store_after_the_transport_is_lost(harness: Harness) ->
         assert info is not None and info.status == JobStatus.SUCCEEDED
 
 
-def test_enqueue_of_a_queued_job_hands_it_over_again_when_the_transport_lost_it(harness: Harness) -> None:
-    log = harness.log()
-    args = {"log": log, "payload": "again"}
-    key = harness.queue.enqueue("test.echo", args)
+def test_requeue_of_named_keys_hands_only_those(harness: Harness) -> None:
+    logs = [harness.log(f"job{n}") for n in range(3)]
+    keys = [harness.queue.enqueue("test.echo", {"log": log, "payload": n}) for n, log in enumerate(logs)]
     harness.lose_transport()
-    assert harness.queue.enqueue("test.echo", args) == key
+
+    assert harness.queue.requeue_pending(keys=keys[:2]) == 2
+    assert harness.queue.requeue_pending(keys=keys) == 1  # the third was not handed before
     harness.run_all()
-    assert [call["payload"] for call in calls(log)] == ["again"]
+
+    assert [len(calls(log)) for log in logs] == [1, 1, 1]
 
 
 def test_args_round_trip(harness: Harness) -> None:
