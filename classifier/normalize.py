@@ -144,7 +144,7 @@ _TABLES = {
                      "i": "и", "j": "й", "q": "к", "w": "в"},
     "kk": _SHARED | {"gh": "ғ", "i": "і", "j": "ж", "q": "қ", "w": "у"},
 }  # fmt: skip
-_LATIN_VOWELS = set("aeiouyáäóöúüūıý")
+_LATIN_VOWELS = frozenset("aeiouyáäóöúüūıý")
 _SYLLABLE_Y = frozenset("aeioyáäóö")
 _SYLLABLE_I = frozenset("aeouyáäóöúüū")
 _LATIN_LETTERS = "a-zA-Z" + _KK_MARKS + _KK_MARKS.upper().replace("I", "İ")
@@ -152,12 +152,12 @@ _LATIN_RUN = re.compile(f"[{_LATIN_LETTERS}]+")
 _CYRILLIC_RUN = re.compile("[\u0400-\u052f]+")
 # A Latin word standing alone: not part of a handle, link, hashtag or a word with digits.
 _LATIN_WORD = re.compile(rf"(?<![\w@#/.:])[{_LATIN_LETTERS}]+(?![\w@#/:]|\.\w)")
-# Letters of other Latin alphabets (é, ß, ł): their text is not Russian or Kazakh.
+# Letters of other Latin alphabets (é, ß, ł): their text is not Russian or Kazakh (İ lowers to i + dot).
 _FOREIGN_LATIN = re.compile(
     "[" + "".join(c for c in map(chr, range(0xC0, 0x250)) if c.isalpha() and c.lower() not in _KK_MARKS + "i̇") + "]"
 )
 _ALPHA_WORD = re.compile(r"(?<![\w'])[^\W\d_]+(?![\w'])")  # whole words only: not 120k, not clinic's
-_KK_CYRILLIC = set("әғқңөұүһіӘҒҚҢӨҰҮҺІ")
+_KK_CYRILLIC = frozenset("әғқңөұүһіӘҒҚҢӨҰҮҺІ")
 # Function words that give a text's language away; words shared by two of the languages are left out.
 _RU_WORDS = frozenset(
     "v na po ne ya ty vy eto chto kak dlya ot za iz k ili da vse vsem uzhe tolko esli kto gde kogda pishi "  # noqa: SIM905
