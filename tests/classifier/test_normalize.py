@@ -5,7 +5,7 @@ import random
 import pytest
 
 from classifier.evasion import TECHNIQUES, evade
-from classifier.normalize import fold_word, join_spaced, normalize, unicode_fold
+from classifier.normalize import fold_word, join_spaced, normalize, translit_language, transliterate, unicode_fold
 
 KAZAKH = "Қазақстан Республикасының қызметкерлері әңгіме өткізді, ұлттық үйлесім, һәм іс-шара ғылым"
 
@@ -62,3 +62,58 @@ def test_pieces() -> None:
 def test_megabyte_text_is_fast_enough() -> None:
     text = "з а к л а д к и  " * 40_000 + "Зaклaдки " * 40_000
     assert len(normalize(text)) > 100_000
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("zakladki po gorodu, mefedron i gash, pishi v bot", "закладки по городу, мефедрон и гаш, пиши в бот"),
+        ("Sluzhba bezopasnosti banka, prodiktuite kod iz sms", "Служба безопасности банка, продиктуйте код из смс"),
+        ("Novyy magazin, kazhdyy den skidki", "Новый магазин, каждый ден скидки"),  # y closing a syllable: й
+        ("Kartańdy jalǵa ber, aiyna 50 myń", "Картаңды жалға бер, айына 50 мың"),  # 2018 Latin Kazakh (acutes)
+        ("Bügin köp aqşa tabasyñ, jaz!", "Бүгін көп ақша табасың, жаз!"),  # 2021 Latin Kazakh (umlauts)
+        ("Zhumys bar, aqsha kunde, jaz", "Жумыс бар, ақша кунде, жаз"),  # informal: zh, q
+        ("Меф бар, shishki тоже бар", "Меф бар, шишки тоже бар"),  # a translit word inside Cyrillic text
+        ("zakaz na sait shop.example/zakladki", "заказ на сайт shop.example/zakladki"),  # links stay
+    ],
+)
+def test_transliterates_latin_russian_and_kazakh(raw: str, clean: str) -> None:
+    assert normalize(raw) == clean
+
+
+@pytest.mark.parametrize(
+    "english",
+    [
+        "Fresh batch in, drops all over the city, pay in BTC",
+        "Office courier wanted: document delivery, salary 250,000 tenge, official contract",
+        "Leaked online-shop customer database: 120k rows, names, phones",
+        "Hello from Almaty, rahmet!",
+    ],
+)
+def test_english_text_is_not_transliterated(english: str) -> None:
+    assert normalize(english) == english
+
+
+def test_latin_words_in_cyrillic_text_stay_unless_they_look_like_translit() -> None:
+    text = "Новое online casino, bonus 300%, пиши в WhatsApp, сайт casino.example, оплата USDT"
+    assert normalize(text) == text
+
+
+def test_translit_language() -> None:
+    assert translit_language("zakladki po gorodu, pishi v bot") == ("ru", True)
+    assert translit_language("Qalada zakladka bar, botqa jaz") == ("kk", True)
+    assert translit_language("Меф бар, shishki тоже бар") == ("ru", False)
+    assert translit_language("New drops in the city, DM the bot") == (None, False)
+    assert translit_language("Только кириллица") == (None, False)
+    assert transliterate("Ça va? Très bien, merci") == "Ça va? Très bien, merci"  # letters no table knows
+
+
+def test_generated_translit_evasion_reads_back() -> None:
+    text = "Продаю документы, пишите в личку"
+    assert normalize(evade(text, "translit", random.Random(0))) == text
+
+
+def test_transliteration_is_idempotent() -> None:
+    for text in ("Sen eshkimge kerek emessin, prosto sdelay eto", "Kartańdy jalǵa ber", "Меф бар, shishki тоже"):
+        once = normalize(text)
+        assert normalize(once) == once
