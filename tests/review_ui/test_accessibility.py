@@ -44,6 +44,10 @@ SCREENS: list[Screen] = [
     Screen("ml", "/#/ml", "main h1", (Role.ML_ENGINEER, Role.ADMIN)),
     Screen("admin", "/#/admin", "main table.grid select", (Role.ADMIN,)),
     Screen("settings", "/#/settings", "[data-testid=exposure]", tuple(Role)),
+    Screen("search", "/#/search", "[data-testid=search-category]", (Role.MODERATOR, Role.POLICE, Role.ADMIN)),
+    Screen("gold", "/#/gold", "[data-testid=gold-tasks]", (Role.MODERATOR, Role.ADMIN)),
+    Screen("sources", "/#/sources", "[data-testid=source-form]", (Role.MODERATOR, Role.ADMIN)),
+    Screen("audit", "/#/audit", "[data-testid=audit-chain]", (Role.ADMIN,)),
 ]
 
 
