@@ -256,9 +256,11 @@ class JobQueue(abc.ABC):
         """Hand every queued or retrying job to the transport again; return how many were handed.
 
         This rebuilds a lost transport from SQL. Deliveries the transport still holds are not
-        duplicated (and not counted). With ``stale_after`` (seconds), jobs marked running for longer than that
-        (their worker died) are queued again too.
+        duplicated (and not counted). Jobs marked running whose worker the transport knows has
+        died are queued again first; with ``stale_after`` (seconds), so are jobs marked running
+        for longer than that which the transport has lost track of.
         """
+        self.reset_abandoned()
         if stale_after is not None:
             self.reset_stale(stale_after)
         now = utcnow()
@@ -283,28 +285,54 @@ class JobQueue(abc.ABC):
         """Whether the transport knows ``delivery`` of job ``key`` is running right now."""
         return False
 
+    def worker_died(self, key: str, delivery: str) -> bool:
+        """Whether the transport knows the worker that took ``delivery`` of job ``key`` is gone."""
+        return False
+
+    def reset_abandoned(self) -> int:
+        """Queue again jobs marked running whose worker the transport knows has died (killed mid-job).
+
+        Unlike ``reset_stale`` this needs no age: only a transport that tracks its workers' lives
+        says so. Returns how many were queued again (or failed, having no attempt left).
+        """
+        return self._reset_running(lambda record, delivery: self.worker_died(record.key, delivery), "its worker died")
+
     def reset_stale(self, stale_after: float) -> int:
         """Queue again jobs marked running for more than ``stale_after`` seconds whose worker died.
 
         A job the transport still reports as running (a long training run) is left alone; one it
         has lost track of may run twice if its worker was only slow: jobs are idempotent.
-        Returns how many were queued again.
+        Returns how many were queued again (or failed, having no attempt left).
         """
         cutoff = utcnow() - timedelta(seconds=stale_after)
+
+        def stale(record: JobRecord, delivery: str) -> bool:
+            started = as_utc(record.started_at)
+            return (started is None or started < cutoff) and not self.is_running(record.key, delivery)
+
+        return self._reset_running(stale, f"it was marked running for more than {stale_after:g}s")
+
+    def _reset_running(self, abandoned: Callable[[JobRecord, str], bool], why: str) -> int:
         reset = 0
         with session_scope(self.sessions) as session:
             for record in session.scalars(
                 select(JobRecord).where(JobRecord.status == JobStatus.RUNNING).with_for_update()
             ):
-                started = as_utc(record.started_at)
-                if (started is None or started < cutoff) and not self.is_running(
-                    # The delivery that claimed the row was named before the claim counted it.
-                    record.key,
-                    delivery_id(record.enqueued_at, max(record.attempts - 1, 0)),
-                ):
-                    logger.warning("job %s was running since %s: queued again", record.key, started)
+                # The delivery that claimed the row was named before the claim counted it.
+                if not abandoned(record, delivery_id(record.enqueued_at, max(record.attempts - 1, 0))):
+                    continue
+                if record.attempts >= record.max_attempts:
+                    # A job that kills its worker every time must end visibly, not loop for ever.
+                    logger.error("job %s attempt %d was abandoned (%s): failed", record.key, record.attempts, why)
+                    record.status = JobStatus.FAILED
+                    record.last_error = f"attempt {record.attempts}/{record.max_attempts} was abandoned: {why}"
+                    record.finished_at = utcnow()
+                else:
+                    logger.warning(
+                        "job %s attempt %d was abandoned (%s): queued again", record.key, record.attempts, why
+                    )
                     record.status = JobStatus.QUEUED
-                    reset += 1
+                reset += 1
         return reset
 
     def _dispatch_logged(self, key: str, delivery: str, delay: float, *, if_missing: bool = False) -> None:

@@ -9,6 +9,11 @@ job key and the delivery (``base.delivery_id``: when the job was enqueued, and i
 count): the same delivery handed over twice keeps one id (no duplicate), while a retry or a
 re-run never reuses the id of an earlier run (RQ deletes a finished job's hash as the run
 ends, which would take a new delivery under the same id with it).
+
+A worker killed mid-job (SIGKILL, out of memory) leaves its delivery "started" in RQ for the
+job's whole timeout, so each ``run_worker`` keeps a short-lived heartbeat key in Redis: a
+started delivery whose worker's heartbeat has expired was abandoned, and every live worker
+queues such jobs again (``JobQueue.reset_abandoned``), as does the next worker to start.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import threading
+import uuid
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -56,6 +63,10 @@ def rq_job_id(queue_name: str, key: str, delivery: str) -> str:
     return f"{prefix}-{hashlib.sha256(key.encode()).hexdigest()[:32]}-{delivery}"
 
 
+def heartbeat_key(queue_name: str, worker_name: str) -> str:
+    return f"saqshy:{queue_name}:worker-alive:{worker_name}"
+
+
 def redis_connection(settings: Settings) -> Redis:
     if not settings.redis_url:
         raise InvalidInput("SAQSHY_REDIS_URL is not set: the RQ job queue needs a Redis")
@@ -68,6 +79,8 @@ class RQJobQueue(JobQueue):
         super().__init__(settings, sessions)
         self.connection = connection if connection is not None else redis_connection(settings)
         self.queue = Queue(settings.rq_queue, connection=self.connection)
+        # Set in a worker process: that worker is alive whatever its heartbeat key says.
+        self.worker_name: str | None = None
 
     def dispatch(self, key: str, delivery: str, delay: float = 0.0, *, if_missing: bool = False) -> bool:
         job_id = rq_job_id(self.queue.name, key, delivery)
@@ -94,6 +107,12 @@ class RQJobQueue(JobQueue):
             self.queue.enqueue(ENTRYPOINT, key, **options)
         return True
 
+    def _fetch(self, key: str, delivery: str) -> Job | None:
+        try:
+            return Job.fetch(rq_job_id(self.queue.name, key, delivery), connection=self.connection)
+        except NoSuchJobError:
+            return None
+
     def _status(self, job_id: str) -> RQJobStatus | None:
         try:
             return Job.fetch(job_id, connection=self.connection).get_status(refresh=False)
@@ -103,9 +122,22 @@ class RQJobQueue(JobQueue):
     def _carried(self, job_id: str) -> bool:
         return self._status(job_id) in _CARRIED
 
+    def _held_by(self, key: str, delivery: str) -> tuple[bool, bool]:
+        """(started, its worker alive) for one delivery, per Redis."""
+        job = self._fetch(key, delivery)
+        if job is None or job.get_status(refresh=False) != RQJobStatus.STARTED:
+            return False, False
+        if not job.worker_name or job.worker_name == self.worker_name:
+            return True, True  # nothing to check it against, or this very worker: alive
+        return True, bool(self.connection.exists(heartbeat_key(self.queue.name, job.worker_name)))
+
     def is_running(self, key: str, delivery: str) -> bool:
-        # RQ keeps a started job's status while its worker lives (and a while after it dies).
-        return self._status(rq_job_id(self.queue.name, key, delivery)) == RQJobStatus.STARTED
+        started, alive = self._held_by(key, delivery)
+        return started and alive
+
+    def worker_died(self, key: str, delivery: str) -> bool:
+        started, alive = self._held_by(key, delivery)
+        return started and not alive
 
     def close(self) -> None:
         self.connection.close()
@@ -145,9 +177,54 @@ def run_worker(
     except Exception as exc:
         raise ServiceUnavailable(f"Redis is not reachable at {settings.redis_url}: {exc}") from exc
     jobs = RQJobQueue(settings, context.sessions, connection=connection)
+    worker = worker_class([jobs.queue], connection=connection, name=uuid.uuid4().hex)
+    jobs.worker_name = worker.name
+    heartbeat = WorkerHeartbeat(jobs, worker.name, settings.job_worker_heartbeat_seconds)
+    heartbeat.beat()
     jobs.requeue_pending()
-    worker = worker_class([jobs.queue], connection=connection)
+    heartbeat.start()
     try:
         return worker.work(burst=burst, with_scheduler=True, logging_level=logging_level)
     finally:
+        heartbeat.stop()
         set_worker_context(None)
+
+
+class WorkerHeartbeat:
+    """Says in Redis that this worker lives, and queues again the jobs of workers that died.
+
+    A thread, so it keeps beating while a job runs in the worker's main thread; it dies with
+    the process (and is not copied into RQ's forked scheduler), so the key expires with it.
+    """
+
+    def __init__(self, jobs: RQJobQueue, worker_name: str, every: float) -> None:
+        self.jobs = jobs
+        self.key = heartbeat_key(jobs.queue.name, worker_name)
+        self.every = every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="saqshy-worker-heartbeat", daemon=True)
+
+    def beat(self) -> None:
+        # Three missed beats before the worker counts as dead: a busy moment is not a death.
+        self.jobs.connection.set(self.key, b"1", px=max(1, round(self.every * 3000)))
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            try:
+                self.beat()
+                if self.jobs.reset_abandoned():
+                    self.jobs.requeue_pending()
+            except Exception:
+                logger.exception("worker heartbeat failed; retrying in %.3gs", self.every)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=self.every + 10)
+        try:
+            self.jobs.connection.delete(self.key)
+        except Exception:
+            logger.warning("could not remove this worker's heartbeat key %s", self.key)
