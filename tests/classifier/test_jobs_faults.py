@@ -38,7 +38,7 @@ def scoring(tiny_registry: tuple[Settings, str], redis_url: str, tmp_path: Path)
     model_settings, version = tiny_registry
     settings = job_settings(
         Settings(
-            _env_file=None,  # type: ignore[call-arg]
+            _env_file=None,
             var_dir=tmp_path / "var",
             models_dir=model_settings.models_dir,
             base_model=model_settings.base_model,
