@@ -22,11 +22,14 @@ import hashlib
 import logging
 import re
 import threading
+import time
 import uuid
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
@@ -156,7 +159,8 @@ def run_worker(
     The context is built once, before the first job: a model loads once per worker. The
     default ``SimpleWorker`` runs jobs in this process rather than a fork per job, so that
     loaded model, the SQL pool and the torch threads are reused safely. On start, jobs the
-    store has queued but Redis lost are handed over again.
+    store has queued but Redis lost are handed over again; when Redis goes away, the worker
+    waits for it and starts again (not in burst mode).
     """
     if not settings.redis_url:
         raise InvalidInput(
@@ -177,7 +181,24 @@ def run_worker(
     except Exception as exc:
         raise ServiceUnavailable(f"Redis is not reachable at {settings.redis_url}: {exc}") from exc
     jobs = RQJobQueue(settings, context.sessions, connection=connection)
-    worker = worker_class([jobs.queue], connection=connection, name=uuid.uuid4().hex)
+    try:
+        while True:
+            try:
+                return _work(jobs, settings, worker_class, burst=burst, logging_level=logging_level)
+            except (RedisConnectionError, RedisTimeoutError) as exc:
+                if burst:
+                    raise
+                # RQ gives up when Redis goes away mid-job; jobs are in SQL, so start again once it is back.
+                logger.error("lost Redis at %s (%s): the worker starts again once it is back", settings.redis_url, exc)
+                _wait_for_redis(connection, settings.job_worker_heartbeat_seconds)
+    finally:
+        set_worker_context(None)
+
+
+def _work(
+    jobs: RQJobQueue, settings: Settings, worker_class: type[BaseWorker], *, burst: bool, logging_level: str
+) -> bool:
+    worker = worker_class([jobs.queue], connection=jobs.connection, name=uuid.uuid4().hex)
     jobs.worker_name = worker.name
     heartbeat = WorkerHeartbeat(jobs, worker.name, settings.job_worker_heartbeat_seconds)
     heartbeat.beat()
@@ -187,11 +208,21 @@ def run_worker(
         return worker.work(burst=burst, with_scheduler=True, logging_level=logging_level)
     finally:
         heartbeat.stop()
-        set_worker_context(None)
+
+
+def _wait_for_redis(connection: Redis, every: float) -> None:
+    while True:
+        time.sleep(every)
+        try:
+            if connection.ping():
+                return
+        except (RedisConnectionError, RedisTimeoutError):
+            continue
 
 
 class WorkerHeartbeat:
-    """Says in Redis that this worker lives, and queues again the jobs of workers that died.
+    """Says in Redis that this worker lives, queues again the jobs of workers that died, and
+    hands the store's pending jobs over again when Redis has lost them.
 
     A thread, so it keeps beating while a job runs in the worker's main thread; it dies with
     the process (and is not copied into RQ's forked scheduler), so the key expires with it.
@@ -204,18 +235,21 @@ class WorkerHeartbeat:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="saqshy-worker-heartbeat", daemon=True)
 
-    def beat(self) -> None:
-        # Three missed beats before the worker counts as dead: a busy moment is not a death.
-        self.jobs.connection.set(self.key, b"1", px=max(1, round(self.every * 3000)))
+    def beat(self) -> bool:
+        """Renew the key; return whether it was still there (not, after Redis lost its data)."""
+        with self.jobs.connection.pipeline() as pipe:
+            # Three missed beats before the worker counts as dead: a busy moment is not a death.
+            existed, _ = pipe.exists(self.key).set(self.key, b"1", px=max(1, round(self.every * 3000))).execute()
+        return bool(existed)
 
     def _run(self) -> None:
         while not self._stop.wait(self.every):
             try:
-                self.beat()
-                if self.jobs.reset_abandoned():
+                # A lost key means Redis restarted or was flushed: hand the store's pending jobs over again.
+                if not self.beat() or self.jobs.reset_abandoned():
                     self.jobs.requeue_pending()
-            except Exception:
-                logger.exception("worker heartbeat failed; retrying in %.3gs", self.every)
+            except Exception as exc:
+                logger.warning("worker heartbeat failed (%s); retrying in %.3gs", exc, self.every)
 
     def start(self) -> None:
         self._thread.start()
