@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     job_max_attempts: int = Field(default=5, ge=1, le=50)
     job_backoff_seconds: float = Field(default=2.0, ge=0.0)
     job_backoff_max_seconds: float = Field(default=300.0, ge=0.0)
+    # An RQ worker says it lives this often; three missed beats and its running jobs are queued again.
+    job_worker_heartbeat_seconds: float = Field(default=5.0, gt=0.0, le=300.0)
     # Finished job rows are pruned after this many days (saqshy/jobs/retention.py); failed ones
     # are kept longer so that they are seen first (0: never pruned).
     job_retention_days: int = Field(default=14, ge=1, le=3650)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -272,9 +272,11 @@ class JobQueue(abc.ABC):
         return how many were handed.
 
         This rebuilds a lost transport from SQL. Deliveries the transport still holds are not
-        duplicated (and not counted). With ``stale_after`` (seconds), jobs marked running for longer than that
-        (their worker died) are queued again too.
+        duplicated (and not counted). Jobs marked running whose worker the transport knows has
+        died are queued again first; with ``stale_after`` (seconds), so are jobs marked running
+        for longer than that which the transport has lost track of.
         """
+        self.reset_abandoned()
         if stale_after is not None:
             self.reset_stale(stale_after)
         now = utcnow()
@@ -298,28 +300,75 @@ class JobQueue(abc.ABC):
         """Whether the transport knows ``delivery`` of job ``key`` is running right now."""
         return False
 
+    def worker_died(self, key: str, delivery: str) -> bool:
+        """Whether the transport knows the worker that took ``delivery`` of job ``key`` is gone."""
+        return False
+
+    def reset_abandoned(self) -> int:
+        """Queue again jobs marked running whose worker the transport knows has died (killed mid-job).
+
+        Unlike ``reset_stale`` this needs no age: only a transport that tracks its workers' lives
+        says so. Returns how many were queued again (or failed, having no attempt left).
+        """
+        return self._reset_running(lambda key, _, delivery: self.worker_died(key, delivery), "its worker died")
+
     def reset_stale(self, stale_after: float) -> int:
         """Queue again jobs marked running for more than ``stale_after`` seconds whose worker died.
 
         A job the transport still reports as running (a long training run) is left alone; one it
         has lost track of may run twice if its worker was only slow: jobs are idempotent.
-        Returns how many were queued again.
+        Returns how many were queued again (or failed, having no attempt left).
         """
         cutoff = utcnow() - timedelta(seconds=stale_after)
-        reset = 0
+
+        def stale(key: str, started: datetime | None, delivery: str) -> bool:
+            return (started is None or started < cutoff) and not self.is_running(key, delivery)
+
+        return self._reset_running(stale, f"it was marked running for more than {stale_after:g}s")
+
+    def _reset_running(self, abandoned: Callable[[str, datetime | None, str], bool], why: str) -> int:
+        # Read, ask the transport, then update only rows unchanged since the read: no lock is held
+        # while the transport answers, and an attempt that finished meanwhile is left alone.
         with session_scope(self.sessions) as session:
-            for record in session.scalars(
-                select(JobRecord).where(JobRecord.status == JobStatus.RUNNING).with_for_update()
-            ):
-                started = as_utc(record.started_at)
-                if (started is None or started < cutoff) and not self.is_running(
-                    # The delivery that claimed the row was named before the claim counted it.
-                    record.key,
-                    delivery_id(record.enqueued_at, max(record.attempts - 1, 0)),
-                ):
-                    logger.warning("job %s was running since %s: queued again", record.key, started)
-                    record.status = JobStatus.QUEUED
-                    reset += 1
+            running = session.execute(
+                select(
+                    JobRecord.key,
+                    JobRecord.enqueued_at,
+                    JobRecord.attempts,
+                    JobRecord.max_attempts,
+                    JobRecord.started_at,
+                ).where(JobRecord.status == JobStatus.RUNNING)
+            ).all()
+        reset = 0
+        for key, enqueued_at, attempts, max_attempts, started_at in running:
+            # The delivery that claimed the row was named before the claim counted it.
+            if not abandoned(key, as_utc(started_at), delivery_id(enqueued_at, max(attempts - 1, 0))):
+                continue
+            # A job that kills its worker every time must end visibly, not loop for ever.
+            gives_up = attempts >= max_attempts
+            values: dict[str, Any] = {"status": JobStatus.QUEUED}
+            if gives_up:
+                values = {
+                    "status": JobStatus.FAILED,
+                    "last_error": f"attempt {attempts}/{max_attempts} was abandoned: {why}",
+                    "finished_at": utcnow(),
+                }
+            with session_scope(self.sessions) as session:
+                changed = session.execute(
+                    update(JobRecord)
+                    .where(JobRecord.key == key, JobRecord.status == JobStatus.RUNNING, JobRecord.attempts == attempts)
+                    .values(**values)
+                    .execution_options(synchronize_session=False)
+                )
+            if getattr(changed, "rowcount", 0) == 1:
+                logger.warning(
+                    "job %s attempt %d was abandoned (%s): %s",
+                    key,
+                    attempts,
+                    why,
+                    "failed" if gives_up else "queued again",
+                )
+                reset += 1
         return reset
 
     def _dispatch_logged(self, key: str, delivery: str, delay: float, *, if_missing: bool = False) -> None:

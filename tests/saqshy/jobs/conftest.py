@@ -40,6 +40,9 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 BACKOFF = 0.1
 BACKOFF_MAX = 0.15
 MAX_ATTEMPTS = 3
+# A killed worker's jobs are taken back after three missed beats: fast enough for a test, slow
+# enough that a busy worker on a loaded machine is not taken for dead.
+HEARTBEAT = 0.5
 # Generous: the RQ worker process needs a moment to start on a loaded machine.
 WAIT = 45.0
 
@@ -131,6 +134,7 @@ def job_settings(settings: Settings, **changes: Any) -> Settings:
             "job_backoff_max_seconds": BACKOFF_MAX,
             "job_max_attempts": MAX_ATTEMPTS,
             "job_workers": 2,
+            "job_worker_heartbeat_seconds": HEARTBEAT,
             **changes,
         }
     )
@@ -201,6 +205,8 @@ class RQHarness(Harness):
         self.redis = Redis.from_url(settings.redis_url or "")
         self.worker: subprocess.Popen[bytes] | None = None
         self.worker_log = tmp / "worker.log"
+        # More environment for the next worker started (a fault test's slow-down hook).
+        self.worker_env: dict[str, str] = {}
 
     def start_worker(self) -> None:
         env = {name: value for name, value in os.environ.items() if not name.startswith("SAQSHY_")}
@@ -215,6 +221,8 @@ class RQHarness(Harness):
                 "SAQSHY_JOB_BACKOFF_SECONDS": str(self.settings.job_backoff_seconds),
                 "SAQSHY_JOB_BACKOFF_MAX_SECONDS": str(self.settings.job_backoff_max_seconds),
                 "SAQSHY_JOB_MAX_ATTEMPTS": str(self.settings.job_max_attempts),
+                "SAQSHY_JOB_WORKER_HEARTBEAT_SECONDS": str(self.settings.job_worker_heartbeat_seconds),
+                **self.worker_env,
             }
         )
         with self.worker_log.open("ab") as log:
@@ -237,6 +245,14 @@ class RQHarness(Harness):
     def diagnostics(self) -> str:
         text = self.worker_log.read_text(errors="replace") if self.worker_log.exists() else "(no worker log)"
         return "worker log (tail):\n" + text[-6000:]
+
+    def kill_worker(self) -> None:
+        """SIGKILL the worker's process group mid-whatever, as the OOM killer or a power cut does."""
+        assert self.worker is not None
+        worker, self.worker = self.worker, None
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(15)
+        self.worker_started = False
 
     def stop_worker(self) -> None:
         # The test is over and its jobs are done: no graceful shutdown to wait for (a worker's

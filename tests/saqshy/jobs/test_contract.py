@@ -15,7 +15,7 @@ from saqshy.db.session import session_scope
 from saqshy.errors import Conflict, InvalidInput, InvalidTransition, NotFound
 from saqshy.jobs import requeue_pending
 from saqshy.jobs.base import delivery_id
-from tests.saqshy.jobs.conftest import BACKOFF, BACKOFF_MAX, MAX_ATTEMPTS, WAIT, Harness
+from tests.saqshy.jobs.conftest import BACKOFF, BACKOFF_MAX, MAX_ATTEMPTS, WAIT, Harness, RQHarness
 from tests.saqshy.jobs.sample_jobs import calls
 
 
@@ -293,9 +293,18 @@ def test_wait_for_waits_for_its_jobs_only(harness: Harness) -> None:
     # again until it counts as stale.
     now = datetime.now(UTC)
     with session_scope(harness.ctx.sessions) as session:
-        session.add(JobRecord(key="left-over", name="test.echo", args={"log": log, "payload": "left"},
-                              status=JobStatus.RUNNING, attempts=1, max_attempts=1, enqueued_at=now,
-                              started_at=now))
+        session.add(
+            JobRecord(
+                key="left-over",
+                name="test.echo",
+                args={"log": log, "payload": "left"},
+                status=JobStatus.RUNNING,
+                attempts=1,
+                max_attempts=1,
+                enqueued_at=now,
+                started_at=now,
+            )
+        )
     assert not harness.queue.wait_for([mine], timeout=0.2)  # no worker yet
     harness.start_worker()
     assert harness.queue.wait_for([mine, mine], timeout=WAIT)
@@ -307,3 +316,39 @@ def test_wait_for_waits_for_its_jobs_only(harness: Harness) -> None:
     assert info is not None and info.status == JobStatus.FAILED
     assert not harness.queue.wait_idle(timeout=0.3)  # the store-wide wait still counts it
     assert harness.queue.wait_for([], timeout=0)
+
+
+def kill_worker_mid_job(harness: Harness, key: str, log: str) -> None:
+    """Start a worker, SIGKILL it while job ``key`` runs, and start another one."""
+    if not isinstance(harness, RQHarness):
+        pytest.skip("the in-process pool dies with the process that enqueues: there is no worker to kill apart")
+    harness.start_worker()
+    deadline = time.monotonic() + WAIT
+    while not calls(log):
+        assert time.monotonic() < deadline, harness.diagnostics()
+        time.sleep(0.02)
+    harness.kill_worker()
+    info = harness.queue.get(key)
+    assert info is not None and info.status == JobStatus.RUNNING  # what the dead worker left behind
+    harness.start_worker()
+
+
+def test_a_job_whose_worker_was_killed_runs_again_on_the_next_worker(harness: Harness) -> None:
+    log = harness.log()
+    key = harness.queue.enqueue("test.sleep", {"log": log, "seconds": 2})
+    kill_worker_mid_job(harness, key, log)
+    harness.run_all()
+    info = harness.queue.get(key)
+    assert info is not None and info.status == JobStatus.SUCCEEDED and info.attempts == 2
+    assert [call["event"] for call in calls(log)] == ["start", "start", "end"]
+
+
+def test_a_job_whose_worker_was_killed_on_its_last_attempt_fails_visibly(harness: Harness) -> None:
+    log = harness.log()
+    key = harness.queue.enqueue("test.sleep", {"log": log, "seconds": 2}, max_attempts=1)
+    kill_worker_mid_job(harness, key, log)
+    harness.run_all()
+    info = harness.queue.get(key)
+    assert info is not None and info.status == JobStatus.FAILED and info.attempts == 1
+    assert info.last_error is not None and "abandoned" in info.last_error
+    assert [call["event"] for call in calls(log)] == ["start"]
