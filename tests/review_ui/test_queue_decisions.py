@@ -307,14 +307,22 @@ def test_media_caption_follows_the_blur(live_server: LiveServer, browser: Any, s
     assert captions.all_inner_texts() == ["Blurred. Click to reveal"] * 2
 
 
+def _wait_for_in_queue(page: Any, count: int) -> None:
+    page.wait_for_function(
+        "(n) => document.querySelector('[data-testid=in-queue]').innerText === `In the queue: ${n}`", arg=count
+    )
+
+
 def test_filter_by_language_and_category(live_server: LiveServer, browser: Any, seed: Seed) -> None:
     volunteer = seed.user(Role.VOLUNTEER)
     seed.tasks(6)  # languages ru, kk, en in turn; all drugs
     page = _open_queue(live_server, browser, volunteer)
     page.select_option("[data-testid=filter-language]", "kk")
-    for _ in range(2):
+    for more in (1, 0):
         page.wait_for_function("() => /: kk$/m.test(document.querySelector('#item .meta').innerText)")
         page.wait_for_selector(ARMED_ITEM)
+        # The queue's progress: how many more this filter holds after the item on screen.
+        _wait_for_in_queue(page, more)
         before = _task(page)
         page.keyboard.press("2")
         _wait_for_other_item(page, before)
@@ -325,6 +333,7 @@ def test_filter_by_language_and_category(live_server: LiveServer, browser: Any, 
     page.wait_for_selector("[data-testid=queue-empty]")
     page.select_option("[data-testid=filter-category]", "")
     page.wait_for_selector(ARMED_ITEM)
+    _wait_for_in_queue(page, 3)  # six tasks: two decided by this volunteer, one on screen
     # The choice is remembered on this device.
     page.reload()
     page.wait_for_selector(ARMED_ITEM)

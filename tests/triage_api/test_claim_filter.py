@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from saqshy.db.models import Role
 from tests.triage_api.triage_factories import make_task
 
 
@@ -34,3 +35,24 @@ def test_a_bad_filter_is_refused(client, ctx, make_user, auth_headers) -> None: 
     assert client.post("/tasks/claim", params={"language": "RU; drop"}, headers=headers).status_code == 422
     # Nothing was leased by the refused claims.
     assert client.post("/tasks/claim", headers=headers).status_code == 200
+
+
+def test_available_counts_what_a_claim_could_still_give(any_client, any_ctx, make_user, auth_headers) -> None:  # type: ignore[no-untyped-def]
+    _tasks(any_ctx)
+    headers = auth_headers(make_user())
+
+    def available(**query: str) -> int:
+        answer = any_client.get("/tasks/available", params=query, headers=headers)
+        assert answer.status_code == 200, answer.text
+        return int(answer.json()["available"])
+
+    assert (available(), available(category="fraud"), available(language="ru"), available(category="weapons")) == (
+        4, 2, 2, 0)
+    claimed = any_client.post("/tasks/claim", params={"category": "fraud"}, headers=headers).json()
+    assert available(category="fraud") == 1  # the one on screen is not counted again
+    vote = any_client.post(f"/tasks/{claimed['id']}/votes", json={"verdict": "legal"}, headers=headers)
+    assert vote.status_code == 201
+    assert available(category="fraud") == 1 and available() == 3
+    assert any_client.get("/tasks/available", params={"category": "nope"}, headers=headers).status_code == 422
+    police = auth_headers(make_user(Role.POLICE))
+    assert any_client.get("/tasks/available", headers=police).status_code == 403

@@ -12,7 +12,7 @@ from saqshy.db.models import Role, TaskStatus, User
 from triage_api.deps import Caller, SessionDep, SessionRunnerDep, SettingsDep, caller_with_roles, require_roles
 from triage_api.schemas.common import IdPath, LimitParam, OffsetParam, Page, json_response
 from triage_api.schemas.convert import claim_for_review, task_for_review, task_public
-from triage_api.schemas.tasks import LeaseExtend, LeasePublic, SyncPublic, TaskForReview, TaskPublic
+from triage_api.schemas.tasks import AvailablePublic, LeaseExtend, LeasePublic, SyncPublic, TaskForReview, TaskPublic
 from triage_api.services import queue
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
@@ -47,6 +47,16 @@ def _claim(caller: Caller, only: queue.ClaimFilter, session: Session) -> Respons
     # Commit before answering: the lease and its audit entry are released before the response.
     session.commit()
     return result
+
+
+@router.get("/available", response_model=AvailablePublic)
+def available(
+    user: Reviewer, session: SessionDep,
+    category: Annotated[str | None, Query(max_length=64, description="Only tasks of this category")] = None,
+    language: Annotated[str | None, Query(pattern=r"^[a-z]{2,8}$", description="Only items in this language")] = None,
+) -> AvailablePublic:
+    """Volunteer, moderator: how many tasks a claim could still give you now, within the same filter."""
+    return AvailablePublic(available=queue.available(session, user, queue.ClaimFilter(category, language)))
 
 
 @router.get("", response_model=Page[TaskPublic])

@@ -117,6 +117,10 @@ class LeasePublic(BaseModel):
     lease_expires_at: UtcDatetime
 
 
+class AvailablePublic(BaseModel):
+    available: int
+
+
 class SyncPublic(BaseModel):
     scores_seen: int
     created: int

@@ -420,12 +420,8 @@ class ClaimFilter:
     language: str | None = None
 
 
-@functools.cache
-def _claim_statement(
-    lane: str | None, excluding: bool, skipping: bool, by_category: bool = False, by_language: bool = False
-) -> Select[Any]:
-    """The most urgent free task in ``lane`` the user (``:user_id``) has not voted on, locked, as the
-    row a reviewer is shown (then leased by ``_TAKE_LEASE``)."""
+def _claimable(excluding: bool, skipping: bool, by_category: bool, by_language: bool) -> list[ColumnElement[bool]]:
+    """Open, free, not voted on by ``:user_id``, and within the reviewer's filters: what a claim may take."""
     conditions: list[ColumnElement[bool]] = [
         ReviewTask.status == TaskStatus.OPEN,
         or_(ReviewTask.lease_expires_at.is_(None), ReviewTask.lease_expires_at <= bindparam("now")),
@@ -440,6 +436,16 @@ def _claim_statement(
         conditions.append(ReviewTask.category == bindparam("category"))
     if by_language:
         conditions.append(_ITEMS.c.language == bindparam("language"))
+    return conditions
+
+
+@functools.cache
+def _claim_statement(
+    lane: str | None, excluding: bool, skipping: bool, by_category: bool = False, by_language: bool = False
+) -> Select[Any]:
+    """The most urgent free task in ``lane`` the user (``:user_id``) has not voted on, locked, as the
+    row a reviewer is shown (then leased by ``_TAKE_LEASE``)."""
+    conditions = _claimable(excluding, skipping, by_category, by_language)
     if lane is not None:
         conditions.append(_LANES[lane])
     return (
@@ -450,6 +456,12 @@ def _claim_statement(
         .limit(1)
         .with_for_update(skip_locked=True, of=_TASKS)
     )
+
+
+@functools.cache
+def _available_statement(excluding: bool, skipping: bool, by_category: bool, by_language: bool) -> Select[Any]:
+    return (select(func.count()).select_from(_TASKS.join(_ITEMS, _ITEMS.c.id == _TASKS.c.item_id))
+            .where(*_claimable(excluding, skipping, by_category, by_language)))
 
 
 def tell_held_task(session: Session, task_id: int, values: dict[str, Any]) -> None:
@@ -494,26 +506,13 @@ def claim(
     current = _held_claim(session, user, now)
     if current is not None:
         return current
-    # Wellbeing: nothing once the daily cap is reached; no category outside the reviewer's opt-ins
-    # or past its shift budget (services/wellbeing.py).
-    gate = wellbeing.claim_gate(session, user, now)
-    if gate.cap_reached:
+    params = _claim_params(session, user, only, now)
+    if params is None:
         return None
-    params: dict[str, Any] = {"now": now, "user_id": user.id}
-    if gate.excluded_categories:
-        params["excluded"] = sorted(gate.excluded_categories)
-    skipped = skipped_task_ids(user, now)
-    if skipped:
-        params["skipped"] = sorted(skipped)
-    if only.category is not None:
-        params["category"] = only.category
-    if only.language is not None:
-        params["language"] = only.language
     connection = session.connection()
     expires = now + timedelta(seconds=settings.triage_lease_seconds)
     for lane in _lanes(settings, rng or random.Random()):
-        statement = _claim_statement(lane, bool(gate.excluded_categories), bool(skipped),
-                                     only.category is not None, only.language is not None)
+        statement = _claim_statement(lane, *_claim_shape(params))
         row = connection.execute(statement, params).first()
         if row is None:
             continue
@@ -531,6 +530,40 @@ def claim(
         metrics.after_commit(session, metrics.CLAIMS.inc)
         return Claim(row, expires)
     return None
+
+
+def _claim_params(session: Session, user: Actor, only: ClaimFilter, now: datetime) -> dict[str, Any] | None:
+    """The claim's parameters for this reviewer now; None once the daily cap is reached.
+
+    Wellbeing: no category outside the reviewer's opt-ins or past its budgets (services/wellbeing.py)."""
+    gate = wellbeing.claim_gate(session, user, now)
+    if gate.cap_reached:
+        return None
+    params: dict[str, Any] = {"now": now, "user_id": user.id}
+    if gate.excluded_categories:
+        params["excluded"] = sorted(gate.excluded_categories)
+    skipped = skipped_task_ids(user, now)
+    if skipped:
+        params["skipped"] = sorted(skipped)
+    if only.category is not None:
+        params["category"] = only.category
+    if only.language is not None:
+        params["language"] = only.language
+    return params
+
+
+def _claim_shape(params: dict[str, Any]) -> tuple[bool, bool, bool, bool]:
+    return ("excluded" in params, "skipped" in params, "category" in params, "language" in params)
+
+
+def available(session: Session, user: Actor, only: ClaimFilter | None = None) -> int:
+    """How many tasks a claim could still give this reviewer now, within ``only`` (the queue's progress)."""
+    only = only or ClaimFilter()
+    check_category(only.category)
+    params = _claim_params(session, user, only, utcnow())
+    if params is None:
+        return 0
+    return int(session.connection().execute(_available_statement(*_claim_shape(params)), params).scalar_one())
 
 
 def _lock_task(session: Session, task_id: int) -> ReviewTask:

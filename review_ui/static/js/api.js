@@ -118,6 +118,7 @@ export const api = {
   // queue and votes (tasks.py, votes.py)
   // only: { category, language } narrows the claim (empty: any).
   claimNext: (only) => request("POST", "/tasks/claim", { json: {}, query: only }),
+  available: (only) => get("/tasks/available", only),
   // an item's images: our own re-encoded thumbnails only (thumbnail_url), never the crawled URL
   itemMedia: (itemId) => get(`/items/${id(itemId)}/media`),
   extendLease: (taskId) => post(`/tasks/${id(taskId)}/lease`),

@@ -279,9 +279,10 @@ export async function queueView(main) {
   const filterLanguage = h("select", { id: "filter-language", "data-testid": "filter-language" },
     ["", ...FILTER_LANGUAGES].map((code) => h("option", { value: code, selected: code === only.language }, code ? t(`lang.${code}`) : t("queue.filter_all"))));
   const leftToday = h("span", { class: "muted", "data-testid": "left-today" });
+  const inQueue = h("span", { class: "muted", "data-testid": "in-queue", "aria-live": "polite" });
   const filters = h("div", { class: "queue-filters" },
     h("label", { for: "filter-category" }, t("queue.filter_category")), filterCategory,
-    h("label", { for: "filter-language" }, t("queue.filter_language")), filterLanguage, leftToday);
+    h("label", { for: "filter-language" }, t("queue.filter_language")), filterLanguage, leftToday, inQueue);
   const controls = h("section", { class: "card controls" },
     h("label", { for: "vote-category" }, t("vote.category")), categorySelect,
     h("label", { for: "note" }, h("kbd", null, "n"), " ", t("vote.note")), note, buttons, timer);
@@ -301,6 +302,12 @@ export async function queueView(main) {
     clear(header).append(wellbeingBar(wellbeing));
     const cap = wellbeing && wellbeing.daily_cap;
     leftToday.textContent = cap ? t("queue.left_today", { n: Math.max(0, cap - (wellbeing.reviewed_today || 0)) }) : "";
+  }
+
+  // How many more a claim could give now (after the item on screen): fetched after the item is painted.
+  async function countQueue() {
+    try { inQueue.textContent = t("queue.in_queue", { n: (await api.available(only)).available }); }
+    catch { inQueue.textContent = ""; }
   }
 
   // Another category or language: the item held goes back to the queue and one that fits is claimed.
@@ -432,6 +439,7 @@ export async function queueView(main) {
     } finally {
       busy = false;
     }
+    countQueue();
   }
 
   function countDecision(category, step) {
