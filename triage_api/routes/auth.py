@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi import Path as PathParam
 
 from saqshy.db.models import AuthToken, Role, User
@@ -30,13 +30,10 @@ def _login(request: Request, session: SessionDep, settings: Settings, body: Logi
            ) -> tuple[User, auth.IssuedToken]:
     try:
         return auth.login(session, settings, body.email, body.password, _client_ip(request), kind)
-    except auth.RateLimited as exc:
-        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, detail=exc.message,
-                            headers={"Retry-After": str(exc.retry_after)}) from None
-    except auth.AuthenticationFailed as exc:
+    except auth.AuthenticationFailed:
         # Commit the failed attempt so it counts towards the rate limit, then answer 401.
         session.commit()
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail=exc.message) from None
+        raise
 
 
 @router.post("/login", response_model=TokenPublic, responses={**BAD_LOGIN, **RATE_LIMITED})

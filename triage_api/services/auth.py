@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from saqshy.db.models import AuthToken, LoginAttempt, Role, User, utcnow
-from saqshy.errors import SaqshyError
+from saqshy.errors import ErrorCode, SaqshyError
 from saqshy.settings import Settings
 from triage_api.services import security
 from triage_api.services.audit import append_audit
@@ -23,13 +23,17 @@ SESSION = "session"
 class RateLimited(SaqshyError):
     """Too many failed logins for this e-mail or address (HTTP 429)."""
 
+    default_code = ErrorCode.LOGIN_RATE_LIMITED
+
     def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message, retry_after=retry_after)
+        super().__init__(message, params={"retry_after": retry_after}, retry_after=retry_after)
         self.retry_after = retry_after
 
 
 class AuthenticationFailed(SaqshyError):
     """Wrong e-mail or password, or a disabled account (HTTP 401); the message never says which."""
+
+    default_code = ErrorCode.LOGIN_FAILED
 
 
 def as_utc(value: datetime) -> datetime:

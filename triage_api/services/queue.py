@@ -55,7 +55,7 @@ from saqshy.db.models import (
     Vote,
     utcnow,
 )
-from saqshy.errors import Conflict, Forbidden, InvalidInput, InvalidTransition, NotFound
+from saqshy.errors import Conflict, ErrorCode, Forbidden, InvalidInput, InvalidTransition, NotFound
 from saqshy.settings import Settings
 from triage_api.services import wellbeing
 from triage_api.services.audit import append_audit
@@ -82,7 +82,8 @@ def check_category(name: str | None) -> str | None:
         return None
     tax = taxonomy()
     if name not in tax:
-        raise InvalidInput(f"unknown category {name[:64]!r}; known: {', '.join(tax.names)}")
+        raise InvalidInput(f"unknown category {name[:64]!r}; known: {', '.join(tax.names)}",
+                           code=ErrorCode.UNKNOWN_CATEGORY, params={"category": name[:64]})
     return name
 
 
@@ -138,7 +139,7 @@ def thresholds(session: Session) -> dict[str, float]:
 def set_threshold(session: Session, actor: User, category: str, threshold: float) -> CategoryThreshold:
     check_category(category)
     if not 0.0 < threshold < 1.0 or not math.isfinite(threshold):
-        raise InvalidInput("a threshold is a number strictly between 0 and 1")
+        raise InvalidInput("a threshold is a number strictly between 0 and 1", code=ErrorCode.THRESHOLD_RANGE)
     row = session.get(CategoryThreshold, category, with_for_update=True)
     before = row.threshold if row is not None else taxonomy()[category].threshold
     if row is None:
@@ -463,7 +464,7 @@ def claim_next(
 def claim(session: Session, settings: Settings, user: Actor, *, rng: random.Random | None = None) -> Claim | None:
     """``claim_next`` as the row a reviewer is shown (the claim endpoint's path: no ORM entities)."""
     if user.role not in REVIEWER_ROLES:
-        raise Forbidden("only volunteers and moderators review tasks")
+        raise Forbidden("only volunteers and moderators review tasks", code=ErrorCode.NOT_A_REVIEWER)
     now = utcnow()
     current = _held_claim(session, user, now)
     if current is not None:
@@ -504,7 +505,7 @@ def claim(session: Session, settings: Settings, user: Actor, *, rng: random.Rand
 def _lock_task(session: Session, task_id: int) -> ReviewTask:
     task = session.execute(select(ReviewTask).where(ReviewTask.id == task_id).with_for_update()).scalar_one_or_none()
     if task is None:
-        raise NotFound(f"task {task_id} not found")
+        raise NotFound(f"task {task_id} not found", code=ErrorCode.TASK_NOT_FOUND, params={"id": task_id})
     return task
 
 
@@ -530,12 +531,15 @@ def require_lease(task: LeasedTask, user: Actor, now: datetime | None = None) ->
     claims again (and usually gets the same task back) or extends the lease in time.
     """
     if task.status != TaskStatus.OPEN:
-        raise InvalidTransition(f"task {task.id} is {task.status.value}, no longer open for review")
+        raise InvalidTransition(f"task {task.id} is {task.status.value}, no longer open for review",
+                                code=ErrorCode.TASK_DECIDED, params={"id": task.id})
     if task.lease_owner_id != user.id:
-        raise Conflict(f"you do not hold the lease on task {task.id} (it expired and was claimed, or was never yours)")
+        raise Conflict(f"you do not hold the lease on task {task.id} (it expired and was claimed, or was never yours)",
+                       code=ErrorCode.NOT_YOUR_TASK, params={"id": task.id})
     expires = task.lease_expires_at
     if expires is None or as_utc(expires) <= (now or utcnow()):
-        raise Conflict(f"your lease on task {task.id} expired; claim it again")
+        raise Conflict(f"your lease on task {task.id} expired; claim it again", code=ErrorCode.LEASE_EXPIRED,
+                       params={"id": task.id})
 
 
 def extend_lease(session: Session, settings: Settings, user: User, task_id: int, seconds: int | None) -> ReviewTask:
@@ -616,7 +620,7 @@ def expire_leases(session: Session) -> int:
 def get_task(session: Session, task_id: int) -> ReviewTask:
     task = session.get(ReviewTask, task_id)
     if task is None:
-        raise NotFound(f"task {task_id} not found")
+        raise NotFound(f"task {task_id} not found", code=ErrorCode.TASK_NOT_FOUND, params={"id": task_id})
     return task
 
 
@@ -630,7 +634,7 @@ def task_for_reviewer(session: Session, user: User, task_id: int) -> ReviewTask:
     voted = session.execute(select(Vote.id).where(Vote.task_id == task.id, Vote.user_id == user.id)).first()
     if voted is None:
         # 404 rather than 403: a volunteer cannot probe which task ids exist.
-        raise NotFound(f"task {task_id} not found")
+        raise NotFound(f"task {task_id} not found", code=ErrorCode.TASK_NOT_FOUND, params={"id": task_id})
     return task
 
 

@@ -32,7 +32,7 @@ from saqshy.db.models import (
     Verdict,
     utcnow,
 )
-from saqshy.errors import InvalidTransition, NotFound
+from saqshy.errors import ErrorCode, InvalidTransition, NotFound
 from saqshy.settings import Settings
 from triage_api.services.audit import append_audit
 
@@ -149,7 +149,7 @@ def refresh_source_risk(
 def get_source(session: Session, source_id: int) -> Source:
     source = session.get(Source, source_id)
     if source is None:
-        raise NotFound(f"source {source_id} does not exist", source_id=source_id)
+        raise NotFound(f"source {source_id} does not exist", source_id=source_id, code=ErrorCode.SOURCE_NOT_FOUND)
     return source
 
 
@@ -282,7 +282,7 @@ def reject_candidate(session: Session, source_id: int, actor_id: int) -> Source:
 def _lock_source(session: Session, source_id: int) -> Source:
     source = session.scalars(select(Source).where(Source.id == source_id).with_for_update()).one_or_none()
     if source is None:
-        raise NotFound(f"source {source_id} does not exist", source_id=source_id)
+        raise NotFound(f"source {source_id} does not exist", source_id=source_id, code=ErrorCode.SOURCE_NOT_FOUND)
     return source
 
 

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from saqshy.db.models import Invite, ReviewTask, Role, User, Vote, utcnow
-from saqshy.errors import Conflict, Forbidden, InvalidInput, InvalidTransition, NotFound
+from saqshy.errors import Conflict, ErrorCode, Forbidden, InvalidInput, InvalidTransition, NotFound
 from saqshy.settings import Settings
 from triage_api.services import security
 from triage_api.services.audit import append_audit
@@ -38,15 +38,17 @@ GRANTABLE: dict[Role, frozenset[Role]] = {
 def validate_email(email: str) -> str:
     key = normalise_email(email)
     if len(key) > 320 or not _EMAIL_RE.match(key):
-        raise InvalidInput(f"{email[:80]!r} is not a valid e-mail address")
+        raise InvalidInput(f"{email[:80]!r} is not a valid e-mail address", code=ErrorCode.INVALID_EMAIL)
     return key
 
 
 def validate_password(password: str) -> None:
     if len(password) < security.MIN_PASSWORD_CHARS:
-        raise InvalidInput(f"the password must have at least {security.MIN_PASSWORD_CHARS} characters")
+        raise InvalidInput(f"the password must have at least {security.MIN_PASSWORD_CHARS} characters",
+                           code=ErrorCode.PASSWORD_TOO_SHORT, params={"min": security.MIN_PASSWORD_CHARS})
     if len(password) > security.MAX_PASSWORD_CHARS:
-        raise InvalidInput(f"the password must have at most {security.MAX_PASSWORD_CHARS} characters")
+        raise InvalidInput(f"the password must have at most {security.MAX_PASSWORD_CHARS} characters",
+                           code=ErrorCode.PASSWORD_TOO_LONG, params={"max": security.MAX_PASSWORD_CHARS})
 
 
 def _new_pseudonym() -> str:
@@ -56,7 +58,7 @@ def _new_pseudonym() -> str:
 def get_user(session: Session, user_id: int) -> User:
     user = session.get(User, user_id)
     if user is None:
-        raise NotFound(f"user {user_id} not found")
+        raise NotFound(f"user {user_id} not found", code=ErrorCode.USER_NOT_FOUND)
     return user
 
 
@@ -74,7 +76,7 @@ def create_user(
     key = validate_email(email)
     validate_password(password)
     if session.execute(select(User.id).where(User.email == key)).first() is not None:
-        raise Conflict(f"a user with e-mail {key} already exists")
+        raise Conflict(f"a user with e-mail {key} already exists", code=ErrorCode.EMAIL_TAKEN)
     user = User(
         email=key,
         display_name=(display_name or key.split("@", 1)[0]).strip()[:200] or key,
@@ -89,7 +91,7 @@ def create_user(
         with session.begin_nested():
             session.flush()
     except IntegrityError:
-        raise Conflict(f"a user with e-mail {key} already exists") from None
+        raise Conflict(f"a user with e-mail {key} already exists", code=ErrorCode.EMAIL_TAKEN) from None
     append_audit(session, actor_id=actor_id, action="user.create", entity_type="user", entity_id=user.id,
                  payload={"email": key, "role": role.value})
     return user
@@ -107,16 +109,18 @@ def update_user(
     user = get_user(session, user_id)
     grantable = GRANTABLE.get(actor.role, frozenset())
     if user.id != actor.id and user.role not in grantable:
-        raise Forbidden(f"a {actor.role.value} cannot change a {user.role.value}'s account")
+        raise Forbidden(f"a {actor.role.value} cannot change a {user.role.value}'s account",
+                        code=ErrorCode.ACCOUNT_CHANGE_FORBIDDEN, params={"role": user.role.value})
     changes: dict[str, object] = {}
     if role is not None and role != user.role:
         if role not in grantable or user.id == actor.id:
-            raise Forbidden(f"a {actor.role.value} cannot grant the role {role.value}")
+            raise Forbidden(f"a {actor.role.value} cannot grant the role {role.value}",
+                            code=ErrorCode.ROLE_GRANT_FORBIDDEN, params={"role": role.value})
         changes["role"] = [user.role.value, role.value]
         user.role = role
     if is_active is not None and is_active != user.is_active:
         if user.id == actor.id:
-            raise InvalidTransition("you cannot disable your own account")
+            raise InvalidTransition("you cannot disable your own account", code=ErrorCode.SELF_DISABLE)
         changes["is_active"] = [user.is_active, is_active]
         user.is_active = is_active
         if not is_active:
@@ -132,7 +136,7 @@ def update_user(
 
 def change_password(session: Session, settings: Settings, user: User, current: str, new: str) -> None:
     if not security.verify_password(settings, user.password_hash, current):
-        raise InvalidInput("the current password is wrong")
+        raise InvalidInput("the current password is wrong", code=ErrorCode.WRONG_PASSWORD)
     validate_password(new)
     user.password_hash = security.hash_password(settings, new)
     append_audit(session, actor_id=user.id, action="user.password", entity_type="user", entity_id=user.id, payload={})
@@ -200,11 +204,13 @@ def create_invite(
 ) -> tuple[Invite, str]:
     """A one-time invite; the token is returned once and only its hash is stored."""
     if role not in GRANTABLE.get(actor.role, frozenset()):
-        raise Forbidden(f"a {actor.role.value} cannot invite a {role.value}")
+        raise Forbidden(f"a {actor.role.value} cannot invite a {role.value}", code=ErrorCode.ROLE_GRANT_FORBIDDEN,
+                        params={"role": role.value})
     key = validate_email(email) if email else None
     hours = ttl_hours or settings.triage_invite_ttl_hours
     if not 1 <= hours <= settings.triage_invite_ttl_hours * 10:
-        raise InvalidInput(f"ttl_hours must be between 1 and {settings.triage_invite_ttl_hours * 10}")
+        raise InvalidInput(f"ttl_hours must be between 1 and {settings.triage_invite_ttl_hours * 10}",
+                           code=ErrorCode.INVITE_TTL, params={"max": settings.triage_invite_ttl_hours * 10})
     token = security.new_secret()
     invite = Invite(
         token_sha256=security.sha256_hex(token),
@@ -226,11 +232,11 @@ def _live_invite(session: Session, token: str, *, lock: bool = False) -> Invite:
         query = query.with_for_update()
     invite = session.execute(query).scalar_one_or_none()
     if invite is None:
-        raise NotFound("unknown invite")
+        raise NotFound("unknown invite", code=ErrorCode.INVITE_UNKNOWN)
     if invite.used_at is not None:
-        raise InvalidTransition("this invite was already used")
+        raise InvalidTransition("this invite was already used", code=ErrorCode.INVITE_USED)
     if as_utc(invite.expires_at) <= utcnow():
-        raise InvalidTransition("this invite has expired")
+        raise InvalidTransition("this invite has expired", code=ErrorCode.INVITE_EXPIRED)
     return invite
 
 
@@ -244,7 +250,7 @@ def accept_invite(
 ) -> User:
     invite = _live_invite(session, token, lock=True)
     if invite.email and validate_email(email) != invite.email:
-        raise InvalidInput("this invite is for another e-mail address")
+        raise InvalidInput("this invite is for another e-mail address", code=ErrorCode.INVITE_OTHER_EMAIL)
     user = create_user(session, settings, email=email, password=password, role=invite.role,
                        display_name=display_name, locale=locale, actor_id=invite.created_by_id)
     invite.used_at = utcnow()
@@ -259,9 +265,9 @@ def revoke_invite(session: Session, actor: User, invite_id: int) -> None:
     if invite is None:
         raise NotFound(f"invite {invite_id} not found")
     if actor.role != Role.ADMIN and invite.created_by_id != actor.id:
-        raise Forbidden("you can revoke only your own invites")
+        raise Forbidden("you can revoke only your own invites", code=ErrorCode.INVITE_REVOKE_FORBIDDEN)
     if invite.used_at is not None:
-        raise InvalidTransition("this invite was already used")
+        raise InvalidTransition("this invite was already used", code=ErrorCode.INVITE_USED)
     invite.expires_at = utcnow()
     append_audit(session, actor_id=actor.id, action="invite.revoke", entity_type="invite", entity_id=invite.id,
                  payload={})

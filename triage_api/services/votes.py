@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from saqshy.db.models import ContentItem, ReviewTask, Role, TaskStatus, User, Verdict, Vote, utcnow
-from saqshy.errors import Conflict, InvalidInput, InvalidTransition, NotFound
+from saqshy.errors import Conflict, ErrorCode, InvalidInput, InvalidTransition, NotFound
 from saqshy.settings import Settings
 from triage_api.services import queue, users
 from triage_api.services.audit import append_audit
@@ -82,7 +82,8 @@ def _clean_note(note: str | None) -> str | None:
     if note is None:
         return None
     if len(note) > MAX_NOTE_CHARS:
-        raise InvalidInput(f"the note must have at most {MAX_NOTE_CHARS} characters")
+        raise InvalidInput(f"the note must have at most {MAX_NOTE_CHARS} characters", code=ErrorCode.NOTE_TOO_LONG,
+                           params={"max": MAX_NOTE_CHARS})
     return note.strip() or None
 
 
@@ -92,7 +93,7 @@ def _category_for(verdict: Verdict, category: str | None, task_category: str | N
         # Agreeing with the model's category is the common case: the UI may omit it.
         category = task_category
         if category is None:
-            raise InvalidInput("an 'illegal' vote needs a category")
+            raise InvalidInput("an 'illegal' vote needs a category", code=ErrorCode.CATEGORY_REQUIRED)
     return category
 
 
@@ -184,10 +185,10 @@ def cast_vote(
     connection = session.connection()
     row = connection.execute(_LOCK_TASK_FOR_VOTE, {"user_id": user.id, "task_id": task_id}).one_or_none()
     if row is None:
-        raise NotFound(f"task {task_id} not found")
+        raise NotFound(f"task {task_id} not found", code=ErrorCode.TASK_NOT_FOUND, params={"id": task_id})
     *_, already_voted = row
     if already_voted:
-        raise Conflict(f"you already voted on task {row.id}")
+        raise Conflict(f"you already voted on task {row.id}", code=ErrorCode.ALREADY_VOTED, params={"id": row.id})
     queue.require_lease(row, user)
     category = _category_for(verdict, category, row.category)
     values: dict[str, Any] = {
@@ -238,15 +239,18 @@ def resolve(
     """A moderator's decision on a task that went to moderation (or an open one they override)."""
     note = _clean_note(note)
     if verdict == Verdict.UNSURE:
-        raise InvalidInput("a moderator decides 'illegal' or 'legal'")
+        raise InvalidInput("a moderator decides 'illegal' or 'legal'", code=ErrorCode.MODERATOR_VERDICT)
     queue.check_category(category)
     task = queue._lock_task(session, task_id)
     if task.is_gold:
-        raise InvalidTransition(f"task {task.id} is a gold task; gold tasks are never decided")
+        raise InvalidTransition(f"task {task.id} is a gold task; gold tasks are never decided",
+                                code=ErrorCode.GOLD_TASK, params={"id": task.id})
     if task.status not in (TaskStatus.OPEN, TaskStatus.NEEDS_MODERATOR):
-        raise InvalidTransition(f"task {task.id} is {task.status.value} and cannot be resolved")
+        raise InvalidTransition(f"task {task.id} is {task.status.value} and cannot be resolved",
+                                code=ErrorCode.TASK_DECIDED, params={"id": task.id})
     if session.execute(select(Vote.id).where(Vote.task_id == task.id, Vote.user_id == moderator.id)).first():
-        raise Conflict(f"you voted on task {task.id}; another moderator must resolve it")
+        raise Conflict(f"you voted on task {task.id}; another moderator must resolve it",
+                       code=ErrorCode.OWN_VOTE_RESOLVE, params={"id": task.id})
     category = _category_for(verdict, category, task.category)
     session.add(Vote(task_id=task.id, user_id=moderator.id, verdict=verdict, category=category, note=note,
                      is_moderator_decision=True, weight=1.0, created_at=utcnow()))
@@ -265,7 +269,7 @@ def make_gold(
         raise InvalidInput("a gold answer is 'illegal' or 'legal'")
     category = queue.check_category(category)
     if verdict == Verdict.ILLEGAL and category is None:
-        raise InvalidInput("an 'illegal' gold answer needs a category")
+        raise InvalidInput("an 'illegal' gold answer needs a category", code=ErrorCode.CATEGORY_REQUIRED)
     task = queue._lock_task(session, task_id)
     if task.status not in (TaskStatus.OPEN, TaskStatus.NEEDS_MODERATOR):
         raise InvalidTransition(f"task {task.id} is {task.status.value}; only undecided tasks become gold")
@@ -301,7 +305,7 @@ def make_gold_from_item(
         raise InvalidInput("a gold answer is 'illegal' or 'legal'")
     category = queue.check_category(category)
     if verdict == Verdict.ILLEGAL and category is None:
-        raise InvalidInput("an 'illegal' gold answer needs a category")
+        raise InvalidInput("an 'illegal' gold answer needs a category", code=ErrorCode.CATEGORY_REQUIRED)
     created = utcnow()
     score = queue.latest_score(session, item.id)
     probability = float(score.score or 0.0) if score is not None else 0.0
@@ -332,7 +336,7 @@ def make_gold_from_item(
 
 def votes_of_task(session: Session, task_id: int) -> list[tuple[Vote, User]]:
     if session.get(ReviewTask, task_id) is None:
-        raise NotFound(f"task {task_id} not found")
+        raise NotFound(f"task {task_id} not found", code=ErrorCode.TASK_NOT_FOUND, params={"id": task_id})
     rows = session.execute(
         select(Vote, User).join(User, User.id == Vote.user_id).where(Vote.task_id == task_id).order_by(Vote.id)
     )

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from classifier.taxonomy import load_taxonomy
 from saqshy.db.models import ReviewTask, User, Vote, utcnow
-from saqshy.errors import InvalidInput, NotFound
+from saqshy.errors import ErrorCode, InvalidInput, NotFound
 from triage_api.schemas.wellbeing import MAX_DAILY_CAP
 from triage_api.services.audit import append_audit
 from triage_api.services.auth import Actor
@@ -83,7 +83,8 @@ def _known_categories(names: list[str]) -> list[str]:
     tax = load_taxonomy()
     unknown = [n for n in names if n not in tax]
     if unknown:
-        raise InvalidInput(f"unknown category {unknown[0][:64]!r}; known: {', '.join(tax.names)}")
+        raise InvalidInput(f"unknown category {unknown[0][:64]!r}; known: {', '.join(tax.names)}",
+                           code=ErrorCode.UNKNOWN_CATEGORY, params={"category": unknown[0][:64]})
     return sorted(set(names))
 
 
@@ -195,7 +196,7 @@ def claim_gate(session: Session, user: Actor, now: datetime | None = None) -> Cl
 def get_user(session: Session, user_id: int) -> User:
     user = session.get(User, user_id)
     if user is None:
-        raise NotFound(f"user {user_id} does not exist")
+        raise NotFound(f"user {user_id} does not exist", code=ErrorCode.USER_NOT_FOUND)
     return user
 
 
