@@ -155,7 +155,7 @@ DEMO_SCORING_TIMEOUT_S = 900
 def demo(
     password: Annotated[
         str, typer.Option(help="Password of the demo accounts (a demo only: never on a real server).")
-    ] = "saqshy-demo",
+    ] = "saqshy-demo-pass",
     items: Annotated[int, typer.Option(min=1, max=5000, help="Sample items to load.")] = 120,
     wait: Annotated[bool, typer.Option(help="Wait until the sample items are scored.")] = True,
 ) -> None:

@@ -80,10 +80,13 @@ def me(user: AnyRole) -> User:
 
 
 @router.get("/invites/{token}", response_model=InviteInfo)
-def invite_info(token: Annotated[str, PathParam(min_length=1, max_length=200)], session: SessionDep) -> InviteInfo:
-    """Public. What an invite link grants (404 unknown, 409 used or expired)."""
+def invite_info(
+    token: Annotated[str, PathParam(min_length=1, max_length=200)], session: SessionDep, settings: SettingsDep
+) -> InviteInfo:
+    """Public. What an invite link grants (404 unknown, 409 used or expired), and the password rule."""
     invite = users.check_invite(session, token)
-    return InviteInfo(role=invite.role, email=invite.email, expires_at=invite.expires_at)
+    return InviteInfo(role=invite.role, email=invite.email, expires_at=invite.expires_at,
+                      password_min_chars=settings.triage_password_min_chars)
 
 
 @router.post("/register", response_model=UserPublic, status_code=status.HTTP_201_CREATED)

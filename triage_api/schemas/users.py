@@ -31,7 +31,7 @@ class UserWithAccuracy(UserPublic):
 
 class UserCreate(StrictModel):
     email: str = Field(min_length=3, max_length=320)
-    password: str = Field(min_length=10, max_length=256)
+    password: str = Field(min_length=1, max_length=256, description="At least SAQSHY_TRIAGE_PASSWORD_MIN_CHARS")
     role: Role
     display_name: str | None = Field(default=None, max_length=200)
 
@@ -50,7 +50,7 @@ class MeUpdate(StrictModel):
 
 class PasswordChange(StrictModel):
     current_password: str = Field(min_length=1, max_length=256)
-    new_password: str = Field(min_length=10, max_length=256)
+    new_password: str = Field(min_length=1, max_length=256, description="At least SAQSHY_TRIAGE_PASSWORD_MIN_CHARS")
 
 
 class InviteCreate(StrictModel):

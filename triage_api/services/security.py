@@ -12,7 +12,6 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from saqshy.settings import Settings
 
-MIN_PASSWORD_CHARS = 10
 MAX_PASSWORD_CHARS = 256
 
 

@@ -42,10 +42,11 @@ def validate_email(email: str) -> str:
     return key
 
 
-def validate_password(password: str) -> None:
-    if len(password) < security.MIN_PASSWORD_CHARS:
-        raise InvalidInput(f"the password must have at least {security.MIN_PASSWORD_CHARS} characters",
-                           code=ErrorCode.PASSWORD_TOO_SHORT, params={"min": security.MIN_PASSWORD_CHARS})
+def validate_password(settings: Settings, password: str) -> None:
+    least = settings.triage_password_min_chars
+    if len(password) < least:
+        raise InvalidInput(f"the password must have at least {least} characters",
+                           code=ErrorCode.PASSWORD_TOO_SHORT, params={"min": least})
     if len(password) > security.MAX_PASSWORD_CHARS:
         raise InvalidInput(f"the password must have at most {security.MAX_PASSWORD_CHARS} characters",
                            code=ErrorCode.PASSWORD_TOO_LONG, params={"max": security.MAX_PASSWORD_CHARS})
@@ -74,7 +75,7 @@ def create_user(
     actor_id: int | None = None,
 ) -> User:
     key = validate_email(email)
-    validate_password(password)
+    validate_password(settings, password)
     if session.execute(select(User.id).where(User.email == key)).first() is not None:
         raise Conflict(f"a user with e-mail {key} already exists", code=ErrorCode.EMAIL_TAKEN)
     user = User(
@@ -137,7 +138,7 @@ def update_user(
 def change_password(session: Session, settings: Settings, user: User, current: str, new: str) -> None:
     if not security.verify_password(settings, user.password_hash, current):
         raise InvalidInput("the current password is wrong", code=ErrorCode.WRONG_PASSWORD)
-    validate_password(new)
+    validate_password(settings, new)
     user.password_hash = security.hash_password(settings, new)
     append_audit(session, actor_id=user.id, action="user.password", entity_type="user", entity_id=user.id, payload={})
 
