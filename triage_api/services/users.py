@@ -35,6 +35,12 @@ GRANTABLE: dict[Role, frozenset[Role]] = {
 }
 
 
+def grantable_roles(role: Role) -> list[Role]:
+    """The roles someone with ``role`` may invite or grant, in the enum's order."""
+    allowed = GRANTABLE.get(role, frozenset())
+    return [r for r in Role if r in allowed]
+
+
 def validate_email(email: str) -> str:
     key = normalise_email(email)
     if len(key) > 320 or not _EMAIL_RE.match(key):

@@ -2,7 +2,7 @@
 import { api } from "../api.js";
 import { h } from "../dom.js";
 import { t, locale } from "../i18n.js";
-import { showError, signedIn, homeRoute } from "../app.js";
+import { showError, signedIn, homeRoute, errorMessage } from "../app.js";
 
 export async function loginView(main) {
   const email = h("input", { id: "email", type: "email", autocomplete: "username", required: true, "data-testid": "email" });
@@ -17,7 +17,7 @@ export async function loginView(main) {
       await signedIn(user);
       location.hash = `#/${homeRoute(user.role)}`;
     } catch (err) {
-      error.textContent = err.status === 429 ? t("login.rate_limited") : err.status === 401 || err.status === 400 ? t("login.failed") : err.message;
+      error.textContent = errorMessage(err);
     }
   } } },
   h("h1", null, t("login.title")),
