@@ -18,7 +18,7 @@ export async function adminView(main) {
     try { rows = listOf(await api.users({ limit: 200 })); } catch (err) { showError(err); }
     clear(users).append(h("h2", null, t("admin.users")), table([
       { label: t("admin.name"), render: (u) => u.display_name || "—" },
-      { label: t("admin.email"), cls: "url", render: (u) => u.email || "—" },
+      { label: t("admin.email"), render: (u) => u.email || "—" },
       { label: t("admin.role"), render: (u) => saveOnChange(
         h("select", { "aria-label": t("admin.role"), "data-testid": `role-${u.id}` }, ROLES.map((r) => h("option", { value: r, selected: r === u.role }, t(`role.${r}`)))),
         u.role, (role) => api.updateUser(u.id, { role })) },
