@@ -136,7 +136,10 @@ export async function signedIn(user) {
 
 async function route() {
   if (state.teardown) { try { state.teardown(); } catch { /* ignore */ } state.teardown = null; }
-  const main = clear(document.getElementById("main"));
+  // Each render gets its own box: a slower render still running (a language switch, then a link)
+  // then fills a detached box instead of adding a second copy of a page.
+  const main = h("div", { class: "view" });
+  clear(document.getElementById("main")).append(main);
   const parts = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean).map(decodeURIComponent);
   let [name, ...args] = parts; // eslint-disable-line prefer-const
   highlightNav();
