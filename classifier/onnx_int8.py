@@ -11,42 +11,14 @@ model) into ``<version>/onnx/``:
 
 It is the production default once built, checked (at most MAX_AUC_LOSS ROC-AUC below fp32) and of the
 current FORMAT; without onnxruntime, with a missing, failed, stale or broken file the engine runs
-torch fp32. Measured on the shared 2-core CPU (AVX512-VNNI), one thread, 4,096 tokens per batch:
-torch fp32 3.6-4.3 CPU s, this model 1.75-2.5 CPU s (2x at short windows, 1.7x at 512 tokens).
-On an x86 CPU without VNNI the weights are 7-bit (``saturating_cpu``), and a build with 8-bit
-weights from a VNNI machine is rebuilt rather than used there; the check held-out figures of such a
-build (AVX2 EPYC): ROC-AUC 0.980 against fp32's 0.978, 1.76x less CPU on the check's texts.
+torch fp32. On an x86 CPU without VNNI the weights are 7-bit (``saturating_cpu``), and a build with
+8-bit weights from a VNNI machine is rebuilt rather than used there.
 
-Why the export uses eager attention: traced through torch's SDPA, each layer's attention becomes
-IsNaN/Where/MatMul/Softmax glue that ORT's transformer optimizer cannot fuse, so only the projections
-were quantised and the int8 model was no faster than torch fp32 (the first build: 0 Attention nodes,
-50 DynamicQuantizeLinear). With eager attention all 12 layers fuse into Attention, quantised whole.
-Why ONNX Runtime rather than ``torch.ao`` dynamic quantisation: quantising every Linear in torch is as
-fast but cost 0.006 ROC-AUC overall and 0.026 on Kazakh on the held-out split (reduce_range or not),
-while the ORT model stays within noise of fp32.
-Measured and not used: leaving SkipLayerNormalization unfused (ORT's CPU kernel for it is scalar,
-6.4 ns per element against 1.1 for Add + LayerNormalization) took 12-15% off the int8 model's time,
-but that build drew a Kazakh ROC-AUC of 0.938 against fp32's 0.960 on the held-out split (34
-examples; overall +0.004). The int8 logits differ from fp32 by 0.8 on average (most of it from the
-GELU outliers entering the second feed-forward MatMul of layers 4 and 5: excluding those two halves
-it, 3.5% slower, and still drew Kazakh 0.952), so any change to the graph or its kernels redraws the
-per-language figures; this build keeps the graph that was checked.
-Measured again (2026-12-02, ORT 1.32) and not used: this very graph, quantised as here, with each
-SkipLayerNormalization split into Add + Add + LayerNormalization afterwards (weights and scales
-untouched; the session's ``disabled_optimizers=["SkipLayerNormFusion"]`` keeps ORT from fusing it
-back): the fused kernel was 23% of the int8 model's time (2.3 ns per element against 0.64), the
-split engine 17.5% faster on benchmarks/classify.py (28.0 s -> 23.1 s; 3.51x -> 4.16x the
-pipeline, runs at load 1.2-2.0), held-out overall 0.981, hard 0.977, but Kazakh again 0.938, below
-the per-language budget (tests/classifier/test_default_model.py). Why the Kazakh figure cannot tell
-the two apart: activations are quantised per batch tensor, so the check's figure moves with the
-batch composition. Over five batchings of the held-out split (all in one call; shuffled chunks of
-64, 64, 32, 16), Kazakh ROC-AUC of this build 0.945-0.971 (mean 0.958), of the split 0.938-0.974
-(mean 0.956), fp32 0.960; mean |int8 - fp32| logit 0.81 here, 0.79 split. Where the 0.8 comes from
-(held-out split): attention and embeddings quantised alone 0.24, the MatMuls alone 0.75, the
-attention output and second feed-forward MatMuls left in fp32 0.44; SmoothQuant-style scaling
-(alpha 0.5) of the GELU outputs into the second feed-forward made it worse (0.92).
-Intra-op spinning is off: on a CPU shared with other work, spinning threads burn the cores the others
-need (measured: same wall time, 7-16% less CPU without it).
+The export uses eager attention, because ORT's transformer optimizer can fuse it into Attention (and
+quantise it whole), not torch's SDPA glue; ORT int8 rather than ``torch.ao``, because it stays within
+noise of fp32 per language; the fused graph is kept as checked, because any change to it redraws the
+per-language figures; intra-op spinning is off, because spinning threads burn a shared CPU. The
+measurements behind each choice are in docs/performance.md.
 """
 
 from __future__ import annotations
@@ -145,10 +117,8 @@ def saturating_cpu() -> bool:
 
     Without VNNI, ORT multiplies u8 activations by s8 weights with VPMADDUBSW, which adds each pair
     of products into a saturating int16: two full-range products (255 x 127 each) overflow it. Its
-    documentation's remedy is 7-bit weights (``reduce_range``), whose pairs always fit. Measured on
-    an AVX2-only EPYC (2026-12-02): with 8-bit weights a tiny test model's score moved 0.14 from
-    fp32 (tests/classifier/test_onnx_int8.py); with 7-bit, the default model kept its held-out
-    figures (ROC-AUC 0.980 against fp32's 0.978) at the same speed. ARM and VNNI CPUs do not saturate.
+    documentation's remedy is 7-bit weights (``reduce_range``), whose pairs always fit (measured in
+    docs/performance.md). ARM and VNNI CPUs do not saturate.
     Where the CPU's features cannot be read (x86 outside Linux), assume it saturates.
     """
     if platform.machine().lower() not in ("x86_64", "amd64"):

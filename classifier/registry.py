@@ -3,11 +3,13 @@
     models/
       base/multilingual-e5-small/     converted encoder (classifier.convert)
       PRODUCTION                      the production version's name (one line; replaced atomically)
+      PRODUCTION_HISTORY.json         the versions made production, oldest first (rollback pops it)
       <version>/
         spec.json                     network + input settings (classifier.model.ModelSpec)
         head.safetensors              the classification head
         encoder/                      only for full fine-tuning: the tuned encoder + tokenizer
         calibration.json thresholds.json metrics.json data.json model_card.md pr_curves.png
+        gate.json                     the last gate report against production (classifier.gate)
 
 A version folder is written under a temporary name and renamed when complete, so a half-written
 version is never listed. Production is a single pointer file, so there is always at most one; the
@@ -16,6 +18,7 @@ first version trained becomes production when none is set.
 
 from __future__ import annotations
 
+import builtins
 import json
 import logging
 import os
@@ -27,7 +30,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from classifier.errors import ModelNotFoundError, RegistryError
+from classifier.errors import ModelNotFoundError, PromotionRefused, RegistryError
+from saqshy.errors import ErrorCode
 
 if TYPE_CHECKING:
     from classifier.engine import Scorer
@@ -36,8 +40,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 POINTER = "PRODUCTION"
+HISTORY = "PRODUCTION_HISTORY.json"
 _VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-_RESERVED = {"base", POINTER}
+_RESERVED = {"base", POINTER, HISTORY}
 
 
 @dataclass
@@ -150,15 +155,63 @@ class Registry:
             "metrics": _read_json(path / "metrics.json"),
         }
 
+    def history(self) -> builtins.list[str]:
+        """Versions made production, oldest first; the last is production unless edited by hand."""
+        data = _read_json(self.root / HISTORY)
+        versions = data.get("versions", [])
+        if not isinstance(versions, list) or not all(isinstance(v, str) for v in versions):
+            raise RegistryError(f"{self.root / HISTORY} is not a list of versions")
+        return list(versions)
+
+    def previous(self) -> str:
+        """The production version before the current one: what a rollback restores."""
+        stack = self.history()
+        production = self.production()
+        if production is None or len(stack) < 2 or stack[-1] != production:
+            raise PromotionRefused("there is no earlier production version to roll back to",
+                                   code=ErrorCode.ROLLBACK_NONE)
+        return stack[-2]
+
+    def report(self, version: str, name: str) -> dict[str, Any]:
+        return _read_json(self.path(version) / name)
+
+    def save_report(self, version: str, name: str, data: dict[str, Any]) -> Path:
+        path = self.path(version) / name
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}-", dir=path.parent)
+        os.close(fd)
+        write_json(Path(tmp), data)
+        os.replace(tmp, path)
+        return path
+
     # ------------------------------------------------------------------ writing
-    def promote(self, version: str) -> str:
-        self.path(version)
+    def _replace(self, name: str, text: str) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".production-", dir=self.root)
+        fd, tmp = tempfile.mkstemp(prefix=f".{name.lower()}-", dir=self.root)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(version + "\n")
-        os.replace(tmp, self.root / POINTER)  # atomic: readers see the old or the new name
+            fh.write(text)
+        os.replace(tmp, self.root / name)  # atomic: readers see the old or the new content
+
+    def _set_production(self, version: str, stack: builtins.list[str]) -> str:
+        self._replace(HISTORY, json.dumps({"versions": stack}, indent=1) + "\n")
+        self._replace(POINTER, version + "\n")
         return version
+
+    def promote(self, version: str) -> str:
+        """Point production at ``version`` (unchecked: the gate is ``classifier.promotion``'s)."""
+        self.path(version)
+        stack = self.history()
+        current = self.production()
+        if current is not None and (not stack or stack[-1] != current):
+            stack.append(current)  # a registry from before the history file: remember what it had
+        if not stack or stack[-1] != version:
+            stack.append(version)
+        return self._set_production(version, stack)
+
+    def rollback(self) -> str:
+        """Make the previous production version production again; returns it."""
+        target = self.previous()
+        self.path(target)
+        return self._set_production(target, self.history()[:-1])
 
     def new_version_name(self, mode: str, data_hash: str) -> str:
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")

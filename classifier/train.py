@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from classifier.calibration import Calibration, fit_calibration
-from classifier.data import Example, data_hash, describe, read_examples
+from classifier.data import Example, data_hash, dedupe_clusters, describe, read_examples
 from classifier.engine import make_windows, run_windows
 from classifier.loading import Encoder, base_model_ref, load_encoder
 from classifier.metrics import evaluate, headline, save_pr_curves
@@ -214,11 +214,12 @@ def train(
     config: TrainConfig | None = None,
     *,
     progress: Progress = print,
-    promote: bool | None = None,
+    promote_if_none: bool = True,
 ) -> str:
     """Train, calibrate, evaluate and register a version; returns its name.
 
-    ``promote``: True = make it production, False = never, None = only if there is no production yet.
+    ``promote_if_none``: make it production when there is none yet. Replacing a production version
+    goes through the gate (``classifier.promotion.promote``), never through here.
     """
     config = config or TrainConfig()
     if config.mode not in ("fast", "full"):
@@ -233,6 +234,7 @@ def train(
     digest = data_hash(examples)
     progress(f"{len(examples)} examples ({counts['by_split']}), data hash {digest[:12]}")
     split = {s: [e for e in examples if e.split == s] for s in ("train", "calibration", "test")}
+    split["train"] = dedupe_clusters(split["train"])  # a near-duplicate cluster counts once
     for name, part in split.items():
         if not part or len({e.is_illegal for e in part}) < 2:
             from classifier.errors import InvalidInputError
@@ -326,12 +328,10 @@ def train(
         write_json(staging / "data.json", data_info)
         save_pr_curves(split["test"], probs, spec.outputs, staging)
         (staging / "model_card.md").write_text(model_card(version, spec, data_info, metrics), encoding="utf-8")
-        registry.publish(staging, version, promote_if_none=promote is None)
+        registry.publish(staging, version, promote_if_none=promote_if_none)
     except BaseException:
         registry.discard(staging)
         raise
-    if promote:
-        registry.promote(version)
     progress(
         f"saved {version} in {time.perf_counter() - started:.0f}s"
         + (" (production)" if registry.production() == version else "")

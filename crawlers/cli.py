@@ -49,13 +49,41 @@ def source_add(
     from saqshy.context import build_context
     from saqshy.db.session import session_scope
 
-    ctx = build_context(_settings())
+    settings = _settings()
+    ctx = build_context(settings)
     try:
         with session_scope(ctx.sessions) as session:
             source = add_source(
-                session, url, kind, every=every, depth=depth, name=name, max_items=max_items, read_back=read_back
+                session,
+                url,
+                kind,
+                policy=settings.address_policy,
+                every=every,
+                depth=depth,
+                name=name,
+                max_items=max_items,
+                read_back=read_back,
             )
             console.print(f"added source {source.id} [bold]{source.name}[/bold] ({source.kind}) {source.url}")
+    finally:
+        ctx.close()
+
+
+@source_app.command("read-back")
+def source_read_back(
+    source: Annotated[str, typer.Argument(help="Telegram source name or id.")],
+    read_back: Annotated[str, typer.Argument(help="30d, 12h, a date (2024-01-31) or all.")],
+) -> None:
+    """Change how far back each crawl reads a Telegram channel."""
+    from crawlers.sources import set_read_back
+    from saqshy.context import build_context
+    from saqshy.db.session import session_scope
+
+    ctx = build_context(_settings())
+    try:
+        with session_scope(ctx.sessions) as session:
+            changed = set_read_back(session, source, read_back)
+            console.print(f"source [bold]{changed.name}[/bold] now reads back {read_back.strip()}")
     finally:
         ctx.close()
 
@@ -68,6 +96,7 @@ def source_list(
     from crawlers.sources import effective_interval, list_sources
     from saqshy.context import build_context
     from saqshy.db.session import session_scope
+    from saqshy.netpolicy import without_credentials
 
     settings = _settings()
     ctx = build_context(settings)
@@ -82,7 +111,7 @@ def source_list(
                     str(s.id),
                     s.name,
                     str(s.kind),
-                    s.url,
+                    without_credentials(s.url),
                     f"{effective_interval(s, settings) // 60}m",
                     str(s.max_depth),
                     f"{s.risk_score:.2f}",
@@ -113,6 +142,9 @@ def crawl(
         console.print("no source is due (use `saqshy source list`, or name sources to crawl now)")
         return
     console.print(summary_table(summary))
+    for source in summary.sources:
+        if source.note:
+            console.print(f"[yellow]{source.name}:[/yellow] {source.note}")
 
 
 def _parse_since(value: str | None) -> datetime | None:

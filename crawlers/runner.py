@@ -61,6 +61,8 @@ class SourceSummary:
     counters: dict[str, int]
     finish_reason: str | None
     elapsed_seconds: float
+    # What the numbers alone do not say (e.g. why nothing was new), for the person reading them.
+    note: str | None = None
 
     @property
     def pages(self) -> int:
@@ -112,6 +114,22 @@ def targets_for(ctx: Context, names: list[str] | None = None) -> list[CrawlTarge
             )
             for s in sources
         ]
+
+
+def read_back_note(target: CrawlTarget, counters: dict[str, int]) -> str | None:
+    """Why a Telegram crawl stored nothing: every post it read was older than the read-back window.
+
+    Said only when no post at all fell in the window: a recrawl that finds old posts past the new
+    ones is the window doing its job."""
+    too_old = counters.get("telegram/too_old", 0)
+    in_window = sum(counters.get(f"items/{kind}", 0) for kind in ("new", "changed", "unchanged", "invalid"))
+    if not too_old or in_window or target.until is None:
+        return None
+    return (
+        f"nothing new: all {too_old} post(s) read were older than the read-back window "
+        f"(posts since {target.until:%Y-%m-%d %H:%M} UTC); widen it with "
+        f"`saqshy source read-back {target.name} 180d` (or a date, or all)"
+    )
 
 
 def _progress_table(rows: list[tuple[str, dict[str, int]]], started: float) -> Table:
@@ -229,12 +247,17 @@ def crawl_in_process(
             stats = crawler.stats.get_stats() if crawler.stats is not None else {}
             start_time, finish_time = stats.get("start_time"), stats.get("finish_time")
             elapsed = (finish_time - start_time).total_seconds() if start_time and finish_time else 0.0
+            counters = snapshot(crawler.stats) if crawler.stats is not None else {}
+            note = read_back_note(target, counters)
+            if note:
+                logger.warning("%s: %s", target.name, note)
             summary.sources.append(
                 SourceSummary(
                     name=target.name,
-                    counters=snapshot(crawler.stats) if crawler.stats is not None else {},
+                    counters=counters,
                     finish_reason=stats.get("finish_reason"),
                     elapsed_seconds=elapsed,
+                    note=note,
                 )
             )
         with session_scope(ctx.sessions) as session:

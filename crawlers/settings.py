@@ -51,7 +51,13 @@ HTTPERROR_ALLOW_ALL = False
 LOG_LEVEL = "INFO"
 LOGSTATS_INTERVAL = 0
 
+# Every connection goes to an address the policy permits (crawlers.netguard, saqshy.netpolicy):
+# the resolver checks each name it resolves; the middleware refuses address literals and reports.
+TWISTED_DNS_RESOLVER = "crawlers.netguard.PolicyResolver"
+
 DOWNLOADER_MIDDLEWARES = {
+    # Past RetryMiddleware (550) on the way back, so a refused address is not retried.
+    "crawlers.netguard.AddressPolicyMiddleware": 570,
     "crawlers.middlewares.RedirectLoopMiddleware": 610,
     "crawlers.middlewares.FetchMetadataMiddleware": 950,
 }

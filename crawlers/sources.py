@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 from crawlers.extraction.canonical import host_of
 from crawlers.extraction.telegram import channel_from_url
 from saqshy.db.models import Source, SourceKind, SourceLink
-from saqshy.errors import Conflict, InvalidInput, NotFound
+from saqshy.errors import Conflict, ErrorCode, InvalidInput, NotFound
+from saqshy.netpolicy import AddressPolicy, refuse_credentials
 from saqshy.settings import Settings
 
 _INTERVAL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$", re.IGNORECASE)
@@ -82,12 +83,23 @@ def normalise_source_url(url: str, kind: SourceKind) -> str:
     if kind == SourceKind.TELEGRAM and "://" not in value:
         channel = channel_from_url(value)
         if not channel or not re.fullmatch(r"[A-Za-z0-9_]{3,64}", channel):
-            raise InvalidInput(f"not a Telegram channel: {url!r}")
+            raise InvalidInput(f"not a Telegram channel: {url!r}", code=ErrorCode.TELEGRAM_CHANNEL_INVALID)
         return f"https://t.me/s/{channel}"
+    # Before anything else: the error must not echo the password.
+    refuse_credentials(value)
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidInput(f"not an http(s) URL: {url!r}")
+        raise InvalidInput(f"not an http(s) URL: {url!r}", code=ErrorCode.URL_INVALID)
     return value
+
+
+def check_source_address(url: str, policy: AddressPolicy) -> None:
+    """Refuse a source whose host is, or resolves to, an address outside the policy.
+
+    A name that does not resolve now is accepted (a site may be down for a while): the crawler
+    checks every address it connects to anyway.
+    """
+    policy.check_url(url, unresolvable_ok=True)
 
 
 def default_name(url: str, kind: SourceKind) -> str:
@@ -103,6 +115,7 @@ def add_source(
     url: str,
     kind: SourceKind | str = SourceKind.SITE,
     *,
+    policy: AddressPolicy,
     every: str | int = "6h",
     depth: int = 2,
     name: str | None = None,
@@ -116,7 +129,8 @@ def add_source(
     settings: dict[str, str] = {}
     if read_back is not None:
         if kind != SourceKind.TELEGRAM:
-            raise InvalidInput("a read-back limit applies to Telegram sources only")
+            raise InvalidInput("a read-back limit applies to Telegram sources only",
+                               code=ErrorCode.READ_BACK_TELEGRAM_ONLY)
         _read_back_since(read_back, utcnow())  # refused now, not at the first crawl
         settings["read_back"] = read_back.strip()
     if depth < 0 or depth > 20:
@@ -124,11 +138,13 @@ def add_source(
     if max_items is not None and max_items < 1:
         raise InvalidInput("max items must be at least 1")
     url = normalise_source_url(url, kind)
+    check_source_address(url, policy)
     name = (name or default_name(url, kind)).strip()
     if not name or len(name) > 200:
         raise InvalidInput("a source name must be 1-200 characters")
     if session.scalar(select(Source.id).where(Source.name == name)) is not None:
-        raise Conflict(f"a source named {name!r} already exists")
+        raise Conflict(f"a source named {name!r} already exists", code=ErrorCode.SOURCE_NAME_TAKEN,
+                       params={"name": name})
     source = Source(
         name=name,
         url=url,
@@ -142,6 +158,16 @@ def add_source(
     )
     session.add(source)
     session.flush()
+    return source
+
+
+def set_read_back(session: Session, name: str, read_back: str) -> Source:
+    """Change how far back each crawl of a Telegram source reads (``30d``, a date, ``all``)."""
+    source = resolve_sources(session, [name])[0]
+    if source.kind != SourceKind.TELEGRAM:
+        raise InvalidInput("a read-back limit applies to Telegram sources only", code=ErrorCode.READ_BACK_TELEGRAM_ONLY)
+    _read_back_since(read_back, utcnow())
+    source.settings = {**(source.settings or {}), "read_back": read_back.strip()}
     return source
 
 

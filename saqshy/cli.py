@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -92,11 +93,18 @@ def serve(
     bind_port = port or config.port
     console.print(f"Saqshy on http://{bind_host}:{bind_port}  (health: /health, API docs: /docs)"
                   + (f", {workers} worker processes" if workers > 1 else ""))
-    if workers > 1:
+    if workers > 1 or config.production:
         # Migrate once here: workers starting together would each try to upgrade the schema.
+        # In production, say why the server refuses to start before any worker starts.
         from saqshy.context import build_context
+        from triage_api.services.security import refuse_insecure_production
 
-        build_context(config).close()
+        ctx = build_context(config)
+        try:
+            with ctx.sessions() as session:
+                refuse_insecure_production(config, session)
+        finally:
+            ctx.close()
     # Several workers share the store safely: jobs are claimed from SQL atomically, periodic jobs
     # are keyed (a second scheduler's enqueue is a no-op), audit entries are chained under the
     # chain head's lock whichever process's sequencer gets there first.
@@ -147,6 +155,48 @@ def reindex() -> None:
         ctx.close()
 
 
+@app.command()
+def backup(dest: Annotated[Path, typer.Argument(help="The archive to write (a new .tar.gz file).")]) -> None:
+    """Back up the store of record, WARC evidence, media, keys and the production model to one archive."""
+    from saqshy.backup import create_backup
+    from saqshy.context import build_context
+
+    ctx = build_context(settings())
+    try:
+        report = create_backup(ctx.settings, ctx.engine, dest, progress=console.print)
+    finally:
+        ctx.close()
+    console.print(f"backup written: {report.path} ({report.files} files, {report.bytes / 1e6:.1f} MB, "
+                  f"{report.engine} store, production model {report.production_model or 'none'})")
+
+
+@app.command()
+def restore(src: Annotated[Path, typer.Argument(help="An archive written by `saqshy backup`.")]) -> None:
+    """Restore a backup into an empty store and folders, then rebuild the search index from it."""
+    from saqshy.backup import restore_backup
+    from saqshy.context import build_context
+    from saqshy.search.indexer import reindex as rebuild
+
+    config = settings()
+    ctx = build_context(config, migrate=False)
+    try:
+        report = restore_backup(config, ctx.engine, src, progress=console.print)
+    finally:
+        ctx.close()
+    # Migrate after the copy: a backup of an older release is brought up to this one's schema.
+    ctx = build_context(config)
+    try:
+        console.print("rebuilding the search index from the store")
+        result = rebuild(ctx)
+    finally:
+        ctx.close()
+    for note in report.notes:
+        console.print(note)
+    console.print(f"restored {report.files} files and the {report.engine} store; production model "
+                  f"{report.production_model or 'none'}; {result.indexed} items indexed. "
+                  "Check it: `saqshy audit verify`.")
+
+
 # How long ``saqshy demo`` waits for its scoring jobs (the first one loads the classifier).
 DEMO_SCORING_TIMEOUT_S = 900
 
@@ -155,7 +205,7 @@ DEMO_SCORING_TIMEOUT_S = 900
 def demo(
     password: Annotated[
         str, typer.Option(help="Password of the demo accounts (a demo only: never on a real server).")
-    ] = "saqshy-demo-pass",
+    ] = "saqshy-demo-only",
     items: Annotated[int, typer.Option(min=1, max=5000, help="Sample items to load.")] = 120,
     wait: Annotated[bool, typer.Option(help="Wait until the sample items are scored.")] = True,
 ) -> None:

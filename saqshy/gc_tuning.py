@@ -3,8 +3,7 @@
 Both allocate objects by the hundred thousand that reference counting frees at once, on top of a
 large start-up heap (SQLAlchemy, pydantic models, FastAPI, Scrapy). With CPython's defaults the
 cyclic collector runs every 700 allocations and each full collection rescans that whole start-up
-heap: a fifth of a crawl process's CPU, and in the API one stop of about 100 ms every few seconds
-under load (benchmarks/queue.py: it alone put the 50-volunteer p99 above target). The start-up heap
+heap, which costs crawls CPU and the API its tail latency (docs/performance.md). The start-up heap
 is frozen out of collection, and young collections run every 5,000 allocations.
 """
 

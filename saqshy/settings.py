@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from saqshy.netpolicy import AddressPolicy, parse_networks
 
 _SOURCE_TREE = Path(__file__).resolve().parent.parent
 # In a source checkout, state lives beside the code; an installed Saqshy keeps it in the working folder.
@@ -17,6 +20,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SAQSHY_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
     )
+
+    # "production" makes the server refuse to start with a default or missing secret, insecure
+    # cookies or the demo accounts (triage_api.services.security.production_problems).
+    env: Literal["development", "production"] = "development"
 
     # Where local state lives: the SQLite file, WARC evidence, job state, signing keys.
     var_dir: Path = PROJECT_ROOT / "var"
@@ -55,11 +62,14 @@ class Settings(BaseSettings):
     job_retention_days: int = Field(default=14, ge=1, le=3650)
     job_failed_retention_days: int = Field(default=90, ge=0, le=3650)
     index_batch_size: int = Field(default=500, ge=1, le=10_000)
+    # Days after its last fetch that an item never flagged, or decided legal, is purged, per
+    # category ("default" for the rest; 0 keeps a category for ever), e.g. '{"default": 180, "drugs": 365}'.
+    # Items in a case (and their near-duplicates) are on legal hold (triage_api/services/retention.py).
+    retention_days: dict[str, int] = Field(default_factory=lambda: {"default": 180})
 
     # HTTP.
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
-    secret_key: SecretStr = SecretStr("change-me-in-production")
 
     # Crawling.
     crawler_contact_url: str = "https://github.com/saqshy/saqshy"
@@ -73,6 +83,9 @@ class Settings(BaseSettings):
     crawler_media_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     # Images on other hosts than their page (CDNs, Telegram's file servers) are fetched too.
     crawler_media_offsite: bool = True
+    # Outbound requests (crawls, takedown re-checks, new sources, the police webhook) go to public
+    # addresses only, plus these comma-separated CIDR ranges (tests, intranets): e.g. 10.1.0.0/16.
+    crawler_allowed_networks: str = ""
     # Decompression-bomb guard: an image with more pixels than this is never decoded.
     media_max_pixels: int = Field(default=40_000_000, ge=1)
     media_thumbnail_px: int = Field(default=512, ge=16, le=4096)
@@ -80,10 +93,22 @@ class Settings(BaseSettings):
     # Classifier.
     base_model: str | None = None
     torch_threads: int = Field(default=2, ge=1, le=256)
+    # The team-written seed set (a JSONL file or a folder of them): retraining's base data, and its
+    # test split is part of the promotion gate's held-out set.
+    seed_data: Path = PROJECT_ROOT / "data" / "seed"
+    # Promotion gate (classifier.gate): the most ROC-AUC any language or category may lose against
+    # production, and the most the overall expected calibration error may grow.
+    model_gate_margin: float = Field(default=0.01, ge=0.0, le=1.0)
+    model_gate_calibration_margin: float = Field(default=0.02, ge=0.0, le=1.0)
 
     # Escalation.
     # Ed25519 private key (PEM) that signs evidence bundles; unset: generated into var_dir/keys on first use.
     evidence_signing_key_path: Path | None = None
+    # Audit checkpoints: the chain's head (position, hash) signed now and then with this Ed25519 key
+    # and appended to this JSON Lines file, both outside the database (unset: in var_dir), so a
+    # rewritten chain no longer matches (triage_api.services.audit_checkpoints).
+    audit_checkpoint_key_path: Path | None = None
+    audit_checkpoint_file: Path | None = None
     # A WARC record bigger than this is not copied into a bundle (crawled sizes are never trusted).
     evidence_max_record_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     # Optional police endpoint: each new case is POSTed there, HMAC-SHA256 signed with the secret.
@@ -95,8 +120,6 @@ class Settings(BaseSettings):
     takedown_check_interval_seconds: int = Field(default=6 * 3600, ge=1)
     takedown_check_timeout_seconds: float = Field(default=15.0, gt=0)
     takedown_offline_after_failures: int = Field(default=3, ge=1, le=100)
-    # Re-checks never fetch private, loopback or link-local addresses unless allowed (tests, labs).
-    takedown_allow_private_addresses: bool = False
     # Period of the recurring escalation sweeps (pending webhooks, due takedown checks, source roll-up).
     escalation_sweep_seconds: int = Field(default=300, ge=1)
     # Source risk = illegal / (reviewed + prior weight): a handful of decisions cannot make a source risky.
@@ -125,6 +148,8 @@ class Settings(BaseSettings):
     triage_max_in_flight: int = Field(default=8, ge=1, le=32)
     triage_lease_seconds: int = Field(default=600, ge=5, le=86_400)
     triage_lease_max_seconds: int = Field(default=3_600, ge=5, le=86_400)
+    # A reviewer may take back their own vote this long after casting it, while the task is undecided.
+    triage_vote_undo_seconds: int = Field(default=15, ge=0, le=600)
     # Share of claims served from exploration (below-threshold, uncertain) tasks, and from gold tasks.
     triage_exploration_share: float = Field(default=0.05, ge=0.0, le=1.0)
     triage_gold_share: float = Field(default=0.05, ge=0.0, le=1.0)
@@ -146,6 +171,13 @@ class Settings(BaseSettings):
     triage_argon2_memory_kib: int = Field(default=64 * 1024, ge=8, le=4 * 1024 * 1024)
     triage_argon2_parallelism: int = Field(default=2, ge=1, le=64)
 
+    @field_validator("retention_days")
+    @classmethod
+    def _retention_days(cls, value: dict[str, int]) -> dict[str, int]:
+        if any(days < 0 or days > 36_500 for days in value.values()):
+            raise ValueError("retention days must be between 0 (keep for ever) and 36500")
+        return value
+
     @field_validator("database_url", "elasticsearch_url", "redis_url", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
@@ -153,13 +185,24 @@ class Settings(BaseSettings):
             return None
         return value
 
-    @field_validator("police_webhook_url", "evidence_signing_key_path", mode="before")
+    @field_validator("police_webhook_url", "evidence_signing_key_path", "audit_checkpoint_key_path",
+                     "audit_checkpoint_file", mode="before")
     @classmethod
     def _escalation_blank_is_unset(cls, value: object) -> object:
         # Escalation: an empty env var means "not configured", like the service URLs above.
         if isinstance(value, str) and not value.strip():
             return None
         return value
+
+    @field_validator("crawler_allowed_networks")
+    @classmethod
+    def _networks_parse(cls, value: str) -> str:
+        return ",".join(str(network) for network in parse_networks(value))
+
+    @property
+    def address_policy(self) -> AddressPolicy:
+        """Where outbound requests may go (``saqshy.netpolicy``)."""
+        return AddressPolicy.of(self.crawler_allowed_networks)
 
     @property
     def sqlalchemy_url(self) -> str:
@@ -173,12 +216,21 @@ class Settings(BaseSettings):
         return f"sqlite:///{self.var_dir / 'saqshy.sqlite3'}"
 
     @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @property
     def scheduler_in_process(self) -> bool:
         return self.redis_url is None if self.run_scheduler is None else self.run_scheduler
 
     @property
     def evidence_dir(self) -> Path:
         return self.var_dir / "evidence"
+
+    @property
+    def datasets_dir(self) -> Path:
+        """Training data exported from the reviews (classifier.dataset), with its split ledger."""
+        return self.var_dir / "datasets"
 
     @property
     def media_dir(self) -> Path:

@@ -17,10 +17,12 @@ user_app = typer.Typer(help="Accounts (bootstrap the first admin here; then invi
 invite_app = typer.Typer(help="One-time invitations.", no_args_is_help=True)
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
 tasks_app = typer.Typer(help="The review queue.", no_args_is_help=True)
+retention_app = typer.Typer(help="Content retention: purge items no one needs any more.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 app.add_typer(invite_app, name="invite")
 app.add_typer(audit_app, name="audit")
 app.add_typer(tasks_app, name="tasks")
+app.add_typer(retention_app, name="retention")
 
 
 def _context():  # type: ignore[no-untyped-def]
@@ -35,7 +37,9 @@ def user_create(
     email: Annotated[str, typer.Option(help="Login e-mail.")],
     role: Annotated[Role, typer.Option(help="Role of the account.")] = Role.ADMIN,
     password: Annotated[
-        str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True, help="At least 10 characters.")
+        str,
+        typer.Option(prompt=True, hide_input=True, confirmation_prompt=True,
+                     help="At least 12 characters; not a common or guessable one."),
     ] = "",
     display_name: Annotated[str | None, typer.Option(help="Shown to colleagues.")] = None,
 ) -> None:
@@ -86,19 +90,22 @@ def invite_create(
 
 @audit_app.command("verify")
 def audit_verify() -> None:
-    """Chain pending entries, then walk the audit chain; exit 0 if intact, 1 if any entry was edited or removed."""
-    from triage_api.services.audit import verify_audit_chain
+    """Chain pending entries, walk the audit chain and check it against every signed checkpoint;
+    exit 0 if intact (and sign the head as a new checkpoint), 1 if any entry was edited, removed or rewritten."""
+    from triage_api.services.audit_checkpoints import verify_audit_log
 
     ctx = _context()
     try:
         with ctx.sessions() as session:
-            result = verify_audit_chain(session, chain_first=True)
+            result = verify_audit_log(session, ctx.settings)
     finally:
         ctx.close()
     if result.ok:
-        typer.echo(f"audit log intact: {result.entries} entries, head {result.head_hash}")
+        typer.echo(f"audit log intact: {result.entries} entries, head {result.head_hash}, "
+                   f"{result.checkpoints} signed checkpoints match")
         return
-    typer.echo(f"audit log BROKEN ({result.entries} entries):")
+    where = f" at position {result.first_bad_position}" if result.first_bad_position is not None else ""
+    typer.echo(f"audit log FAILED{where} ({result.entries} entries, {result.checkpoints} checkpoints):")
     for problem in result.problems:
         typer.echo(f"  {problem}")
     raise typer.Exit(1)
@@ -114,6 +121,30 @@ def tasks_sync() -> None:
         typer.echo(f"{sync_tasks_job(ctx)} new tasks")
     finally:
         ctx.close()
+
+
+@retention_app.command("run")
+def retention_run(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show what would be purged.")] = False,
+) -> None:
+    """Purge items past their category's retention that were never flagged or were decided legal.
+
+    Items in a case, and their near-duplicates, are on legal hold. Settings: SAQSHY_RETENTION_DAYS.
+    """
+    from triage_api.services.retention import run_retention
+
+    ctx = _context()
+    try:
+        report = run_retention(ctx.sessions, ctx.settings, dry_run=dry_run)
+    finally:
+        ctx.close()
+    verb = "would purge" if dry_run else "purged"
+    per_category = ", ".join(f"{name}: {count}" for name, count in sorted(report.purged.items())) or "nothing"
+    typer.echo(f"{verb} {report.total} items ({per_category}); {report.held} on legal hold; "
+               f"{report.deferred} wait for a WARC file still being written")
+    if not dry_run and report.total:
+        typer.echo(f"WARC files rewritten: {report.warc_files_rewritten}, deleted: {report.warc_files_deleted}; "
+                   f"thumbnails deleted: {report.thumbnails_deleted}")
 
 
 # --- Escalation (PART B): `saqshy evidence verify`, `saqshy escalation ...` live in cli_evidence. ---

@@ -140,6 +140,11 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_HEADER = "X-CSRF-Token"
 
 
+def client_ip(request: Request) -> str:
+    """The caller's address, as the server (behind a proxy: uvicorn's --proxy-headers) sees it."""
+    return request.client.host if request.client else "unknown"
+
+
 def _unauthorised(message: str) -> HTTPException:
     return HTTPException(
         status_code=status.HTTP_401_UNAUTHORIZED, detail=message, headers={"WWW-Authenticate": "Bearer"}

@@ -76,11 +76,11 @@ def _status_for(error: SaqshyError) -> int:
 
 async def saqshy_error_handler(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, SaqshyError)
-    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+    retry_after = exc.details.get("retry_after")
     return JSONResponse(
         status_code=_status_for(exc),
         content=error_body(exc.message, exc.code, exc.params, error=type(exc).__name__),
-        headers=headers,
+        headers={"Retry-After": str(retry_after)} if isinstance(retry_after, int) else None,
     )
 
 

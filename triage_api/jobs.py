@@ -27,7 +27,8 @@ from saqshy.context import Context
 from saqshy.db.session import session_scope
 from saqshy.jobs.registry import job
 from saqshy.scheduler import on_scheduler_start, register_periodic
-from triage_api.services import cases, queue, sources, takedown, webhooks
+from triage_api.services import audit_checkpoints, cases, queue, retention, sources, takedown, webhooks
+from triage_api.services.audit import chain_pending
 
 logger = logging.getLogger(__name__)
 
@@ -153,3 +154,23 @@ def expire_leases(ctx: Context) -> int:
 
 register_periodic("queue.sync_tasks", every=30)
 register_periodic("queue.expire_leases", every=60)
+
+
+@job(audit_checkpoints.JOB_CHECKPOINT, max_attempts=3)
+def audit_checkpoint(ctx: Context) -> None:
+    """Sign the audit chain's head into the checkpoint file (a no-op while the head has not moved)."""
+    chain_pending(ctx.engine)
+    with session_scope(ctx.sessions) as session:
+        audit_checkpoints.write_checkpoint(session, ctx.settings)
+
+
+register_periodic(audit_checkpoints.JOB_CHECKPOINT, every=audit_checkpoints.CHECKPOINT_EVERY_SECONDS)
+
+
+@job(retention.JOB_RETENTION, max_attempts=3)
+def purge_expired(ctx: Context) -> dict[str, Any]:
+    """The daily content retention run (triage_api/services/retention.py)."""
+    return retention.run_retention(ctx.sessions, ctx.settings).to_dict()
+
+
+register_periodic(retention.JOB_RETENTION, every=retention.RETENTION_EVERY_SECONDS)

@@ -27,6 +27,7 @@ from triage_api import api_docs
 from triage_api.deps import SessionRunner, route_roles
 from triage_api.exception_handlers import error_body, register_exception_handlers
 from triage_api.routes import audit, auth, health, invites, moderation, tasks, users, votes
+from triage_api.services import security
 from triage_api.services.audit import AuditSequencer
 
 logger = logging.getLogger(__name__)
@@ -218,6 +219,8 @@ def create_app(settings: Settings | None = None, context: Context | None = None)
         owned = context is None
         sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)  # process-wide: this process serves the API
         ctx = context or build_context(settings)
+        with ctx.sessions() as session:
+            security.refuse_insecure_production(ctx.settings, session)
         app.state.context = ctx
         scheduler: Scheduler | None = None
         # Claims and votes run on these (deps.SessionRunner); the in-flight cap bounds how many

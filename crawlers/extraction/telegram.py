@@ -47,6 +47,11 @@ def parse_views(value: str | None) -> int | None:
     return int(number * _MULTIPLIERS[match.group(2).upper()])
 
 
+def has_preview_markup(body: bytes) -> bool:
+    """A byte scan that rules out most pages before the post selectors run (the crawl's hot path)."""
+    return b"tgme_widget_message" in body
+
+
 def parse_preview(page: Selector, max_chars: int = 200_000) -> list[TelegramPost]:
     posts: list[TelegramPost] = []
     channel_name = page.css(".tgme_channel_info_header_title span::text, .tgme_channel_info_header_title::text").get()

@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import scrapy
-from scrapy.exceptions import IgnoreRequest
+from scrapy.exceptions import CannotResolveHostError, IgnoreRequest
 from scrapy.http import Response, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.internet.error import (
@@ -25,8 +25,11 @@ from twisted.web._newclient import ResponseFailed
 from crawlers.evidence import Fetch, FetchRef
 from crawlers.extraction.binary import is_binary
 from crawlers.extraction.canonical import canonical_url, host_of
+from crawlers.extraction.media import resolve_refs
+from crawlers.extraction.telegram import TelegramPost
 from crawlers.items import ContentItem
 from crawlers.middlewares import RedirectLoop
+from crawlers.netguard import AddressRefused
 from crawlers.progress import count_error
 
 TELEGRAM_HOSTS = {"t.me", "telegram.me", "telegram.dog"}
@@ -102,6 +105,25 @@ class SaqshySpider(scrapy.Spider):
         self.items_yielded += 1
         return item
 
+    def telegram_item(self, response: Response, post: TelegramPost) -> ContentItem:
+        """One post of a Telegram channel preview (``extraction.telegram``), wherever the markup is."""
+        links = list(post.links)
+        if post.forwarded_from:
+            links.append(post.forwarded_from)
+        return self.new_item(
+            response,
+            url=post.permalink,
+            canonical_url=post.permalink,
+            post_id=str(post.post_id),
+            author=post.author,
+            published_at=post.published_at,
+            title=None,
+            text=post.text,
+            outlinks=self.outlinks(links, f"t.me/{post.channel.lower()}"),
+            extra={"channel": post.channel, "views": post.views, "links": post.links[:100]},
+            media_urls=resolve_refs(post.images, response.url, 32) if post.images else None,
+        )
+
     def binary_item(self, response: Response) -> ContentItem:
         """A binary is recorded by URL and hash only: no text, no WARC copy."""
         self.crawler.stats.inc_value("saqshy/binaries")
@@ -147,6 +169,8 @@ class SaqshySpider(scrapy.Spider):
             kind = f"http_{status // 100}xx"
         elif isinstance(error, RedirectLoop):
             kind = "redirect_loop"
+        elif isinstance(error, AddressRefused):
+            return  # counted and logged where it was refused (crawlers.netguard)
         elif isinstance(error, IgnoreRequest):
             message = str(error)
             if "robots.txt" in message:
@@ -155,7 +179,7 @@ class SaqshySpider(scrapy.Spider):
             kind = "redirects" if "redirect" in message.lower() else "ignored"
         elif isinstance(error, TimeoutError | TCPTimedOutError) or "Timeout" in type(error).__name__:
             kind = "timeout"
-        elif isinstance(error, DNSLookupError):
+        elif isinstance(error, DNSLookupError | CannotResolveHostError):
             kind = "dns"
         elif isinstance(error, ConnectError | ConnectionLost | ResponseFailed):
             kind = "connection"

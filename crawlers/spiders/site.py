@@ -2,7 +2,8 @@
 
 Reads ``sitemap.xml`` (and the sitemaps robots.txt names), follows ``rel=next`` pagination at
 the same depth, records links to other domains and Telegram channels for discovery without
-following them, and turns forum pages into one item per post (``extraction.forum``).
+following them, and turns forum pages into one item per post (``extraction.forum``), as it does
+pages with Telegram channel preview markup (``extraction.telegram``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from scrapy.utils.sitemap import Sitemap, sitemap_urls_from_robots
 from crawlers.extraction.canonical import host_of, page_canonical_url
 from crawlers.extraction.forum import extract_posts
 from crawlers.extraction.media import has_images, image_refs, resolve_refs
+from crawlers.extraction.telegram import has_preview_markup, parse_preview
 from crawlers.spiders.base import SaqshySpider
 
 # Documents and archives linked from a page are fetched and recorded by hash; media that only
@@ -124,8 +126,16 @@ class SiteSpider(SaqshySpider):
         canonical = page_canonical_url(response.url, rel_canonical)
         outlinks = self.outlinks(links, self.host)
 
-        posts = extract_posts(selector) if selector is not None else []
-        if posts:
+        # A Telegram channel preview (t.me/s/..., a mirror, an embed): one item per post, as the
+        # telegram spider makes them, never the whole page as one.
+        channel_posts = parse_preview(selector) if selector is not None and has_preview_markup(response.body) else []
+        posts = extract_posts(selector) if selector is not None and not channel_posts else []
+        if channel_posts:
+            for channel_post in channel_posts:
+                if self.limit_reached:
+                    break
+                yield self.telegram_item(response, channel_post)
+        elif posts:
             for post in posts:
                 if self.limit_reached:
                     break

@@ -15,9 +15,11 @@ from urllib.parse import urljoin, urlsplit
 from scrapy.http import Response, TextResponse
 
 from crawlers.extraction.canonical import host_of
-from crawlers.extraction.media import resolve_refs
 from crawlers.extraction.telegram import channel_from_url, parse_preview
 from crawlers.spiders.base import SaqshySpider
+
+# Posts older than the read-back window, left out (the summary says so when nothing else was new).
+TOO_OLD = "saqshy/telegram/too_old"
 
 
 class TelegramSpider(SaqshySpider):
@@ -55,23 +57,9 @@ class TelegramSpider(SaqshySpider):
                 break
             if self.until and post.published_at and post.published_at < self.until:
                 reached_until = True
+                self.crawler.stats.inc_value(TOO_OLD)
                 continue
-            links = list(post.links)
-            if post.forwarded_from:
-                links.append(post.forwarded_from)
-            yield self.new_item(
-                response,
-                url=post.permalink,
-                canonical_url=post.permalink,
-                post_id=str(post.post_id),
-                author=post.author,
-                published_at=post.published_at,
-                title=None,
-                text=post.text,
-                outlinks=self.outlinks(links, f"t.me/{post.channel.lower()}"),
-                extra={"channel": post.channel, "views": post.views, "links": post.links[:100]},
-                media_urls=resolve_refs(post.images, response.url, 32) if post.images else None,
-            )
+            yield self.telegram_item(response, post)
         if reached_until or self.limit_reached:
             return
         oldest = min(post.post_id for post in posts)

@@ -529,3 +529,7 @@ class JobRecord(Base):
     next_attempt_at: Mapped[datetime | None]
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    # Long jobs report {stage, fraction, message, eta_seconds, updated_at} (saqshy.jobs.progress).
+    progress: Mapped[dict[str, Any] | None] = mapped_column()
+    # Set by a cancel request; the running job stops at its next progress report.
+    cancel_requested_at: Mapped[datetime | None]

@@ -7,11 +7,11 @@ with ``@job("name")`` (see ``registry``). The in-process pool is the embedded de
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from saqshy.jobs.base import JobInfo, JobQueue, PermanentJobError
+from saqshy.jobs.base import JobCancelled, JobInfo, JobQueue, PermanentJobError
 from saqshy.jobs.registry import JOB_MODULES, get_job, job, load_job_modules
 from saqshy.settings import Settings
 
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "JOB_MODULES",
+    "JobCancelled",
     "JobInfo",
     "JobQueue",
     "PermanentJobError",
@@ -27,6 +28,7 @@ __all__ = [
     "get_job",
     "job",
     "load_job_modules",
+    "report_progress",
     "requeue_pending",
 ]
 
@@ -53,3 +55,15 @@ def build_job_queue(settings: Settings, sessions: sessionmaker[Session], context
 def requeue_pending(ctx: Context, *, stale_after: float | None = None) -> int:
     """Hand queued or retrying jobs the transport lost (Redis flushed, a restart) to it again; return how many."""
     return ctx.jobs.requeue_pending(stale_after=stale_after)
+
+
+def report_progress(
+    ctx: Context, stage: str, fraction: float, message: str = "", detail: dict[str, Any] | None = None
+) -> None:
+    """From inside a job: record its stage and fraction done (0-1); raises ``JobCancelled`` once
+    someone asked to cancel it. Outside a job (a direct call) it does nothing."""
+    from saqshy.jobs.runner import current_job_key
+
+    key = current_job_key.get()
+    if key is not None:
+        ctx.jobs.report_progress(key, stage, fraction, message, detail)

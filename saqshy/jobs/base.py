@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from saqshy.db.models import JobRecord, JobStatus
 from saqshy.db.session import session_scope
-from saqshy.errors import Conflict, InvalidInput, InvalidTransition, NotFound, SaqshyError
+from saqshy.errors import Conflict, ErrorCode, InvalidInput, InvalidTransition, NotFound, SaqshyError
 from saqshy.jobs.registry import check_args, get_job_spec
 from saqshy.settings import Settings
 
@@ -48,6 +48,10 @@ MAX_KEY_CHARS = 200
 
 class PermanentJobError(SaqshyError):
     """Raised by a job whose failure a retry cannot fix: the job is marked failed at once."""
+
+
+class JobCancelled(PermanentJobError):
+    """Raised at a progress report of a job someone asked to cancel: it ends failed, not retried."""
 
 
 def utcnow() -> datetime:
@@ -74,6 +78,8 @@ class JobInfo:
     next_attempt_at: datetime | None
     started_at: datetime | None
     finished_at: datetime | None
+    progress: dict[str, Any] | None = None
+    cancel_requested_at: datetime | None = None
 
     @classmethod
     def from_record(cls, record: JobRecord) -> JobInfo:
@@ -89,6 +95,8 @@ class JobInfo:
             next_attempt_at=as_utc(record.next_attempt_at),
             started_at=as_utc(record.started_at),
             finished_at=as_utc(record.finished_at),
+            progress=dict(record.progress) if record.progress else None,
+            cancel_requested_at=as_utc(record.cancel_requested_at),
         )
 
 
@@ -224,6 +232,8 @@ class JobQueue(abc.ABC):
                     record.next_attempt_at = due
                     record.started_at = None
                     record.finished_at = None
+                    record.progress = None
+                    record.cancel_requested_at = None
         except IntegrityError:
             # Another producer recorded the same key between our read and our insert: it is
             # queued now, and that producer hands it to the transport.
@@ -250,6 +260,8 @@ class JobQueue(abc.ABC):
             record.next_attempt_at = None
             record.started_at = None
             record.finished_at = None
+            record.progress = None
+            record.cancel_requested_at = None
         self._dispatch_or_raise(key, delivery_id(now, 0), 0.0)
 
     def requeue_pending(self, *, stale_after: float | None = None) -> int:
@@ -329,6 +341,58 @@ class JobQueue(abc.ABC):
                 "it will run once the queue is back (`saqshy jobs requeue`)",
                 key=key,
             ) from exc
+
+    # --- progress and cancellation ------------------------------------------------------------
+
+    def report_progress(
+        self, key: str, stage: str, fraction: float, message: str = "", detail: dict[str, Any] | None = None
+    ) -> None:
+        """Record how far job ``key`` is; raise ``JobCancelled`` if someone asked to cancel it.
+
+        The ETA assumes the rest goes at the pace so far (from ``started_at``).
+        """
+        fraction = min(1.0, max(0.0, float(fraction)))
+        now = utcnow()
+        with session_scope(self.sessions) as session:
+            record = session.scalars(select(JobRecord).where(JobRecord.key == key)).one_or_none()
+            if record is None:
+                raise NotFound(f"no job with key {key!r}", key=key)
+            if record.cancel_requested_at is not None:
+                cancelled = True
+            else:
+                cancelled = False
+                started = as_utc(record.started_at)
+                elapsed = (now - started).total_seconds() if started else 0.0
+                eta = round(elapsed * (1 - fraction) / fraction, 1) if fraction > 0 else None
+                record.progress = {
+                    "stage": stage,
+                    "fraction": round(fraction, 4),
+                    "message": message[:500],
+                    "eta_seconds": eta,
+                    "updated_at": now.isoformat(timespec="seconds"),
+                    **({"detail": normalise_args(detail)} if detail else {}),
+                }
+        if cancelled:
+            raise JobCancelled(f"job {key!r} was cancelled", key=key)
+
+    def cancel(self, key: str) -> JobInfo:
+        """Cancel a job: one not started yet ends at once; a running one at its next progress report."""
+        now = utcnow()
+        with session_scope(self.sessions) as session:
+            record = session.scalars(select(JobRecord).where(JobRecord.key == key).with_for_update()).one_or_none()
+            if record is None:
+                raise NotFound(f"no job with key {key!r}", key=key)
+            if record.status not in ACTIVE_STATUSES:
+                raise InvalidTransition(f"job {key!r} is {record.status} and cannot be cancelled",
+                                        code=ErrorCode.JOB_NOT_CANCELLABLE, key=key)
+            record.cancel_requested_at = now
+            if record.status != JobStatus.RUNNING:
+                record.status = JobStatus.FAILED
+                record.finished_at = now
+                record.next_attempt_at = None
+                record.last_error = "JobCancelled: cancelled before it started"
+            session.flush()
+            return JobInfo.from_record(record)
 
     # --- inspection ---------------------------------------------------------------------------
 

@@ -142,6 +142,49 @@ def failed_jobs(
         console.print(_table(found, "failed jobs"))
 
 
+def _describe_progress(info: JobInfo) -> str:
+    progress = info.progress or {}
+    if not progress:
+        return "no progress reported"
+    eta = progress.get("eta_seconds")
+    return (
+        f"{progress.get('stage')}: {100 * float(progress.get('fraction') or 0):.0f}%"
+        + (f", about {eta:.0f}s left" if isinstance(eta, int | float) and info.status == "running" else "")
+        + (f" - {progress['message']}" if progress.get("message") else "")
+    )
+
+
+@jobs_app.command("show")
+def show_job(
+    key: Annotated[str, typer.Argument(help="The job's key.")],
+    as_json: Annotated[bool, typer.Option("--json", help="The job as one JSON object.")] = False,
+) -> None:
+    """One job: status, attempts, progress (stage, share done, ETA), last error."""
+    from saqshy.errors import NotFound
+
+    with _queue() as (queue, _):
+        info = queue.get(key)
+        if info is None:
+            raise NotFound(f"no job with key {key!r}")
+        if as_json:
+            typer.echo(_json(info))
+            return
+        console.print(f"{info.key} ({info.name}): {info.status.value}, attempt {info.attempts}/{info.max_attempts}")
+        console.print(_describe_progress(info))
+        if info.cancel_requested_at and info.status == "running":
+            console.print("cancel requested: it stops at its next progress report")
+        if info.last_error:
+            console.print(info.last_error.splitlines()[0])
+
+
+@jobs_app.command("cancel")
+def cancel_job(key: Annotated[str, typer.Argument(help="The job's key.")]) -> None:
+    """Cancel a job: one not started ends now, a running one at its next progress report."""
+    with _queue() as (queue, _):
+        info = queue.cancel(key)
+        console.print(f"job {key} " + ("cancelled" if info.status == "failed" else "will stop at its next report"))
+
+
 @jobs_app.command("retry")
 def retry_job(key: Annotated[str, typer.Argument(help="The failed job's key.")]) -> None:
     """Queue a failed job again."""

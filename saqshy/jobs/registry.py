@@ -31,6 +31,8 @@ JOB_MODULES: list[str] = [
     "saqshy.jobs.retention",
     "saqshy.search.jobs",
     "classifier.jobs",
+    "classifier.promotion",
+    "classifier.retrain",
     "crawlers.jobs",
     "triage_api.jobs",
 ]

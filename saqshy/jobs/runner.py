@@ -8,6 +8,7 @@ the error in ``last_error``). The adapter then delivers the retry when it is due
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 import traceback
@@ -32,6 +33,8 @@ logger = logging.getLogger(__name__)
 # Errors no retry can fix: bad arguments, an id that does not exist, or the job saying so.
 PERMANENT_ERRORS: tuple[type[BaseException], ...] = (PermanentJobError, InvalidInput, NotFound)
 MAX_ERROR_CHARS = 8_000
+# The key of the job running in this thread, for its progress reports (saqshy.jobs.progress).
+current_job_key: contextvars.ContextVar[str | None] = contextvars.ContextVar("current_job_key", default=None)
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,7 @@ def run_job(ctx: Context, key: str) -> RunOutcome:
     # Recurring jobs run every few seconds: their routine start and success are debug noise.
     level = logging.DEBUG if key.startswith("periodic:") else logging.INFO
     logger.log(level, "job %s (%s) attempt %d/%d started", key, name, attempt, max_attempts)
+    token = current_job_key.set(key)
     try:
         get_job(name)(ctx, **args)
     except Exception as exc:
@@ -81,6 +85,8 @@ def run_job(ctx: Context, key: str) -> RunOutcome:
         # it is not counted; the job is queued again for the next worker start.
         _finish(ctx.sessions, key, attempt, status=JobStatus.QUEUED, attempts=attempt - 1, finished=False)
         raise
+    finally:
+        current_job_key.reset(token)
     _finish(ctx.sessions, key, attempt, status=JobStatus.SUCCEEDED, last_error=None)
     logger.log(level, "job %s (%s) succeeded", key, name)
     return RunOutcome(status=JobStatus.SUCCEEDED, attempts=attempt)

@@ -28,7 +28,7 @@ from sqlalchemy import Connection, Select, select, type_coerce
 from sqlalchemy.orm import Session
 from sqlalchemy.types import NullType
 
-from saqshy.db.models import ContentItem, ReviewTask, Score, TaskStatus
+from saqshy.db.models import ContentItem, ReviewTask, Score, TaskStatus, Verdict
 from saqshy.errors import ServiceUnavailable
 
 # A category counts as one of the item's categories from this calibrated probability up.
@@ -95,6 +95,7 @@ class SearchDocument:
     categories: list[str] = field(default_factory=list)
     # From the item's review task, when it has one.
     task_status: str | None = None
+    decision: str | None = None
 
     @classmethod
     def build(
@@ -132,6 +133,8 @@ class SearchDocument:
             categories.add(task.decided_category)
         self.categories = sorted(categories)
         self.task_status = None if task is None else getattr(task.status, "value", task.status)
+        decision = None if task is None else task.decision
+        self.decision = None if decision is None else getattr(decision, "value", decision)
 
 
 def _utc(value: datetime | str | None) -> datetime | None:
@@ -200,7 +203,7 @@ def documents_from_rows(
     tasks = {
         task_row.item_id: task_row
         for task_row in connection.execute(
-            select(ReviewTask.item_id, ReviewTask.status, ReviewTask.decided_category).where(
+            select(ReviewTask.item_id, ReviewTask.status, ReviewTask.decided_category, ReviewTask.decision).where(
                 ReviewTask.item_id.in_(ids_select)
             )
         )
@@ -234,7 +237,10 @@ class SearchQuery(BaseModel):
     language: str | None = Field(default=None, max_length=8)
     source_id: int | None = None
     task_status: TaskStatus | None = None
+    # The review task's decision (illegal or legal); undecided items have none.
+    decision: Verdict | None = None
     min_score: float | None = Field(default=None, ge=0.0, le=1.0)
+    max_score: float | None = Field(default=None, ge=0.0, le=1.0)
     # On fetched_at: from inclusive, to exclusive.
     fetched_from: datetime | None = None
     fetched_to: datetime | None = None
@@ -245,6 +251,8 @@ class SearchQuery(BaseModel):
     def _check_range(self) -> Self:
         if self.fetched_from and self.fetched_to and self.fetched_from >= self.fetched_to:
             raise ValueError("fetched_from must be before fetched_to")
+        if self.min_score is not None and self.max_score is not None and self.min_score > self.max_score:
+            raise ValueError("min_score must not be above max_score")
         return self
 
     @property

@@ -57,6 +57,11 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat()
 
 
+# Fields added to the mapping after indexes were first created: ``ensure_index`` adds them to an
+# existing index (``saqshy reindex`` then fills them for documents indexed before).
+LATER_FIELDS: dict[str, Any] = {"decision": {"type": "keyword"}}
+
+
 def index_body(language_analyzers: bool) -> dict[str, Any]:
     """Settings and mappings of the items index."""
     text_field: dict[str, Any] = {"type": "text", "analyzer": TEXT_ANALYZER}
@@ -89,6 +94,7 @@ def index_body(language_analyzers: bool) -> dict[str, Any]:
                 "model_version": {"type": "keyword"},
                 "categories": {"type": "keyword"},
                 "task_status": {"type": "keyword"},
+                **LATER_FIELDS,
             },
         },
     }
@@ -155,6 +161,10 @@ class ElasticsearchEngine(SearchEngine):
             return
         if not self._call(self.client.indices.exists, index=self.index):
             self._create()
+        else:
+            # An additive mapping change, a no-op once made: documents of an index created before
+            # they carried their decision are refused by the strict mapping without it.
+            self._call(self.client.indices.put_mapping, index=self.index, properties=LATER_FIELDS)
         self._ready = True
 
     def reset_index(self) -> None:
@@ -184,6 +194,7 @@ class ElasticsearchEngine(SearchEngine):
             "model_version": doc.model_version,
             "categories": doc.categories,
             "task_status": doc.task_status,
+            "decision": doc.decision,
         }
 
     def _bulk(self, actions: Iterator[dict[str, Any]], ids: list[int], ok_statuses: set[int]) -> BulkOutcome:
@@ -267,8 +278,11 @@ class ElasticsearchEngine(SearchEngine):
             filters.append({"term": {"categories": query.category}})
         if query.task_status is not None:
             filters.append({"term": {"task_status": query.task_status.value}})
-        if query.min_score is not None:
-            filters.append({"range": {"score": {"gte": query.min_score}}})
+        if query.decision is not None:
+            filters.append({"term": {"decision": query.decision.value}})
+        if query.min_score is not None or query.max_score is not None:
+            score_bounds = {"gte": query.min_score, "lte": query.max_score}
+            filters.append({"range": {"score": {k: v for k, v in score_bounds.items() if v is not None}}})
         if query.fetched_from is not None or query.fetched_to is not None:
             bounds = {"gte": _iso(query.fetched_from), "lt": _iso(query.fetched_to)}
             filters.append({"range": {"fetched_at": {k: v for k, v in bounds.items() if v is not None}}})

@@ -124,6 +124,7 @@ class SqliteFtsEngine(SearchEngine):
                 model_version TEXT,
                 categories TEXT NOT NULL DEFAULT '[]',
                 task_status TEXT,
+                decision TEXT,
                 title TEXT,
                 body TEXT
             )""",
@@ -202,7 +203,21 @@ class SqliteFtsEngine(SearchEngine):
             else:
                 for statement in self._ddl():
                     conn.exec_driver_sql(statement)
+        self._add_decision_column(conn, schema)
         self._ready = True
+
+    def _add_decision_column(self, conn: Connection, schema: dict[str, str]) -> None:
+        """Give an index made before documents carried their decision that column, filled from
+        the review tasks where they are in this database (elsewhere ``saqshy reindex`` fills it)."""
+        columns = {row[1] for row in conn.exec_driver_sql(f"PRAGMA table_info({self.docs_table})")}
+        if "decision" in columns:
+            return
+        conn.exec_driver_sql(f"ALTER TABLE {self.docs_table} ADD COLUMN decision TEXT")
+        if STORE_TABLE in schema:
+            conn.exec_driver_sql(
+                f"UPDATE {self.docs_table} SET decision = t.decision FROM review_tasks t "
+                f"WHERE t.item_id = {self.docs_table}.item_id AND t.decision IS NOT NULL"
+            )
 
     def _convert_plain_layout(self, conn: Connection, has_fts: bool, docs_columns: set[str]) -> None:
         """The layout before external content: a plain FTS5 table holding the text, ``search_docs``
@@ -299,6 +314,7 @@ class SqliteFtsEngine(SearchEngine):
                 d.model_version,
                 json.dumps(d.categories) if d.categories else "[]",
                 d.task_status,
+                d.decision,
             )
             for d in latest.values()
         ]
@@ -313,7 +329,7 @@ class SqliteFtsEngine(SearchEngine):
         conn.exec_driver_sql(
             f"INSERT OR REPLACE INTO {self.docs_table} (item_id, url, language, source_id, "
             "fetched_at, published_at, score, top_category, model_version, categories, "
-            "task_status, title, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "task_status, decision, title, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [(*row, title, body) for row, (_, title, body) in zip(docs_rows, fts_rows, strict=True)],
         )
         return list(latest)
@@ -419,9 +435,15 @@ class SqliteFtsEngine(SearchEngine):
         if query.task_status is not None:
             where.append("d.task_status = ?")
             params.append(query.task_status.value)
+        if query.decision is not None:
+            where.append("d.decision = ?")
+            params.append(query.decision.value)
         if query.min_score is not None:
             where.append("d.score >= ?")
             params.append(query.min_score)
+        if query.max_score is not None:
+            where.append("d.score <= ?")
+            params.append(query.max_score)
         if query.fetched_from is not None:
             where.append("d.fetched_at >= ?")
             params.append(_utc_text(query.fetched_from))

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import struct
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
 
 from saqshy.settings import PROJECT_ROOT
+
+if TYPE_CHECKING:
+    from classifier.train import TrainConfig
 
 REAL_BASE = PROJECT_ROOT / "models" / "base" / "multilingual-e5-small"
 
@@ -159,3 +163,24 @@ def tiny_registry(tmp_path_factory: pytest.TempPathFactory, tiny_base: Path) -> 
         settings, load_taxonomy(), [data], TrainConfig(head_steps=200, head_hidden=32, folds=3), progress=lambda _: None
     )
     return settings, version
+
+
+def shuffled_dataset(source: Path, path: Path, seed: int = 0) -> Path:
+    """The same texts with their labels shuffled among them: a model that learns nothing true."""
+    import json
+    import random
+
+    rows = [json.loads(line) for line in source.read_text(encoding="utf-8").splitlines()]
+    answers = [(r["labels"], r["kind"]) for r in rows]
+    random.Random(seed).shuffle(answers)
+    for row, (labels, kind) in zip(rows, answers, strict=True):
+        row["labels"], row["kind"] = labels, kind
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def tiny_train_config() -> TrainConfig:
+    """Enough for the tiny encoder's keywords, and quick."""
+    from classifier.train import TrainConfig
+
+    return TrainConfig(head_steps=200, head_hidden=32, folds=3)

@@ -28,4 +28,4 @@ def site() -> Iterator[FixtureSite]:
 
 @pytest.fixture
 def crawl_settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"crawler_timeout_seconds": 1.0})
+    return settings.model_copy(update={"crawler_timeout_seconds": 1.0, "crawler_allowed_networks": "127.0.0.0/8"})

@@ -247,13 +247,14 @@ class _Handler(BaseHTTPRequestHandler):
 
 def serve(
     routes: Callable[[str], dict[str, Page | Callable[[], Page]]] = build_routes,
+    address: tuple[str, int] = ("127.0.0.1", 0),
 ) -> tuple[FixtureSite, ThreadingHTTPServer]:
     site = FixtureSite()
     handler = type("Handler", (_Handler,), {"site": site})
     server_class = type("Server", (ThreadingHTTPServer,), {"request_queue_size": 256})
-    server = server_class(("127.0.0.1", 0), handler)
+    server = server_class(address, handler)
     server.daemon_threads = True
-    site.root = f"http://127.0.0.1:{server.server_address[1]}"
+    site.root = f"http://{address[0]}:{server.server_address[1]}"
     site.routes = routes(site.root)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return site, server

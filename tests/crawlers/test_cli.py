@@ -25,6 +25,7 @@ from tests.crawlers.fixture_site import FixtureSite
 def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     var = tmp_path / "var"
     monkeypatch.setenv("SAQSHY_VAR_DIR", str(var))
+    monkeypatch.setenv("SAQSHY_CRAWLER_ALLOWED_NETWORKS", "127.0.0.0/8")  # the fixture site
     monkeypatch.delenv("SAQSHY_REDIS_URL", raising=False)
     monkeypatch.delenv("SAQSHY_DATABASE_URL", raising=False)
     get_settings.cache_clear()
@@ -61,12 +62,17 @@ def test_source_add_and_list(cli_env: Path) -> None:
         ["source", "add", "not a channel!", "--kind", "telegram"],
         ["source", "add", "@some_channel", "--kind", "telegram", "--read-back", "a while"],
         ["source", "add", "https://example.kz/", "--read-back", "30d"],
+        ["source", "add", "http://169.254.169.254/latest/meta-data/"],
+        ["source", "add", "http://10.0.0.1/"],
+        ["source", "add", "http://[::1]/"],
+        ["source", "add", "https://editor:hunter2@example.kz/"],
     ],
 )
 def test_bad_input_changes_nothing(cli_env: Path, args: list[str]) -> None:
     result = CliRunner().invoke(app, args)
     assert result.exit_code != 0
     assert _sources(cli_env) == 0
+    assert "hunter2" not in result.output  # a refused password is not echoed either
 
 
 @pytest.mark.slow
@@ -95,3 +101,30 @@ def test_crawl_and_export_from_the_command_line(cli_env: Path, site: FixtureSite
     assert [line["author"] for line in lines] == ["Atom Author"]
     assert runner.invoke(app, ["items", "export", "--source", "nope"]).exit_code != 0
     assert runner.invoke(app, ["items", "export", "--since", "yesterday"]).exit_code != 0
+
+
+def test_source_read_back_widens_a_telegram_window(cli_env: Path) -> None:
+    runner = CliRunner()
+    assert runner.invoke(app, ["source", "add", "@some_channel", "--kind", "telegram"]).exit_code == 0
+    assert runner.invoke(app, ["source", "add", "https://example.kz/"]).exit_code == 0
+    result = runner.invoke(app, ["source", "read-back", "t.me/some_channel", "180d"])
+    assert result.exit_code == 0, result.output
+    ctx = build_context(Settings(_env_file=None, var_dir=cli_env))
+    with session_scope(ctx.sessions) as session:
+        channel = session.scalars(select(Source).where(Source.name == "t.me/some_channel")).one()
+        assert channel.settings["read_back"] == "180d"
+    ctx.close()
+    assert runner.invoke(app, ["source", "read-back", "t.me/some_channel", "a while"]).exit_code != 0
+    assert runner.invoke(app, ["source", "read-back", "example.kz", "30d"]).exit_code != 0
+    assert runner.invoke(app, ["source", "read-back", "nope", "30d"]).exit_code != 0
+
+
+def test_source_list_never_shows_stored_credentials(cli_env: Path) -> None:
+    ctx = build_context(Settings(_env_file=None, var_dir=cli_env))
+    with session_scope(ctx.sessions) as session:
+        # A source stored before credentials were refused at creation.
+        session.add(Source(name="legacy", url="https://editor:hunter2@legacy.example.kz/", kind="site"))
+    ctx.close()
+    result = CliRunner().invoke(app, ["source", "list"])
+    assert result.exit_code == 0, result.output
+    assert "https://legacy.example.kz/" in result.output and "hunter2" not in result.output

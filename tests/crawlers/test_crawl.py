@@ -11,6 +11,7 @@ import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from sqlalchemy import select
 
 from crawlers.evidence import read_response
 from crawlers.export import export_items
-from crawlers.runner import CrawlSummary, SourceSummary, run_crawl
+from crawlers.runner import CrawlSummary, CrawlTarget, SourceSummary, read_back_note, run_crawl
 from crawlers.sources import add_source
 from saqshy.context import Context, build_context
 from saqshy.db.models import ContentItem, JobRecord, Source, SourceLink
@@ -56,13 +57,17 @@ class Crawled:
 @pytest.fixture(scope="module")
 def crawled(site: FixtureSite, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Crawled]:
     var = tmp_path_factory.mktemp("crawl") / "var"
-    settings = Settings(_env_file=None, var_dir=var, redis_url=None, database_url=None, crawler_timeout_seconds=3.0)
+    settings = Settings(
+        _env_file=None, var_dir=var, redis_url=None, database_url=None, crawler_timeout_seconds=3.0,
+        crawler_allowed_networks="127.0.0.0/8",  # the fixture site
+    )
     ctx = build_context(settings)
+    policy = settings.address_policy
     with session_scope(ctx.sessions) as session:
-        add_source(session, site.root + "/", "site", depth=1, name="fixture")
-        add_source(session, site.root + "/s/chan", "telegram", name="channel", read_back="all")
-        add_source(session, site.root + "/feed.rss", "feed", name="rss")
-        add_source(session, site.root + "/feed.atom", "feed", name="atom")
+        add_source(session, site.root + "/", "site", policy=policy, depth=1, name="fixture")
+        add_source(session, site.root + "/s/chan", "telegram", policy=policy, name="channel", read_back="all")
+        add_source(session, site.root + "/feed.rss", "feed", policy=policy, name="rss")
+        add_source(session, site.root + "/feed.atom", "feed", policy=policy, name="atom")
     before = site.counts()
     summary = run_crawl(settings, ["fixture", "channel", "rss", "atom"], overrides=FAST, timeout=120)
     requests = site.counts() - before
@@ -251,3 +256,37 @@ def _source_id(crawled: Crawled, name: str) -> int:
         source_id = session.scalar(select(Source.id).where(Source.name == name))
     assert source_id is not None
     return source_id
+
+
+def test_channel_preview_markup_on_a_site_and_an_empty_read_back_window(
+    site: FixtureSite, tmp_path: Path
+) -> None:
+    settings = Settings(
+        _env_file=None, var_dir=tmp_path / "var", redis_url=None, database_url=None, crawler_timeout_seconds=3.0,
+        crawler_allowed_networks="127.0.0.0/8",
+    )
+    ctx = build_context(settings)
+    policy = settings.address_policy
+    with session_scope(ctx.sessions) as session:
+        # A site source that meets a channel preview (a mirror, an embed) splits it into posts.
+        add_source(session, site.root + "/s/sitechan", "site", policy=policy, depth=0, name="preview-site")
+        # Every post of the channel is older than this window: the summary says why nothing is new.
+        add_source(session, site.root + "/s/oldchan", "telegram", policy=policy, name="old", read_back="2026-11-30")
+    summary = run_crawl(settings, ["preview-site", "old"], overrides=FAST, timeout=120)
+    try:
+        with session_scope(ctx.sessions) as session:
+            site_id = session.scalar(select(Source.id).where(Source.name == "preview-site"))
+            items = list(session.scalars(select(ContentItem).where(ContentItem.source_id == site_id)))
+        posts = [i for i in items if i.canonical_url.startswith("https://t.me/sitechan/")]
+        assert sorted(int(p.post_id or 0) for p in posts) == [8, 9, 10, 11, 12]
+        assert all(p.text.startswith(f"Пост номер {p.post_id}.") for p in posts)
+        assert not [i for i in items if i.canonical_url.endswith("/s/sitechan")]  # never the whole page
+        old = next(s for s in summary.sources if s.name == "old")
+        assert old.counters["items/new"] == 0 and old.counters["telegram/too_old"] == 5
+        assert old.note is not None and "all 5 post(s)" in old.note and "saqshy source read-back old" in old.note
+        assert next(s for s in summary.sources if s.name == "preview-site").note is None
+        # Old posts past new ones are the window at work: no note then.
+        recent = CrawlTarget(1, "recent", "telegram", "https://t.me/s/x", 0, None, 3600, until=datetime.now(UTC))
+        assert read_back_note(recent, {"telegram/too_old": 7, "items/unchanged": 3}) is None
+    finally:
+        ctx.close()

@@ -61,11 +61,12 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def test_two_processes_fetch_every_page_exactly_once(site: FixtureSite, redis_url: str, tmp_path: Path) -> None:
     settings = Settings(
-        _env_file=None, var_dir=tmp_path / "var", redis_url=redis_url, database_url=None, crawler_timeout_seconds=3.0
+        _env_file=None, var_dir=tmp_path / "var", redis_url=redis_url, database_url=None, crawler_timeout_seconds=3.0,
+        crawler_allowed_networks="127.0.0.0/8",
     )
     ctx = build_context(settings, migrate=True)
     with session_scope(ctx.sessions) as session:
-        add_source(session, site.root + "/", "site", depth=2, name="shared")
+        add_source(session, site.root + "/", "site", policy=settings.address_policy, depth=2, name="shared")
     before = site.counts()
     # Slow enough that the second process joins while the first is still crawling.
     # Few requests in flight per process, so the frontier stays in Redis for both to take from.

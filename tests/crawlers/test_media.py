@@ -135,12 +135,16 @@ def media_site() -> Iterator[FixtureSite]:
 @pytest.fixture(scope="module")
 def crawled(media_site: FixtureSite, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Crawled]:
     var = tmp_path_factory.mktemp("media") / "var"
-    settings = Settings(_env_file=None, var_dir=var, redis_url=None, database_url=None, crawler_timeout_seconds=5.0)  # type: ignore[call-arg]
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, var_dir=var, redis_url=None, database_url=None, crawler_timeout_seconds=5.0,
+        crawler_allowed_networks="127.0.0.0/8",
+    )
+    policy = settings.address_policy
     ctx = build_context(settings)
     with session_scope(ctx.sessions) as session:
-        add_source(session, media_site.root + "/", "site", depth=1, name="gallery-site")
-        add_source(session, media_site.root + "/s/mediachan", "telegram", name="media-channel")
-        add_source(session, media_site.root + "/feed.rss", "feed", name="media-feed")
+        add_source(session, media_site.root + "/", "site", policy=policy, depth=1, name="gallery-site")
+        add_source(session, media_site.root + "/s/mediachan", "telegram", policy=policy, name="media-channel")
+        add_source(session, media_site.root + "/feed.rss", "feed", policy=policy, name="media-feed")
     before = media_site.counts()
     summary = run_crawl(settings, ["gallery-site", "media-channel", "media-feed"], overrides=FAST, timeout=120)
     yield Crawled(settings, ctx, summary, dict(media_site.counts() - before), media_site.root)
@@ -246,7 +250,10 @@ def test_the_summary_counts_media_and_items_never_fail(crawled: Crawled) -> None
 
 
 def test_settings_turn_offsite_images_or_all_media_off(media_site: FixtureSite, tmp_path: Path) -> None:
-    base = Settings(_env_file=None, var_dir=tmp_path / "var", redis_url=None, database_url=None)  # type: ignore[call-arg]
+    base = Settings(  # type: ignore[call-arg]
+        _env_file=None, var_dir=tmp_path / "var", redis_url=None, database_url=None,
+        crawler_allowed_networks="127.0.0.0/8",
+    )
     for name, update, expected in (
         ("same-host", {"crawler_media_offsite": False}, ["/img/red.png"]),
         ("no-media", {"crawler_media_enabled": False}, []),
@@ -255,7 +262,8 @@ def test_settings_turn_offsite_images_or_all_media_off(media_site: FixtureSite, 
         ctx = build_context(settings)
         try:
             with session_scope(ctx.sessions) as session:
-                add_source(session, media_site.root + "/second", "site", depth=0, name=name)
+                policy = settings.address_policy
+                add_source(session, media_site.root + "/second", "site", policy=policy, depth=0, name=name)
             run_crawl(settings, [name], overrides=FAST, timeout=120)
             with session_scope(ctx.sessions) as session:
                 urls = session.scalars(select(Media.url).order_by(Media.position)).all()

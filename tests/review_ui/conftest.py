@@ -68,6 +68,10 @@ UI_SETTINGS: dict[str, Any] = {
 }
 
 
+# The queue's item once it takes decisions (a freshly shown item ignores them for a moment).
+ARMED_ITEM = "#item[data-armed]"
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -166,7 +170,9 @@ class Seed:
             results = ingest_items(session, payloads, self.ctx.settings)
             rows = []
             for n, result in enumerate(results):
-                text = payloads[n]["text"]
+                # Spans refer to what the classifier scores: the title, a newline, then the text.
+                title = payloads[n].get("title")
+                text = f"{title}\n{payloads[n]['text']}" if title else payloads[n]["text"]
                 spans = explanation
                 if spans is None:
                     at = text.find("закладки")

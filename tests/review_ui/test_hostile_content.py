@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from saqshy.db.models import Role
-from tests.review_ui.conftest import LiveServer, Seed
+from tests.review_ui.conftest import ARMED_ITEM, LiveServer, Seed
 
 pytestmark = pytest.mark.integration
 
@@ -93,6 +93,7 @@ def test_payloads_are_inert(live_server: LiveServer, browser: Any, seed: Seed) -
                 page.wait_for_selector("[data-testid=open-original-confirm]")
                 page.keyboard.press("Escape")
             before = page.get_attribute("#item", "data-task-id")
+            page.wait_for_selector(ARMED_ITEM)
             page.keyboard.press("1")
             page.wait_for_function(
                 "(b) => document.getElementById('item').dataset.taskId !== b", arg=before

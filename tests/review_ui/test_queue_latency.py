@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from saqshy.db.models import Role
-from tests.review_ui.conftest import LiveServer, Seed
+from tests.review_ui.conftest import ARMED_ITEM, LiveServer, Seed
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -42,6 +42,7 @@ def test_next_item_within_300_ms(live_server: LiveServer, browser: Any, seed: Se
     page.evaluate(PROBE)
     keys = "1231" * (DECISIONS // 4 + 1)
     for n in range(DECISIONS):
+        page.wait_for_selector(ARMED_ITEM)
         page.keyboard.press(keys[n])
         page.wait_for_function("(n) => window.__latencies.length > n", arg=n)
     latencies = sorted(page.evaluate("() => window.__latencies"))

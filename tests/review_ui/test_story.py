@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from saqshy.db.models import Role
-from tests.review_ui.conftest import LiveServer, Seed
+from tests.review_ui.conftest import ARMED_ITEM, LiveServer, Seed
 
 pytestmark = pytest.mark.integration
 
@@ -21,6 +21,7 @@ def _current_task(page: Any) -> str:
 
 def _decide_by_key(page: Any, key: str) -> None:
     """Press a decision key and wait until a different item (or the empty queue) is on screen."""
+    page.wait_for_selector(ARMED_ITEM)
     before = _current_task(page)
     page.keyboard.press(key)
     page.wait_for_function(

@@ -93,3 +93,17 @@ def test_counts_budget_and_cap_drive_the_claim_gate(api: TestClient, person: Per
         task = session.scalars(select(ReviewTask).where(ReviewTask.category == "fraud")).one()
         session.add(Vote(task_id=task.id, user_id=volunteer.id, verdict=Verdict.LEGAL, category="fraud"))
     assert api.get("/wellbeing/me", headers=v_headers).json()["cap_reached"] is True
+
+
+def test_moderators_limit_and_read_volunteers_only(api: TestClient, person: Person) -> None:
+    _, m_headers = person(Role.MODERATOR)
+    _, a_headers = person(Role.ADMIN)
+    for role in (Role.ADMIN, Role.POLICE, Role.ML_ENGINEER, Role.MODERATOR):
+        other, _ = person(role)
+        url = f"/wellbeing/users/{other.id}"
+        assert api.put(url, json={"daily_cap": 1}, headers=m_headers).status_code == 403, role
+        assert api.get(url, headers=m_headers).status_code == 403, role
+    colleague, _ = person(Role.MODERATOR)
+    assert api.put(f"/wellbeing/users/{colleague.id}", json={"daily_cap": 5}, headers=a_headers).status_code == 200
+    police, _ = person(Role.POLICE)
+    assert api.get(f"/wellbeing/users/{police.id}", headers=a_headers).status_code == 403

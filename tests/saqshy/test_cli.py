@@ -67,11 +67,26 @@ def test_serve_answers_health_and_openapi(tmp_path: Path, workers: int) -> None:
                     pytest.fail(f"saqshy serve did not start:\n{output[-3000:]}")
                 time.sleep(0.3)
         assert health.status_code == 200
-        body = health.json()
-        assert body["status"] == "ok", body
-        assert {c["name"] for c in body["components"]} >= {"database", "search", "jobs"}
+        assert health.json() == {"status": "ok"}
         schema = httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=5).json()
         assert "/health" in schema["paths"]
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+def test_backup_and_restore_as_a_user_runs_them(tmp_path: Path) -> None:
+    source = _env(tmp_path / "a")
+    subprocess.run([*SAQSHY, "db", "upgrade"], env=source, capture_output=True, text=True, check=True)
+    (tmp_path / "a" / "var" / "evidence").mkdir(parents=True)
+    (tmp_path / "a" / "var" / "evidence" / "x.warc.gz").write_bytes(b"warc")
+    archive = tmp_path / "backup.tar.gz"
+    made = subprocess.run([*SAQSHY, "backup", str(archive)], env=source, capture_output=True, text=True, check=True)
+    assert "backup written" in made.stderr
+
+    target = _env(tmp_path / "b")
+    restored = subprocess.run([*SAQSHY, "restore", str(archive)], env=target, capture_output=True, text=True)
+    assert restored.returncode == 0, restored.stderr
+    assert (tmp_path / "b" / "var" / "evidence" / "x.warc.gz").read_bytes() == b"warc"
+    again = subprocess.run([*SAQSHY, "restore", str(archive)], env=target, capture_output=True, text=True)
+    assert again.returncode == 2 and "empty target" in again.stderr and "Traceback" not in again.stderr

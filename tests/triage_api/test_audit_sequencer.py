@@ -16,7 +16,7 @@ from sqlalchemy import Engine, insert, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from saqshy.db.migrate import upgrade
-from saqshy.db.models import AuditEntry
+from saqshy.db.models import AuditEntry, Role
 from saqshy.db.session import make_engine, make_session_factory
 from saqshy.settings import Settings
 from triage_api.services.audit import (
@@ -178,17 +178,18 @@ def test_entries_chained_by_the_previous_scheme_still_verify(tmp_path, settings:
         engine.dispose()
 
 
-def test_health_reports_the_sequencer(client, ctx) -> None:  # type: ignore[no-untyped-def]
+def test_health_reports_the_sequencer(client, ctx, make_user, auth_headers) -> None:  # type: ignore[no-untyped-def]
     from triage_api.services.audit import sequencer_for
 
-    body = client.get("/health").json()
+    headers = auth_headers(make_user(Role.ADMIN))
+    body = client.get("/health/details", headers=headers).json()
     audit = next(c for c in body["components"] if c["name"] == "audit")
     assert audit["backend"] == "sequencer" and audit["ok"], audit
     sequencer = sequencer_for(ctx.engine)
     assert sequencer is not None
     sequencer.consecutive_failures, sequencer.last_error = 3, "OperationalError: the database is restarting"
     try:
-        body = client.get("/health").json()
+        body = client.get("/health/details", headers=headers).json()
     finally:
         sequencer.consecutive_failures = 0
     audit = next(c for c in body["components"] if c["name"] == "audit")

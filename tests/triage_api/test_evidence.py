@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from saqshy.db.models import Role, Verdict
 from saqshy.errors import ServiceUnavailable
 from saqshy.settings import Settings
-from tests.triage_api.escalation_factories import add_score, make_decided_task, make_item, make_user
+from tests.triage_api.escalation_factories import add_score, make_decided_task, make_item, make_source, make_user
 from triage_api.cli_evidence import app as evidence_cli
 from triage_api.services import cases, evidence
 
@@ -185,6 +185,33 @@ def test_cli_verify(sessions: sessionmaker[Session], settings: Settings, tmp_pat
     assert "text.txt" in bad.output
 
 
+def _corrupt_member(data: bytes, name: str) -> bytes:
+    """The bundle with one byte of ``name``'s stored data flipped (a damaged download)."""
+    info = zipfile.ZipFile(io.BytesIO(data)).getinfo(name)
+    # The local header: 30 fixed bytes, then the name and the extra field as written there.
+    name_len = int.from_bytes(data[info.header_offset + 26: info.header_offset + 28], "little")
+    extra_len = int.from_bytes(data[info.header_offset + 28: info.header_offset + 30], "little")
+    at = info.header_offset + 30 + name_len + extra_len + info.compress_size // 2
+    return data[:at] + bytes([data[at] ^ 0xFF]) + data[at + 1:]
+
+
+def test_cli_verify_answers_failed_on_a_corrupt_zip(
+    sessions: sessionmaker[Session], settings: Settings, tmp_path: Path
+) -> None:
+    with sessions.begin() as session:
+        case, _, _ = _open(session, settings)
+    key = tmp_path / "key.pem"
+    key.write_bytes(evidence.public_key_pem(settings))
+    corrupt = tmp_path / "corrupt.zip"
+    corrupt.write_bytes(_corrupt_member(evidence.read_bundle(case, settings), "text.txt"))
+
+    result = CliRunner().invoke(evidence_cli, ["evidence", "verify", str(corrupt), "--public-key", str(key)])
+
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert "FAILED" in result.output and "corrupt" in result.output
+
+
 def test_moderator_decision_is_pseudonymised_too(sessions: sessionmaker[Session], settings: Settings) -> None:
     with sessions.begin() as session:
         moderator = make_user(session, Role.MODERATOR)
@@ -213,3 +240,16 @@ def test_bundle_shows_the_item_as_reviewed_not_as_recrawled(
     assert archive.read("text.txt").decode() == reviewed_text
     assert json.loads(archive.read("item.json"))["sha256"] == reviewed_sha
     assert json.loads(archive.read("manifest.json"))["warc"]["status"] == "ok"
+
+
+def test_source_credentials_stored_before_the_refusal_are_not_in_the_bundle(
+    sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    with sessions.begin() as session:
+        source = make_source(session, url="https://editor:hunter2@legacy.example/feed")
+        case, _item, _volunteers = _open(session, settings, source=source)
+    with sessions() as session:
+        case = cases.get_case(session, case.id)
+    item_json = json.loads(_bundle(settings, case).read("item.json"))
+    assert item_json["source"]["url"] == "https://legacy.example/feed"
+    assert not any(b"hunter2" in _bundle(settings, case).read(name) for name in ("item.json", "case.json"))

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from saqshy.context import Context
 from saqshy.db.models import AuditEntry, CaseOutcome, Role, Source, SourceKind, SourceLink, User, Verdict, utcnow
 from saqshy.errors import InvalidTransition
+from saqshy.netpolicy import AddressNotAllowed
 from saqshy.settings import Settings
 from tests.triage_api.escalation_factories import make_decided_task, make_item, make_source, make_user
 from tests.triage_api.triage_factories import make_item as make_bare_item
@@ -91,6 +92,11 @@ def test_candidates_from_outlinks_accept_and_reject(sessions: sessionmaker[Sessi
             SourceLink(source_id=risky.id, target="once.example", target_kind=SourceKind.SITE, seen_count=1),
             SourceLink(source_id=risky.id, target=clean.name, target_kind=SourceKind.SITE, seen_count=9),
             SourceLink(source_id=clean.id, target="harmless.example", target_kind=SourceKind.SITE, seen_count=9),
+            # A hostile page links inside, in every spelling: never suggested.
+            *(
+                SourceLink(source_id=risky.id, target=target, target_kind=SourceKind.SITE, seen_count=9)
+                for target in ("127.0.0.1", "169.254.169.254", "2130706433", "0x7f000001", "::1", "localhost")
+            ),
         ]
         session.add_all(links)
         session.flush()
@@ -103,14 +109,24 @@ def test_candidates_from_outlinks_accept_and_reject(sessions: sessionmaker[Sessi
         candidates, count = sources.list_sources(session, candidates=True)
         assert count == 2
         by_name = {s.name: s for s in candidates}
-        accepted = sources.accept_candidate(session, by_name["shop-channel"].id, moderator.id)
+        accepted = sources.accept_candidate(session, by_name["shop-channel"].id, moderator.id, settings.address_policy)
         assert accepted.enabled and not accepted.is_candidate
         rejected = sources.reject_candidate(session, by_name["mirror.example"].id, moderator.id)
         assert rejected.candidate_rejected_at is not None and not rejected.enabled
         with pytest.raises(InvalidTransition):
-            sources.accept_candidate(session, risky.id, moderator.id)
+            sources.accept_candidate(session, risky.id, moderator.id, settings.address_policy)
         assert sources.list_sources(session, candidates=True)[1] == 0
         assert sources.suggest_candidates(session, settings) == []
+
+
+def test_a_private_candidate_is_never_accepted(sessions: sessionmaker[Session], settings: Settings) -> None:
+    """A candidate suggested before the address policy existed (or allowed then) is refused at acceptance."""
+    with sessions.begin() as session:
+        moderator = make_user(session, Role.MODERATOR)
+        candidate = make_source(session, url="http://169.254.169.254/latest/", is_candidate=True, enabled=False)
+        with pytest.raises(AddressNotAllowed, match="not a public address"):
+            sources.accept_candidate(session, candidate.id, moderator.id, settings.address_policy)
+        assert candidate.is_candidate and not candidate.enabled
 
 
 def test_sources_api(
@@ -126,6 +142,12 @@ def test_sources_api(
     assert client.get("/sources", headers=volunteer).status_code == 403
     listed = client.get("/sources", headers=moderator).json()
     assert listed["items"][0]["id"] == risky_id and listed["items"][0]["illegal_count"] == 3
+    with ctx.sessions.begin() as session:
+        # Stored with credentials before they were refused: the API never shows them.
+        legacy_id = make_source(session, url="https://editor:hunter2@legacy.example/").id
+    legacy = client.get(f"/sources/{legacy_id}", headers=moderator).json()
+    assert legacy["url"] == "https://legacy.example/"
+    assert "hunter2" not in client.get("/sources", headers=moderator).text
     detail = client.get(f"/sources/{risky_id}", headers=moderator).json()
     assert detail["illegal_rate"] == 1.0 and detail["cases"] == 3 and detail["top_links"][0]["target"] == "next.example"
     rollup = client.post("/sources/rollup", headers=moderator).json()
@@ -195,3 +217,39 @@ def test_crawl_status(
         2, 1, True)
     assert (rows[fresh_id]["item_count"], rows[fresh_id]["items_last_24h"], rows[fresh_id]["overdue"]) == (1, 1, False)
     assert rows[fresh_id]["last_crawled_at"] is not None and rows[fresh_id]["next_crawl_at"] is not None
+
+
+def test_create_source_and_crawl_now(
+    client: TestClient, ctx: Context, make_user: Callable[..., User], auth_headers: Callable[[User], dict[str, str]]
+) -> None:
+    moderator, volunteer = auth_headers(make_user(Role.MODERATOR)), auth_headers(make_user())
+    new = {"url": "https://board.example.kz/", "kind": "site", "crawl_every_seconds": 3600, "max_depth": 1}
+    assert client.post("/sources", json=new, headers=volunteer).status_code == 403
+    for bad in ({**new, "url": "ftp://board.example.kz/"}, {**new, "kind": "carrier-pigeon"},
+                {**new, "crawl_every_seconds": 5}, {**new, "max_depth": 21}, {**new, "colour": "red"},
+                {**new, "kind": "telegram", "url": "@x"}):
+        response = client.post("/sources", json=bad, headers=moderator)
+        assert response.status_code == 422, (bad, response.text)
+    created = client.post("/sources", json=new, headers=moderator)
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert (body["name"], body["kind"], body["enabled"], body["max_depth"]) == ("board.example.kz", "site", True, 1)
+    assert body["next_crawl_at"] is not None  # due now
+    assert client.post("/sources", json=new, headers=moderator).status_code == 409  # the name is taken
+    channel = client.post("/sources", json={"url": "@almaty_shop", "kind": "telegram"}, headers=moderator).json()
+    assert channel["url"] == "https://t.me/s/almaty_shop" and channel["crawl_every_seconds"] == 6 * 3600
+
+    source_id = body["id"]
+    assert client.post(f"/sources/{source_id}/crawl", headers=volunteer).status_code == 403
+    assert client.post("/sources/999999/crawl", headers=moderator).status_code == 404
+    crawled = client.post(f"/sources/{source_id}/crawl", headers=moderator)
+    assert crawled.status_code == 200 and crawled.json()["next_crawl_at"] is not None
+    client.patch(f"/sources/{source_id}", json={"enabled": False}, headers=moderator)
+    assert client.post(f"/sources/{source_id}/crawl", headers=moderator).status_code == 409
+    with ctx.sessions() as session:
+        actions = session.scalars(
+            select(AuditEntry.action)
+            .where(AuditEntry.entity_type == "source", AuditEntry.entity_id == str(source_id))
+            .order_by(AuditEntry.id)
+        ).all()
+    assert actions == ["source.create", "source.crawl_now", "source.update"]

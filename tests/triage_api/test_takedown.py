@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
+from saqshy import netpolicy
 from saqshy.context import Context
 from saqshy.db.models import Case, CaseOutcome, JobStatus, Role, Source, Verdict, utcnow
 from saqshy.settings import Settings
@@ -47,7 +48,7 @@ def site() -> Iterator[dict[str, object]]:
 
 @pytest.fixture
 def local(settings: Settings) -> Settings:
-    return settings.model_copy(update={"takedown_allow_private_addresses": True, "takedown_offline_after_failures": 3})
+    return settings.model_copy(update={"crawler_allowed_networks": "127.0.0.0/8", "takedown_offline_after_failures": 3})
 
 
 def _case(sessions: sessionmaker[Session], settings: Settings, url: str) -> int:
@@ -78,30 +79,36 @@ def test_probe(local: Settings, settings: Settings, site: dict[str, object]) -> 
     assert takedown.probe_url(f"{site['base']}/post", local).online is None
     refused = takedown.probe_url(f"http://127.0.0.1:{_closed_port()}/", local)
     assert refused.online is None and "Connect" in refused.result
-    # Without the lab switch, loopback is never fetched.
+    # Without loopback in the allowed networks, it is never fetched.
     hits = site["hits"]
     private = takedown.probe_url(f"{site['base']}/post", settings)
-    assert private.online is None and "non-public" in private.result and site["hits"] == hits
+    assert private.online is None and "not a public address" in private.result and site["hits"] == hits
     assert takedown.probe_url("ftp://example.test/x", local).online is None
 
 
 @pytest.fixture
 def fake_dns(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[list[str]]]:
-    """Names the probe resolves, each a queue of answers; only 127.0.0.1 counts as public."""
+    """Names the probe resolves (the OS resolver step only), each a queue of answers."""
     answers: dict[str, list[list[str]]] = {}
 
     def resolve(host: str) -> list[str]:
-        queue = answers.get(host) or [[host]]  # an address literal resolves to itself
+        queue = answers[host]
         return queue.pop(0) if len(queue) > 1 else queue[0]
 
-    monkeypatch.setattr(takedown, "resolve_host", resolve)
-    monkeypatch.setattr(takedown, "is_fetchable_address", lambda address: address == "127.0.0.1")
+    monkeypatch.setattr(netpolicy, "resolve_host", resolve)
     return answers
 
 
+@pytest.fixture
+def only_127_0_0_1_public(settings: Settings) -> Settings:
+    """127.0.0.1 stands for a public address (the only one allowed); the rest of loopback does not."""
+    return settings.model_copy(update={"crawler_allowed_networks": "127.0.0.1/32"})
+
+
 def test_connection_is_pinned_to_the_checked_address(
-    settings: Settings, site: dict[str, object], fake_dns: dict[str, list[list[str]]]
+    only_127_0_0_1_public: Settings, site: dict[str, object], fake_dns: dict[str, list[list[str]]]
 ) -> None:
+    settings = only_127_0_0_1_public
     port = str(site["base"]).rsplit(":", 1)[1]
     # DNS rebinding: the first answer is "public", every later one private. The probe must
     # connect to the address it checked, and send the name in the Host header.
@@ -111,17 +118,18 @@ def test_connection_is_pinned_to_the_checked_address(
 
 
 def test_every_redirect_hop_is_checked(
-    settings: Settings, site: dict[str, object], fake_dns: dict[str, list[list[str]]]
+    only_127_0_0_1_public: Settings, site: dict[str, object], fake_dns: dict[str, list[list[str]]]
 ) -> None:
+    settings = only_127_0_0_1_public
     port = str(site["base"]).rsplit(":", 1)[1]
     fake_dns["public.test"] = [["127.0.0.1"]]
     fake_dns["inside.test"] = [["10.1.2.3"]]
     site.update(status=302, location=f"http://inside.test:{port}/admin")
     probe = takedown.probe_url(f"http://public.test:{port}/post", settings)
-    assert probe.online is None and "non-public address 10.1.2.3" in probe.result and site["hits"] == 1
+    assert probe.online is None and "resolves to 10.1.2.3" in probe.result and site["hits"] == 1
     # A redirect to a literal private address is refused the same way.
     site.update(location="http://169.254.169.254/latest/meta-data/")
-    assert "non-public" in takedown.probe_url(f"http://public.test:{port}/post", settings).result
+    assert "not a public address" in takedown.probe_url(f"http://public.test:{port}/post", settings).result
     # Redirect loops end as a failure, not as a hang.
     site.update(location=f"http://public.test:{port}/again")
     looped = takedown.probe_url(f"http://public.test:{port}/post", settings)
@@ -167,7 +175,7 @@ def test_streak_of_failures_dates_offline_from_the_first(sessions: sessionmaker[
 
 
 def test_sweep_enqueues_due_checks_and_skips_closed_not_illegal(ctx: Context, site: dict[str, object]) -> None:
-    ctx.settings = ctx.settings.model_copy(update={"takedown_allow_private_addresses": True})
+    ctx.settings = ctx.settings.model_copy(update={"crawler_allowed_networks": "127.0.0.0/8"})
     due = _case(ctx.sessions, ctx.settings, f"{site['base']}/due")
     dismissed = _case(ctx.sessions, ctx.settings, f"{site['base']}/dismissed")
     with ctx.sessions.begin() as session:

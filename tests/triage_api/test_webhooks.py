@@ -63,6 +63,7 @@ def hook_ctx(settings: Settings, receiver: Receiver) -> Iterator[Context]:
             "police_webhook_secret": SecretStr(SECRET),
             "police_webhook_max_attempts": 3,
             "police_webhook_timeout_seconds": 5.0,
+            "crawler_allowed_networks": "127.0.0.0/8",  # the receiver stands for an intranet endpoint
         }
     )
     context = build_context(configured)
@@ -142,7 +143,9 @@ def test_client_error_is_permanent(hook_ctx: Context, receiver: Receiver) -> Non
 
 
 def test_no_secret_no_unsigned_request(settings: Settings, receiver: Receiver) -> None:
-    configured = settings.model_copy(update={"police_webhook_url": receiver.url})
+    configured = settings.model_copy(
+        update={"police_webhook_url": receiver.url, "crawler_allowed_networks": "127.0.0.0/8"}
+    )
     ctx = build_context(configured)
     try:
         case_id = _open_case(ctx)
@@ -160,3 +163,36 @@ def test_no_endpoint_no_delivery(ctx: Context) -> None:
     build_evidence(ctx, case_id)
     with ctx.sessions() as session:
         assert webhooks.list_deliveries(session, case_id=case_id) == ([], 0)
+
+
+def test_private_endpoint_refused_unless_allowed(settings: Settings, receiver: Receiver) -> None:
+    configured = settings.model_copy(
+        update={"police_webhook_url": receiver.url, "police_webhook_secret": SecretStr(SECRET)}
+    )
+    ctx = build_context(configured)
+    try:
+        case_id = _open_case(ctx)
+        build_evidence(ctx, case_id)
+        assert ctx.jobs.wait_idle(20)
+        delivery = _delivery(ctx, case_id)
+        # A configuration problem: failed at once, not retried, and nothing sent.
+        assert delivery.status == WebhookStatus.FAILED and delivery.attempts == 1
+        assert "127.0.0.1 is not a public address" in (delivery.last_error or "")
+        assert receiver.requests == []
+    finally:
+        ctx.close()
+
+
+def test_plain_http_endpoint_warns_once(
+    hook_ctx: Context, receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    receiver.statuses = [503]
+    webhooks._warned_plain_http.clear()
+    with caplog.at_level("WARNING", logger=webhooks.__name__):
+        case_id = _open_case(hook_ctx)
+        assert hook_ctx.jobs.wait_idle(20)
+    assert _delivery(hook_ctx, case_id).status == WebhookStatus.DELIVERED
+    warnings = [r.getMessage() for r in caplog.records if "plain http" in r.getMessage()]
+    assert len(warnings) == 1 and "use an https URL" in warnings[0]
+    # The request went to the checked address, under the endpoint's own name.
+    assert receiver.requests[-1][0]["host"] == receiver.url.split("/")[2]

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from sqlalchemy import func, select
 
-from saqshy.db.models import AuditEntry, Role, User
-from triage_api.deps import SessionDep, require_roles
+from saqshy.db.models import Role, User
+from triage_api.deps import SessionDep, SettingsDep, require_roles
 from triage_api.schemas.audit import AuditEntryPublic, AuditVerifyPublic
 from triage_api.schemas.common import LimitParam, OffsetParam, Page
-from triage_api.services.audit import verify_audit_chain
+from triage_api.services.audit import AuditFilter, audit_actions, list_entries
+from triage_api.services.audit_checkpoints import verify_audit_log
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
@@ -19,28 +20,33 @@ Admin = Annotated[User, Depends(require_roles(Role.ADMIN))]
 
 
 @router.get("", response_model=Page[AuditEntryPublic])
-def list_entries(
+def list_audit_entries(
     user: Admin, session: SessionDep, offset: OffsetParam = 0, limit: LimitParam = 50,
     entity_type: Annotated[str | None, Query(max_length=64)] = None,
     entity_id: Annotated[str | None, Query(max_length=64)] = None,
+    actor_id: Annotated[int | None, Query(ge=1, le=2_147_483_647, description="Who acted")] = None,
+    action: Annotated[str | None, Query(max_length=64, description="e.g. task.gold")] = None,
+    at_from: Annotated[datetime | None, Query(description="At or after")] = None,
+    at_to: Annotated[datetime | None, Query(description="Before")] = None,
 ) -> Page[AuditEntryPublic]:
-    """Admin: entries, newest first."""
-    conditions = []
-    if entity_type is not None:
-        conditions.append(AuditEntry.entity_type == entity_type)
-    if entity_id is not None:
-        conditions.append(AuditEntry.entity_id == entity_id)
-    rows = session.execute(
-        select(AuditEntry).where(*conditions).order_by(AuditEntry.id.desc()).offset(offset).limit(limit)
-    ).scalars()
-    total = session.execute(select(func.count()).select_from(AuditEntry).where(*conditions)).scalar_one()
-    return Page(items=[AuditEntryPublic.model_validate(r) for r in rows], total=int(total), offset=offset,
-                limit=limit)
+    """Admin: entries matching every given filter, newest first."""
+    where = AuditFilter(actor_id=actor_id, action=action, entity_type=entity_type, entity_id=entity_id,
+                        at_from=at_from, at_to=at_to)
+    rows, total = list_entries(session, where, offset=offset, limit=limit)
+    return Page(items=[AuditEntryPublic.model_validate(r) for r in rows], total=total, offset=offset, limit=limit)
+
+
+@router.get("/actions", response_model=list[str])
+def list_actions(user: Admin, session: SessionDep) -> list[str]:
+    """Admin: every action name in the log (for filtering)."""
+    return audit_actions(session)
 
 
 @router.get("/verify", response_model=AuditVerifyPublic)
-def verify(user: Admin, session: SessionDep) -> AuditVerifyPublic:
-    """Admin: chain pending entries, then walk the whole chain and report any edited or removed entry."""
-    result = verify_audit_chain(session, chain_first=True)
+def verify(user: Admin, session: SessionDep, settings: SettingsDep) -> AuditVerifyPublic:
+    """Admin: chain pending entries, walk the whole chain, check it against every signed checkpoint and
+    report any edited, removed or rewritten entry; when intact, sign the head as a new checkpoint."""
+    result = verify_audit_log(session, settings)
     return AuditVerifyPublic(ok=result.ok, entries=result.entries, head_hash=result.head_hash,
-                             first_bad_id=result.first_bad_id, problems=result.problems, pending=result.pending)
+                             first_bad_id=result.first_bad_id, first_bad_position=result.first_bad_position,
+                             checkpoints=result.checkpoints, problems=result.problems, pending=result.pending)

@@ -9,7 +9,7 @@ from fastapi import Path as PathParam
 
 from saqshy.db.models import AuthToken, Role, User
 from saqshy.settings import Settings
-from triage_api.deps import SessionDep, SettingsDep, require_roles
+from triage_api.deps import SessionDep, SettingsDep, client_ip, require_roles
 from triage_api.schemas.auth import InviteInfo, LoginRequest, RegisterRequest, SessionPublic, TokenPublic
 from triage_api.schemas.users import UserPublic
 from triage_api.services import auth, users
@@ -22,14 +22,10 @@ RATE_LIMITED: dict[int | str, dict[str, Any]] = {429: {"description": "Too many 
 BAD_LOGIN: dict[int | str, dict[str, Any]] = {401: {"description": "Wrong e-mail or password."}}
 
 
-def _client_ip(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
-
-
 def _login(request: Request, session: SessionDep, settings: Settings, body: LoginRequest, kind: str
            ) -> tuple[User, auth.IssuedToken]:
     try:
-        return auth.login(session, settings, body.email, body.password, _client_ip(request), kind)
+        return auth.login(session, settings, body.email, body.password, client_ip(request), kind)
     except auth.AuthenticationFailed:
         # Commit the failed attempt so it counts towards the rate limit, then answer 401.
         session.commit()

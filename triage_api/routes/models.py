@@ -1,33 +1,38 @@
-"""Read-only view of the classifier's model registry (versions, metrics, PR curves) and of the
-score distribution per source over time, for the ML view of the review UI.
+"""The classifier's model registry (versions, metrics, PR curves, gate reports), the score
+distribution per source over time, and the retraining loop, for the ML view of the review UI.
 
-The registry is read through ``classifier.registry.Registry`` (``models_dir``); this router only
-reshapes what it returns for the browser. Nothing here loads a model.
+The registry is read through ``classifier.registry.Registry`` (``models_dir``). Promotion, rollback
+and retraining go through the same service functions as the CLI (``classifier.promotion``,
+``classifier.retrain``); only a promotion's gate loads models (the candidate and production).
 """
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, status
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from classifier.errors import ModelNotFoundError, RegistryError
 from classifier.registry import Registry
-from saqshy.db.models import ContentItem, Role, Score, Source, User, utcnow
-from saqshy.errors import NotFound, ServiceUnavailable
+from saqshy.db.models import ContentItem, JobRecord, Role, Score, Source, User, utcnow
+from saqshy.errors import ErrorCode, NotFound, ServiceUnavailable
+from saqshy.jobs.base import JobInfo
 from saqshy.settings import Settings
-from triage_api.deps import SessionDep, SettingsDep, require_roles
+from triage_api.deps import ContextDep, SessionDep, SettingsDep, require_roles
 
 router = APIRouter(prefix="/models", tags=["models"])
 
 MLUser = Annotated[User, Depends(require_roles(Role.ML_ENGINEER, Role.ADMIN, Role.MODERATOR))]
+MLEngineer = Annotated[User, Depends(require_roles(Role.ML_ENGINEER, Role.ADMIN))]
+RETRAIN_JOB = "classifier.retrain"  # classifier.retrain.RETRAIN_JOB, which imports the training stack
 HISTOGRAM_BINS = 10
 # classifier.model.OVERALL, the "any category" output; not imported because that module loads torch.
 OVERALL = "illegal"
@@ -72,6 +77,56 @@ class ScoreDistribution(BaseModel):
     items: list[ScoreDistributionRow]
 
 
+class PromoteRequest(BaseModel):
+    force: bool = Field(default=False, description="Promote even though the gate refuses it (needs a reason)")
+    reason: str | None = Field(default=None, max_length=2000, description="Why; recorded in the audit log")
+
+
+class RollbackRequest(BaseModel):
+    reason: str | None = Field(default=None, max_length=2000, description="Why; recorded in the audit log")
+
+
+class ProductionChangePublic(BaseModel):
+    action: Literal["promote", "rollback"]
+    version: str = Field(description="The production version now")
+    previous: str | None = Field(description="The production version before")
+    forced: bool = Field(description="Promoted although the gate refused it")
+    gate_passed: bool | None = None
+    gate_failures: list[str] = Field(default_factory=list)
+    rescore_job: str | None = Field(default=None, description="Key of the job re-scoring the undecided items")
+
+
+class RetrainRequest(BaseModel):
+    mode: Literal["fast", "full"] = "fast"
+    since: datetime | None = Field(default=None, description="Only decisions since then")
+
+
+class RetrainJobPublic(BaseModel):
+    key: str
+    status: str = Field(description="queued, running, retrying, succeeded or failed (a cancelled job is failed)")
+    stage: str | None = Field(default=None, description="export, train, gate, done")
+    fraction: float | None = Field(default=None, description="Share done, 0-1")
+    eta_seconds: float | None = None
+    message: str | None = None
+    result: dict[str, Any] = Field(default_factory=dict, description="dataset, version, gate_passed, gate_failures")
+    cancel_requested: bool = False
+    last_error: str | None = None
+    enqueued_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    @classmethod
+    def from_info(cls, info: JobInfo) -> RetrainJobPublic:
+        progress = info.progress or {}
+        return cls(
+            key=info.key, status=info.status.value, stage=progress.get("stage"), fraction=progress.get("fraction"),
+            eta_seconds=progress.get("eta_seconds"), message=progress.get("message"),
+            result=progress.get("detail") or {}, cancel_requested=info.cancel_requested_at is not None,
+            last_error=info.last_error.splitlines()[0] if info.last_error else None,
+            enqueued_at=info.enqueued_at, started_at=info.started_at, finished_at=info.finished_at,
+        )
+
+
 def _registry(settings: Settings) -> Registry:
     return Registry(settings.models_dir)
 
@@ -93,7 +148,7 @@ def _version_path(registry: Registry, version: str) -> Path:
     try:
         return registry.path(version)  # validates the name: no path tricks reach the filesystem
     except (RegistryError, ModelNotFoundError) as exc:
-        raise NotFound(str(exc)) from None
+        raise NotFound(str(exc), code=ErrorCode.MODEL_NOT_FOUND, params={"version": version}) from None
 
 
 @router.get("", response_model=ModelList)
@@ -155,6 +210,55 @@ def score_distribution(
     return ScoreDistribution(bins=HISTOGRAM_BINS, items=rows)
 
 
+@router.post("/retrain", response_model=RetrainJobPublic, status_code=status.HTTP_202_ACCEPTED)
+def start_retrain(body: RetrainRequest, ctx: ContextDep, session: SessionDep, _user: MLEngineer) -> RetrainJobPublic:
+    """Enqueue retraining on the decisions: export, train, gate (never promotes). Roles: ml_engineer, admin."""
+    from classifier.retrain import enqueue_retrain
+
+    _release(session)
+    key = enqueue_retrain(ctx, mode=body.mode, since=body.since.isoformat() if body.since else None)
+    return RetrainJobPublic.from_info(_retrain_job(ctx.jobs.get(key), key))
+
+
+@router.get("/retrain/{key}", response_model=RetrainJobPublic)
+def read_retrain(key: str, session: SessionDep, _user: MLEngineer) -> RetrainJobPublic:
+    """A retraining job's stage, progress, ETA and result. Roles: ml_engineer, admin."""
+    record = session.scalars(select(JobRecord).where(JobRecord.key == key)).one_or_none()
+    return RetrainJobPublic.from_info(_retrain_job(JobInfo.from_record(record) if record else None, key))
+
+
+@router.post("/retrain/{key}/cancel", response_model=RetrainJobPublic)
+def cancel_retrain(key: str, ctx: ContextDep, session: SessionDep, _user: MLEngineer) -> RetrainJobPublic:
+    """Cancel a retraining job (a running one stops at its next progress report). Roles: ml_engineer, admin."""
+    _release(session)
+    _retrain_job(ctx.jobs.get(key), key)
+    return RetrainJobPublic.from_info(ctx.jobs.cancel(key))
+
+
+@router.post("/rollback", response_model=ProductionChangePublic)
+def rollback_model(
+    body: RollbackRequest, ctx: ContextDep, session: SessionDep, user: MLEngineer
+) -> ProductionChangePublic:
+    """Make the previous production version production again (audited). Roles: ml_engineer, admin."""
+    from classifier import promotion
+
+    _release(session)
+    change = promotion.rollback(ctx, actor_id=user.id, reason=body.reason)
+    return ProductionChangePublic.model_validate(change.to_dict())
+
+
+def _release(session: Session) -> None:
+    """End the request's transaction (it only authenticated the caller): the services below write in
+    transactions of their own, which on SQLite would otherwise wait for this one's write lock."""
+    session.commit()
+
+
+def _retrain_job(info: JobInfo | None, key: str) -> JobInfo:
+    if info is None or info.name != RETRAIN_JOB:
+        raise NotFound(f"no retraining job {key!r}", code=ErrorCode.RETRAIN_JOB_NOT_FOUND)
+    return info
+
+
 @router.get("/{version}", response_model=ModelVersionDetail)
 def read_model(version: str, settings: SettingsDep, _user: MLUser) -> ModelVersionDetail:
     """One version: per-category and per-language metrics, PR curves. Roles: ml_engineer, moderator, admin."""
@@ -194,5 +298,32 @@ def read_pr_curves_image(version: str, settings: SettingsDep, _user: MLUser) -> 
     """The PR-curve image training saved with the version. Roles: ml_engineer, moderator, admin."""
     image = _version_path(_registry(settings), version) / "pr_curves.png"
     if not image.is_file():
-        raise NotFound(f"model version {version!r} has no PR-curve image")
+        raise NotFound(f"model version {version!r} has no PR-curve image", code=ErrorCode.PR_CURVES_MISSING,
+                       params={"version": version})
     return FileResponse(image, media_type="image/png")
+
+
+@router.get("/{version}/gate", response_model=dict[str, Any])
+def read_gate_report(version: str, settings: SettingsDep, _user: MLUser) -> dict[str, Any]:
+    """The version's last gate report against production: checks, per-language and per-category
+    ROC-AUC, PR-curve points, the held-out items whose decision would flip. Roles: ml_engineer,
+    moderator, admin."""
+    report = _read_json(_version_path(_registry(settings), version) / "gate.json")
+    if not report:
+        raise NotFound(f"model version {version!r} has no gate report yet (promote it, or `saqshy model gate`)",
+                       code=ErrorCode.GATE_REPORT_MISSING, params={"version": version})
+    return report
+
+
+@router.post("/{version}/promote", response_model=ProductionChangePublic)
+def promote_model(
+    version: str, body: PromoteRequest, ctx: ContextDep, session: SessionDep, user: MLEngineer
+) -> ProductionChangePublic:
+    """Make a version production if it passes the gate (or force it with a reason); audited;
+    re-scoring of undecided items is enqueued. Roles: ml_engineer, admin."""
+    from classifier import promotion
+
+    _release(session)
+    _version_path(_registry(ctx.settings), version)
+    change = promotion.promote(ctx, version, actor_id=user.id, force=body.force, reason=body.reason)
+    return ProductionChangePublic.model_validate(change.to_dict())

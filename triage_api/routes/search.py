@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from pydantic import ValidationError
 
-from saqshy.db.models import Role, TaskStatus
-from saqshy.errors import InvalidInput
+from saqshy.db.models import Role, TaskStatus, Verdict
+from saqshy.errors import ErrorCode, InvalidInput
 from saqshy.search.base import SearchQuery
 from triage_api.deps import ContextDep, SessionDep, require_roles
 from triage_api.schemas.common import Page
@@ -18,8 +18,9 @@ from triage_api.services.search import search_items
 
 router = APIRouter(prefix="/search", tags=["search"])
 
-# Volunteers review blind: search shows decisions and scores, so it is not theirs.
-SEARCHERS = (Role.MODERATOR, Role.ML_ENGINEER, Role.ADMIN)
+# Volunteers review blind: search shows decisions and scores, so it is not theirs. Police search
+# to find an item's case and what else its source published.
+SEARCHERS = (Role.MODERATOR, Role.POLICE, Role.ML_ENGINEER, Role.ADMIN)
 
 
 @router.get("", response_model=Page[ItemHitPublic], dependencies=[Depends(require_roles(*SEARCHERS))])
@@ -31,7 +32,9 @@ def search(
     language: Annotated[str | None, Query(max_length=8)] = None,
     source_id: Annotated[int | None, Query(ge=1, le=2_147_483_647)] = None,
     status: Annotated[TaskStatus | None, Query(description="Review task status")] = None,
+    decision: Annotated[Verdict | None, Query(description="The review task's decision")] = None,
     min_score: Annotated[float | None, Query(ge=0.0, le=1.0)] = None,
+    max_score: Annotated[float | None, Query(ge=0.0, le=1.0)] = None,
     fetched_from: Annotated[datetime | None, Query(description="Fetched at or after")] = None,
     fetched_to: Annotated[datetime | None, Query(description="Fetched before")] = None,
     offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
@@ -39,7 +42,7 @@ def search(
 ) -> Page[ItemHitPublic]:
     """Items matching the words and filters, best first (newest first without words).
 
-    Roles: moderator, ml_engineer, admin.
+    Roles: moderator, police, ml_engineer, admin.
     """
     try:
         query = SearchQuery(
@@ -48,14 +51,17 @@ def search(
             language=language,
             source_id=source_id,
             task_status=status,
+            decision=decision,
             min_score=min_score,
+            max_score=max_score,
             fetched_from=fetched_from,
             fetched_to=fetched_to,
             offset=offset,
             limit=limit,
         )
     except ValidationError as exc:
-        raise InvalidInput("; ".join(err["msg"].removeprefix("Value error, ") for err in exc.errors())) from None
+        raise InvalidInput("; ".join(err["msg"].removeprefix("Value error, ") for err in exc.errors()),
+                           code=ErrorCode.SEARCH_FILTERS_INVALID) from None
     # The embedded FTS index lives in the SQLite store's own file, and every transaction there
     # takes the write lock (BEGIN IMMEDIATE): end this request's transaction (authentication may
     # have written) before the engine opens its own, or the two would wait on each other.

@@ -13,6 +13,7 @@ from triage_api.schemas.sources import (
     CrawlStatus,
     CrawlStatusPublic,
     RollupPublic,
+    SourceCreate,
     SourceDetail,
     SourcePublic,
     SourceUpdate,
@@ -35,6 +36,19 @@ def list_sources(
     """Sources, riskiest first, with decision counts. Roles: moderator, admin."""
     rows, count = sources_service.list_sources(session, min_risk=min_risk, kind=kind, offset=offset, limit=limit)
     return Page(items=[SourcePublic.model_validate(row) for row in rows], total=count, offset=offset, limit=limit)
+
+
+@router.post("", response_model=SourcePublic, status_code=201)
+def create_source(
+    body: SourceCreate, session: SessionDep, settings: SettingsDep,
+    user: Annotated[User, Depends(require_roles(*MODERATORS))],
+) -> SourcePublic:
+    """Add a source to crawl, due now (422 for a URL it refuses, 409 for a name in use). Roles: moderator, admin."""
+    source = sources_service.create_source(
+        session, user.id, url=body.url, kind=body.kind, crawl_every_seconds=body.crawl_every_seconds,
+        max_depth=body.max_depth, name=body.name, policy=settings.address_policy,
+    )
+    return SourcePublic.model_validate(source)
 
 
 @router.get("/candidates", response_model=Page[SourcePublic], dependencies=[Depends(require_roles(*MODERATORS))])
@@ -93,10 +107,15 @@ def get_source(source_id: IdPath, session: SessionDep, settings: SettingsDep) ->
 
 @router.post("/{source_id}/accept", response_model=SourcePublic)
 def accept_candidate(
-    source_id: IdPath, session: SessionDep, user: Annotated[User, Depends(require_roles(*MODERATORS))]
+    source_id: IdPath,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: Annotated[User, Depends(require_roles(*MODERATORS))],
 ) -> SourcePublic:
-    """Turn a candidate into a crawled source (409 if it is not a candidate). Roles: moderator, admin."""
-    return SourcePublic.model_validate(sources_service.accept_candidate(session, source_id, user.id))
+    """Turn a candidate into a crawled source (409 if it is not a candidate, 422 if its address is
+    private). Roles: moderator, admin."""
+    source = sources_service.accept_candidate(session, source_id, user.id, settings.address_policy)
+    return SourcePublic.model_validate(source)
 
 
 @router.post("/{source_id}/reject", response_model=SourcePublic)
@@ -105,6 +124,14 @@ def reject_candidate(
 ) -> SourcePublic:
     """Turn a candidate down; it is not suggested again. Roles: moderator, admin."""
     return SourcePublic.model_validate(sources_service.reject_candidate(session, source_id, user.id))
+
+
+@router.post("/{source_id}/crawl", response_model=SourcePublic)
+def crawl_source_now(
+    source_id: IdPath, session: SessionDep, user: Annotated[User, Depends(require_roles(*MODERATORS))]
+) -> SourcePublic:
+    """Crawl a source at the next crawl round (409 if it is disabled or a candidate). Roles: moderator, admin."""
+    return SourcePublic.model_validate(sources_service.crawl_now(session, source_id, user.id))
 
 
 @router.patch("/{source_id}", response_model=SourcePublic)

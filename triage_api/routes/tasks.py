@@ -29,13 +29,18 @@ LEASE_ERRORS: dict[int | str, dict[str, Any]] = {404: {"description": "No such t
 
 
 @router.post("/claim", response_model=TaskForReview, responses={204: {"description": "The queue is empty for you."}})
-async def claim_next(caller: ReviewerCaller, runner: SessionRunnerDep) -> Response:
-    """Volunteer, moderator: lease the most urgent task you have not voted on (the one you hold, if any)."""
-    return await runner.run(partial(_claim, caller))
+async def claim_next(
+    caller: ReviewerCaller, runner: SessionRunnerDep,
+    category: Annotated[str | None, Query(max_length=64, description="Only tasks of this category")] = None,
+    language: Annotated[str | None, Query(pattern=r"^[a-z]{2,8}$", description="Only items in this language")] = None,
+) -> Response:
+    """Volunteer, moderator: lease the most urgent task you have not voted on (the one you hold, if any),
+    optionally of one category and/or language."""
+    return await runner.run(partial(_claim, caller, queue.ClaimFilter(category=category, language=language)))
 
 
-def _claim(caller: Caller, session: Session) -> Response:
-    claimed = queue.claim(session, caller.settings, caller.user(session))
+def _claim(caller: Caller, only: queue.ClaimFilter, session: Session) -> Response:
+    claimed = queue.claim(session, caller.settings, caller.user(session), only=only)
     if claimed is None:
         return Response(status_code=status.HTTP_204_NO_CONTENT)
     result = json_response(claim_for_review(session, claimed))

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Depends, Query, Request, status
 
 from saqshy.db.models import Role, User
-from triage_api.deps import SessionDep, SettingsDep, require_roles
+from triage_api.deps import SessionDep, SettingsDep, client_ip, require_roles
 from triage_api.schemas.common import IdPath, LimitParam, OffsetParam, Page
 from triage_api.schemas.users import (
     MePublic,
@@ -18,7 +18,7 @@ from triage_api.schemas.users import (
     UserUpdate,
     UserWithAccuracy,
 )
-from triage_api.services import users
+from triage_api.services import auth, users
 
 router = APIRouter(prefix="/users", tags=["users"])
 
@@ -48,7 +48,7 @@ def update_me(body: MeUpdate, user: AnyRole, session: SessionDep) -> User:
     """Every role: display name, interface language, UI preferences."""
     me = session.merge(user)
     if body.display_name is not None:
-        me.display_name = body.display_name.strip() or me.display_name
+        me.display_name = users.clean_display_name(body.display_name) or me.display_name
     if body.locale is not None:
         me.locale = body.locale
     if body.preferences is not None:
@@ -56,10 +56,19 @@ def update_me(body: MeUpdate, user: AnyRole, session: SessionDep) -> User:
     return me
 
 
-@router.post("/me/password", status_code=status.HTTP_204_NO_CONTENT)
-def change_my_password(body: PasswordChange, user: AnyRole, session: SessionDep, settings: SettingsDep) -> None:
-    """Every role."""
-    users.change_password(session, settings, session.merge(user), body.current_password, body.new_password)
+@router.post("/me/password", status_code=status.HTTP_204_NO_CONTENT,
+             responses={429: {"description": "Too many wrong current passwords; see Retry-After."}})
+def change_my_password(
+    request: Request, body: PasswordChange, user: AnyRole, session: SessionDep, settings: SettingsDep
+) -> None:
+    """Every role. Signs out every other session and token of yours; wrong current passwords are rate-limited."""
+    try:
+        users.change_password(session, settings, session.merge(user), body.current_password, body.new_password,
+                              ip=client_ip(request), keep_token_id=request.state.auth_token.id)
+    except auth.WrongPassword:
+        # Commit the failed guess so it counts towards the rate limit, then answer the error.
+        session.commit()
+        raise
 
 
 @router.get("", response_model=Page[UserWithAccuracy])

@@ -9,9 +9,11 @@ from fastapi import APIRouter, Depends, Response, status
 from sqlalchemy.orm import Session
 
 from saqshy.db.models import Role, User
-from triage_api.deps import Caller, SessionDep, SessionRunnerDep, caller_with_roles, require_roles
+from triage_api.deps import Caller, SessionDep, SessionRunnerDep, SettingsDep, caller_with_roles, require_roles
 from triage_api.schemas.common import IdPath, LimitParam, OffsetParam, Page, json_response
-from triage_api.schemas.votes import MyVote, VoteCreate, VotePublic
+from triage_api.schemas.convert import task_for_review
+from triage_api.schemas.tasks import TaskForReview
+from triage_api.schemas.votes import MyVote, VoteCast, VoteCreate, VotePublic
 from triage_api.services import votes
 
 router = APIRouter(tags=["votes"])
@@ -24,7 +26,7 @@ ReviewerCaller = Annotated[Caller, Depends(caller_with_roles(Role.VOLUNTEER, Rol
 
 @router.post(
     "/tasks/{task_id}/votes",
-    response_model=VotePublic,
+    response_model=VoteCast,
     status_code=status.HTTP_201_CREATED,
     responses={404: {"description": "No such task."},
                409: {"description": "Already voted, lease lost, or the task is closed."}},
@@ -38,8 +40,26 @@ def _cast_vote(task_id: int, body: VoteCreate, caller: Caller, session: Session)
     user = caller.user(session)
     vote = votes.cast_vote(session, caller.settings, user, task_id, verdict=body.verdict, category=body.category,
                            note=body.note)
-    result = json_response(VotePublic.model_validate(vote), status.HTTP_201_CREATED)
+    cast = VoteCast(id=vote.id, task_id=vote.task_id, verdict=vote.verdict, category=vote.category, note=vote.note,
+                    created_at=vote.created_at, undo_seconds=caller.settings.triage_vote_undo_seconds)
+    result = json_response(cast, status.HTTP_201_CREATED)
     # Commit before answering: the task's new state and the audit entry are stored before the response.
+    session.commit()
+    return result
+
+
+@router.post(
+    "/votes/{vote_id}/undo",
+    response_model=TaskForReview,
+    responses={404: {"description": "No such vote of yours."},
+               409: {"description": "Too late: the undo window passed, the task was decided, or another "
+                                    "reviewer holds it now."}},
+)
+def undo_vote(vote_id: IdPath, user: Reviewer, session: SessionDep, settings: SettingsDep) -> TaskForReview:
+    """Volunteer, moderator: take back your own vote within ``triage_vote_undo_seconds`` while the task is
+    undecided; the task is leased back to you (any other task you hold goes back to the queue)."""
+    task = votes.undo_vote(session, settings, user, vote_id)
+    result = task_for_review(session, task)
     session.commit()
     return result
 

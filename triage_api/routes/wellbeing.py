@@ -44,17 +44,18 @@ def update_my_wellbeing(body: WellbeingSelfUpdate, session: SessionDep, user: Re
 
 
 @router.get("/users/{user_id}", response_model=WellbeingPublic)
-def read_user_wellbeing(user_id: IdPath, session: SessionDep, _moderator: ModeratorUser) -> WellbeingPublic:
-    """A reviewer's wellbeing state (moderators, admins)."""
-    return _public(service.wellbeing_for(session, service.get_user(session, user_id)))
+def read_user_wellbeing(user_id: IdPath, session: SessionDep, moderator: ModeratorUser) -> WellbeingPublic:
+    """A reviewer's wellbeing state (moderators: volunteers; admins: volunteers and moderators)."""
+    return _public(service.wellbeing_for(session, service.get_managed_user(session, moderator, user_id)))
 
 
 @router.put("/users/{user_id}", response_model=WellbeingPublic)
 def update_user_wellbeing(
     user_id: IdPath, body: WellbeingModeratorUpdate, session: SessionDep, moderator: ModeratorUser
 ) -> WellbeingPublic:
-    """Set a reviewer's daily cap (null removes it) and per-category shift budgets (moderators, admins)."""
-    target = service.get_user(session, user_id)
+    """Set a reviewer's daily cap (null removes it) and per-category shift budgets (moderators: volunteers;
+    admins: volunteers and moderators)."""
+    target = service.get_managed_user(session, moderator, user_id)
     return _public(service.update_for_user(
         session, moderator, target, daily_cap=body.daily_cap,
         set_daily_cap="daily_cap" in body.model_fields_set, budgets=body.budgets,

@@ -27,5 +27,7 @@ class AuditVerifyPublic(BaseModel):
     entries: int
     head_hash: str
     first_bad_id: int | None
+    first_bad_position: int | None = Field(None, description="Chain position of the first problem found.")
+    checkpoints: int = Field(0, description="Signed checkpoints (kept outside the database) checked against.")
     problems: list[str]
     pending: int = Field(0, description="Entries committed after the verification started, not chained yet.")

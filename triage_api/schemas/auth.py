@@ -5,7 +5,7 @@ from typing import Literal
 from pydantic import Field
 
 from saqshy.db.models import Role
-from triage_api.schemas.common import StrictModel, UtcDatetime
+from triage_api.schemas.common import CleanLine, StrictModel, UtcDatetime
 from triage_api.schemas.users import UserPublic
 
 
@@ -31,9 +31,9 @@ class SessionPublic(StrictModel):
 
 class RegisterRequest(StrictModel):
     token: str = Field(min_length=10, max_length=200, description="The invite token from the invite link.")
-    email: str = Field(min_length=3, max_length=320)
+    email: CleanLine = Field(min_length=3, max_length=320)
     password: str = Field(min_length=1, max_length=256, description="At least SAQSHY_TRIAGE_PASSWORD_MIN_CHARS")
-    display_name: str | None = Field(default=None, max_length=200)
+    display_name: CleanLine | None = Field(default=None, max_length=200)
     locale: Literal["ru", "kk", "en"] = "ru"
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from saqshy.db.models import CaseOutcome, CaseStatus, Verdict, WebhookStatus
-from triage_api.schemas.common import StrictModel, UtcDatetime
+from triage_api.schemas.common import CleanNote, StrictModel, UtcDatetime
 
 
 class CasePublic(BaseModel):
@@ -40,7 +40,7 @@ class CaseDetail(CasePublic):
 
 class OutcomeUpdate(StrictModel):
     outcome: CaseOutcome
-    note: str | None = Field(default=None, max_length=2000)
+    note: CleanNote | None = Field(default=None, max_length=2000)
 
 
 class VolunteerOutcomePublic(BaseModel):

@@ -8,6 +8,8 @@ from typing import Annotated, Any, Generic, TypeVar
 from fastapi import Path, Query, Response
 from pydantic import AfterValidator, BaseModel, ConfigDict, field_validator
 
+from saqshy.text import clean_text
+
 T = TypeVar("T")
 
 
@@ -17,6 +19,20 @@ def _as_utc(value: datetime) -> datetime:
 
 
 UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
+
+
+def _clean_line(value: str) -> str:
+    return clean_text(value)
+
+
+def _clean_note(value: str) -> str:
+    return clean_text(value, multiline=True)
+
+
+# People's text that reaches other people (moderators, the police bundle): no invisible or
+# direction-changing characters (``saqshy.text``); a refused value is a 422 naming the field.
+CleanLine = Annotated[str, AfterValidator(_clean_line)]
+CleanNote = Annotated[str, AfterValidator(_clean_note)]
 
 MAX_PAGE = 200
 

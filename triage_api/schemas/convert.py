@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from classifier.jobs import field_spans
 from saqshy.db.models import ReviewTask
 from saqshy.settings import Settings
 from triage_api.schemas.tasks import (
@@ -26,9 +27,15 @@ def task_for_review(session: Session, task: ReviewTask) -> TaskForReview:
         status=task.status,
         lease_expires_at=task.lease_expires_at,
         item=ItemForReview.model_validate(task.item),
-        score=ScorePublic.model_validate(score) if score is not None else None,
+        score=_score_for_review(score, task.item.title, task.item.text) if score is not None else None,
         duplicate_count=queue.cluster_duplicates(session, task.item.cluster_id),
     )
+
+
+def _score_for_review(score: object, title: str | None, text: str | None) -> ScorePublic:
+    """The score as a reviewer sees it: its explanation's spans refer to the title or the text shown."""
+    public = ScorePublic.model_validate(score)
+    return public.model_copy(update={"explanation": field_spans(title, text, public.explanation)})
 
 
 def claim_for_review(session: Session, claim: queue.Claim) -> TaskForReview:
@@ -37,7 +44,7 @@ def claim_for_review(session: Session, claim: queue.Claim) -> TaskForReview:
     source = None if row.source_name is None else SourceRef(name=row.source_name, kind=row.source_kind)
     score = None if row.score_model_version is None else ScorePublic(
         model_version=row.score_model_version, probabilities=row.score_probabilities, score=row.score_score,
-        top_category=row.score_top_category, explanation=row.score_explanation)
+        top_category=row.score_top_category, explanation=field_spans(row.title, row.text, row.score_explanation))
     return TaskForReview(
         id=row.id,
         category=row.category,
@@ -72,6 +79,6 @@ def task_detail(session: Session, settings: Settings, task: ReviewTask) -> TaskD
     return TaskDetail(
         **task_public(settings, task).model_dump(),
         item=ItemForReview.model_validate(task.item),
-        score_detail=ScorePublic.model_validate(score) if score is not None else None,
+        score_detail=_score_for_review(score, task.item.title, task.item.text) if score is not None else None,
         votes=vote_list,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from saqshy.db.models import CaseStatus, TaskStatus
+from saqshy.db.models import CaseStatus, TaskStatus, Verdict
 from triage_api.schemas.common import UtcDatetime
 
 
@@ -28,6 +28,7 @@ class ItemHitPublic(BaseModel):
     model_version: str | None
     task_id: int | None
     task_status: TaskStatus | None
+    decision: Verdict | None
     decided_category: str | None
     case_id: int | None
     case_status: CaseStatus | None

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from saqshy.db.models import SourceKind
+from saqshy.netpolicy import without_credentials
 from triage_api.schemas.common import StrictModel, UtcDatetime
 
 # Bounds shared with the crawlers' CLI (``saqshy source add``): at least a minute, depth 0..20.
@@ -18,7 +21,8 @@ class SourcePublic(BaseModel):
 
     id: int
     name: str
-    url: str
+    # A source stored with credentials in its URL, before they were refused, never shows them.
+    url: Annotated[str, AfterValidator(without_credentials)]
     kind: SourceKind
     enabled: bool
     is_candidate: bool
@@ -50,6 +54,18 @@ class SourceDetail(SourcePublic):
 class RollupPublic(BaseModel):
     changed_source_ids: list[int]
     candidates_created: list[SourcePublic]
+
+
+class SourceCreate(StrictModel):
+    """A new source to crawl (moderators, admins)."""
+
+    url: str = Field(min_length=1, max_length=2000, description="Start URL; for Telegram also @channel")
+    kind: SourceKind = SourceKind.SITE
+    crawl_every_seconds: int = Field(
+        default=6 * 3600, ge=MIN_CRAWL_EVERY_SECONDS, le=MAX_CRAWL_EVERY_SECONDS, description="Recrawl interval"
+    )
+    max_depth: int = Field(default=2, ge=0, le=MAX_DEPTH, description="Link depth from the start URL (sites)")
+    name: str | None = Field(default=None, max_length=200, description="Unique name (default: from the URL)")
 
 
 class SourceUpdate(StrictModel):

@@ -5,7 +5,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from saqshy.db.models import Role
-from triage_api.schemas.common import StrictModel, UtcDatetime
+from triage_api.schemas.common import CleanLine, StrictModel, UtcDatetime
 
 
 class UserPublic(BaseModel):
@@ -36,20 +36,20 @@ class MePublic(UserWithAccuracy):
 
 
 class UserCreate(StrictModel):
-    email: str = Field(min_length=3, max_length=320)
+    email: CleanLine = Field(min_length=3, max_length=320)
     password: str = Field(min_length=1, max_length=256, description="At least SAQSHY_TRIAGE_PASSWORD_MIN_CHARS")
     role: Role
-    display_name: str | None = Field(default=None, max_length=200)
+    display_name: CleanLine | None = Field(default=None, max_length=200)
 
 
 class UserUpdate(StrictModel):
     role: Role | None = None
     is_active: bool | None = None
-    display_name: str | None = Field(default=None, max_length=200)
+    display_name: CleanLine | None = Field(default=None, max_length=200)
 
 
 class MeUpdate(StrictModel):
-    display_name: str | None = Field(default=None, min_length=1, max_length=200)
+    display_name: CleanLine | None = Field(default=None, min_length=1, max_length=200)
     locale: Literal["ru", "kk", "en"] | None = None
     preferences: dict[str, Any] | None = Field(default=None, max_length=50)
 
@@ -61,7 +61,7 @@ class PasswordChange(StrictModel):
 
 class InviteCreate(StrictModel):
     role: Role = Role.VOLUNTEER
-    email: str | None = Field(default=None, min_length=3, max_length=320)
+    email: CleanLine | None = Field(default=None, min_length=3, max_length=320)
     ttl_hours: int | None = Field(default=None, ge=1, le=24 * 900)
 
 

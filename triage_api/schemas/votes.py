@@ -3,14 +3,14 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from saqshy.db.models import TaskStatus, Verdict
-from triage_api.schemas.common import StrictModel, UtcDatetime
+from triage_api.schemas.common import CleanNote, StrictModel, UtcDatetime
 
 
 class VoteCreate(StrictModel):
     verdict: Verdict
     category: str | None = Field(default=None, max_length=64, description="A taxonomy category; for 'illegal' "
                                  "it defaults to the task's category.")
-    note: str | None = Field(default=None, max_length=2000)
+    note: CleanNote | None = Field(default=None, max_length=2000)
 
 
 class VotePublic(BaseModel):
@@ -26,6 +26,12 @@ class VotePublic(BaseModel):
     created_at: UtcDatetime
 
 
+class VoteCast(VotePublic):
+    """The vote just cast, and for how many seconds its voter may still undo it."""
+
+    undo_seconds: int
+
+
 class MyVote(VotePublic):
     task_status: TaskStatus
     task_decision: Verdict | None
@@ -34,7 +40,7 @@ class MyVote(VotePublic):
 class Resolution(StrictModel):
     verdict: Verdict
     category: str | None = Field(default=None, max_length=64)
-    note: str | None = Field(default=None, max_length=2000)
+    note: CleanNote | None = Field(default=None, max_length=2000)
 
 
 class GoldCreate(StrictModel):

@@ -44,6 +44,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from saqshy.db.models import AuditEntry, AuditHead, utcnow
+from saqshy.errors import ErrorCode, InvalidInput
 
 log = logging.getLogger(__name__)
 
@@ -365,6 +366,17 @@ class VerifyResult:
     problems: list[str] = field(default_factory=list)
     first_bad_id: int | None = None
     pending: int = 0  # committed entries not chained yet (not covered by this verification)
+    first_bad_position: int | None = None  # the chain position of the first problem found
+    checkpoints: int = 0  # signed checkpoints checked (audit_checkpoints)
+
+    def fail(self, message: str, *, entry_id: int | None = None, position: int | None = None) -> None:
+        self.ok = False
+        if self.first_bad_id is None and entry_id is not None:
+            self.first_bad_id = entry_id
+        if position is not None and (self.first_bad_position is None or position < self.first_bad_position):
+            self.first_bad_position = position
+        if len(self.problems) < 100:
+            self.problems.append(message)
 
 
 def _iter_chained(session: Session, batch: int = 1000) -> Iterator[AuditEntry]:
@@ -391,17 +403,15 @@ def verify_audit_chain(session: Session, *, chain_first: bool = False) -> Verify
         session.commit()
     result = VerifyResult(ok=True, entries=0, head_hash=GENESIS_HASH)
     previous = GENESIS_HASH
+    position = 0
 
     def bad(entry_id: int | None, message: str) -> None:
-        result.ok = False
-        if result.first_bad_id is None and entry_id is not None:
-            result.first_bad_id = entry_id
-        if len(result.problems) < 100:
-            result.problems.append(message)
+        result.fail(message, entry_id=entry_id, position=position if entry_id is not None else None)
 
     last_id: int | None = None
     for entry in _iter_chained(session):
         result.entries += 1
+        position = result.entries
         if entry.prev_hash != previous:
             bad(entry.id, f"entry {entry.id}: previous-hash link broken (an entry before it was removed or edited)")
         expected = hash_of(entry, prev_hash=entry.prev_hash or "")
@@ -425,3 +435,46 @@ def verify_audit_chain(session: Session, *, chain_first: bool = False) -> Verify
         if head.entries != result.entries:
             bad(None, f"the head counts {head.entries} entries but {result.entries} are present")
     return result
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """Which entries to list; every field optional, combined with AND (``at``: from inclusive, to exclusive)."""
+
+    actor_id: int | None = None
+    action: str | None = None
+    entity_type: str | None = None
+    entity_id: str | None = None
+    at_from: datetime | None = None
+    at_to: datetime | None = None
+
+
+def list_entries(
+    session: Session, where: AuditFilter, *, offset: int, limit: int
+) -> tuple[list[AuditEntry], int]:
+    """One page of entries matching ``where``, newest first, and how many match in all."""
+    if where.at_from is not None and where.at_to is not None and where.at_from >= where.at_to:
+        raise InvalidInput("'from' must be before 'to'", code=ErrorCode.AUDIT_RANGE)
+    conditions = []
+    if where.actor_id is not None:
+        conditions.append(AuditEntry.actor_id == where.actor_id)
+    if where.action is not None:
+        conditions.append(AuditEntry.action == where.action)
+    if where.entity_type is not None:
+        conditions.append(AuditEntry.entity_type == where.entity_type)
+    if where.entity_id is not None:
+        conditions.append(AuditEntry.entity_id == where.entity_id)
+    if where.at_from is not None:
+        conditions.append(AuditEntry.at >= where.at_from)
+    if where.at_to is not None:
+        conditions.append(AuditEntry.at < where.at_to)
+    rows = session.execute(
+        select(AuditEntry).where(*conditions).order_by(AuditEntry.id.desc()).offset(offset).limit(limit)
+    ).scalars().all()
+    total = session.execute(select(func.count()).select_from(AuditEntry).where(*conditions)).scalar_one()
+    return list(rows), int(total)
+
+
+def audit_actions(session: Session) -> list[str]:
+    """Every action name the log holds, for the viewer's filter."""
+    return list(session.execute(select(AuditEntry.action).distinct().order_by(AuditEntry.action)).scalars())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -11,7 +12,7 @@ from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from saqshy.db.models import AuthToken, LoginAttempt, Role, User, utcnow
-from saqshy.errors import ErrorCode, SaqshyError
+from saqshy.errors import ErrorCode, InvalidInput, SaqshyError
 from saqshy.settings import Settings
 from triage_api.services import security
 from triage_api.services.audit import append_audit
@@ -21,13 +22,19 @@ SESSION = "session"
 
 
 class RateLimited(SaqshyError):
-    """Too many failed logins for this e-mail or address (HTTP 429)."""
+    """Too many failed password checks from this address (HTTP 429, with Retry-After)."""
 
     default_code = ErrorCode.LOGIN_RATE_LIMITED
 
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message, params={"retry_after": retry_after}, retry_after=retry_after)
         self.retry_after = retry_after
+
+
+class WrongPassword(InvalidInput):
+    """The current password given to change it is wrong (HTTP 422); counted like a failed login."""
+
+    default_code = ErrorCode.WRONG_PASSWORD
 
 
 class AuthenticationFailed(SaqshyError):
@@ -51,21 +58,62 @@ class IssuedToken:
     record: AuthToken
 
 
-def _check_rate_limit(session: Session, settings: Settings, email: str, ip: str) -> None:
-    since = utcnow() - timedelta(seconds=settings.triage_login_window_seconds)
-    for column, value in ((LoginAttempt.email, email), (LoginAttempt.ip, ip)):
-        failures, oldest = session.execute(
-            select(func.count(), func.min(LoginAttempt.at)).where(
-                column == value, LoginAttempt.at >= since, LoginAttempt.succeeded.is_(False)
-            )
-        ).one()
-        # Per address the limit is wider: several people may share one NAT.
-        limit = settings.triage_login_max_failures * (1 if column is LoginAttempt.email else 4)
-        if failures >= limit:
-            retry = settings.triage_login_window_seconds
-            if oldest is not None:
-                retry = max(1, int((as_utc(oldest) - since).total_seconds()) + 1)
-            raise RateLimited("too many failed logins; try again later", retry_after=retry)
+def _failures(session: Session, since: datetime, *where: Any) -> tuple[int, datetime | None, datetime | None]:
+    """Failed attempts matching ``where`` since ``since``: how many, the oldest and the latest."""
+    count, oldest, latest = session.execute(
+        select(func.count(), func.min(LoginAttempt.at), func.max(LoginAttempt.at)).where(
+            *where, LoginAttempt.at >= since, LoginAttempt.succeeded.is_(False)
+        )
+    ).one()
+    return int(count), None if oldest is None else as_utc(oldest), None if latest is None else as_utc(latest)
+
+
+def _retry_after(until: datetime, now: datetime) -> int:
+    return max(1, math.ceil((until - now).total_seconds()))
+
+
+def check_throttle(session: Session, settings: Settings, email: str, ip: str) -> None:
+    """Raise RateLimited when this address may not try this account's password now.
+
+    Guessing is limited per (account, address) and per address, so an attacker exhausts only
+    their own address and never locks the owner out. Guesses at one account from many addresses
+    slow each of those addresses down (a wait that doubles with every failure on the account);
+    an address that has not failed on the account is never held back, so the right password
+    from the owner's own address still works.
+    """
+    window = settings.triage_login_window_seconds
+    now = utcnow()
+    since = now - timedelta(seconds=window)
+    limit = settings.triage_login_max_failures
+    pair, pair_oldest, pair_latest = _failures(session, since, LoginAttempt.email == email, LoginAttempt.ip == ip)
+    if pair >= limit and pair_oldest is not None:
+        raise RateLimited("too many failed logins; try again later",
+                          retry_after=_retry_after(pair_oldest + timedelta(seconds=window), now))
+    # Per address the limit is wider: several people may share one NAT.
+    address, address_oldest, _ = _failures(session, since, LoginAttempt.ip == ip)
+    if address >= limit * 4 and address_oldest is not None:
+        raise RateLimited("too many failed logins; try again later",
+                          retry_after=_retry_after(address_oldest + timedelta(seconds=window), now))
+    account, _, _ = _failures(session, since, LoginAttempt.email == email)
+    if account >= limit and pair_latest is not None:
+        delay = min(window, 2 ** min(account - limit, 20))
+        if pair_latest + timedelta(seconds=delay) > now:
+            raise RateLimited("too many failed logins; try again later",
+                              retry_after=_retry_after(pair_latest + timedelta(seconds=delay), now))
+
+
+def record_attempt(session: Session, settings: Settings, email: str, ip: str, *, succeeded: bool) -> None:
+    session.add(LoginAttempt(email=email, ip=ip, succeeded=succeeded))
+    if succeeded:
+        # The owner's own typos from this address stop counting once they got it right.
+        session.execute(delete(LoginAttempt).where(
+            LoginAttempt.email == email, LoginAttempt.ip == ip, LoginAttempt.succeeded.is_(False)))
+    # Old attempts are useless after the window: trim them as we go.
+    session.execute(
+        delete(LoginAttempt).where(
+            LoginAttempt.at < utcnow() - timedelta(seconds=settings.triage_login_window_seconds * 2)
+        )
+    )
 
 
 def authenticate(session: Session, settings: Settings, email: str, password: str, ip: str) -> User:
@@ -75,20 +123,14 @@ def authenticate(session: Session, settings: Settings, email: str, password: str
     """
     key = normalise_email(email)[:320]
     ip = ip[:64]
-    _check_rate_limit(session, settings, key, ip)
+    check_throttle(session, settings, key, ip)
     user = session.execute(select(User).where(User.email == key)).scalar_one_or_none()
     if user is None:
         security.burn_password_check(settings, password)
         ok = False
     else:
         ok = security.verify_password(settings, user.password_hash, password) and user.is_active
-    session.add(LoginAttempt(email=key, ip=ip, succeeded=ok))
-    # Old attempts are useless after the window: trim them as we go.
-    session.execute(
-        delete(LoginAttempt).where(
-            LoginAttempt.at < utcnow() - timedelta(seconds=settings.triage_login_window_seconds * 2)
-        )
-    )
+    record_attempt(session, settings, key, ip, succeeded=ok)
     if not ok or user is None:
         raise AuthenticationFailed("wrong e-mail or password")
     if security.needs_rehash(settings, user.password_hash):
@@ -203,9 +245,10 @@ def revoke_token(session: Session, record: AuthToken) -> None:
     record.revoked_at = utcnow()
 
 
-def revoke_all_for_user(session: Session, user_id: int) -> None:
+def revoke_all_for_user(session: Session, user_id: int, *, keep_token_id: int | None = None) -> None:
+    """Revoke every live token and session of the user (but ``keep_token_id``, the caller's own)."""
     session.execute(
         update(AuthToken)
-        .where(AuthToken.user_id == user_id, AuthToken.revoked_at.is_(None))
+        .where(AuthToken.user_id == user_id, AuthToken.revoked_at.is_(None), AuthToken.id != (keep_token_id or 0))
         .values(revoked_at=utcnow())
     )

@@ -26,13 +26,13 @@ commit (or on first download), so the vote that decides a task never waits for Z
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import io
 import json
 import os
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,7 +47,9 @@ from warcio.archiveiterator import ArchiveIterator
 
 from saqshy.db.models import Case, ContentItem, Media, MediaStatus, ReviewTask, Score, Source, User, Vote
 from saqshy.errors import InvalidInput, NotFound, ServiceUnavailable
+from saqshy.netpolicy import without_credentials
 from saqshy.settings import Settings
+from triage_api.services.signing_keys import key_fingerprint, load_ed25519_key
 
 BUNDLE_FORMAT = "saqshy-evidence/1"
 MANIFEST_NAME = "manifest.json"
@@ -66,42 +68,9 @@ def signing_key_path(settings: Settings) -> Path:
 
 
 def load_signing_key(settings: Settings) -> Ed25519PrivateKey:
-    """The configured Ed25519 key; when none is configured, the one in var_dir (created on first use).
-
-    A configured key that is missing or unreadable is a server problem (ServiceUnavailable), never
-    replaced silently: bundles must all verify against the one published public key.
-    """
-    path = signing_key_path(settings)
-    if not path.exists():
-        if settings.evidence_signing_key_path is not None:
-            raise ServiceUnavailable(f"evidence signing key {path} (SAQSHY_EVIDENCE_SIGNING_KEY_PATH) does not exist")
-        _create_key_file(path)
-    try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    except (ValueError, TypeError) as exc:
-        raise ServiceUnavailable(f"evidence signing key {path} is not an unencrypted PEM private key: {exc}") from None
-    if not isinstance(key, Ed25519PrivateKey):
-        raise ServiceUnavailable(f"evidence signing key {path} is a {type(key).__name__}, not an Ed25519 key")
-    return key
-
-
-def _create_key_file(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pem = Ed25519PrivateKey.generate().private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".key-")
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, pem)
-        os.fsync(fd)
-        os.close(fd)
-        # link() fails if another process created the key meanwhile: theirs wins, ours is dropped,
-        # so every bundle is signed with the one key.
-        with contextlib.suppress(FileExistsError):
-            os.link(tmp, path)
-    finally:
-        os.unlink(tmp)
+    """The configured Ed25519 key; when none is configured, the one in var_dir (created on first use)."""
+    configured = "SAQSHY_EVIDENCE_SIGNING_KEY_PATH" if settings.evidence_signing_key_path is not None else None
+    return load_ed25519_key(signing_key_path(settings), configured_by=configured, what="evidence signing key")
 
 
 def public_key_pem(settings: Settings) -> bytes:
@@ -110,11 +79,6 @@ def public_key_pem(settings: Settings) -> bytes:
         .public_key()
         .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
-
-
-def key_fingerprint(public_key: Ed25519PublicKey) -> str:
-    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
 def load_public_key(pem: bytes) -> Ed25519PublicKey:
@@ -261,7 +225,12 @@ def bundle_files(session: Session, case: Case, settings: Settings) -> tuple[dict
         k: v for k, v in snapshot.items() if k not in ("text", "source_id") and not k.startswith("evidence_")
     }
     item_fields["source"] = (
-        None if source is None else {"id": source.id, "name": source.name, "url": source.url, "kind": source.kind.value}
+        None if source is None else {
+            "id": source.id,
+            "name": source.name,
+            "url": without_credentials(source.url),
+            "kind": source.kind.value,
+        }
     )
 
     files: dict[str, bytes] = {
@@ -471,45 +440,54 @@ def verify_bundle(data: bytes | Path, public_key: Ed25519PublicKey) -> VerifyRep
     report = VerifyReport(ok=False, public_key=key_fingerprint(public_key))
     try:
         archive = zipfile.ZipFile(io.BytesIO(data) if isinstance(data, bytes) else data)
-    except (zipfile.BadZipFile, OSError) as exc:
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
         report.problems.append(f"not a ZIP file: {exc}")
         return report
-    with archive:
-        infos = archive.infolist()
-        if len(infos) > MAX_VERIFY_MEMBERS:
-            report.problems.append(f"the archive has {len(infos)} files, more than a bundle ever has")
-            return report
-        if any(info.file_size > MAX_VERIFY_MEMBER_BYTES for info in infos):
-            report.problems.append("the archive holds a file larger than any bundle would")
-            return report
-        names = {info.filename for info in infos}
-        if MANIFEST_NAME not in names or SIGNATURE_NAME not in names:
-            report.problems.append(f"{MANIFEST_NAME} or {SIGNATURE_NAME} is missing: not a Saqshy evidence bundle")
-            return report
-        manifest_bytes = archive.read(MANIFEST_NAME)
-        try:
-            public_key.verify(base64.b64decode(archive.read(SIGNATURE_NAME).strip(), validate=True), manifest_bytes)
-        except (InvalidSignature, ValueError):
-            report.problems.append("the manifest's signature does not match this public key")
-            return report
-        try:
-            manifest = json.loads(manifest_bytes)
-            listed = {entry["path"]: entry for entry in manifest["files"]}
-        except (ValueError, KeyError, TypeError) as exc:
-            report.problems.append(f"the manifest is signed but unreadable: {exc}")
-            return report
-        report.case_id = manifest.get("case_id")
-        report.warc_status = (manifest.get("warc") or {}).get("status")
-        for name, entry in sorted(listed.items()):
-            if name not in names:
-                report.problems.append(f"{name}: listed in the manifest but missing from the archive")
-                continue
-            digest = hashlib.sha256(archive.read(name)).hexdigest()
-            if digest != entry.get("sha256"):
-                report.problems.append(f"{name}: SHA-256 {digest} differs from the manifest's {entry.get('sha256')}")
-            else:
-                report.files += 1
-        for name in sorted(names - set(listed) - {MANIFEST_NAME, SIGNATURE_NAME}):
-            report.problems.append(f"{name}: in the archive but not in the signed manifest")
+    try:
+        with archive:
+            _check_archive(archive, public_key, report)
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, OSError, ValueError) as exc:
+        # A member whose data is damaged (bad CRC, broken deflate stream, unknown compression).
+        report.problems.append(f"the archive is corrupt: {type(exc).__name__}: {exc}")
     report.ok = not report.problems
     return report
+
+
+def _check_archive(archive: zipfile.ZipFile, public_key: Ed25519PublicKey, report: VerifyReport) -> None:
+    """``verify_bundle``'s checks of an opened archive; each problem found goes into ``report``."""
+    infos = archive.infolist()
+    if len(infos) > MAX_VERIFY_MEMBERS:
+        report.problems.append(f"the archive has {len(infos)} files, more than a bundle ever has")
+        return
+    if any(info.file_size > MAX_VERIFY_MEMBER_BYTES for info in infos):
+        report.problems.append("the archive holds a file larger than any bundle would")
+        return
+    names = {info.filename for info in infos}
+    if MANIFEST_NAME not in names or SIGNATURE_NAME not in names:
+        report.problems.append(f"{MANIFEST_NAME} or {SIGNATURE_NAME} is missing: not a Saqshy evidence bundle")
+        return
+    manifest_bytes = archive.read(MANIFEST_NAME)
+    try:
+        public_key.verify(base64.b64decode(archive.read(SIGNATURE_NAME).strip(), validate=True), manifest_bytes)
+    except (InvalidSignature, ValueError):
+        report.problems.append("the manifest's signature does not match this public key")
+        return
+    try:
+        manifest = json.loads(manifest_bytes)
+        listed = {entry["path"]: entry for entry in manifest["files"]}
+    except (ValueError, KeyError, TypeError) as exc:
+        report.problems.append(f"the manifest is signed but unreadable: {exc}")
+        return
+    report.case_id = manifest.get("case_id")
+    report.warc_status = (manifest.get("warc") or {}).get("status")
+    for name, entry in sorted(listed.items()):
+        if name not in names:
+            report.problems.append(f"{name}: listed in the manifest but missing from the archive")
+            continue
+        digest = hashlib.sha256(archive.read(name)).hexdigest()
+        if digest != entry.get("sha256"):
+            report.problems.append(f"{name}: SHA-256 {digest} differs from the manifest's {entry.get('sha256')}")
+        else:
+            report.files += 1
+    for name in sorted(names - set(listed) - {MANIFEST_NAME, SIGNATURE_NAME}):
+        report.problems.append(f"{name}: in the archive but not in the signed manifest")

@@ -56,6 +56,7 @@ from saqshy.db.models import (
     utcnow,
 )
 from saqshy.errors import Conflict, ErrorCode, Forbidden, InvalidInput, InvalidTransition, NotFound
+from saqshy.services.items import mark_for_reindex
 from saqshy.settings import Settings
 from triage_api.services import wellbeing
 from triage_api.services.audit import append_audit
@@ -302,6 +303,8 @@ def sync_tasks_from_scores(
             session, actor_id=None, action="tasks.create", entity_type="review_task", entity_id=None,
             payload={"task_ids": result.task_ids, "exploration": result.exploration},
         )
+    # Search filters on each item's latest score and its task: index the triaged items again.
+    mark_for_reindex(session, sorted({score.item_id for score in scores}))
     return result
 
 
@@ -409,8 +412,18 @@ def _lanes(settings: Settings, rng: random.Random) -> list[str | None]:
     return [first, None]
 
 
+@dataclass(frozen=True)
+class ClaimFilter:
+    """What a reviewer chose to review now: one category, one item language (None: any)."""
+
+    category: str | None = None
+    language: str | None = None
+
+
 @functools.cache
-def _claim_statement(lane: str | None, excluding: bool, skipping: bool) -> Select[Any]:
+def _claim_statement(
+    lane: str | None, excluding: bool, skipping: bool, by_category: bool = False, by_language: bool = False
+) -> Select[Any]:
     """The most urgent free task in ``lane`` the user (``:user_id``) has not voted on, locked, as the
     row a reviewer is shown (then leased by ``_TAKE_LEASE``)."""
     conditions: list[ColumnElement[bool]] = [
@@ -423,6 +436,10 @@ def _claim_statement(lane: str | None, excluding: bool, skipping: bool) -> Selec
                               ReviewTask.category.not_in(bindparam("excluded", expanding=True))))
     if skipping:
         conditions.append(ReviewTask.id.not_in(bindparam("skipped", expanding=True)))
+    if by_category:
+        conditions.append(ReviewTask.category == bindparam("category"))
+    if by_language:
+        conditions.append(_ITEMS.c.language == bindparam("language"))
     if lane is not None:
         conditions.append(_LANES[lane])
     return (
@@ -461,10 +478,18 @@ def claim_next(
     return None if claimed is None else session.get(ReviewTask, claimed.task_id)
 
 
-def claim(session: Session, settings: Settings, user: Actor, *, rng: random.Random | None = None) -> Claim | None:
-    """``claim_next`` as the row a reviewer is shown (the claim endpoint's path: no ORM entities)."""
+def claim(
+    session: Session, settings: Settings, user: Actor, *, rng: random.Random | None = None,
+    only: ClaimFilter | None = None,
+) -> Claim | None:
+    """``claim_next`` as the row a reviewer is shown (the claim endpoint's path: no ORM entities).
+
+    ``only`` narrows the choice to a category and/or a language; a task already held is returned
+    whatever it is (the reviewer gives it back first to change what they review)."""
     if user.role not in REVIEWER_ROLES:
         raise Forbidden("only volunteers and moderators review tasks", code=ErrorCode.NOT_A_REVIEWER)
+    only = only or ClaimFilter()
+    check_category(only.category)
     now = utcnow()
     current = _held_claim(session, user, now)
     if current is not None:
@@ -480,10 +505,15 @@ def claim(session: Session, settings: Settings, user: Actor, *, rng: random.Rand
     skipped = skipped_task_ids(user, now)
     if skipped:
         params["skipped"] = sorted(skipped)
+    if only.category is not None:
+        params["category"] = only.category
+    if only.language is not None:
+        params["language"] = only.language
     connection = session.connection()
     expires = now + timedelta(seconds=settings.triage_lease_seconds)
     for lane in _lanes(settings, rng or random.Random()):
-        statement = _claim_statement(lane, bool(gate.excluded_categories), bool(skipped))
+        statement = _claim_statement(lane, bool(gate.excluded_categories), bool(skipped),
+                                     only.category is not None, only.language is not None)
         row = connection.execute(statement, params).first()
         if row is None:
             continue
@@ -600,6 +630,20 @@ def release_lease(session: Session, user: User, task_id: int, *, skip: bool = Fa
         _remember_skip(user, task.id, utcnow())
     append_audit(session, actor_id=user.id, action="task.release", entity_type="review_task", entity_id=task.id,
                  payload={"skip": True} if skip else {})
+
+
+def release_held(session: Session, user: User, now: datetime, *, keep: int) -> None:
+    """Give back every live lease the user holds except on task ``keep`` (a reviewer holds one task)."""
+    held = session.execute(
+        select(ReviewTask).where(ReviewTask.lease_owner_id == user.id, ReviewTask.lease_expires_at > now,
+                                 ReviewTask.id != keep).with_for_update()
+    ).scalars()
+    for task in held:
+        task.lease_owner_id = None
+        task.lease_expires_at = None
+        task.version += 1
+        append_audit(session, actor_id=user.id, action="task.release", entity_type="review_task",
+                     entity_id=task.id, payload={"for_task": keep})
 
 
 def expire_leases(session: Session) -> int:

@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from saqshy.db.models import Case, CaseStatus, ContentItem, ReviewTask, Score, Source, TaskStatus
+from saqshy.db.models import Case, CaseStatus, ContentItem, ReviewTask, Score, Source, TaskStatus, Verdict
 from saqshy.search.base import SearchEngine, SearchHit, SearchQuery
 
 
@@ -34,6 +34,7 @@ class ItemHit:
     model_version: str | None
     task_id: int | None
     task_status: TaskStatus | None
+    decision: Verdict | None
     decided_category: str | None
     case_id: int | None
     case_status: CaseStatus | None
@@ -91,6 +92,7 @@ def _hit(
         model_version=score.model_version if score else None,
         task_id=task.id if task else None,
         task_status=task.status if task else None,
+        decision=task.decision if task else None,
         decided_category=task.decided_category if task else None,
         case_id=case.id if case else None,
         case_status=case.status if case else None,

@@ -33,6 +33,7 @@ from saqshy.db.models import (
     utcnow,
 )
 from saqshy.errors import ErrorCode, InvalidTransition, NotFound
+from saqshy.netpolicy import AddressNotAllowed, AddressPolicy
 from saqshy.settings import Settings
 from triage_api.services.audit import append_audit
 
@@ -186,13 +187,15 @@ def candidate_url(target: str, kind: SourceKind) -> str:
         return target
     if kind == SourceKind.TELEGRAM:
         return f"https://t.me/s/{target.removeprefix('@').removeprefix('t.me/')}"
-    return f"https://{target}/"
+    return f"https://[{target}]/" if ":" in target else f"https://{target}/"
 
 
 def suggest_candidates(session: Session, settings: Settings, *, actor_id: int | None = None) -> list[Source]:
     """Turn the outlinks of risky sources into candidate sources (disabled until accepted).
 
-    A target already known as a source (accepted, candidate or rejected) is never suggested again.
+    A target already known as a source (accepted, candidate or rejected) is never suggested again,
+    nor one whose host is, or resolves to, an address outside the policy (a hostile page may link to
+    the intranet on purpose).
     """
     rows = session.execute(
         select(SourceLink, Source.id)
@@ -209,14 +212,18 @@ def suggest_candidates(session: Session, settings: Settings, *, actor_id: int | 
         return []
     targets = {link.target for link, _ in rows}
     known_names = set(session.scalars(select(Source.name).where(Source.name.in_(targets))))
+    policy = settings.address_policy
     created: list[Source] = []
     for link, from_id in rows:
         if link.target in known_names:
             continue
         known_names.add(link.target)
+        url = candidate_url(link.target, link.target_kind)
+        if not _address_permitted(url, policy):
+            continue
         source = Source(
             name=link.target[:200],
-            url=candidate_url(link.target, link.target_kind),
+            url=url,
             kind=link.target_kind,
             is_candidate=True,
             enabled=False,
@@ -239,10 +246,21 @@ def suggest_candidates(session: Session, settings: Settings, *, actor_id: int | 
     return created
 
 
-def accept_candidate(session: Session, source_id: int, actor_id: int) -> Source:
+def _address_permitted(url: str, policy: AddressPolicy) -> bool:
+    try:
+        policy.check_url(url, unresolvable_ok=True)
+    except AddressNotAllowed:
+        return False
+    return True
+
+
+def accept_candidate(session: Session, source_id: int, actor_id: int, policy: AddressPolicy) -> Source:
+    """Turn a candidate into a crawled source; AddressNotAllowed if its host is outside the policy
+    (a candidate suggested before the policy, or a name that now resolves inside)."""
     source = _lock_source(session, source_id)
     if not source.is_candidate:
         raise InvalidTransition(f"source {source_id} is not a candidate", source_id=source_id)
+    policy.check_url(source.url, unresolvable_ok=True)
     source.is_candidate = False
     source.enabled = True
     source.candidate_rejected_at = None
@@ -307,6 +325,41 @@ def source_detail(session: Session, source: Source, settings: Settings) -> dict[
 
 
 # --- schedule (admin view) -----------------------------------------------------------------------
+
+
+def create_source(
+    session: Session,
+    actor_id: int,
+    *,
+    url: str,
+    kind: SourceKind,
+    crawl_every_seconds: int,
+    max_depth: int,
+    name: str | None,
+    policy: AddressPolicy,
+) -> Source:
+    """Add a source to crawl, due now; the crawlers' own rules check the URL, its address and the name (audited)."""
+    from crawlers.sources import add_source
+
+    source = add_source(session, url, kind, policy=policy, every=crawl_every_seconds, depth=max_depth, name=name)
+    source.next_crawl_at = utcnow()
+    session.flush()
+    append_audit(session, actor_id=actor_id, action="source.create", entity_type="source", entity_id=source.id,
+                 payload={"name": source.name, "url": source.url, "kind": source.kind.value})
+    return source
+
+
+def crawl_now(session: Session, source_id: int, actor_id: int) -> Source:
+    """Make a source due now: the periodic crawl job picks it up within its minute (audited)."""
+    source = _lock_source(session, source_id)
+    if source.is_candidate or not source.enabled:
+        raise InvalidTransition(f"source {source_id} is not enabled; enable or accept it first",
+                                code=ErrorCode.SOURCE_NOT_ENABLED, params={"id": source_id}, source_id=source_id)
+    source.next_crawl_at = utcnow()
+    session.flush()
+    append_audit(session, actor_id=actor_id, action="source.crawl_now", entity_type="source", entity_id=source.id,
+                 payload={"name": source.name})
+    return source
 
 
 def update_source(

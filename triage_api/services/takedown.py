@@ -4,21 +4,19 @@ A check is a GET whose body is never read (crawled sites are hostile: nothing of
 parsed or run here). 404, 410 and 451 mean the content is offline at once. Network errors and
 other statuses count as failures, and a streak of ``takedown_offline_after_failures`` of them
 also means offline, dated from the streak's first failure: a site that is down for an hour is
-not a takedown. A 2xx resets the streak. Private, loopback and link-local addresses are never
-fetched unless ``takedown_allow_private_addresses`` (an item URL is crawled content too): each hop,
-redirects included, is resolved once, checked, and connected to at the checked address.
+not a takedown. A 2xx resets the streak. An item URL is crawled content too: each hop, redirects
+included, is resolved once, checked against the address policy (``saqshy.netpolicy``: public
+addresses and ``crawler_allowed_networks``), and connected to at the checked address.
 
 Cases closed as "not illegal" or "duplicate", and cases already offline, are no longer checked.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import socket
 import statistics
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import urljoin
 
 import httpx
 from sqlalchemy import func, or_, select
@@ -26,7 +24,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from saqshy.db.models import Case, CaseOutcome, ContentItem, utcnow
 from saqshy.db.session import session_scope
-from saqshy.errors import NotFound
+from saqshy.errors import InvalidInput, NotFound
+from saqshy.netpolicy import pin_url
 from saqshy.settings import Settings
 
 OFFLINE_STATUS = frozenset({404, 410, 451})
@@ -50,57 +49,6 @@ MAX_REDIRECTS = 5
 REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
 
 
-def resolve_host(host: str) -> list[str]:
-    """The addresses ``host`` resolves to (a seam for tests: DNS is the only thing they replace)."""
-    return [str(info[4][0]) for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)]
-
-
-def is_fetchable_address(address: str) -> bool:
-    return ipaddress.ip_address(address.split("%", 1)[0]).is_global
-
-
-@dataclass(frozen=True)
-class _Target:
-    """Where one hop really goes: the URL with its host replaced by the checked address."""
-
-    url: str
-    headers: dict[str, str]
-    extensions: dict[str, str]
-
-
-def _pin(url: str, settings: Settings) -> _Target | str:
-    """Resolve the URL's host once, refuse non-public addresses, and pin the connection to the
-    address that was checked. The name is never resolved again for this hop, so a DNS answer that
-    changes between the check and the connection (DNS rebinding) cannot reach a private address.
-    Returns the reason as a string when the hop must not be fetched."""
-    parts = urlsplit(url)
-    try:
-        host, port = parts.hostname, parts.port
-    except ValueError as exc:  # a port that is not a number
-        return f"not a valid URL: {exc}"
-    if parts.scheme not in ("http", "https") or not host:
-        return f"not an http(s) URL: {url[:200]}"
-    if settings.takedown_allow_private_addresses:
-        return _Target(url, {}, {})
-    try:
-        addresses = resolve_host(host)
-    except (OSError, UnicodeError) as exc:
-        return f"DNS: {exc}"
-    if not addresses:
-        return f"DNS: no address for {host}"
-    for address in addresses:
-        if not is_fetchable_address(address):
-            return f"refused: {host} resolves to non-public address {address}"
-    address = addresses[0]
-    literal = f"[{address}]" if ":" in address else address
-    netloc = f"{literal}:{port}" if port else literal
-    pinned = urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
-    host_header = f"{host}:{port}" if port else host
-    # TLS still checks the certificate against the name, not the address (SNI = the host name).
-    extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
-    return _Target(pinned, {"Host": host_header}, extensions)
-
-
 def probe_url(url: str, settings: Settings, *, client: httpx.Client | None = None) -> Probe:
     """GET the URL (the body is never read), following at most MAX_REDIRECTS redirects by hand:
     every hop's host is resolved and checked before anything is sent to it."""
@@ -112,11 +60,12 @@ def probe_url(url: str, settings: Settings, *, client: httpx.Client | None = Non
     )
     try:
         for _hop in range(MAX_REDIRECTS + 1):
-            target = _pin(url, settings)
-            if isinstance(target, str):
+            try:
+                target = pin_url(url, settings.address_policy)
+            except InvalidInput as exc:
                 # Unresolvable names are failures (a deleted domain ends up offline after the
-                # streak); a non-public address is never fetched at all.
-                return Probe(None, target)
+                # streak); an address outside the policy is never fetched at all.
+                return Probe(None, str(exc))
             try:
                 request = http.build_request("GET", target.url, headers=target.headers, extensions=target.extensions)
                 response = http.send(request, stream=True, follow_redirects=False)

@@ -15,9 +15,11 @@ from sqlalchemy.orm import Session
 from saqshy.db.models import Invite, ReviewTask, Role, User, Vote, utcnow
 from saqshy.errors import Conflict, ErrorCode, Forbidden, InvalidInput, InvalidTransition, NotFound
 from saqshy.settings import Settings
-from triage_api.services import security
+from saqshy.text import UnsafeText, clean_text
+from triage_api.services import auth, security
 from triage_api.services.audit import append_audit
 from triage_api.services.auth import as_utc, normalise_email, revoke_all_for_user
+from triage_api.services.password_policy import check_password
 from triage_api.services.queue import SKIPPED_KEY
 from triage_api.services.wellbeing import PREFERENCES_KEY as WELLBEING_KEY
 
@@ -42,20 +44,21 @@ def grantable_roles(role: Role) -> list[Role]:
 
 
 def validate_email(email: str) -> str:
-    key = normalise_email(email)
+    try:
+        key = normalise_email(clean_text(email))
+    except UnsafeText:
+        key = ""
     if len(key) > 320 or not _EMAIL_RE.match(key):
         raise InvalidInput(f"{email[:80]!r} is not a valid e-mail address", code=ErrorCode.INVALID_EMAIL)
     return key
 
 
-def validate_password(settings: Settings, password: str) -> None:
-    least = settings.triage_password_min_chars
-    if len(password) < least:
-        raise InvalidInput(f"the password must have at least {least} characters",
-                           code=ErrorCode.PASSWORD_TOO_SHORT, params={"min": least})
-    if len(password) > security.MAX_PASSWORD_CHARS:
-        raise InvalidInput(f"the password must have at most {security.MAX_PASSWORD_CHARS} characters",
-                           code=ErrorCode.PASSWORD_TOO_LONG, params={"max": security.MAX_PASSWORD_CHARS})
+def clean_display_name(display_name: str) -> str:
+    """The name as colleagues will see it: trimmed, NFKC, no invisible or direction-changing characters."""
+    try:
+        return clean_text(display_name)[:200]
+    except UnsafeText as exc:
+        raise InvalidInput(f"display name {exc}", code=ErrorCode.DISPLAY_NAME_INVALID) from None
 
 
 def _new_pseudonym() -> str:
@@ -81,12 +84,13 @@ def create_user(
     actor_id: int | None = None,
 ) -> User:
     key = validate_email(email)
-    validate_password(settings, password)
+    name = clean_display_name(display_name or "") or key.split("@", 1)[0]
+    check_password(password, min_chars=settings.triage_password_min_chars, email=key, display_name=name)
     if session.execute(select(User.id).where(User.email == key)).first() is not None:
         raise Conflict(f"a user with e-mail {key} already exists", code=ErrorCode.EMAIL_TAKEN)
     user = User(
         email=key,
-        display_name=(display_name or key.split("@", 1)[0]).strip()[:200] or key,
+        display_name=name,
         pseudonym=_new_pseudonym(),
         password_hash=security.hash_password(settings, password),
         role=role,
@@ -132,21 +136,35 @@ def update_user(
         user.is_active = is_active
         if not is_active:
             revoke_all_for_user(session, user.id)
-    if display_name is not None and display_name.strip() and display_name != user.display_name:
+    name = clean_display_name(display_name) if display_name is not None else ""
+    if name and name != user.display_name:
         changes["display_name"] = True
-        user.display_name = display_name.strip()[:200]
+        user.display_name = name
     if changes:
         append_audit(session, actor_id=actor.id, action="user.update", entity_type="user", entity_id=user.id,
                      payload=changes)
     return user
 
 
-def change_password(session: Session, settings: Settings, user: User, current: str, new: str) -> None:
+def change_password(
+    session: Session, settings: Settings, user: User, current: str, new: str, *, ip: str, keep_token_id: int | None
+) -> None:
+    """Replace the password and sign out every other session and token of the user.
+
+    Guesses of the current password count like failed logins (``auth.check_throttle``); on
+    ``auth.WrongPassword`` the caller commits, so that the failed guess is counted.
+    """
+    ip = ip[:64]
+    auth.check_throttle(session, settings, user.email, ip)
     if not security.verify_password(settings, user.password_hash, current):
-        raise InvalidInput("the current password is wrong", code=ErrorCode.WRONG_PASSWORD)
-    validate_password(settings, new)
+        auth.record_attempt(session, settings, user.email, ip, succeeded=False)
+        raise auth.WrongPassword("the current password is wrong")
+    check_password(new, min_chars=settings.triage_password_min_chars, email=user.email,
+                   display_name=user.display_name)
     user.password_hash = security.hash_password(settings, new)
-    append_audit(session, actor_id=user.id, action="user.password", entity_type="user", entity_id=user.id, payload={})
+    revoke_all_for_user(session, user.id, keep_token_id=keep_token_id)
+    append_audit(session, actor_id=user.id, action="user.password", entity_type="user", entity_id=user.id,
+                 payload={"other_sessions_revoked": True})
 
 
 @dataclass

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, exists, insert, select, update
@@ -23,10 +24,11 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 
 from saqshy.db.models import ContentItem, ReviewTask, Role, TaskStatus, User, Verdict, Vote, utcnow
 from saqshy.errors import Conflict, ErrorCode, InvalidInput, InvalidTransition, NotFound
+from saqshy.services.items import mark_for_reindex
 from saqshy.settings import Settings
 from triage_api.services import queue, users
 from triage_api.services.audit import append_audit
-from triage_api.services.auth import Actor
+from triage_api.services.auth import Actor, as_utc
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +132,7 @@ def _decided(session: Session, settings: Settings, task: ReviewTask, actor_id: i
     """Audit a decision already set on ``task``; an illegal one opens a case."""
     assert task.decision is not None
     _audit_decision(session, task.id, task.decision, task.decided_category, actor_id, how)
+    mark_for_reindex(session, [task.item_id])  # search filters on the decision
     if task.decision == Verdict.ILLEGAL:
         _open_case(session, task, settings, actor_id)
 
@@ -153,8 +156,8 @@ _TASKS = cast(Table, ReviewTask.__table__)
 # Lock the task row and learn whether this user already voted on it, in one Core statement: the
 # columns the vote needs, not the entity (no ORM loading on every vote; ~0.1 ms less).
 _LOCK_TASK_FOR_VOTE = (
-    select(_TASKS.c.id, _TASKS.c.status, _TASKS.c.lease_owner_id, _TASKS.c.lease_expires_at, _TASKS.c.category,
-           _TASKS.c.is_gold, _TASKS.c.vote_count, _TASKS.c.version,
+    select(_TASKS.c.id, _TASKS.c.item_id, _TASKS.c.status, _TASKS.c.lease_owner_id, _TASKS.c.lease_expires_at,
+           _TASKS.c.category, _TASKS.c.is_gold, _TASKS.c.vote_count, _TASKS.c.version,
            exists().where(_VOTES.c.task_id == _TASKS.c.id, _VOTES.c.user_id == bindparam("user_id")))
     .where(_TASKS.c.id == bindparam("task_id"))
     .with_for_update(of=_TASKS)
@@ -229,7 +232,52 @@ def cast_vote(
     elif outcome.to_moderator:
         append_audit(session, actor_id=user.id, action="task.to_moderator", entity_type="review_task",
                      entity_id=row.id, payload={"reason": outcome.reason})
+    if "status" in changes:
+        mark_for_reindex(session, [row.item_id])  # search filters on the task's status and decision
     return vote
+
+
+def undo_vote(session: Session, settings: Settings, user: User, vote_id: int) -> ReviewTask:
+    """Take back the user's own vote while it is fresh and its task undecided; the task is leased
+    back to them (any other task they hold goes back to the queue) so they can vote again."""
+    # 404 rather than 403 for another's vote: a reviewer cannot probe others' vote ids.
+    mine = select(Vote).where(Vote.id == vote_id, Vote.user_id == user.id, Vote.is_moderator_decision.is_(False))
+    found = session.execute(mine).scalar_one_or_none()
+    if found is None:
+        raise NotFound(f"vote {vote_id} not found", code=ErrorCode.VOTE_NOT_FOUND, params={"id": vote_id})
+    task = queue._lock_task(session, found.task_id)
+    # Read again under the task's lock: a concurrent undo of the same vote may have just removed it.
+    vote = session.execute(mine.execution_options(populate_existing=True)).scalar_one_or_none()
+    if vote is None:
+        raise NotFound(f"vote {vote_id} not found", code=ErrorCode.VOTE_NOT_FOUND, params={"id": vote_id})
+    now = utcnow()
+    if now - as_utc(vote.created_at) > timedelta(seconds=settings.triage_vote_undo_seconds):
+        raise InvalidTransition(f"vote {vote.id} can no longer be undone "
+                                f"(only within {settings.triage_vote_undo_seconds} s of voting)",
+                                code=ErrorCode.UNDO_EXPIRED, params={"seconds": settings.triage_vote_undo_seconds})
+    if task.status not in (TaskStatus.OPEN, TaskStatus.NEEDS_MODERATOR):
+        raise InvalidTransition(f"task {task.id} is already {task.status.value}; the vote stands",
+                                code=ErrorCode.TASK_DECIDED, params={"id": task.id})
+    if task.lease_owner_id not in (None, user.id) and task.lease_expires_at and as_utc(task.lease_expires_at) > now:
+        raise Conflict(f"another reviewer is reviewing task {task.id} now; the vote stands",
+                       code=ErrorCode.UNDO_TASK_TAKEN, params={"id": task.id})
+    session.delete(vote)
+    session.flush()
+    remaining = ballots_of(session, task.id)
+    # Without this vote the rule cannot decide (the task would have been decided already):
+    # the task waits for votes again unless the other ballots still send it to a moderator.
+    reopened = task.status == TaskStatus.NEEDS_MODERATOR and not evaluate(remaining, settings).to_moderator
+    if reopened:
+        task.status = TaskStatus.OPEN
+    queue.release_held(session, user, now, keep=task.id)
+    task.vote_count = max(0, task.vote_count - 1)
+    task.lease_owner_id = user.id
+    task.lease_expires_at = now + timedelta(seconds=settings.triage_lease_seconds)
+    task.version += 1
+    append_audit(session, actor_id=user.id, action="vote.undo", entity_type="review_task", entity_id=task.id,
+                 payload={"vote_id": vote.id, "verdict": vote.verdict.value, "category": vote.category,
+                          "reopened": reopened})
+    return task
 
 
 def resolve(
@@ -272,12 +320,14 @@ def make_gold(
         raise InvalidInput("an 'illegal' gold answer needs a category", code=ErrorCode.CATEGORY_REQUIRED)
     task = queue._lock_task(session, task_id)
     if task.status not in (TaskStatus.OPEN, TaskStatus.NEEDS_MODERATOR):
-        raise InvalidTransition(f"task {task.id} is {task.status.value}; only undecided tasks become gold")
+        raise InvalidTransition(f"task {task.id} is {task.status.value}; only undecided tasks become gold",
+                                code=ErrorCode.TASK_DECIDED, params={"id": task.id})
     task.is_gold = True
     task.gold_verdict = verdict
     task.gold_category = category if verdict == Verdict.ILLEGAL else None
     task.status = TaskStatus.OPEN
     task.version += 1
+    mark_for_reindex(session, [task.item_id])
     append_audit(session, actor_id=moderator.id, action="task.gold", entity_type="review_task", entity_id=task.id,
                  payload={"verdict": verdict.value, "category": task.gold_category})
     return task
@@ -328,6 +378,7 @@ def make_gold_from_item(
             session.flush()
     except IntegrityError:
         raise Conflict(f"a task for item {item.id} was created meanwhile; try again") from None
+    mark_for_reindex(session, [item.id])
     append_audit(session, actor_id=moderator.id, action="task.gold", entity_type="review_task", entity_id=task.id,
                  payload={"verdict": verdict.value, "category": task.gold_category, "item_id": item.id,
                           "created": True})

@@ -18,6 +18,11 @@ The request::
 
 The timestamp is signed with the body so a captured request cannot be replayed later.
 
+The endpoint is held to the outbound address policy (``saqshy.netpolicy``): a private address is
+refused unless its range is in ``SAQSHY_CRAWLER_ALLOWED_NETWORKS`` (an intranet endpoint), and the
+request is pinned to the address that was checked. A plain-http endpoint is sent to, with a
+warning in the log: the case data and its signature would cross the network unencrypted.
+
 Errors::
 
     saqshy.errors.SaqshyError
@@ -30,10 +35,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy import func, select
@@ -41,8 +48,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from saqshy.db.models import Case, ContentItem, WebhookDelivery, WebhookStatus, utcnow
 from saqshy.db.session import session_scope
-from saqshy.errors import InvalidTransition, NotFound, SaqshyError
+from saqshy.errors import InvalidInput, InvalidTransition, NotFound, SaqshyError
+from saqshy.netpolicy import HostUnresolvable, PinnedRequest, pin_url
 from saqshy.settings import Settings
+
+logger = logging.getLogger(__name__)
+# Endpoints already warned about in this process: once is enough, every retry would be noise.
+_warned_plain_http: set[str] = set()
 
 EVENT_CASE_OPENED = "case.opened"
 JOB_DELIVER = "webhooks.deliver"
@@ -172,9 +184,17 @@ def deliver(
     status_code: int | None = None
     error: str | None = None
     permanent = False
+    target: PinnedRequest | None = None
     if not secret:
         error, permanent = "SAQSHY_POLICE_WEBHOOK_SECRET is not set: refusing to send an unsigned webhook", True
     else:
+        try:
+            target = endpoint(url, settings)
+        except HostUnresolvable as exc:
+            error = str(exc)  # DNS may come back: retried
+        except InvalidInput as exc:
+            error, permanent = str(exc), True
+    if target is not None:
         headers = {
             "Content-Type": "application/json",
             "Idempotency-Key": key,
@@ -185,7 +205,9 @@ def deliver(
         own_client = client is None
         http = client or httpx.Client(timeout=settings.police_webhook_timeout_seconds, follow_redirects=False)
         try:
-            response = http.post(url, content=body, headers=headers)
+            response = http.post(
+                target.url, content=body, headers={**headers, **target.headers}, extensions=target.extensions
+            )
             status_code = response.status_code
             if not 200 <= status_code < 300:
                 error = f"HTTP {status_code}: {response.text[:300]}"
@@ -218,6 +240,19 @@ def deliver(
     if permanent or used_up:
         raise _permanent(f"webhook delivery {delivery_id} failed after {attempts} attempt(s): {error}")
     raise DeliveryFailed(f"webhook delivery {delivery_id} attempt {attempts} failed: {error}")
+
+
+def endpoint(url: str, settings: Settings) -> PinnedRequest:
+    """The police endpoint, checked against the address policy and pinned; warns once about plain http."""
+    target = pin_url(url, settings.address_policy)
+    if urlsplit(url).scheme == "http" and url not in _warned_plain_http:
+        _warned_plain_http.add(url)
+        logger.warning(
+            "the police webhook %s is plain http: case data and its signature cross the network unencrypted; "
+            "use an https URL",
+            urlsplit(url).netloc.rpartition("@")[2],
+        )
+    return target
 
 
 def list_deliveries(

@@ -17,8 +17,8 @@ from sqlalchemy import bindparam, case, func, select
 from sqlalchemy.orm import Session
 
 from classifier.taxonomy import load_taxonomy
-from saqshy.db.models import ReviewTask, User, Vote, utcnow
-from saqshy.errors import ErrorCode, InvalidInput, NotFound
+from saqshy.db.models import ReviewTask, Role, User, Vote, utcnow
+from saqshy.errors import ErrorCode, Forbidden, InvalidInput, NotFound
 from triage_api.schemas.wellbeing import MAX_DAILY_CAP
 from triage_api.services.audit import append_audit
 from triage_api.services.auth import Actor
@@ -28,10 +28,16 @@ PREFERENCES_KEY = "wellbeing"
 DISTRESSING_BUDGETS: dict[str, int] = {"suicide": 20, "extremism": 30}
 SHIFT_HOURS = 8
 DEFAULT_BREAK_MINUTES = 50
+# Whose wellbeing each role may read and limit: reviewers below it, never staff of other kinds.
+MANAGED_REVIEWERS: dict[Role, frozenset[Role]] = {
+    Role.MODERATOR: frozenset({Role.VOLUNTEER}),
+    Role.ADMIN: frozenset({Role.VOLUNTEER, Role.MODERATOR}),
+}
 
 __all__ = [
     "DEFAULT_BREAK_MINUTES", "DISTRESSING_BUDGETS", "MAX_DAILY_CAP", "PREFERENCES_KEY", "SHIFT_HOURS",
-    "CategoryState", "ClaimGate", "WellbeingState", "claim_gate", "get_user", "update_for_user", "update_own",
+    "CategoryState", "ClaimGate", "WellbeingState", "claim_gate", "get_managed_user", "get_user", "update_for_user",
+    "update_own",
     "wellbeing_for",
 ]
 
@@ -197,6 +203,15 @@ def get_user(session: Session, user_id: int) -> User:
     user = session.get(User, user_id)
     if user is None:
         raise NotFound(f"user {user_id} does not exist", code=ErrorCode.USER_NOT_FOUND)
+    return user
+
+
+def get_managed_user(session: Session, actor: Actor, user_id: int) -> User:
+    """The reviewer whose wellbeing ``actor`` may read and limit (moderators: volunteers only)."""
+    user = get_user(session, user_id)
+    if user.role not in MANAGED_REVIEWERS.get(actor.role, frozenset()):
+        raise Forbidden(f"a {actor.role.value} cannot see or limit a {user.role.value}'s wellbeing",
+                        code=ErrorCode.WELLBEING_FORBIDDEN, params={"role": user.role.value})
     return user
 
 

@@ -116,13 +116,15 @@ export const api = {
   register: (fields) => post("/auth/register", fields),
 
   // queue and votes (tasks.py, votes.py)
-  claimNext: () => post("/tasks/claim"),
+  // only: { category, language } narrows the claim (empty: any).
+  claimNext: (only) => request("POST", "/tasks/claim", { json: {}, query: only }),
   // an item's images: our own re-encoded thumbnails only (thumbnail_url), never the crawled URL
   itemMedia: (itemId) => get(`/items/${id(itemId)}/media`),
   extendLease: (taskId) => post(`/tasks/${id(taskId)}/lease`),
   // skip: the API does not serve the task to this volunteer again for the shift.
   releaseLease: (taskId, skip = false) => del(`/tasks/${id(taskId)}/lease`, skip ? { skip: "true" } : undefined),
   vote: (taskId, fields) => post(`/tasks/${id(taskId)}/votes`, fields),
+  undoVote: (voteId) => post(`/votes/${id(voteId)}/undo`),
   myVotes: (query) => get("/votes/mine", query),
 
   // moderation (moderation.py)
@@ -146,6 +148,17 @@ export const api = {
   sources: (query) => get("/sources", query),
   updateSource: (sourceId, fields) => patch(`/sources/${id(sourceId)}`, fields),
   crawlStatus: () => get("/sources/crawl-status"),
+
+  // staff screens: search, audit log, gold tasks, sources (search.py, audit.py, moderation.py, sources.py)
+  auditActions: () => get("/audit/actions"),
+  auditVerify: () => get("/audit/verify"),
+  tasks: (query) => get("/tasks", query),
+  goldFromItem: (itemId, fields) => post(`/moderation/items/${id(itemId)}/gold`, fields),
+  sourceCandidates: (query) => get("/sources/candidates", query),
+  createSource: (fields) => post("/sources", fields),
+  crawlSourceNow: (sourceId) => post(`/sources/${id(sourceId)}/crawl`),
+  acceptSource: (sourceId) => post(`/sources/${id(sourceId)}/accept`),
+  rejectSource: (sourceId) => post(`/sources/${id(sourceId)}/reject`),
 
   // model registry and score distribution (models.py, written with the UI)
   models: () => get("/models"),

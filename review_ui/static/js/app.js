@@ -11,6 +11,10 @@ import { mlView } from "./views/ml.js";
 import { adminView } from "./views/admin.js";
 import { loginView, inviteView } from "./views/login.js";
 import { settingsView } from "./views/settings.js";
+import { searchView } from "./views/search.js";
+import { auditView } from "./views/audit.js";
+import { goldView } from "./views/gold.js";
+import { sourcesView } from "./views/sources.js";
 
 export const state = { user: null, teardown: null };
 
@@ -21,12 +25,17 @@ const NAV = [
   { route: "police", key: "nav.police", roles: ["police", "admin"] },
   { route: "ml", key: "nav.ml", roles: ["ml_engineer", "admin"] },
   { route: "admin", key: "nav.admin", roles: ["admin"] },
+  { route: "search", key: "nav.search", roles: ["moderator", "police", "ml_engineer", "admin"] },
+  { route: "gold", key: "nav.gold", roles: ["moderator", "admin"] },
+  { route: "sources", key: "nav.sources", roles: ["moderator", "admin"] },
+  { route: "audit", key: "nav.audit", roles: ["admin"] },
   { route: "settings", key: "nav.settings", roles: ["volunteer", "moderator", "police", "ml_engineer", "admin"] },
 ];
 
 const VIEWS = {
   queue: queueView, me: meView, moderation: moderationView, police: policeView, case: caseView,
   ml: mlView, admin: adminView, settings: settingsView,
+  search: searchView, gold: goldView, sources: sourcesView, audit: auditView,
 };
 
 export function homeRoute(role) {

@@ -98,3 +98,30 @@ export function table(columns, rows, opts = {}) {
     : [h("tr", null, h("td", { colspan: columns.length, class: "muted" }, opts.empty || "—"))];
   return h("table", { class: "grid" + (opts.cls ? " " + opts.cls : "") }, h("thead", null, head), h("tbody", null, body));
 }
+
+// A modal <dialog>: the page behind it is inert (no Tab, click or key reaches it) until it closes;
+// focus goes to its first control and back to where it was. Esc closes it (``onCancel`` first).
+export function modal(attrs, children, { onCancel, onClose } = {}) {
+  const returnTo = document.activeElement;
+  const dialog = h("dialog", { class: "dialog", ...attrs }, children);
+  if (onCancel) dialog.addEventListener("cancel", onCancel);
+  // Tab cycles through the dialog's own controls (the browser would otherwise leave the page).
+  dialog.addEventListener("keydown", (e) => {
+    if (e.key !== "Tab") return;
+    const controls = [...dialog.querySelectorAll("button:not([disabled]), a[href], input, select, textarea, [tabindex]:not([tabindex='-1'])")];
+    if (!controls.length) return;
+    const [first, last] = [controls[0], controls[controls.length - 1]];
+    if (e.shiftKey ? document.activeElement === first : document.activeElement === last) {
+      e.preventDefault();
+      (e.shiftKey ? last : first).focus();
+    }
+  });
+  dialog.addEventListener("close", () => {
+    dialog.remove();
+    if (onClose) onClose();
+    if (returnTo && returnTo.isConnected && typeof returnTo.focus === "function") returnTo.focus();
+  });
+  document.body.append(dialog);
+  dialog.showModal();
+  return dialog;
+}

@@ -76,3 +76,16 @@ def sleep(ctx: Any, log: str, seconds: float) -> None:
     record_call(log, event="start")
     time.sleep(seconds)
     record_call(log, event="end")
+
+
+@job("test.progress")
+def progress(ctx: Any, log: str, flag: str) -> None:
+    from saqshy.jobs import report_progress
+
+    record_call(log, event="start")
+    report_progress(ctx, "half", 0.5, "half way", {"step": 1})
+    # Reports until the flag appears: a cancel request ends it at one of these reports.
+    while not Path(flag).exists():
+        time.sleep(0.02)
+        report_progress(ctx, "half", 0.5, "waiting for the flag")
+    report_progress(ctx, "done", 1.0, "finished")

@@ -14,7 +14,17 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, func, insert, select
 
-from saqshy.db.models import ContentItem, OutboxOp, ReviewTask, Score, SearchOutbox, Source, SourceKind, TaskStatus
+from saqshy.db.models import (
+    ContentItem,
+    OutboxOp,
+    ReviewTask,
+    Score,
+    SearchOutbox,
+    Source,
+    SourceKind,
+    TaskStatus,
+    Verdict,
+)
 from saqshy.db.session import session_scope
 from saqshy.search.base import BulkOutcome, SearchDocument, SearchEngine, SearchQuery, SearchResult, SearchUnavailable
 from saqshy.search.indexer import drain_outbox, pending_count, rebuild_index
@@ -153,7 +163,8 @@ def test_filters(store: Store, search: SearchEngine) -> None:
                 ),
                 Score(item_id=c, model_version="m2", probabilities={"drugs": 0.95}, score=0.95, top_category="drugs"),
                 ReviewTask(item_id=c, status=TaskStatus.NEEDS_MODERATOR, score=0.95),
-                ReviewTask(item_id=a, status=TaskStatus.DECIDED, decided_category="extremism"),
+                ReviewTask(item_id=a, status=TaskStatus.DECIDED, decision=Verdict.ILLEGAL,
+                           decided_category="extremism"),
             ]
         )
         mark_for_reindex(session, [a, b, c])
@@ -165,7 +176,11 @@ def test_filters(store: Store, search: SearchEngine) -> None:
     assert set(ids(find(search, category="fraud"))) == {b}
     assert set(ids(find(search, category="extremism"))) == {a}  # the moderator's decision
     assert set(ids(find(search, task_status=TaskStatus.NEEDS_MODERATOR))) == {c}
+    assert set(ids(find(search, decision=Verdict.ILLEGAL))) == {a}
+    assert set(ids(find(search, decision=Verdict.LEGAL))) == set()
     assert set(ids(find(search, min_score=0.8))) == {b, c}
+    assert set(ids(find(search, max_score=0.9))) == {a, b}  # inclusive, like min_score
+    assert set(ids(find(search, min_score=0.5, max_score=0.9))) == {b}
     assert set(ids(find(search, fetched_from=T0 + timedelta(days=1), fetched_to=T0 + timedelta(days=3)))) == {b, c}
     assert set(ids(find(search, text="закладки", language="ru", source_id=source_id))) == {b}
     assert set(ids(find(search, text="закладки", category="drugs", min_score=0.5))) == {c}

@@ -12,7 +12,7 @@ from alembic import command
 from sqlalchemy import Engine, delete, insert, text
 
 from saqshy.db.migrate import alembic_config, upgrade
-from saqshy.db.models import ContentItem, OutboxOp, SearchOutbox
+from saqshy.db.models import ContentItem, OutboxOp, ReviewTask, SearchOutbox, TaskStatus, Verdict
 from saqshy.db.session import make_engine, session_scope
 from saqshy.search.base import SearchDocument, SearchQuery
 from saqshy.search.indexer import drain_outbox, rebuild_index
@@ -155,6 +155,20 @@ def test_an_old_layout_is_converted_in_place(store: Store) -> None:
     fts.index_documents([SearchDocument(101, "https://old.test/101", "ru", "", "переписан", created_at())])
     check_index(store.engine)
     assert [hit.item_id for hit in fts.search(SearchQuery(text="закладки")).hits] == [new]
+
+
+def test_an_index_without_decisions_gets_them_from_the_review_tasks(store: Store) -> None:
+    decided, undecided = ingest(store, [item_data(text="закладки один"), item_data(text="закладки два")])
+    with session_scope(store.sessions) as session:
+        session.add_all([ReviewTask(item_id=decided, status=TaskStatus.DECIDED, decision=Verdict.LEGAL),
+                         ReviewTask(item_id=undecided, status=TaskStatus.OPEN)])
+    SqliteFtsEngine(store.engine).ensure_index()
+    with store.engine.begin() as conn:  # the column as an index made before it lacks it
+        conn.exec_driver_sql("ALTER TABLE search_docs DROP COLUMN decision")
+    fts = SqliteFtsEngine(store.engine)
+    assert [hit.item_id for hit in fts.search(SearchQuery(decision=Verdict.LEGAL)).hits] == [decided]
+    assert fts.search(SearchQuery(text="закладки")).total == 2
+    check_index(store.engine)
 
 
 def test_migrations_run_with_the_index_detached(store: Store, fts: SqliteFtsEngine) -> None:

@@ -1,6 +1,6 @@
 // Reviewer wellbeing: today's count against the daily cap, this shift's exposure per category,
 // and a reminder to take a break after a stretch of reviewing.
-import { h } from "../dom.js";
+import { h, modal } from "../dom.js";
 import { t, label } from "../i18n.js";
 
 export function wellbeingBar(wb) {
@@ -44,17 +44,18 @@ export class BreakReminder {
     return this.every > 0 && Date.now() - this.start >= this.every * 60_000 && Date.now() - this.dismissedAt > 10 * 60_000;
   }
 
+  // A modal dialog: nothing behind it takes a key or a click until it is answered. Esc means "later".
   show() {
-    if (document.querySelector(".overlay.break")) return;
-    const overlay = h("div", { class: "overlay break", role: "dialog", "data-testid": "break-reminder" });
+    if (document.querySelector("dialog.break[open]")) return;
     const minutes = Math.round((Date.now() - this.start) / 60_000);
-    overlay.append(h("div", { class: "dialog" },
+    const later = () => { this.dismissedAt = Date.now(); };
+    const dialog = modal({ class: "dialog break", "aria-label": t("wellbeing.break_title"), "data-testid": "break-reminder" }, [
       h("h2", null, t("wellbeing.break_title")),
       h("p", null, t("wellbeing.break_text", { n: minutes })),
       h("div", { class: "actions" },
-        h("button", { type: "button", on: { click: () => { this.start = Date.now(); overlay.remove(); } } }, t("wellbeing.break_taken")),
-        h("button", { type: "button", class: "link", on: { click: () => { this.dismissedAt = Date.now(); overlay.remove(); } } }, t("wellbeing.break_later")))));
-    document.body.append(overlay);
+        h("button", { type: "button", "data-testid": "break-taken", on: { click: () => { this.start = Date.now(); dialog.close(); } } }, t("wellbeing.break_taken")),
+        h("button", { type: "button", class: "link", "data-testid": "break-later", on: { click: () => { later(); dialog.close(); } } }, t("wellbeing.break_later")))],
+    { onCancel: later });
   }
 
   stop() {}

@@ -1,0 +1,28 @@
+"""job progress: a long job's stage, fraction done and ETA, and a cancellation request
+
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-12-06 05:00:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = '0004'
+down_revision: str | None = '0003'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('jobs', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('progress', sa.JSON(), nullable=True))
+        batch_op.add_column(sa.Column('cancel_requested_at', sa.DateTime(timezone=True), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('jobs', schema=None) as batch_op:
+        batch_op.drop_column('cancel_requested_at')
+        batch_op.drop_column('progress')
