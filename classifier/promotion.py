@@ -18,7 +18,7 @@ from classifier.errors import PromotionRefused
 from classifier.registry import Registry
 from saqshy.db.models import ContentItem, ReviewTask, TaskStatus
 from saqshy.db.session import session_scope
-from saqshy.errors import InvalidInput
+from saqshy.errors import ErrorCode, InvalidInput
 from saqshy.jobs.registry import job
 from triage_api.services.audit import append_audit
 
@@ -56,7 +56,8 @@ class ProductionChange:
 def _clean_reason(reason: str | None) -> str | None:
     reason = (reason or "").strip() or None
     if reason is not None and len(reason) > MAX_REASON_CHARS:
-        raise InvalidInput(f"the reason is at most {MAX_REASON_CHARS} characters")
+        raise InvalidInput(f"the reason is at most {MAX_REASON_CHARS} characters", code=ErrorCode.REASON_TOO_LONG,
+                           params={"max": MAX_REASON_CHARS})
     return reason
 
 
@@ -73,17 +74,19 @@ def promote(ctx: Context, version: str, *, actor_id: int | None, force: bool = F
 
     reason = _clean_reason(reason)
     if force and reason is None:
-        raise InvalidInput("forcing a promotion past the gate needs a reason")
+        raise InvalidInput("forcing a promotion past the gate needs a reason", code=ErrorCode.FORCE_NEEDS_REASON)
     registry = Registry(ctx.settings.models_dir)
     registry.path(version)
     previous = registry.production()
     if previous == version:
-        raise PromotionRefused(f"{version} is already production")
+        raise PromotionRefused(f"{version} is already production", code=ErrorCode.MODEL_ALREADY_PRODUCTION,
+                               params={"version": version})
     report = run_gate(ctx.settings, version)
     if not report["passed"] and not force:
         raise PromotionRefused(
             f"{version} fails the gate against {previous}: {', '.join(report['failures'])} "
-            f"(report: models/{version}/gate.json). Promote anyway only with force and a reason."
+            f"(report: models/{version}/gate.json). Promote anyway only with force and a reason.",
+            code=ErrorCode.GATE_FAILED, params={"version": version, "failures": ", ".join(report["failures"])},
         )
     change = ProductionChange("promote", version, previous, forced=not report["passed"], gate=report)
     _audit(ctx, actor_id, change, reason)

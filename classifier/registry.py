@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from classifier.errors import ModelNotFoundError, PromotionRefused, RegistryError
+from saqshy.errors import ErrorCode
 
 if TYPE_CHECKING:
     from classifier.engine import Scorer
@@ -167,7 +168,8 @@ class Registry:
         stack = self.history()
         production = self.production()
         if production is None or len(stack) < 2 or stack[-1] != production:
-            raise PromotionRefused("there is no earlier production version to roll back to")
+            raise PromotionRefused("there is no earlier production version to roll back to",
+                                   code=ErrorCode.ROLLBACK_NONE)
         return stack[-2]
 
     def report(self, version: str, name: str) -> dict[str, Any]:

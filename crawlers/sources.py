@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from crawlers.extraction.canonical import host_of
 from crawlers.extraction.telegram import channel_from_url
 from saqshy.db.models import Source, SourceKind, SourceLink
-from saqshy.errors import Conflict, InvalidInput, NotFound
+from saqshy.errors import Conflict, ErrorCode, InvalidInput, NotFound
 from saqshy.netpolicy import AddressPolicy, refuse_credentials
 from saqshy.settings import Settings
 
@@ -83,13 +83,13 @@ def normalise_source_url(url: str, kind: SourceKind) -> str:
     if kind == SourceKind.TELEGRAM and "://" not in value:
         channel = channel_from_url(value)
         if not channel or not re.fullmatch(r"[A-Za-z0-9_]{3,64}", channel):
-            raise InvalidInput(f"not a Telegram channel: {url!r}")
+            raise InvalidInput(f"not a Telegram channel: {url!r}", code=ErrorCode.TELEGRAM_CHANNEL_INVALID)
         return f"https://t.me/s/{channel}"
     # Before anything else: the error must not echo the password.
     refuse_credentials(value)
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidInput(f"not an http(s) URL: {url!r}")
+        raise InvalidInput(f"not an http(s) URL: {url!r}", code=ErrorCode.URL_INVALID)
     return value
 
 
@@ -129,7 +129,8 @@ def add_source(
     settings: dict[str, str] = {}
     if read_back is not None:
         if kind != SourceKind.TELEGRAM:
-            raise InvalidInput("a read-back limit applies to Telegram sources only")
+            raise InvalidInput("a read-back limit applies to Telegram sources only",
+                               code=ErrorCode.READ_BACK_TELEGRAM_ONLY)
         _read_back_since(read_back, utcnow())  # refused now, not at the first crawl
         settings["read_back"] = read_back.strip()
     if depth < 0 or depth > 20:
@@ -142,7 +143,8 @@ def add_source(
     if not name or len(name) > 200:
         raise InvalidInput("a source name must be 1-200 characters")
     if session.scalar(select(Source.id).where(Source.name == name)) is not None:
-        raise Conflict(f"a source named {name!r} already exists")
+        raise Conflict(f"a source named {name!r} already exists", code=ErrorCode.SOURCE_NAME_TAKEN,
+                       params={"name": name})
     source = Source(
         name=name,
         url=url,
@@ -163,7 +165,7 @@ def set_read_back(session: Session, name: str, read_back: str) -> Source:
     """Change how far back each crawl of a Telegram source reads (``30d``, a date, ``all``)."""
     source = resolve_sources(session, [name])[0]
     if source.kind != SourceKind.TELEGRAM:
-        raise InvalidInput("a read-back limit applies to Telegram sources only")
+        raise InvalidInput("a read-back limit applies to Telegram sources only", code=ErrorCode.READ_BACK_TELEGRAM_ONLY)
     _read_back_since(read_back, utcnow())
     source.settings = {**(source.settings or {}), "read_back": read_back.strip()}
     return source

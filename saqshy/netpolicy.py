@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
-from saqshy.errors import InvalidInput
+from saqshy.errors import ErrorCode, InvalidInput
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -31,13 +31,19 @@ _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 class AddressNotAllowed(InvalidInput):
     """A URL whose host is (or resolves to) an address outside the policy."""
 
+    default_code = ErrorCode.ADDRESS_NOT_ALLOWED
+
 
 class HostUnresolvable(InvalidInput):
     """A host name that does not resolve (now): nothing to check, nothing to connect to."""
 
+    default_code = ErrorCode.HOST_UNRESOLVABLE
+
 
 class CredentialsInUrl(InvalidInput):
     """A URL that carries a user name or password (``user:secret@host``)."""
+
+    default_code = ErrorCode.URL_CREDENTIALS
 
 
 def parse_networks(value: str | Iterable[str]) -> tuple[Network, ...]:
@@ -209,9 +215,9 @@ def pin_url(url: str, policy: AddressPolicy) -> PinnedRequest:
     try:
         host, port = parts.hostname, parts.port
     except ValueError as exc:  # a port that is not a number
-        raise InvalidInput(f"not a valid URL: {exc}") from None
+        raise InvalidInput(f"not a valid URL: {exc}", code=ErrorCode.URL_INVALID) from None
     if parts.scheme not in ("http", "https") or not host:
-        raise InvalidInput(f"not an http(s) URL: {url[:200]}")
+        raise InvalidInput(f"not an http(s) URL: {url[:200]}", code=ErrorCode.URL_INVALID)
     address = policy.check_host(host)[0]
     literal = f"[{address}]" if ":" in address else address
     netloc = f"{literal}:{port}" if port else literal

@@ -178,6 +178,8 @@ class Settings(BaseSettings):
     triage_cookie_secure: bool = True
     triage_session_cookie: str = "saqshy_session"
     triage_csrf_cookie: str = "saqshy_csrf"
+    # The one minimum password length: the server checks it, the invitation page is told it.
+    triage_password_min_chars: int = Field(default=12, ge=8, le=256)
     triage_login_max_failures: int = Field(default=5, ge=1, le=1_000)
     triage_login_window_seconds: int = Field(default=300, ge=1)
     triage_argon2_time_cost: int = Field(default=3, ge=1, le=20)

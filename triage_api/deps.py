@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from saqshy.context import Context
 from saqshy.db.models import Role, User
+from saqshy.errors import ErrorCode, Forbidden
 from saqshy.settings import Settings
 from triage_api.services import auth
 from triage_api.services.auth import Actor, Principal, ResolvedToken
@@ -185,7 +186,7 @@ def _authenticate(
         if request.method not in SAFE_METHODS and not same_secret(
             request.headers.get(CSRF_HEADER, ""), found[0].csrf_sha256
         ):
-            raise HTTPException(status_code=status.HTTP_403_FORBIDDEN, detail=f"missing or wrong {CSRF_HEADER} header")
+            raise Forbidden(f"missing or wrong {CSRF_HEADER} header", code=ErrorCode.CSRF_FAILED)
     record, actor = found
     request.state.auth_token = record
     return actor

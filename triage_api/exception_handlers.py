@@ -1,17 +1,25 @@
-"""The one place where domain errors become HTTP responses."""
+"""The one place where domain errors become HTTP responses.
+
+Every error body has ``detail`` (English, for people reading the API), ``code`` (a stable
+``saqshy.errors.ErrorCode`` that clients translate) and ``params`` (values to interpolate); a
+domain error adds ``error`` (its class name).
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from saqshy.errors import (
     Conflict,
+    ErrorCode,
     Forbidden,
     InvalidInput,
     InvalidTransition,
@@ -19,7 +27,7 @@ from saqshy.errors import (
     SaqshyError,
     ServiceUnavailable,
 )
-from triage_api.services.auth import RateLimited
+from triage_api.services.auth import AuthenticationFailed, RateLimited
 
 STATUS_BY_ERROR: dict[type[SaqshyError], int] = {
     InvalidInput: status.HTTP_422_UNPROCESSABLE_CONTENT,
@@ -28,8 +36,35 @@ STATUS_BY_ERROR: dict[type[SaqshyError], int] = {
     InvalidTransition: status.HTTP_409_CONFLICT,
     Forbidden: status.HTTP_403_FORBIDDEN,
     ServiceUnavailable: status.HTTP_503_SERVICE_UNAVAILABLE,
+    AuthenticationFailed: status.HTTP_401_UNAUTHORIZED,
     RateLimited: status.HTTP_429_TOO_MANY_REQUESTS,
 }
+
+# Codes of the HTTP errors raised outside the domain (authentication, roles, routing).
+CODE_BY_STATUS: dict[int, ErrorCode] = {
+    status.HTTP_401_UNAUTHORIZED: ErrorCode.UNAUTHENTICATED,
+    status.HTTP_403_FORBIDDEN: ErrorCode.ROLE_REQUIRED,
+    status.HTTP_404_NOT_FOUND: ErrorCode.NOT_FOUND,
+    status.HTTP_413_CONTENT_TOO_LARGE: ErrorCode.TOO_LARGE,
+    status.HTTP_429_TOO_MANY_REQUESTS: ErrorCode.LOGIN_RATE_LIMITED,
+}
+
+# Pydantic's error types that have a more telling code than "invalid_request".
+CODE_BY_VALIDATION_TYPE: dict[str, ErrorCode] = {
+    "string_too_short": ErrorCode.VALUE_TOO_SHORT,
+    "too_short": ErrorCode.VALUE_TOO_SHORT,
+    "string_too_long": ErrorCode.VALUE_TOO_LONG,
+    "too_long": ErrorCode.VALUE_TOO_LONG,
+    "missing": ErrorCode.FIELD_MISSING,
+    "greater_than": ErrorCode.VALUE_OUT_OF_RANGE,
+    "greater_than_equal": ErrorCode.VALUE_OUT_OF_RANGE,
+    "less_than": ErrorCode.VALUE_OUT_OF_RANGE,
+    "less_than_equal": ErrorCode.VALUE_OUT_OF_RANGE,
+}
+
+
+def error_body(detail: Any, code: ErrorCode, params: Mapping[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+    return {"detail": detail, **extra, "code": code.value, "params": jsonable_encoder(dict(params or {}))}
 
 
 def _status_for(error: SaqshyError) -> int:
@@ -44,9 +79,17 @@ async def saqshy_error_handler(_request: Request, exc: Exception) -> JSONRespons
     retry_after = exc.details.get("retry_after")
     return JSONResponse(
         status_code=_status_for(exc),
-        content={"detail": exc.message, "error": type(exc).__name__},
+        content=error_body(exc.message, exc.code, exc.params, error=type(exc).__name__),
         headers={"Retry-After": str(retry_after)} if isinstance(retry_after, int) else None,
     )
+
+
+async def http_error_handler(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code in (status.HTTP_204_NO_CONTENT, status.HTTP_304_NOT_MODIFIED):
+        return Response(status_code=exc.status_code, headers=exc.headers)  # no body allowed
+    code = CODE_BY_STATUS.get(exc.status_code, ErrorCode.ERROR)
+    return JSONResponse(status_code=exc.status_code, content=error_body(exc.detail, code), headers=exc.headers)
 
 
 class AsciiJSONResponse(JSONResponse):
@@ -54,6 +97,20 @@ class AsciiJSONResponse(JSONResponse):
 
     def render(self, content: Any) -> bytes:
         return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+
+
+def _validation_code(errors: list[dict[str, Any]]) -> tuple[ErrorCode, dict[str, Any]]:
+    """The first problem's code and its field (the location without "body"/"query"), with its limit."""
+    if not errors:
+        return ErrorCode.INVALID_REQUEST, {}
+    first = errors[0]
+    location = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path", "header")]
+    params: dict[str, Any] = {"field": ".".join(location)}
+    context = first.get("ctx") or {}
+    for key in ("min_length", "max_length", "ge", "gt", "le", "lt"):
+        if key in context:
+            params[key] = context[key]
+    return CODE_BY_VALIDATION_TYPE.get(str(first.get("type")), ErrorCode.INVALID_REQUEST), params
 
 
 async def request_validation_handler(_request: Request, exc: Exception) -> JSONResponse:
@@ -68,11 +125,14 @@ async def request_validation_handler(_request: Request, exc: Exception) -> JSONR
         elif isinstance(value, (dict, list)) and len(json.dumps(jsonable_encoder(value), default=str)) > 2000:
             error["input"] = "(omitted: too large)"
         errors.append(error)
+    code, params = _validation_code(errors)
     return AsciiJSONResponse(
-        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, content={"detail": jsonable_encoder(errors)}
+        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+        content=error_body(jsonable_encoder(errors), code, params),
     )
 
 
 def register_exception_handlers(app: FastAPI) -> None:
     app.add_exception_handler(SaqshyError, saqshy_error_handler)
+    app.add_exception_handler(StarletteHTTPException, http_error_handler)
     app.add_exception_handler(RequestValidationError, request_validation_handler)

@@ -19,12 +19,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 import saqshy
 from saqshy.context import Context, build_context
 from saqshy.db.session import make_async_session_factory, warm_async_pool, warm_pool
+from saqshy.errors import ErrorCode
 from saqshy.gc_tuning import tune_gc
 from saqshy.scheduler import Scheduler
 from saqshy.settings import Settings, get_settings
 from triage_api import api_docs
 from triage_api.deps import SessionRunner, route_roles
-from triage_api.exception_handlers import register_exception_handlers
+from triage_api.exception_handlers import error_body, register_exception_handlers
 from triage_api.observability import RequestObservability
 from triage_api.routes import audit, auth, health, invites, metrics, moderation, tasks, users, votes
 from triage_api.services import security
@@ -80,7 +81,8 @@ class BodySizeLimit:
     async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = JSONResponse(
             status_code=status.HTTP_413_CONTENT_TOO_LARGE,
-            content={"detail": f"request body over {self.max_bytes} bytes", "error": "PayloadTooLarge"},
+            content=error_body(f"request body over {self.max_bytes} bytes", ErrorCode.TOO_LARGE,
+                               {"max": self.max_bytes}, error="PayloadTooLarge"),
         )
         await response(scope, receive, send)
 
@@ -126,7 +128,8 @@ async def _data_error(_request: Request, exc: Exception) -> JSONResponse:
     log.info("rejected a value the database cannot store: %s", str(exc).splitlines()[0][:200])
     return JSONResponse(
         status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
-        content={"detail": "a value cannot be stored (control characters or out of range)", "error": "InvalidInput"},
+        content=error_body("a value cannot be stored (control characters or out of range)",
+                           ErrorCode.VALUE_NOT_STORABLE, error="InvalidInput"),
     )
 
 
@@ -158,7 +161,12 @@ def _include(app: FastAPI, router: APIRouter) -> None:
 ERROR_SCHEMA = {
     "type": "object",
     "title": "Error",
-    "properties": {"detail": {"type": "string"}, "error": {"type": "string"}},
+    "properties": {
+        "detail": {"type": "string"},
+        "error": {"type": "string"},
+        "code": {"type": "string", "description": "Stable code (saqshy.errors.ErrorCode) clients translate"},
+        "params": {"type": "object", "description": "Values to interpolate into the translated message"},
+    },
     "required": ["detail"],
 }
 ERROR_STATUSES = {

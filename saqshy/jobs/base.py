@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from saqshy.db.models import JobRecord, JobStatus
 from saqshy.db.session import session_scope
-from saqshy.errors import Conflict, InvalidInput, InvalidTransition, NotFound, SaqshyError
+from saqshy.errors import Conflict, ErrorCode, InvalidInput, InvalidTransition, NotFound, SaqshyError
 from saqshy.jobs.registry import check_args, get_job_spec
 from saqshy.logs import current_request_id
 from saqshy.settings import Settings
@@ -435,7 +435,8 @@ class JobQueue(abc.ABC):
             if record is None:
                 raise NotFound(f"no job with key {key!r}", key=key)
             if record.status not in ACTIVE_STATUSES:
-                raise InvalidTransition(f"job {key!r} is {record.status} and cannot be cancelled", key=key)
+                raise InvalidTransition(f"job {key!r} is {record.status} and cannot be cancelled",
+                                        code=ErrorCode.JOB_NOT_CANCELLABLE, key=key)
             record.cancel_requested_at = now
             if record.status != JobStatus.RUNNING:
                 record.status = JobStatus.FAILED

@@ -3,6 +3,8 @@ path, in Russian, Kazakh and English, 1280 px and 390 px wide, without horizonta
 
 from __future__ import annotations
 
+import json
+import re
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -11,6 +13,7 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
+from review_ui import STATIC_DIR
 from saqshy.db.models import AuditEntry, Role, Source, SourceKind, User
 from saqshy.search.indexer import index_pending
 from tests.review_ui.conftest import PASSWORD, LiveServer, Seed
@@ -19,6 +22,21 @@ pytestmark = pytest.mark.integration
 
 WIDTHS = (1280, 390)
 LOCALES = ("ru", "kk", "en")
+
+
+def _translations(key: str, **params: object) -> list[str]:
+    """``key``'s message in each interface language, with its params filled in."""
+    out = []
+    for locale in LOCALES:
+        text: str = json.loads((STATIC_DIR / "i18n" / f"{locale}.json").read_text(encoding="utf-8"))[key]
+        for name, value in params.items():
+            text = text.replace(f"{{{name}}}", str(value))
+        out.append(text)
+    return out
+
+
+def _says(text: str, key: str, **params: object) -> bool:
+    return any(message in text for message in _translations(key, **params))
 
 
 def _bearer(live_server: LiveServer, user: User) -> httpx.Client:
@@ -118,12 +136,12 @@ def test_search_filters_highlights_and_opens_task_and_case(
     page.fill("#search-max", "100")
     page.click("[data-testid=search-submit]")
     page.wait_for_selector("[data-testid=search-empty]")
-    # A reversed range: the server's message, nothing else.
+    # A reversed range: the server's reason, translated, nothing else.
     page.fill("#search-min", "90")
     page.fill("#search-max", "10")
     page.click("[data-testid=search-submit]")
     page.wait_for_selector("[data-testid=search-error]")
-    assert "max_score" in page.locator("[data-testid=search-error]").inner_text()
+    assert _says(page.locator("[data-testid=search-error]").inner_text(), "errors.search_filters_invalid")
     page.fill("#search-min", "")
     page.fill("#search-max", "")
     page.select_option("[data-testid=search-decision]", "")
@@ -221,7 +239,11 @@ def test_gold_task_from_an_item_gives_volunteers_an_accuracy(
     page.fill("[data-testid=gold-item]", str(decided_item))
     page.select_option("[data-testid=gold-category]", "drugs")
     page.click("[data-testid=gold-submit]")
-    page.wait_for_selector("[data-testid=gold-message].error:has-text('409')")
+    page.wait_for_selector("[data-testid=gold-message].error")
+    decided = "|".join(re.escape(text).replace(re.escape("{id}"), r"\d+")
+                       for text in _translations("errors.task_decided"))
+    page.wait_for_function(
+        "(p) => new RegExp(p).test(document.querySelector('[data-testid=gold-message]').textContent)", arg=decided)
 
     # By keyboard: the open item becomes gold with its expected answer.
     page.fill("[data-testid=gold-item]", str(gold_item))
@@ -260,7 +282,7 @@ def test_sources_add_crawl_now_and_candidates(
     page.fill("[data-testid=source-url]", "ftp://files.example.kz/")
     page.click("[data-testid=source-add]")
     page.wait_for_selector("[data-testid=source-message].error")
-    assert "422" in page.locator("[data-testid=source-message]").inner_text()
+    assert _says(page.locator("[data-testid=source-message]").inner_text(), "errors.url_invalid")
 
     page.select_option("[data-testid=source-kind]", "telegram")
     page.fill("[data-testid=source-url]", "@almaty_deals")

@@ -81,6 +81,7 @@ def test_volunteers_to_police_and_back(
     police.wait_for_selector("[data-testid=case-status].status-acknowledged")
     police.select_option("[data-testid=outcome]", "takedown_requested")
     police.click("[data-testid=save-outcome]")
+    police.click("[data-testid=confirm-close-yes]")
     police.wait_for_selector("[data-testid=case-status].status-closed")
 
     # The first volunteer sees the outcome on their own page.

@@ -128,7 +128,8 @@ def test_unknown_or_thumbnail_less_media_is_a_404_in_the_error_shape(
     headers = auth_headers(make_user(Role.MODERATOR))
     missing = any_client.get("/media/999999/thumbnail", headers=headers)
     assert missing.status_code == 404
-    assert missing.json() == {"detail": "media 999999 not found", "error": "NotFound"}
+    assert missing.json() == {
+        "detail": "media 999999 not found", "error": "NotFound", "code": "not_found", "params": {}}
     svg = _media(app_ctx, item_id)[2]
     response = any_client.get(f"/media/{svg.id}/thumbnail", headers=headers)
     assert response.status_code == 404 and response.json()["error"] == "NotFound"

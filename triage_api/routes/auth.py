@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi import Path as PathParam
 
 from saqshy.db.models import AuthToken, Role, User
@@ -26,13 +26,10 @@ def _login(request: Request, session: SessionDep, settings: Settings, body: Logi
            ) -> tuple[User, auth.IssuedToken]:
     try:
         return auth.login(session, settings, body.email, body.password, client_ip(request), kind)
-    except auth.RateLimited as exc:
-        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, detail=exc.message,
-                            headers={"Retry-After": str(exc.retry_after)}) from None
-    except auth.AuthenticationFailed as exc:
+    except auth.AuthenticationFailed:
         # Commit the failed attempt so it counts towards the rate limit, then answer 401.
         session.commit()
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail=exc.message) from None
+        raise
 
 
 @router.post("/login", response_model=TokenPublic, responses={**BAD_LOGIN, **RATE_LIMITED})
@@ -79,10 +76,13 @@ def me(user: AnyRole) -> User:
 
 
 @router.get("/invites/{token}", response_model=InviteInfo)
-def invite_info(token: Annotated[str, PathParam(min_length=1, max_length=200)], session: SessionDep) -> InviteInfo:
-    """Public. What an invite link grants (404 unknown, 409 used or expired)."""
+def invite_info(
+    token: Annotated[str, PathParam(min_length=1, max_length=200)], session: SessionDep, settings: SettingsDep
+) -> InviteInfo:
+    """Public. What an invite link grants (404 unknown, 409 used or expired), and the password rule."""
     invite = users.check_invite(session, token)
-    return InviteInfo(role=invite.role, email=invite.email, expires_at=invite.expires_at)
+    return InviteInfo(role=invite.role, email=invite.email, expires_at=invite.expires_at,
+                      password_min_chars=settings.triage_password_min_chars)
 
 
 @router.post("/register", response_model=UserPublic, status_code=status.HTTP_201_CREATED)

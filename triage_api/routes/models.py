@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from classifier.errors import ModelNotFoundError, RegistryError
 from classifier.registry import Registry
 from saqshy.db.models import ContentItem, JobRecord, Role, Score, Source, User, utcnow
-from saqshy.errors import NotFound, ServiceUnavailable
+from saqshy.errors import ErrorCode, NotFound, ServiceUnavailable
 from saqshy.jobs.base import JobInfo
 from saqshy.settings import Settings
 from triage_api.deps import ContextDep, SessionDep, SettingsDep, require_roles
@@ -148,7 +148,7 @@ def _version_path(registry: Registry, version: str) -> Path:
     try:
         return registry.path(version)  # validates the name: no path tricks reach the filesystem
     except (RegistryError, ModelNotFoundError) as exc:
-        raise NotFound(str(exc)) from None
+        raise NotFound(str(exc), code=ErrorCode.MODEL_NOT_FOUND, params={"version": version}) from None
 
 
 @router.get("", response_model=ModelList)
@@ -255,7 +255,7 @@ def _release(session: Session) -> None:
 
 def _retrain_job(info: JobInfo | None, key: str) -> JobInfo:
     if info is None or info.name != RETRAIN_JOB:
-        raise NotFound(f"no retraining job {key!r}")
+        raise NotFound(f"no retraining job {key!r}", code=ErrorCode.RETRAIN_JOB_NOT_FOUND)
     return info
 
 
@@ -298,7 +298,8 @@ def read_pr_curves_image(version: str, settings: SettingsDep, _user: MLUser) -> 
     """The PR-curve image training saved with the version. Roles: ml_engineer, moderator, admin."""
     image = _version_path(_registry(settings), version) / "pr_curves.png"
     if not image.is_file():
-        raise NotFound(f"model version {version!r} has no PR-curve image")
+        raise NotFound(f"model version {version!r} has no PR-curve image", code=ErrorCode.PR_CURVES_MISSING,
+                       params={"version": version})
     return FileResponse(image, media_type="image/png")
 
 
@@ -309,7 +310,8 @@ def read_gate_report(version: str, settings: SettingsDep, _user: MLUser) -> dict
     moderator, admin."""
     report = _read_json(_version_path(_registry(settings), version) / "gate.json")
     if not report:
-        raise NotFound(f"model version {version!r} has no gate report yet (promote it, or `saqshy model gate`)")
+        raise NotFound(f"model version {version!r} has no gate report yet (promote it, or `saqshy model gate`)",
+                       code=ErrorCode.GATE_REPORT_MISSING, params={"version": version})
     return report
 
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import ValidationError
 
 from saqshy.db.models import Role, TaskStatus, Verdict
-from saqshy.errors import InvalidInput
+from saqshy.errors import ErrorCode, InvalidInput
 from saqshy.search.base import SearchQuery
 from triage_api.deps import ContextDep, SessionDep, require_roles
 from triage_api.schemas.common import Page
@@ -60,7 +60,8 @@ def search(
             limit=limit,
         )
     except ValidationError as exc:
-        raise InvalidInput("; ".join(err["msg"].removeprefix("Value error, ") for err in exc.errors())) from None
+        raise InvalidInput("; ".join(err["msg"].removeprefix("Value error, ") for err in exc.errors()),
+                           code=ErrorCode.SEARCH_FILTERS_INVALID) from None
     # The embedded FTS index lives in the SQLite store's own file, and every transaction there
     # takes the write lock (BEGIN IMMEDIATE): end this request's transaction (authentication may
     # have written) before the engine opens its own, or the two would wait on each other.

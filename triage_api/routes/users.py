@@ -9,7 +9,15 @@ from fastapi import APIRouter, Depends, Query, Request, status
 from saqshy.db.models import Role, User
 from triage_api.deps import SessionDep, SettingsDep, client_ip, require_roles
 from triage_api.schemas.common import IdPath, LimitParam, OffsetParam, Page
-from triage_api.schemas.users import MeUpdate, PasswordChange, UserCreate, UserPublic, UserUpdate, UserWithAccuracy
+from triage_api.schemas.users import (
+    MePublic,
+    MeUpdate,
+    PasswordChange,
+    UserCreate,
+    UserPublic,
+    UserUpdate,
+    UserWithAccuracy,
+)
 from triage_api.services import auth, users
 
 router = APIRouter(prefix="/users", tags=["users"])
@@ -27,10 +35,12 @@ def _with_accuracy(user: User, accuracy: users.Accuracy | None) -> UserWithAccur
     )
 
 
-@router.get("/me", response_model=UserWithAccuracy)
-def read_me(user: AnyRole, session: SessionDep) -> UserWithAccuracy:
-    """Every role: your account, with your own accuracy on gold tasks (``accuracy`` null before any)."""
-    return _with_accuracy(user, users.accuracy_of(session, user.id))
+@router.get("/me", response_model=MePublic)
+def read_me(user: AnyRole, session: SessionDep) -> MePublic:
+    """Every role: your account, your accuracy on gold tasks (``accuracy`` null before any) and the
+    roles you may grant."""
+    mine = _with_accuracy(user, users.accuracy_of(session, user.id))
+    return MePublic(**mine.model_dump(), grantable_roles=users.grantable_roles(user.role))
 
 
 @router.patch("/me", response_model=UserPublic)

@@ -32,7 +32,7 @@ class SessionPublic(StrictModel):
 class RegisterRequest(StrictModel):
     token: str = Field(min_length=10, max_length=200, description="The invite token from the invite link.")
     email: CleanLine = Field(min_length=3, max_length=320)
-    password: str = Field(min_length=12, max_length=256)
+    password: str = Field(min_length=1, max_length=256, description="At least SAQSHY_TRIAGE_PASSWORD_MIN_CHARS")
     display_name: CleanLine | None = Field(default=None, max_length=200)
     locale: Literal["ru", "kk", "en"] = "ru"
 
@@ -41,3 +41,4 @@ class InviteInfo(StrictModel):
     role: Role
     email: str | None
     expires_at: UtcDatetime
+    password_min_chars: int = Field(description="The shortest password the server accepts")

@@ -29,9 +29,15 @@ class UserWithAccuracy(UserPublic):
     accuracy: float | None = None
 
 
+class MePublic(UserWithAccuracy):
+    """Your own account, with what you may grant (so a client offers only those roles)."""
+
+    grantable_roles: list[Role] = Field(default_factory=list, description="Roles you may invite or grant")
+
+
 class UserCreate(StrictModel):
     email: CleanLine = Field(min_length=3, max_length=320)
-    password: str = Field(min_length=12, max_length=256)
+    password: str = Field(min_length=1, max_length=256, description="At least SAQSHY_TRIAGE_PASSWORD_MIN_CHARS")
     role: Role
     display_name: CleanLine | None = Field(default=None, max_length=200)
 
@@ -50,7 +56,7 @@ class MeUpdate(StrictModel):
 
 class PasswordChange(StrictModel):
     current_password: str = Field(min_length=1, max_length=256)
-    new_password: str = Field(min_length=12, max_length=256)
+    new_password: str = Field(min_length=1, max_length=256, description="At least SAQSHY_TRIAGE_PASSWORD_MIN_CHARS")
 
 
 class InviteCreate(StrictModel):

@@ -44,7 +44,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from saqshy.db.models import AuditEntry, AuditHead, utcnow
-from saqshy.errors import InvalidInput
+from saqshy.errors import ErrorCode, InvalidInput
 
 log = logging.getLogger(__name__)
 
@@ -454,7 +454,7 @@ def list_entries(
 ) -> tuple[list[AuditEntry], int]:
     """One page of entries matching ``where``, newest first, and how many match in all."""
     if where.at_from is not None and where.at_to is not None and where.at_from >= where.at_to:
-        raise InvalidInput("'from' must be before 'to'")
+        raise InvalidInput("'from' must be before 'to'", code=ErrorCode.AUDIT_RANGE)
     conditions = []
     if where.actor_id is not None:
         conditions.append(AuditEntry.actor_id == where.actor_id)

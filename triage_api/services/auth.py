@@ -12,7 +12,7 @@ from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from saqshy.db.models import AuthToken, LoginAttempt, Role, User, utcnow
-from saqshy.errors import InvalidInput, SaqshyError
+from saqshy.errors import ErrorCode, InvalidInput, SaqshyError
 from saqshy.settings import Settings
 from triage_api.services import security
 from triage_api.services.audit import append_audit
@@ -24,17 +24,23 @@ SESSION = "session"
 class RateLimited(SaqshyError):
     """Too many failed password checks from this address (HTTP 429, with Retry-After)."""
 
+    default_code = ErrorCode.LOGIN_RATE_LIMITED
+
     def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message, retry_after=retry_after)
+        super().__init__(message, params={"retry_after": retry_after}, retry_after=retry_after)
         self.retry_after = retry_after
 
 
 class WrongPassword(InvalidInput):
     """The current password given to change it is wrong (HTTP 422); counted like a failed login."""
 
+    default_code = ErrorCode.WRONG_PASSWORD
+
 
 class AuthenticationFailed(SaqshyError):
     """Wrong e-mail or password, or a disabled account (HTTP 401); the message never says which."""
+
+    default_code = ErrorCode.LOGIN_FAILED
 
 
 def as_utc(value: datetime) -> datetime:

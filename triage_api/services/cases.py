@@ -35,7 +35,7 @@ from saqshy.db.models import (
     Vote,
     utcnow,
 )
-from saqshy.errors import InvalidInput, InvalidTransition, NotFound
+from saqshy.errors import ErrorCode, InvalidInput, InvalidTransition, NotFound
 from saqshy.settings import Settings
 from triage_api.services import evidence, webhooks
 from triage_api.services.audit import append_audit
@@ -150,7 +150,8 @@ def _refresh_source(session: Session, case: Case, settings: Settings, actor_id: 
 def get_case(session: Session, case_id: int) -> Case:
     case = session.get(Case, case_id)
     if case is None:
-        raise NotFound(f"case {case_id} does not exist", case_id=case_id)
+        raise NotFound(f"case {case_id} does not exist", case_id=case_id, code=ErrorCode.CASE_NOT_FOUND,
+                       params={"id": case_id})
     return case
 
 
@@ -179,7 +180,8 @@ def list_cases(
 def _lock_case(session: Session, case_id: int) -> Case:
     case = session.scalars(select(Case).where(Case.id == case_id).with_for_update()).one_or_none()
     if case is None:
-        raise NotFound(f"case {case_id} does not exist", case_id=case_id)
+        raise NotFound(f"case {case_id} does not exist", case_id=case_id, code=ErrorCode.CASE_NOT_FOUND,
+                       params={"id": case_id})
     return case
 
 
@@ -187,7 +189,8 @@ def acknowledge_case(session: Session, case_id: int, actor_id: int) -> Case:
     """The police have seen the case. Only a new case can be acknowledged (409 otherwise)."""
     case = _lock_case(session, case_id)
     if case.status != CaseStatus.NEW:
-        raise InvalidTransition(f"case {case_id} is already {case.status}", case_id=case_id, status=case.status)
+        raise InvalidTransition(f"case {case_id} is already {case.status}", case_id=case_id, status=case.status,
+                                code=ErrorCode.CASE_ALREADY, params={"id": case_id, "status": case.status.value})
     case.status = CaseStatus.ACKNOWLEDGED
     case.acknowledged_by_id = actor_id
     case.acknowledged_at = utcnow()

@@ -56,7 +56,7 @@ from saqshy.db.models import (
     Vote,
     utcnow,
 )
-from saqshy.errors import Conflict, Forbidden, InvalidInput, InvalidTransition, NotFound
+from saqshy.errors import Conflict, ErrorCode, Forbidden, InvalidInput, InvalidTransition, NotFound
 from saqshy.services.items import mark_for_reindex
 from saqshy.settings import Settings
 from triage_api.services import wellbeing
@@ -84,7 +84,8 @@ def check_category(name: str | None) -> str | None:
         return None
     tax = taxonomy()
     if name not in tax:
-        raise InvalidInput(f"unknown category {name[:64]!r}; known: {', '.join(tax.names)}")
+        raise InvalidInput(f"unknown category {name[:64]!r}; known: {', '.join(tax.names)}",
+                           code=ErrorCode.UNKNOWN_CATEGORY, params={"category": name[:64]})
     return name
 
 
@@ -140,7 +141,7 @@ def thresholds(session: Session) -> dict[str, float]:
 def set_threshold(session: Session, actor: User, category: str, threshold: float) -> CategoryThreshold:
     check_category(category)
     if not 0.0 < threshold < 1.0 or not math.isfinite(threshold):
-        raise InvalidInput("a threshold is a number strictly between 0 and 1")
+        raise InvalidInput("a threshold is a number strictly between 0 and 1", code=ErrorCode.THRESHOLD_RANGE)
     row = session.get(CategoryThreshold, category, with_for_update=True)
     before = row.threshold if row is not None else taxonomy()[category].threshold
     if row is None:
@@ -499,7 +500,7 @@ def claim(
     ``only`` narrows the choice to a category and/or a language; a task already held is returned
     whatever it is (the reviewer gives it back first to change what they review)."""
     if user.role not in REVIEWER_ROLES:
-        raise Forbidden("only volunteers and moderators review tasks")
+        raise Forbidden("only volunteers and moderators review tasks", code=ErrorCode.NOT_A_REVIEWER)
     only = only or ClaimFilter()
     check_category(only.category)
     now = utcnow()
@@ -569,7 +570,7 @@ def available(session: Session, user: Actor, only: ClaimFilter | None = None) ->
 def _lock_task(session: Session, task_id: int) -> ReviewTask:
     task = session.execute(select(ReviewTask).where(ReviewTask.id == task_id).with_for_update()).scalar_one_or_none()
     if task is None:
-        raise NotFound(f"task {task_id} not found")
+        raise NotFound(f"task {task_id} not found", code=ErrorCode.TASK_NOT_FOUND, params={"id": task_id})
     return task
 
 
@@ -595,12 +596,15 @@ def require_lease(task: LeasedTask, user: Actor, now: datetime | None = None) ->
     claims again (and usually gets the same task back) or extends the lease in time.
     """
     if task.status != TaskStatus.OPEN:
-        raise InvalidTransition(f"task {task.id} is {task.status.value}, no longer open for review")
+        raise InvalidTransition(f"task {task.id} is {task.status.value}, no longer open for review",
+                                code=ErrorCode.TASK_DECIDED, params={"id": task.id})
     if task.lease_owner_id != user.id:
-        raise Conflict(f"you do not hold the lease on task {task.id} (it expired and was claimed, or was never yours)")
+        raise Conflict(f"you do not hold the lease on task {task.id} (it expired and was claimed, or was never yours)",
+                       code=ErrorCode.NOT_YOUR_TASK, params={"id": task.id})
     expires = task.lease_expires_at
     if expires is None or as_utc(expires) <= (now or utcnow()):
-        raise Conflict(f"your lease on task {task.id} expired; claim it again")
+        raise Conflict(f"your lease on task {task.id} expired; claim it again", code=ErrorCode.LEASE_EXPIRED,
+                       params={"id": task.id})
 
 
 def extend_lease(session: Session, settings: Settings, user: User, task_id: int, seconds: int | None) -> ReviewTask:
@@ -695,7 +699,7 @@ def expire_leases(session: Session) -> int:
 def get_task(session: Session, task_id: int) -> ReviewTask:
     task = session.get(ReviewTask, task_id)
     if task is None:
-        raise NotFound(f"task {task_id} not found")
+        raise NotFound(f"task {task_id} not found", code=ErrorCode.TASK_NOT_FOUND, params={"id": task_id})
     return task
 
 
@@ -709,7 +713,7 @@ def task_for_reviewer(session: Session, user: User, task_id: int) -> ReviewTask:
     voted = session.execute(select(Vote.id).where(Vote.task_id == task.id, Vote.user_id == user.id)).first()
     if voted is None:
         # 404 rather than 403: a volunteer cannot probe which task ids exist.
-        raise NotFound(f"task {task_id} not found")
+        raise NotFound(f"task {task_id} not found", code=ErrorCode.TASK_NOT_FOUND, params={"id": task_id})
     return task
 
 

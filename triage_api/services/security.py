@@ -16,7 +16,6 @@ from saqshy.db.models import User
 from saqshy.errors import InvalidInput
 from saqshy.settings import Settings
 
-MIN_PASSWORD_CHARS = 12
 MAX_PASSWORD_CHARS = 256
 
 

@@ -32,7 +32,7 @@ from saqshy.db.models import (
     Verdict,
     utcnow,
 )
-from saqshy.errors import InvalidTransition, NotFound
+from saqshy.errors import ErrorCode, InvalidTransition, NotFound
 from saqshy.netpolicy import AddressNotAllowed, AddressPolicy
 from saqshy.settings import Settings
 from triage_api.services.audit import append_audit
@@ -150,7 +150,7 @@ def refresh_source_risk(
 def get_source(session: Session, source_id: int) -> Source:
     source = session.get(Source, source_id)
     if source is None:
-        raise NotFound(f"source {source_id} does not exist", source_id=source_id)
+        raise NotFound(f"source {source_id} does not exist", source_id=source_id, code=ErrorCode.SOURCE_NOT_FOUND)
     return source
 
 
@@ -300,7 +300,7 @@ def reject_candidate(session: Session, source_id: int, actor_id: int) -> Source:
 def _lock_source(session: Session, source_id: int) -> Source:
     source = session.scalars(select(Source).where(Source.id == source_id).with_for_update()).one_or_none()
     if source is None:
-        raise NotFound(f"source {source_id} does not exist", source_id=source_id)
+        raise NotFound(f"source {source_id} does not exist", source_id=source_id, code=ErrorCode.SOURCE_NOT_FOUND)
     return source
 
 
@@ -353,7 +353,8 @@ def crawl_now(session: Session, source_id: int, actor_id: int) -> Source:
     """Make a source due now: the periodic crawl job picks it up within its minute (audited)."""
     source = _lock_source(session, source_id)
     if source.is_candidate or not source.enabled:
-        raise InvalidTransition(f"source {source_id} is not enabled; enable or accept it first", source_id=source_id)
+        raise InvalidTransition(f"source {source_id} is not enabled; enable or accept it first",
+                                code=ErrorCode.SOURCE_NOT_ENABLED, params={"id": source_id}, source_id=source_id)
     source.next_crawl_at = utcnow()
     session.flush()
     append_audit(session, actor_id=actor_id, action="source.crawl_now", entity_type="source", entity_id=source.id,

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from saqshy.db.models import Invite, ReviewTask, Role, User, Vote, utcnow
-from saqshy.errors import Conflict, Forbidden, InvalidInput, InvalidTransition, NotFound
+from saqshy.errors import Conflict, ErrorCode, Forbidden, InvalidInput, InvalidTransition, NotFound
 from saqshy.settings import Settings
 from saqshy.text import UnsafeText, clean_text
 from triage_api.services import auth, security
@@ -37,13 +37,19 @@ GRANTABLE: dict[Role, frozenset[Role]] = {
 }
 
 
+def grantable_roles(role: Role) -> list[Role]:
+    """The roles someone with ``role`` may invite or grant, in the enum's order."""
+    allowed = GRANTABLE.get(role, frozenset())
+    return [r for r in Role if r in allowed]
+
+
 def validate_email(email: str) -> str:
     try:
         key = normalise_email(clean_text(email))
     except UnsafeText:
         key = ""
     if len(key) > 320 or not _EMAIL_RE.match(key):
-        raise InvalidInput(f"{email[:80]!r} is not a valid e-mail address")
+        raise InvalidInput(f"{email[:80]!r} is not a valid e-mail address", code=ErrorCode.INVALID_EMAIL)
     return key
 
 
@@ -52,7 +58,7 @@ def clean_display_name(display_name: str) -> str:
     try:
         return clean_text(display_name)[:200]
     except UnsafeText as exc:
-        raise InvalidInput(f"display name {exc}") from None
+        raise InvalidInput(f"display name {exc}", code=ErrorCode.DISPLAY_NAME_INVALID) from None
 
 
 def _new_pseudonym() -> str:
@@ -62,7 +68,7 @@ def _new_pseudonym() -> str:
 def get_user(session: Session, user_id: int) -> User:
     user = session.get(User, user_id)
     if user is None:
-        raise NotFound(f"user {user_id} not found")
+        raise NotFound(f"user {user_id} not found", code=ErrorCode.USER_NOT_FOUND)
     return user
 
 
@@ -79,9 +85,9 @@ def create_user(
 ) -> User:
     key = validate_email(email)
     name = clean_display_name(display_name or "") or key.split("@", 1)[0]
-    check_password(password, email=key, display_name=name)
+    check_password(password, min_chars=settings.triage_password_min_chars, email=key, display_name=name)
     if session.execute(select(User.id).where(User.email == key)).first() is not None:
-        raise Conflict(f"a user with e-mail {key} already exists")
+        raise Conflict(f"a user with e-mail {key} already exists", code=ErrorCode.EMAIL_TAKEN)
     user = User(
         email=key,
         display_name=name,
@@ -96,7 +102,7 @@ def create_user(
         with session.begin_nested():
             session.flush()
     except IntegrityError:
-        raise Conflict(f"a user with e-mail {key} already exists") from None
+        raise Conflict(f"a user with e-mail {key} already exists", code=ErrorCode.EMAIL_TAKEN) from None
     append_audit(session, actor_id=actor_id, action="user.create", entity_type="user", entity_id=user.id,
                  payload={"email": key, "role": role.value})
     return user
@@ -114,16 +120,18 @@ def update_user(
     user = get_user(session, user_id)
     grantable = GRANTABLE.get(actor.role, frozenset())
     if user.id != actor.id and user.role not in grantable:
-        raise Forbidden(f"a {actor.role.value} cannot change a {user.role.value}'s account")
+        raise Forbidden(f"a {actor.role.value} cannot change a {user.role.value}'s account",
+                        code=ErrorCode.ACCOUNT_CHANGE_FORBIDDEN, params={"role": user.role.value})
     changes: dict[str, object] = {}
     if role is not None and role != user.role:
         if role not in grantable or user.id == actor.id:
-            raise Forbidden(f"a {actor.role.value} cannot grant the role {role.value}")
+            raise Forbidden(f"a {actor.role.value} cannot grant the role {role.value}",
+                            code=ErrorCode.ROLE_GRANT_FORBIDDEN, params={"role": role.value})
         changes["role"] = [user.role.value, role.value]
         user.role = role
     if is_active is not None and is_active != user.is_active:
         if user.id == actor.id:
-            raise InvalidTransition("you cannot disable your own account")
+            raise InvalidTransition("you cannot disable your own account", code=ErrorCode.SELF_DISABLE)
         changes["is_active"] = [user.is_active, is_active]
         user.is_active = is_active
         if not is_active:
@@ -151,7 +159,8 @@ def change_password(
     if not security.verify_password(settings, user.password_hash, current):
         auth.record_attempt(session, settings, user.email, ip, succeeded=False)
         raise auth.WrongPassword("the current password is wrong")
-    check_password(new, email=user.email, display_name=user.display_name)
+    check_password(new, min_chars=settings.triage_password_min_chars, email=user.email,
+                   display_name=user.display_name)
     user.password_hash = security.hash_password(settings, new)
     revoke_all_for_user(session, user.id, keep_token_id=keep_token_id)
     append_audit(session, actor_id=user.id, action="user.password", entity_type="user", entity_id=user.id,
@@ -220,11 +229,13 @@ def create_invite(
 ) -> tuple[Invite, str]:
     """A one-time invite; the token is returned once and only its hash is stored."""
     if role not in GRANTABLE.get(actor.role, frozenset()):
-        raise Forbidden(f"a {actor.role.value} cannot invite a {role.value}")
+        raise Forbidden(f"a {actor.role.value} cannot invite a {role.value}", code=ErrorCode.ROLE_GRANT_FORBIDDEN,
+                        params={"role": role.value})
     key = validate_email(email) if email else None
     hours = ttl_hours or settings.triage_invite_ttl_hours
     if not 1 <= hours <= settings.triage_invite_ttl_hours * 10:
-        raise InvalidInput(f"ttl_hours must be between 1 and {settings.triage_invite_ttl_hours * 10}")
+        raise InvalidInput(f"ttl_hours must be between 1 and {settings.triage_invite_ttl_hours * 10}",
+                           code=ErrorCode.INVITE_TTL, params={"max": settings.triage_invite_ttl_hours * 10})
     token = security.new_secret()
     invite = Invite(
         token_sha256=security.sha256_hex(token),
@@ -246,11 +257,11 @@ def _live_invite(session: Session, token: str, *, lock: bool = False) -> Invite:
         query = query.with_for_update()
     invite = session.execute(query).scalar_one_or_none()
     if invite is None:
-        raise NotFound("unknown invite")
+        raise NotFound("unknown invite", code=ErrorCode.INVITE_UNKNOWN)
     if invite.used_at is not None:
-        raise InvalidTransition("this invite was already used")
+        raise InvalidTransition("this invite was already used", code=ErrorCode.INVITE_USED)
     if as_utc(invite.expires_at) <= utcnow():
-        raise InvalidTransition("this invite has expired")
+        raise InvalidTransition("this invite has expired", code=ErrorCode.INVITE_EXPIRED)
     return invite
 
 
@@ -264,7 +275,7 @@ def accept_invite(
 ) -> User:
     invite = _live_invite(session, token, lock=True)
     if invite.email and validate_email(email) != invite.email:
-        raise InvalidInput("this invite is for another e-mail address")
+        raise InvalidInput("this invite is for another e-mail address", code=ErrorCode.INVITE_OTHER_EMAIL)
     user = create_user(session, settings, email=email, password=password, role=invite.role,
                        display_name=display_name, locale=locale, actor_id=invite.created_by_id)
     invite.used_at = utcnow()
@@ -279,9 +290,9 @@ def revoke_invite(session: Session, actor: User, invite_id: int) -> None:
     if invite is None:
         raise NotFound(f"invite {invite_id} not found")
     if actor.role != Role.ADMIN and invite.created_by_id != actor.id:
-        raise Forbidden("you can revoke only your own invites")
+        raise Forbidden("you can revoke only your own invites", code=ErrorCode.INVITE_REVOKE_FORBIDDEN)
     if invite.used_at is not None:
-        raise InvalidTransition("this invite was already used")
+        raise InvalidTransition("this invite was already used", code=ErrorCode.INVITE_USED)
     invite.expires_at = utcnow()
     append_audit(session, actor_id=actor.id, action="invite.revoke", entity_type="invite", entity_id=invite.id,
                  payload={})

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 
 from saqshy import metrics
 from saqshy.db.models import ContentItem, ReviewTask, Role, TaskStatus, User, Verdict, Vote, utcnow
-from saqshy.errors import Conflict, InvalidInput, InvalidTransition, NotFound
+from saqshy.errors import Conflict, ErrorCode, InvalidInput, InvalidTransition, NotFound
 from saqshy.services.items import mark_for_reindex
 from saqshy.settings import Settings
 from triage_api.services import queue, users
@@ -86,7 +86,8 @@ def _clean_note(note: str | None) -> str | None:
     if note is None:
         return None
     if len(note) > MAX_NOTE_CHARS:
-        raise InvalidInput(f"the note must have at most {MAX_NOTE_CHARS} characters")
+        raise InvalidInput(f"the note must have at most {MAX_NOTE_CHARS} characters", code=ErrorCode.NOTE_TOO_LONG,
+                           params={"max": MAX_NOTE_CHARS})
     return note.strip() or None
 
 
@@ -96,7 +97,7 @@ def _category_for(verdict: Verdict, category: str | None, task_category: str | N
         # Agreeing with the model's category is the common case: the UI may omit it.
         category = task_category
         if category is None:
-            raise InvalidInput("an 'illegal' vote needs a category")
+            raise InvalidInput("an 'illegal' vote needs a category", code=ErrorCode.CATEGORY_REQUIRED)
     return category
 
 
@@ -191,10 +192,10 @@ def cast_vote(
     connection = session.connection()
     row = connection.execute(_LOCK_TASK_FOR_VOTE, {"user_id": user.id, "task_id": task_id}).one_or_none()
     if row is None:
-        raise NotFound(f"task {task_id} not found")
+        raise NotFound(f"task {task_id} not found", code=ErrorCode.TASK_NOT_FOUND, params={"id": task_id})
     *_, already_voted = row
     if already_voted:
-        raise Conflict(f"you already voted on task {row.id}")
+        raise Conflict(f"you already voted on task {row.id}", code=ErrorCode.ALREADY_VOTED, params={"id": row.id})
     queue.require_lease(row, user)
     category = _category_for(verdict, category, row.category)
     values: dict[str, Any] = {
@@ -249,20 +250,23 @@ def undo_vote(session: Session, settings: Settings, user: User, vote_id: int) ->
     mine = select(Vote).where(Vote.id == vote_id, Vote.user_id == user.id, Vote.is_moderator_decision.is_(False))
     found = session.execute(mine).scalar_one_or_none()
     if found is None:
-        raise NotFound(f"vote {vote_id} not found")
+        raise NotFound(f"vote {vote_id} not found", code=ErrorCode.VOTE_NOT_FOUND, params={"id": vote_id})
     task = queue._lock_task(session, found.task_id)
     # Read again under the task's lock: a concurrent undo of the same vote may have just removed it.
     vote = session.execute(mine.execution_options(populate_existing=True)).scalar_one_or_none()
     if vote is None:
-        raise NotFound(f"vote {vote_id} not found")
+        raise NotFound(f"vote {vote_id} not found", code=ErrorCode.VOTE_NOT_FOUND, params={"id": vote_id})
     now = utcnow()
     if now - as_utc(vote.created_at) > timedelta(seconds=settings.triage_vote_undo_seconds):
         raise InvalidTransition(f"vote {vote.id} can no longer be undone "
-                                f"(only within {settings.triage_vote_undo_seconds} s of voting)")
+                                f"(only within {settings.triage_vote_undo_seconds} s of voting)",
+                                code=ErrorCode.UNDO_EXPIRED, params={"seconds": settings.triage_vote_undo_seconds})
     if task.status not in (TaskStatus.OPEN, TaskStatus.NEEDS_MODERATOR):
-        raise InvalidTransition(f"task {task.id} is already {task.status.value}; the vote stands")
+        raise InvalidTransition(f"task {task.id} is already {task.status.value}; the vote stands",
+                                code=ErrorCode.TASK_DECIDED, params={"id": task.id})
     if task.lease_owner_id not in (None, user.id) and task.lease_expires_at and as_utc(task.lease_expires_at) > now:
-        raise Conflict(f"another reviewer is reviewing task {task.id} now; the vote stands")
+        raise Conflict(f"another reviewer is reviewing task {task.id} now; the vote stands",
+                       code=ErrorCode.UNDO_TASK_TAKEN, params={"id": task.id})
     session.delete(vote)
     session.flush()
     remaining = ballots_of(session, task.id)
@@ -289,15 +293,18 @@ def resolve(
     """A moderator's decision on a task that went to moderation (or an open one they override)."""
     note = _clean_note(note)
     if verdict == Verdict.UNSURE:
-        raise InvalidInput("a moderator decides 'illegal' or 'legal'")
+        raise InvalidInput("a moderator decides 'illegal' or 'legal'", code=ErrorCode.MODERATOR_VERDICT)
     queue.check_category(category)
     task = queue._lock_task(session, task_id)
     if task.is_gold:
-        raise InvalidTransition(f"task {task.id} is a gold task; gold tasks are never decided")
+        raise InvalidTransition(f"task {task.id} is a gold task; gold tasks are never decided",
+                                code=ErrorCode.GOLD_TASK, params={"id": task.id})
     if task.status not in (TaskStatus.OPEN, TaskStatus.NEEDS_MODERATOR):
-        raise InvalidTransition(f"task {task.id} is {task.status.value} and cannot be resolved")
+        raise InvalidTransition(f"task {task.id} is {task.status.value} and cannot be resolved",
+                                code=ErrorCode.TASK_DECIDED, params={"id": task.id})
     if session.execute(select(Vote.id).where(Vote.task_id == task.id, Vote.user_id == moderator.id)).first():
-        raise Conflict(f"you voted on task {task.id}; another moderator must resolve it")
+        raise Conflict(f"you voted on task {task.id}; another moderator must resolve it",
+                       code=ErrorCode.OWN_VOTE_RESOLVE, params={"id": task.id})
     category = _category_for(verdict, category, task.category)
     session.add(Vote(task_id=task.id, user_id=moderator.id, verdict=verdict, category=category, note=note,
                      is_moderator_decision=True, weight=1.0, created_at=utcnow()))
@@ -316,10 +323,11 @@ def make_gold(
         raise InvalidInput("a gold answer is 'illegal' or 'legal'")
     category = queue.check_category(category)
     if verdict == Verdict.ILLEGAL and category is None:
-        raise InvalidInput("an 'illegal' gold answer needs a category")
+        raise InvalidInput("an 'illegal' gold answer needs a category", code=ErrorCode.CATEGORY_REQUIRED)
     task = queue._lock_task(session, task_id)
     if task.status not in (TaskStatus.OPEN, TaskStatus.NEEDS_MODERATOR):
-        raise InvalidTransition(f"task {task.id} is {task.status.value}; only undecided tasks become gold")
+        raise InvalidTransition(f"task {task.id} is {task.status.value}; only undecided tasks become gold",
+                                code=ErrorCode.TASK_DECIDED, params={"id": task.id})
     task.is_gold = True
     task.gold_verdict = verdict
     task.gold_category = category if verdict == Verdict.ILLEGAL else None
@@ -353,7 +361,7 @@ def make_gold_from_item(
         raise InvalidInput("a gold answer is 'illegal' or 'legal'")
     category = queue.check_category(category)
     if verdict == Verdict.ILLEGAL and category is None:
-        raise InvalidInput("an 'illegal' gold answer needs a category")
+        raise InvalidInput("an 'illegal' gold answer needs a category", code=ErrorCode.CATEGORY_REQUIRED)
     created = utcnow()
     score = queue.latest_score(session, item.id)
     probability = float(score.score or 0.0) if score is not None else 0.0
@@ -385,7 +393,7 @@ def make_gold_from_item(
 
 def votes_of_task(session: Session, task_id: int) -> list[tuple[Vote, User]]:
     if session.get(ReviewTask, task_id) is None:
-        raise NotFound(f"task {task_id} not found")
+        raise NotFound(f"task {task_id} not found", code=ErrorCode.TASK_NOT_FOUND, params={"id": task_id})
     rows = session.execute(
         select(Vote, User).join(User, User.id == Vote.user_id).where(Vote.task_id == task_id).order_by(Vote.id)
     )

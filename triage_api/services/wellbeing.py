@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from classifier.taxonomy import load_taxonomy
 from saqshy.db.models import ReviewTask, Role, User, Vote, utcnow
-from saqshy.errors import Forbidden, InvalidInput, NotFound
+from saqshy.errors import ErrorCode, Forbidden, InvalidInput, NotFound
 from triage_api.schemas.wellbeing import MAX_DAILY_CAP
 from triage_api.services.audit import append_audit
 from triage_api.services.auth import Actor
@@ -93,7 +93,8 @@ def _known_categories(names: list[str]) -> list[str]:
     tax = load_taxonomy()
     unknown = [n for n in names if n not in tax]
     if unknown:
-        raise InvalidInput(f"unknown category {unknown[0][:64]!r}; known: {', '.join(tax.names)}")
+        raise InvalidInput(f"unknown category {unknown[0][:64]!r}; known: {', '.join(tax.names)}",
+                           code=ErrorCode.UNKNOWN_CATEGORY, params={"category": unknown[0][:64]})
     return sorted(set(names))
 
 
@@ -215,7 +216,7 @@ def claim_gate(session: Session, user: Actor, now: datetime | None = None) -> Cl
 def get_user(session: Session, user_id: int) -> User:
     user = session.get(User, user_id)
     if user is None:
-        raise NotFound(f"user {user_id} does not exist")
+        raise NotFound(f"user {user_id} does not exist", code=ErrorCode.USER_NOT_FOUND)
     return user
 
 
@@ -223,7 +224,8 @@ def get_managed_user(session: Session, actor: Actor, user_id: int) -> User:
     """The reviewer whose wellbeing ``actor`` may read and limit (moderators: volunteers only)."""
     user = get_user(session, user_id)
     if user.role not in MANAGED_REVIEWERS.get(actor.role, frozenset()):
-        raise Forbidden(f"a {actor.role.value} cannot see or limit a {user.role.value}'s wellbeing")
+        raise Forbidden(f"a {actor.role.value} cannot see or limit a {user.role.value}'s wellbeing",
+                        code=ErrorCode.WELLBEING_FORBIDDEN, params={"role": user.role.value})
     return user
 
 

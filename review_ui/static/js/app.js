@@ -1,7 +1,8 @@
 // Saqshy review UI: a hash-routed single-page app. No framework, no build step, no remote resource.
 import { api, ApiError } from "./api.js";
 import { h, clear } from "./dom.js";
-import { loadLocale, t, LOCALES, locale } from "./i18n.js";
+import { loadLocale, t, has, LOCALES, locale } from "./i18n.js";
+import { categoryLabel } from "./categories.js";
 import { queueView } from "./views/queue.js";
 import { meView } from "./views/me.js";
 import { moderationView } from "./views/moderation.js";
@@ -57,7 +58,33 @@ export function showError(err) {
     location.hash = "#/login";
     return;
   }
-  toast(err instanceof ApiError ? `${t("error.prefix")} ${err.status}: ${err.message}` : String(err.message || err), "error");
+  toast(`${t("error.prefix")}: ${errorMessage(err)}`, "error");
+}
+
+// Params of an error body shown as a person reads them: a field, role or category by its label.
+function readableParams(params) {
+  const out = { ...(params || {}) };
+  if (out.field) {
+    const last = String(out.field).split(".").pop();
+    out.field = has(`field.${last}`) ? t(`field.${last}`) : last;
+  }
+  if (out.role && has(`role.${out.role}`)) out.role = t(`role.${out.role}`);
+  if (out.category) out.category = categoryLabel(out.category);
+  return out;
+}
+
+// The server's stable error code translated (errors.<code>), else a message per HTTP status:
+// the English ``detail`` of the server is never shown.
+export function errorMessage(err) {
+  if (err instanceof ApiError) {
+    const body = err.body && typeof err.body === "object" ? err.body : {};
+    if (body.code && has(`errors.${body.code}`)) return t(`errors.${body.code}`, readableParams(body.params));
+    if (has(`errors.http_${err.status}`)) return t(`errors.http_${err.status}`);
+    return t(err.status >= 500 ? "errors.http_500" : "errors.error");
+  }
+  if (err instanceof TypeError) return t("errors.network");  // fetch found no server
+  console.error(err);  // eslint-disable-line no-console
+  return t("errors.error");
 }
 
 export async function setLocale(next, persist = true) {

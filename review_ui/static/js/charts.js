@@ -36,6 +36,13 @@ export function lineChart(series, { width = 420, height = 300, xLabel = "", yLab
   return h("figure", { class: "chart-box" }, svg, legend(series.map((s) => s.name)));
 }
 
+// A tick label cut to its group's width (about 6 px a character at font-size 10); bars keep the full name.
+function fitLabel(name, width) {
+  const text = String(name);
+  const room = Math.max(3, Math.floor(width / 6));
+  return text.length > room ? `${text.slice(0, room - 1)}…` : text;
+}
+
 // groups: [{name, values: {seriesName: number}}], values in [0, 1].
 export function barChart(groups, seriesNames, { width = 520, height = 240, yLabel = "", testid, keys, label } = {}) {
   const valueKeys = keys || seriesNames;
@@ -46,7 +53,7 @@ export function barChart(groups, seriesNames, { width = 520, height = 240, yLabe
   const sy = (y) => height - pad.b - y * (height - pad.t - pad.b);
   const ticks = [0, 0.5, 1];
   const svg = h("svg", { viewBox: `0 0 ${width} ${height}`, width, height, class: "chart", role: "img", "data-testid": testid || null, "aria-label": label || [yLabel, ...seriesNames].filter(Boolean).join(", ") },
-    axes(width, height, pad, "", yLabel, groups.map((g, i) => [pad.l + gw * i + gw / 2, g.name]), ticks.map((v) => [sy(v), v.toFixed(1)])));
+    axes(width, height, pad, "", yLabel, groups.map((g, i) => [pad.l + gw * i + gw / 2, fitLabel(g.name, gw)]), ticks.map((v) => [sy(v), v.toFixed(1)])));
   groups.forEach((g, i) => {
     seriesNames.forEach((name, j) => {
       const v = Number(g.values[valueKeys[j]]);

@@ -8,7 +8,7 @@ const SAFE_ATTRS = new Set([
   "viewBox", "x", "y", "x1", "x2", "y1", "y2", "cx", "cy", "r", "d", "points", "fill", "stroke",
   "stroke-width", "text-anchor", "dominant-baseline", "transform", "opacity", "font-size", "rx",
   "data-testid", "data-key", "data-route", "data-id", "data-category", "aria-label", "aria-live",
-  "aria-hidden", "aria-pressed", "aria-current", "open", "multiple", "size", "accept", "spellcheck",
+  "aria-hidden", "aria-pressed", "aria-current", "open", "multiple", "size", "accept", "spellcheck", "list",
   "scope", "aria-modal", "aria-labelledby", "aria-describedby",
 ]);
 const SVG_NS = "http://www.w3.org/2000/svg";

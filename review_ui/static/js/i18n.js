@@ -22,6 +22,10 @@ export function locale() {
   return current;
 }
 
+export function has(key) {
+  return Boolean((dictionaries[current] && key in dictionaries[current]) || (dictionaries.ru && key in dictionaries.ru));
+}
+
 // t("queue.title"), t("queue.remaining", {n: 3})
 export function t(key, params) {
   const text = (dictionaries[current] && dictionaries[current][key]) ?? (dictionaries.ru && dictionaries.ru[key]) ?? key;

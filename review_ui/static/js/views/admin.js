@@ -2,7 +2,8 @@
 import { api, supports } from "../api.js";
 import { h, clear, fmtDate, fmtPct, listOf, table } from "../dom.js";
 import { t, locale } from "../i18n.js";
-import { showError, toast } from "../app.js";
+import { showError } from "../app.js";
+import { saveOnChange } from "../edit.js";
 import { ROLES } from "./moderation.js";
 
 export async function adminView(main) {
@@ -17,17 +18,13 @@ export async function adminView(main) {
     try { rows = listOf(await api.users({ limit: 200 })); } catch (err) { showError(err); }
     clear(users).append(h("h2", null, t("admin.users")), table([
       { label: t("admin.name"), render: (u) => u.display_name || "—" },
-      { label: "email", render: (u) => u.email || "—" },
-      { label: t("admin.role"), render: (u) => {
-        const sel = h("select", { "aria-label": t("admin.role") }, ROLES.map((r) => h("option", { value: r, selected: r === u.role }, t(`role.${r}`))));
-        sel.addEventListener("change", async () => { try { await api.updateUser(u.id, { role: sel.value }); toast(t("common.saved")); } catch (err) { showError(err); } });
-        return sel;
-      } },
-      { label: t("admin.active"), render: (u) => {
-        const box = h("input", { type: "checkbox", checked: u.is_active !== false, "aria-label": t("admin.active") });
-        box.addEventListener("change", async () => { try { await api.updateUser(u.id, { is_active: box.checked }); toast(t("common.saved")); } catch (err) { showError(err); } });
-        return box;
-      } },
+      { label: t("admin.email"), render: (u) => u.email || "—" },
+      { label: t("admin.role"), render: (u) => saveOnChange(
+        h("select", { "aria-label": t("admin.role"), "data-testid": `role-${u.id}` }, ROLES.map((r) => h("option", { value: r, selected: r === u.role }, t(`role.${r}`)))),
+        u.role, (role) => api.updateUser(u.id, { role })) },
+      { label: t("admin.active"), render: (u) => saveOnChange(
+        h("input", { type: "checkbox", checked: u.is_active !== false, "aria-label": t("admin.active") }),
+        u.is_active !== false, (active) => api.updateUser(u.id, { is_active: active })) },
       { label: t("case.created"), render: (u) => fmtDate(u.created_at, locale()) },
     ], rows));
   }
@@ -36,22 +33,16 @@ export async function adminView(main) {
     const editable = await supports("PATCH", "/sources/{source_id}");
     let rows = [];
     try { rows = listOf(await api.sources({ limit: 200 })); } catch (err) { showError(err); }
-    const hours = (s) => {
-      const input = h("input", { type: "number", min: 0.25, step: 0.25, class: "narrow", value: (s.crawl_every_seconds || 0) / 3600, disabled: !editable, "aria-label": `${t("admin.every_hours")}: ${s.name}` });
-      input.addEventListener("change", async () => {
-        try { await api.updateSource(s.id, { crawl_every_seconds: Math.round(Number(input.value) * 3600) }); toast(t("common.saved")); } catch (err) { showError(err); }
-      });
-      return input;
-    };
-    const enabled = (s) => {
-      const box = h("input", { type: "checkbox", checked: Boolean(s.enabled), "aria-label": t("admin.enabled"), disabled: !editable });
-      box.addEventListener("change", async () => { try { await api.updateSource(s.id, { enabled: box.checked }); toast(t("common.saved")); } catch (err) { showError(err); } });
-      return box;
-    };
+    const hours = (s) => saveOnChange(
+      h("input", { type: "number", min: 0.25, step: 0.25, class: "narrow", value: (s.crawl_every_seconds || 0) / 3600, disabled: !editable, "aria-label": `${t("admin.every_hours")}: ${s.name}` }),
+      (s.crawl_every_seconds || 0) / 3600, (value) => api.updateSource(s.id, { crawl_every_seconds: Math.round(Number(value) * 3600) }));
+    const enabled = (s) => saveOnChange(
+      h("input", { type: "checkbox", checked: Boolean(s.enabled), "aria-label": t("admin.enabled"), disabled: !editable }),
+      Boolean(s.enabled), (value) => api.updateSource(s.id, { enabled: value }));
     clear(sources).append(h("h2", null, t("admin.sources")), table([
       { label: t("admin.name"), key: "name" },
-      { label: t("admin.kind"), key: "kind" },
-      { label: "URL", cls: "url", render: (s) => s.url || "—" },
+      { label: t("admin.kind"), render: (s) => (s.kind ? t(`source_kind.${s.kind}`) : "—") },
+      { label: t("admin.url"), cls: "url", render: (s) => s.url || "—" },
       { label: t("admin.every_hours"), render: hours },
       { label: t("admin.enabled"), render: enabled },
       { label: t("admin.risk"), render: (s) => fmtPct(s.risk_score) },

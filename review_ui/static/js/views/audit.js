@@ -2,7 +2,7 @@
 import { api } from "../api.js";
 import { h, append, clear, fmtDate, listOf, table } from "../dom.js";
 import { t, locale } from "../i18n.js";
-import { showError } from "../app.js";
+import { errorMessage, showError } from "../app.js";
 import { field, isoFromInput, pager, scrollBox } from "./staff.js";
 
 const PAGE = 50;
@@ -36,7 +36,7 @@ export async function auditView(main) {
     clear(chain).append(h("h2", null, t("audit.chain")), h("p", { class: "muted" }, t("audit.verifying")));
     let result;
     try { result = await api.auditVerify(); } catch (err) {
-      clear(chain).append(h("h2", null, t("audit.chain")), h("p", { class: "error", role: "alert" }, `${t("error.prefix")} ${err.message || err}`), button);
+      clear(chain).append(h("h2", null, t("audit.chain")), h("p", { class: "error", role: "alert" }, `${t("error.prefix")}: ${errorMessage(err)}`), button);
       return;
     }
     const status = result.ok
@@ -58,7 +58,7 @@ export async function auditView(main) {
     };
     let page;
     try { page = await api.audit(query); } catch (err) {
-      clear(entries).append(h("h2", null, t("audit.entries_title")), h("p", { class: "error", role: "alert", "data-testid": "audit-error" }, `${t("error.prefix")} ${err.message || err}`));
+      clear(entries).append(h("h2", null, t("audit.entries_title")), h("p", { class: "error", role: "alert", "data-testid": "audit-error" }, `${t("error.prefix")}: ${errorMessage(err)}`));
       return;
     }
     const rows = listOf(page);

@@ -3,7 +3,7 @@
 import { api } from "../api.js";
 import { h, clear, fmtDate, fmtPct, listOf, table } from "../dom.js";
 import { t, locale } from "../i18n.js";
-import { showError, toast } from "../app.js";
+import { errorMessage, showError, toast } from "../app.js";
 import { categoryName, categoryOptions, field, loadCategories, scrollBox } from "./staff.js";
 
 export async function goldView(main, itemId) {
@@ -39,7 +39,7 @@ export async function goldView(main, itemId) {
     } catch (err) {
       message.className = "error";
       message.setAttribute("role", "alert");
-      message.append(`${t("error.prefix")} ${err.status ? `${err.status}: ` : ""}${err.message || err}`);
+      message.append(`${t("error.prefix")}: ${errorMessage(err)}`);
     }
   } } },
   field(t("gold.item"), item), field(t("gold.answer"), verdict), categoryField,

@@ -2,7 +2,7 @@
 import { api } from "../api.js";
 import { h } from "../dom.js";
 import { t, locale } from "../i18n.js";
-import { showError, signedIn, homeRoute } from "../app.js";
+import { showError, signedIn, homeRoute, errorMessage } from "../app.js";
 
 export async function loginView(main) {
   const email = h("input", { id: "email", type: "email", autocomplete: "username", required: true, "data-testid": "email" });
@@ -17,7 +17,7 @@ export async function loginView(main) {
       await signedIn(user);
       location.hash = `#/${homeRoute(user.role)}`;
     } catch (err) {
-      error.textContent = err.status === 429 ? t("login.rate_limited") : err.status === 401 || err.status === 400 ? t("login.failed") : err.message;
+      error.textContent = errorMessage(err);
     }
   } } },
   h("h1", null, t("login.title")),
@@ -34,7 +34,9 @@ export async function inviteView(main, token) {
   const name = h("input", { id: "name", maxlength: 200, autocomplete: "nickname" });
   const email = h("input", { id: "email", type: "email", required: true, autocomplete: "username", value: info.email || "" });
   const password = h("input", { id: "password", type: "password", required: true, autocomplete: "new-password" });
-  password.minLength = 10;
+  // The server's rule (SAQSHY_TRIAGE_PASSWORD_MIN_CHARS), told with the invitation: one number for both.
+  const least = Number(info.password_min_chars) || 12;
+  password.minLength = least;
   const form = h("form", { class: "card login", on: { submit: async (e) => {
     e.preventDefault();
     try {
@@ -46,7 +48,7 @@ export async function inviteView(main, token) {
   h("h1", null, t("invite.title")), h("p", { class: "muted" }, t("invite.role", { role: t(`role.${info.role}`) })),
   h("label", { for: "name" }, t("invite.name")), name,
   h("label", { for: "email" }, t("login.email")), email,
-  h("label", { for: "password" }, t("invite.password")), password,
+  h("label", { for: "password" }, t("invite.password", { n: least })), password,
   h("button", { type: "submit", class: "primary" }, t("invite.submit")));
   main.append(form);
 }

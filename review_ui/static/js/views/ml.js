@@ -2,8 +2,9 @@
 // drawn as charts, and the score distribution per source over time.
 import { api, ApiError } from "../api.js";
 import { h, clear, fmtDate, fmtNum, listOf, table } from "../dom.js";
-import { t, locale } from "../i18n.js";
+import { t, has, locale } from "../i18n.js";
 import { showError } from "../app.js";
+import { categoryLabel, loadCategories } from "../categories.js";
 import { lineChart, barChart, heatStrip } from "../charts.js";
 
 function metricsOf(v) {
@@ -42,8 +43,21 @@ function metricChart(rows, testid) {
   return barChart(rows.map((r) => ({ name: r.name, values: Object.fromEntries(keys.map((k) => [k, r[k]])) })), keys.map((k) => t(`ml.metric.${k}`)), { testid, keys });
 }
 
+const modeLabel = (mode) => (mode && has(`ml.mode.${mode}`) ? t(`ml.mode.${mode}`) : mode || "—");
+const languageLabel = (code) => (has(`lang.${code}`) ? t(`lang.${code}`) : code);
+
+// The training headline, rebuilt from the metrics in the interface language (the registry's is English).
+function headline(v, perLanguage) {
+  const m = metricsOf(v);
+  if (m.roc_auc === undefined) return null;
+  const kk = perLanguage.find((r) => r.name === "kk") || {};
+  const text = t("ml.headline", { roc: fmtNum(m.roc_auc, 3), kk: fmtNum(kk.roc_auc, 3), pr: fmtNum(m.pr_auc, 3), recall: fmtNum(m.recall_at_5fpr, 3) });
+  return v.test_examples ? `${text} · ${t("ml.test_examples", { n: v.test_examples })}` : text;
+}
+
 export async function mlView(main) {
   main.append(h("h1", null, t("ml.title")));
+  await loadCategories();
   let versions = [];
   try {
     versions = listOf(await api.models());
@@ -58,7 +72,7 @@ export async function mlView(main) {
       { label: t("ml.version"), render: (v) => h("button", { type: "button", class: "link", "data-testid": `model-${v.version}`, on: { click: () => show(v.version) } }, v.version) },
       { label: t("ml.created"), render: (v) => fmtDate(v.created_at, locale()) },
       { label: t("ml.status"), render: (v) => (v.is_current ? h("span", { class: "badge outcome" }, t("ml.current")) : "") },
-      { label: t("ml.mode"), render: (v) => v.mode || "—" },
+      { label: t("ml.mode"), render: (v) => modeLabel(v.mode) },
       ...summaryKeys.map((k) => ({ label: t(`ml.metric.${k}`), render: (v) => fmtNum(metricsOf(v)[k], 3) })),
     ], versions, { empty: t("ml.no_versions") })), detail);
 
@@ -67,18 +81,21 @@ export async function mlView(main) {
     let v;
     try { v = await api.model(version); } catch (err) { showError(err); return; }
     const m = metricsOf(v);
-    const curves = prSeries(v.pr_curves || m.pr_curves || {});
-    const perCategory = breakdownRows(v.per_category || m.per_category);
+    const curves = prSeries(v.pr_curves || m.pr_curves || {}).map((s) => ({ ...s, name: categoryLabel(s.name) }));
+    const perCategory = breakdownRows(v.per_category || m.per_category).map((r) => ({ ...r, name: categoryLabel(r.name) }));
     const perLanguage = breakdownRows(v.per_language || m.per_language);
+    const summary = headline(v, perLanguage);
+    const languages = perLanguage.map((r) => ({ ...r, name: languageLabel(r.name) }));
     detail.append(h("section", { class: "card", "data-testid": "model-detail" },
       h("h2", null, t("ml.version"), " ", v.version),
-      v.headline ? h("p", { class: "muted" }, v.headline, v.test_examples ? ` · ${t("ml.test_examples", { n: v.test_examples })}` : "") : null,
+      summary ? h("p", { class: "muted", "data-testid": "ml-headline" }, summary) : null,
       h("h3", null, t("ml.pr_curves")),
       curves.length ? lineChart(curves, { xLabel: t("ml.metric.recall"), yLabel: t("ml.metric.precision"), testid: "pr-chart", label: t("ml.pr_curves") })
-        : v.pr_curves_png ? h("img", { src: v.pr_curves_png, alt: t("ml.pr_curves"), class: "pr-image" }) : h("p", { class: "muted" }, t("ml.no_curves")),
+        : v.pr_curves_png ? h("figure", { class: "chart-box" }, h("img", { src: v.pr_curves_png, alt: t("ml.pr_curves"), class: "pr-image" }),
+          h("figcaption", { class: "muted" }, t("ml.pr_image_note"))) : h("p", { class: "muted" }, t("ml.no_curves")),
       h("div", { class: "cols" },
         h("div", null, h("h3", null, t("ml.per_category")), perCategory.length ? metricChart(perCategory, "per-category-chart") : null, metricTable(perCategory)),
-        h("div", null, h("h3", null, t("ml.per_language")), perLanguage.length ? metricChart(perLanguage, "per-language-chart") : null, metricTable(perLanguage)))));
+        h("div", null, h("h3", null, t("ml.per_language")), languages.length ? metricChart(languages, "per-language-chart") : null, metricTable(languages)))));
   }
 
   const dist = h("section", { class: "card" }, h("h2", null, t("ml.score_distribution")));

@@ -4,12 +4,15 @@ import { api, ApiError, supports } from "../api.js";
 import { barChart } from "../charts.js";
 import { h, clear, fmtDate, fmtPct, listOf, table } from "../dom.js";
 import { t, locale } from "../i18n.js";
-import { showError, toast } from "../app.js";
-import { renderText, normaliseTask, dressItemText } from "./queue.js";
+import { showError, toast, state } from "../app.js";
+import { categoryLabel, categoryOptions, loadCategories } from "../categories.js";
+import { saveOnChange } from "../edit.js";
+import { renderText, normaliseTask, dressItemText, withItemLang } from "./queue.js";
 
 export const ROLES = ["volunteer", "moderator", "police", "ml_engineer", "admin"];
 
 export async function moderationView(main) {
+  await loadCategories();
   main.append(h("h1", null, t("mod.title")));
   const disagreements = h("section", { class: "card" }, h("h2", null, t("mod.disagreements")));
   const volunteers = h("section", { class: "card" }, h("h2", null, t("mod.volunteers")));
@@ -30,19 +33,27 @@ export async function moderationView(main) {
     for (const raw of tasks) {
       const task = normaliseTask(raw);
       const votes = listOf(raw.votes || []);
-      const cat = h("input", { value: task.category || "", "aria-label": t("vote.category") });
+      const cat = h("select", { "aria-label": t("vote.category"), "data-testid": "resolve-category" },
+        h("option", { value: "" }, t("mod.choose_category")), categoryOptions(h, task.category));
       const resolve = async (verdict) => {
-        try { await api.resolve(task.id, { verdict, category: cat.value.trim() || null }); toast(t("mod.resolved")); loadDisagreements(); } catch (err) { showError(err); }
+        try { await api.resolve(task.id, { verdict, category: cat.value || null }); toast(t("mod.resolved")); loadDisagreements(); } catch (err) { showError(err); }
       };
+      // The model's overall probability (the item's latest score), as the queue and the case show it;
+      // the task's own number is the probability of its one category.
+      const score = raw.score_detail ? raw.score_detail.score : task.score;
       box.append(h("article", { class: "dispute" },
-        h("div", { class: "meta" }, h("b", null, `#${task.id}`), " ", task.category || "—", " · ", fmtPct(task.score), " · ", task.source),
+        h("div", { class: "meta" }, h("b", null, `#${task.id}`), " ",
+          h("span", { class: "badge category" }, categoryLabel(task.category)),
+          h("span", { class: "badge score", "data-testid": "dispute-score" }, `${t("item.score")}: ${fmtPct(score)}`),
+          h("span", null, task.source)),
+        task.title ? withItemLang(h("h3", { class: "item-title", "data-testid": "dispute-title" }, task.title), task) : null,
         dressItemText(renderText((task.text || "").slice(0, 2000), task.explanation), task, null),
         h("code", { class: "url" }, task.url),
         table([
           { label: t("case.who"), render: (v) => v.display_name || v.pseudonym || v.user_id || "—" },
           { label: t("me.gold_accuracy"), render: (v) => fmtPct(v.voter_accuracy) },
           { label: t("case.verdict"), render: (v) => t(`vote.${v.verdict}`) },
-          { label: t("case.category"), render: (v) => v.category || "—" },
+          { label: t("case.category"), render: (v) => (v.category ? categoryLabel(v.category) : "—") },
           { label: t("vote.note"), render: (v) => v.note || "" },
         ], votes),
         h("div", { class: "actions" }, cat,
@@ -58,14 +69,9 @@ export async function moderationView(main) {
     await Promise.all(rows.map(async (v) => {
       try { v.daily_cap = (await api.userWellbeing(v.id)).daily_cap; } catch { v.daily_cap = null; }
     }));
-    const capInput = (v) => {
-      const input = h("input", { type: "number", min: 0, max: 2000, step: 1, class: "narrow", value: v.daily_cap ?? "", placeholder: "∞", "aria-label": t("mod.daily_cap") });
-      input.addEventListener("change", async () => {
-        const value = input.value === "" ? null : Number(input.value);
-        try { await api.setUserWellbeing(v.id ?? v.user_id, { daily_cap: value }); toast(t("common.saved")); } catch (err) { showError(err); }
-      });
-      return input;
-    };
+    const capInput = (v) => saveOnChange(
+      h("input", { type: "number", min: 1, max: 2000, step: 1, class: "narrow", value: v.daily_cap ?? "", placeholder: "∞", "aria-label": t("mod.daily_cap") }),
+      v.daily_cap, (value) => api.setUserWellbeing(v.id ?? v.user_id, { daily_cap: value === "" ? null : Number(value) }));
     clear(volunteers).append(h("h2", null, t("mod.volunteers")), table([
       { label: t("admin.name"), render: (v) => v.display_name || v.pseudonym || v.email || "—" },
       { label: t("mod.gold_votes"), render: (v) => v.gold_votes ?? "—" },
@@ -76,7 +82,10 @@ export async function moderationView(main) {
   }
 
   function renderInvites() {
-    const role = h("select", { id: "invite-role", "data-testid": "invite-role", "aria-label": t("admin.role") }, ROLES.map((r) => h("option", { value: r }, t(`role.${r}`))));
+    // Only the roles the server lets this account grant (GET /users/me: grantable_roles).
+    const grantable = ROLES.filter((r) => ((state.user && state.user.grantable_roles) || []).includes(r));
+    if (!grantable.length) { invites.remove(); return; }
+    const role = h("select", { id: "invite-role", "data-testid": "invite-role", "aria-label": t("admin.role") }, grantable.map((r) => h("option", { value: r }, t(`role.${r}`))));
     const email = h("input", { id: "invite-email", type: "email", placeholder: "email", autocomplete: "off" });
     const out = h("div", { "data-testid": "invite-result" });
     const form = h("form", { class: "inline", on: { submit: async (e) => {
@@ -101,14 +110,10 @@ export async function moderationView(main) {
       rows = Array.isArray(data) || listOf(data).length ? listOf(data) : Object.entries(data || {}).map(([category, threshold]) => ({ category, threshold }));
     } catch (err) { if (!(err instanceof ApiError) || err.status !== 404) showError(err); }
     clear(thresholds).append(h("h2", null, t("mod.thresholds")), table([
-      { label: t("case.category"), render: (r) => r.category || r.name },
-      { label: t("mod.threshold"), render: (r) => {
-        const input = h("input", { type: "number", min: 0.01, max: 0.99, step: 0.01, class: "narrow", value: r.threshold, "aria-label": `${t("mod.threshold")}: ${r.category || r.name}` });
-        input.addEventListener("change", async () => {
-          try { await api.setThreshold(r.category || r.name, Number(input.value)); toast(t("common.saved")); } catch (err) { showError(err); }
-        });
-        return input;
-      } },
+      { label: t("case.category"), render: (r) => categoryLabel(r.category || r.name) },
+      { label: t("mod.threshold"), render: (r) => saveOnChange(
+        h("input", { type: "number", min: 0.01, max: 0.99, step: 0.01, class: "narrow", value: r.threshold, "aria-label": `${t("mod.threshold")}: ${categoryLabel(r.category || r.name)}`, "data-category": r.category || r.name }),
+        r.threshold, (value) => api.setThreshold(r.category || r.name, Number(value))) },
     ], rows, { empty: t("common.unavailable") }));
   }
 
@@ -125,9 +130,9 @@ export async function moderationView(main) {
         h("div", { class: "stat" }, h("b", null, String(depth.reduce((a, d) => a + (d.open || 0), 0))), h("span", null, t("mod.open_tasks"))),
         h("div", { class: "stat" }, h("b", null, String(depth.reduce((a, d) => a + (d.needs_moderator || 0), 0))), h("span", null, t("mod.disagreements"))),
         h("div", { class: "stat" }, h("b", null, String(s.decisions_in_window ?? "—")), h("span", null, t("mod.decisions_window", { n: s.window_days ?? "" }))),
-        h("div", { class: "stat" }, h("b", null, s.median_hours_to_decision == null ? "—" : `${Number(s.median_hours_to_decision).toFixed(1)} h`), h("span", null, t("mod.median_decision"))),
+        h("div", { class: "stat" }, h("b", null, s.median_hours_to_decision == null ? "—" : t("mod.hours", { n: Number(s.median_hours_to_decision).toFixed(1) })), h("span", null, t("mod.median_decision"))),
         h("div", { class: "stat" }, h("b", null, fmtPct(s.agreement && s.agreement.pairwise_agreement)), h("span", null, t("mod.agreement")))),
-      depth.length ? barChart(depth.map((d) => ({ name: d.category, values: { open: (d.open || 0) / max, needs_moderator: (d.needs_moderator || 0) / max } })),
+      depth.length ? barChart(depth.map((d) => ({ name: categoryLabel(d.category), values: { open: (d.open || 0) / max, needs_moderator: (d.needs_moderator || 0) / max } })),
         [t("mod.open_tasks"), t("mod.disagreements")], { keys: ["open", "needs_moderator"], yLabel: t("mod.queue_share"), testid: "queue-depth" }) : null);
   }
 

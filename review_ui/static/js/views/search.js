@@ -3,7 +3,7 @@
 import { api, ApiError } from "../api.js";
 import { h, clear, fmtDate, fmtPct, listOf, table } from "../dom.js";
 import { t, locale } from "../i18n.js";
-import { showError, state } from "../app.js";
+import { errorMessage, showError, state } from "../app.js";
 import { categoryName, categoryOptions, field, highlight, isoFromInput, loadCategories, pager, scrollBox } from "./staff.js";
 
 const TASK_STATUSES = ["open", "needs_moderator", "decided", "cancelled"];
@@ -68,7 +68,7 @@ export async function searchView(main) {
       page = await api.search(query);
     } catch (err) {
       count.textContent = t("search.failed");
-      results.append(h("p", { class: "error", role: "alert", "data-testid": "search-error" }, `${t("error.prefix")} ${err.message || err}`));
+      results.append(h("p", { class: "error", role: "alert", "data-testid": "search-error" }, `${t("error.prefix")}: ${errorMessage(err)}`));
       return;
     }
     const hits = listOf(page);

@@ -3,13 +3,13 @@
 import { api } from "../api.js";
 import { h, clear, fmtDate, fmtPct, listOf, table } from "../dom.js";
 import { t, locale } from "../i18n.js";
-import { showError, toast } from "../app.js";
+import { errorMessage, showError, toast } from "../app.js";
 import { field, scrollBox } from "./staff.js";
 
 const KINDS = ["site", "forum", "telegram", "feed"];
 
 function errorText(err) {
-  return `${t("error.prefix")} ${err.status ? `${err.status}: ` : ""}${err.message || err}`;
+  return `${t("error.prefix")}: ${errorMessage(err)}`;
 }
 
 export async function sourcesView(main) {
