@@ -405,7 +405,10 @@ export async function queueView(main) {
     if (!draft) writeDraft(null);
     tick();
     loadMedia(task);
-    focusItem();
+    // The new item takes the keyboard (on the queue the item is the page's content), unless the
+    // reviewer moved it elsewhere: the navigation or a filter keeps it.
+    const active = document.activeElement;
+    if (!active || active === document.body || active.id === "main" || card.contains(active) || controls.contains(active)) focusItem();
   }
 
   // Off the critical path: the item shows at once, its thumbnails follow when the API answers.
