@@ -227,6 +227,7 @@ def test_exposure_settings_blur_the_text_until_revealed(
     assert page.evaluate(blurred), "the button blurs it again"
     # The own limit is counted in the queue's wellbeing bar as the volunteer decides.
     assert page.locator("[data-testid=own-budget-drugs]").inner_text().endswith(" 0/5")
+    page.wait_for_selector(ARMED_ITEM)
     page.keyboard.press("1")
     page.wait_for_function("() => document.querySelector('[data-testid=own-budget-drugs]').textContent.endsWith('1/5')")
     assert page.saqshy_errors == []
