@@ -9,6 +9,7 @@ const SAFE_ATTRS = new Set([
   "stroke-width", "text-anchor", "dominant-baseline", "transform", "opacity", "font-size", "rx",
   "data-testid", "data-key", "data-route", "data-id", "data-category", "aria-label", "aria-live",
   "aria-hidden", "aria-pressed", "aria-current", "open", "multiple", "size", "accept", "spellcheck",
+  "aria-expanded", "aria-controls", "aria-describedby",
 ]);
 const SVG_NS = "http://www.w3.org/2000/svg";
 const SVG_TAGS = new Set(["svg", "g", "path", "line", "rect", "circle", "text", "polyline", "title", "tspan"]);
