@@ -2,7 +2,7 @@
 // drawn as charts, the score distribution per source over time, and the retraining loop (train a
 // candidate, compare it with production, promote it or roll back; views/retrain.js).
 import { api, ApiError } from "../api.js";
-import { h, clear, fmtDate, fmtNum, listOf, table } from "../dom.js";
+import { h, append, clear, fmtDate, fmtNum, listOf, table } from "../dom.js";
 import { t, locale } from "../i18n.js";
 import { showError } from "../app.js";
 import { lineChart, barChart, heatStrip } from "../charts.js";
@@ -84,7 +84,7 @@ export async function mlView(main) {
   }
 
   function announce(change) {
-    clear(result).append(h("p", { class: "ml-pass", "data-testid": "ml-result-text" }, changeSummary(change)));
+    append(clear(result), [h("p", { class: "ml-pass", "data-testid": "ml-result-text" }, changeSummary(change))]);
   }
 
   async function changed(change) {
@@ -171,7 +171,7 @@ export async function mlView(main) {
       h("h3", null, t("ml.pr_curves")),
       curves.length ? lineChart(curves, { xLabel: t("ml.metric.recall"), yLabel: t("ml.metric.precision"), testid: "pr-chart" })
         : v.pr_curves_png ? h("img", { src: v.pr_curves_png, alt: t("ml.pr_curves"), class: "pr-image" }) : h("p", { class: "muted" }, t("ml.no_curves")),
-      h("div", { class: "cols" },
+      h("div", { class: "ml-cols" },
         h("div", null, h("h3", null, t("ml.per_category")), perCategory.length ? metricChart(perCategory, "per-category-chart") : null, scrollBox(metricTable(perCategory), t("ml.per_category"))),
         h("div", null, h("h3", null, t("ml.per_language")), perLanguage.length ? metricChart(perLanguage, "per-language-chart") : null, scrollBox(metricTable(perLanguage), t("ml.per_language")))));
     if (compare && actions) actions.open();

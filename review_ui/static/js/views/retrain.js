@@ -1,7 +1,7 @@
 // The retraining loop in the ML view: train a candidate (a job whose stage, progress and ETA are
 // polled), compare it with production (its gate report), promote it, or roll production back.
 import { api, ApiError } from "../api.js";
-import { h, clear, fmtNum, modal, table } from "../dom.js";
+import { h, append, clear, fmtNum, modal, table } from "../dom.js";
 import { t } from "../i18n.js";
 import { showError } from "../app.js";
 import { lineChart } from "../charts.js";
@@ -105,7 +105,7 @@ export function trainPanel({ onTrained }) {
         state.cancel_requested ? t("ml.job_cancelled") : t("ml.job_failed", { error: state.last_error || "—" }));
     }
     job.hidden = false;
-    clear(job).append(
+    append(clear(job), [
       h("p", { class: "ml-job-stage", "data-testid": "ml-job-stage" },
         h("b", null, t(`ml.job_status_${state.status}`)), state.stage ? ` · ${t(`ml.stage_${state.stage}`)}` : ""),
       h("div", { class: "ml-progress-row" },
@@ -117,7 +117,7 @@ export function trainPanel({ onTrained }) {
       active && !state.cancel_requested ? h("div", { class: "actions" }, h("button", {
         type: "button", "data-testid": "ml-job-cancel", on: { click: (e) => cancel(state.key, e.currentTarget) },
       }, t("ml.job_cancel"))) : null,
-      outcome);
+      outcome]);
   }
 
   const resumed = sessionStorage.getItem(JOB_STORAGE);
@@ -180,10 +180,10 @@ function prCurves(report, categories) {
   const holder = h("div", { class: "ml-pr-chart" });
   const points = (c) => (c && Array.isArray(c.recall) ? c.recall.map((r, i) => [Number(r), Number(c.precision[i])]) : []);
   const draw = (name) => {
-    clear(holder).append(lineChart([
+    append(clear(holder), [lineChart([
       { name: t("ml.candidate"), points: points(curves[name].candidate) },
       { name: t("ml.production"), points: points(curves[name].production) },
-    ], { xLabel: t("ml.metric.recall"), yLabel: t("ml.metric.precision"), testid: "ml-gate-pr-chart" }));
+    ], { xLabel: t("ml.metric.recall"), yLabel: t("ml.metric.precision"), testid: "ml-gate-pr-chart" })]);
   };
   const pick = h("select", { "data-testid": "ml-pr-output", on: { change: (e) => draw(e.currentTarget.value) } },
     names.map((n) => h("option", { value: n }, outputName(categories, n))));
