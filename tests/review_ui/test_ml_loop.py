@@ -20,6 +20,7 @@ from saqshy.settings import Settings
 from tests.classifier.conftest import shuffled_dataset, tiny_base, tiny_dataset, tiny_train_config
 from tests.classifier.review_factories import keyword_reviews
 from tests.review_ui.conftest import LiveServer, Seed
+from tests.review_ui.test_ml_view import phone_layout_problems, press
 
 __all__ = ["tiny_base"]  # the session fixture, shared with the classifier tests
 
@@ -32,7 +33,8 @@ DECISIONS = 30
 @pytest.fixture
 def settings(settings: Settings, tiny_base: Path, tmp_path: Path) -> Settings:
     """The tiny encoder and a small keyword data set: the server's retraining job trains on them."""
-    return settings.model_copy(update={"base_model": str(tiny_base), "seed_data": tiny_dataset(tmp_path / "seed.jsonl")})
+    seed_data = tiny_dataset(tmp_path / "seed.jsonl")
+    return settings.model_copy(update={"base_model": str(tiny_base), "seed_data": seed_data})
 
 
 def _weak_production(settings: Settings) -> str:
@@ -40,12 +42,6 @@ def _weak_production(settings: Settings) -> str:
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     shuffled = shuffled_dataset(settings.seed_data, settings.var_dir / "shuffled.jsonl")
     return train(settings, load_taxonomy(), [shuffled], tiny_train_config(), progress=lambda _: None)
-
-
-def _press(page: Any, testid: str) -> None:
-    """Activate a control by keyboard: focus, then Enter."""
-    page.focus(f"[data-testid={testid}]")
-    page.keyboard.press("Enter")
 
 
 def _watch_training(page: Any, shots: Path) -> list[tuple[str, int, bool]]:
@@ -61,8 +57,9 @@ def _watch_training(page: Any, shots: Path) -> list[tuple[str, int, bool]]:
         )
         if state["stage"] and (not seen or seen[-1][:2] != (state["stage"], state["value"])):
             seen.append((state["stage"], state["value"], state["eta"]))
-            if state["stage"].startswith("Running") and 0 < state["value"] < 100 and not (shots / "ml-training.png").exists():
-                page.screenshot(path=str(shots / "ml-training.png"))
+            shot = shots / "ml-training.png"
+            if state["stage"].startswith("Running") and 0 < state["value"] < 100 and not shot.exists():
+                page.screenshot(path=str(shot))
         if state["done"]:
             return seen
         time.sleep(0.25)
@@ -86,7 +83,7 @@ def test_ml_engineer_trains_compares_promotes_and_rolls_back(
 
     # Train a candidate: the stage, the progress bar and the ETA update live until the job ends.
     page.select_option("[data-testid=ml-train-mode]", "fast")
-    _press(page, "ml-train-start")
+    press(page, "ml-train-start")
     page.wait_for_selector("[data-testid=ml-job-progress]")
     seen = _watch_training(page, screenshots)
     running = [s for s in seen if s[0].startswith("Running")]
@@ -105,7 +102,8 @@ def test_ml_engineer_trains_compares_promotes_and_rolls_back(
     compare = page.locator("[data-testid=ml-compare]")
     assert "passes" in compare.locator("[data-testid=ml-verdict]").inner_text()
     assert compare.locator(".ml-per-language tbody tr").count() == 3
-    assert {"English", "Russian", "Kazakh"} <= set(compare.locator(".ml-per-language tbody td:first-child").all_inner_texts())
+    languages = compare.locator(".ml-per-language tbody td:first-child").all_inner_texts()
+    assert {"English", "Russian", "Kazakh"} <= set(languages), languages
     assert compare.locator(".ml-per-category tbody tr").count() >= 2
     assert compare.locator(".ml-checks tbody tr").count() >= 4 and compare.locator(".ml-row-fail").count() == 0
     assert compare.locator("[data-testid=ml-gate-pr-chart] polyline").count() == 2  # candidate and production
@@ -113,7 +111,7 @@ def test_ml_engineer_trains_compares_promotes_and_rolls_back(
     page.screenshot(path=str(screenshots / "ml-compare.png"), full_page=True)
 
     # Promote it: a modal confirmation, then the result and the refreshed list.
-    _press(page, "ml-promote")
+    press(page, "ml-promote")
     dialog = page.locator("[data-testid=ml-promote-dialog]")
     dialog.wait_for()
     assert dialog.evaluate("d => d.matches(':modal')")
@@ -138,7 +136,7 @@ def test_ml_engineer_trains_compares_promotes_and_rolls_back(
     assert page.locator("[data-testid=ml-compare] .ml-row-fail").count() >= 1
     assert page.locator("[data-testid=ml-compare] .ml-bad").count() >= 1
     page.screenshot(path=str(screenshots / "ml-refused.png"), full_page=True)
-    _press(page, "ml-force")
+    press(page, "ml-force")
     force = page.locator("[data-testid=ml-force-dialog]")
     force.wait_for()
     confirm = page.locator("[data-testid=ml-force-dialog-confirm]")
@@ -153,7 +151,7 @@ def test_ml_engineer_trains_compares_promotes_and_rolls_back(
     assert registry.production() == old
 
     # Roll back, confirmed in a modal dialog: the candidate is production again.
-    _press(page, "ml-rollback")
+    press(page, "ml-rollback")
     page.locator("[data-testid=ml-rollback-dialog]").wait_for()
     page.click("[data-testid=ml-rollback-dialog-confirm]")
     page.wait_for_selector(f"[data-testid=ml-result-text]:has-text('Rolled back: {new}')")
@@ -170,15 +168,6 @@ def test_ml_engineer_trains_compares_promotes_and_rolls_back(
         page.click(f"[data-testid='model-{old}']")
         page.click("[data-testid=ml-compare-toggle]")
         page.wait_for_selector("[data-testid=ml-compare] [data-testid=ml-gate-pr-chart]")
-        overflow = page.evaluate("() => document.scrollingElement.scrollWidth - window.innerWidth")
-        assert overflow <= 0, f"the ML view overflows by {overflow}px at 390 px in {code}"
-        text = page.locator("main").inner_text()
-        assert not [w for w in text.split() if w.startswith("ml.")], text
-        small = page.evaluate(
-            """() => [...document.querySelectorAll('.ml-panel button, .ml-panel select, .ml-panel input, .ml-panel summary')]
-                 .filter((el) => el.offsetParent && el.getBoundingClientRect().height < 44)
-                 .map((el) => el.outerHTML.slice(0, 80))"""
-        )
-        assert small == [], small
+        assert phone_layout_problems(page) == {"overflow_px": 0, "untranslated": [], "small_targets": []}, code
         page.screenshot(path=str(screenshots / f"ml-{code}-390.png"), full_page=True)
     assert page.saqshy_errors == []

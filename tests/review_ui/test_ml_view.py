@@ -33,7 +33,7 @@ def write_registry_version(models_dir: Path, name: str, created_at: str, *, prod
     folder.mkdir(parents=True)
     (folder / "spec.json").write_text(json.dumps({"mode": "head", "outputs": [*CATEGORIES, "illegal"]}))
     (folder / "data.json").write_text(json.dumps({"created_at": created_at, "data_hash": f"{seed:012d}"}))
-    metrics = {
+    metrics: dict[str, Any] = {
         "illegal": _binary(rng),
         "categories": {c: _binary(rng) for c in CATEGORIES},
         "languages": {lang: _binary(rng) for lang in ("en", "kk", "ru")},
@@ -95,7 +95,8 @@ def write_gate_report(models_dir: Path, candidate: str, production: str) -> None
     checks += [{"name": f"category {c} ROC-AUC", "candidate": r["candidate"], "production": r["production"],
                 "limit": round(r["production"] - 0.01, 4), "passed": r["candidate"] >= r["production"] - 0.01}
                for c, r in per_category.items()]
-    checks.append({"name": "overall Brier score", "candidate": 0.061, "production": 0.058, "limit": 0.078, "passed": True})
+    checks.append({"name": "overall Brier score", "candidate": 0.061, "production": 0.058, "limit": 0.078,
+                   "passed": True})
     recall = np.linspace(0, 1, 21)
     curve = {"recall": recall.round(4).tolist(), "precision": (1 - recall ** 3 * 0.5).round(4).tolist()}
     flips = [{"id": f"review-{n}", "lang": ("ru", "kk", "en")[n % 3], "labels": ["drugs"] if n % 2 else [],
@@ -135,24 +136,15 @@ def test_a_refused_candidate_in_every_language_at_390px(
         blocked = page.locator("[data-testid=ml-promote-blocked] li").all_inner_texts()
         assert len(blocked) == 4, blocked  # kk and three categories lose more than the margin
         texts.add(blocked[0])
-        _press(page, "ml-compare-toggle")
+        press(page, "ml-compare-toggle")
         page.wait_for_selector("[data-testid=ml-compare] [data-testid=ml-gate-pr-chart] polyline")
         assert page.locator("[data-testid=ml-compare] .ml-bad").count() == 4
         assert page.locator("[data-testid=ml-compare] .ml-row-fail").count() == 4
-        overflow = page.evaluate("() => document.scrollingElement.scrollWidth - window.innerWidth")
-        assert overflow <= 0, f"the ML view overflows by {overflow}px at 390 px in {code}"
-        main = page.locator("main").inner_text()
-        assert not [w for w in main.split() if w.startswith("ml.")], main
-        small = page.evaluate(
-            """() => [...document.querySelectorAll('.ml-panel button, .ml-panel select, .ml-panel input, .ml-panel summary')]
-                 .filter((el) => el.offsetParent && el.getBoundingClientRect().height < 44)
-                 .map((el) => el.outerHTML.slice(0, 80))"""
-        )
-        assert small == [], small
+        assert phone_layout_problems(page) == {"overflow_px": 0, "untranslated": [], "small_targets": []}, code
         page.screenshot(path=str(screenshots / f"ml-refused-{code}-390.png"), full_page=True)
     assert len(texts) == 3, texts  # the reasons are translated
     # Forcing by keyboard: the dialog is modal, its confirm waits for a typed reason; Esc closes it.
-    _press(page, "ml-force")
+    press(page, "ml-force")
     dialog = page.locator("[data-testid=ml-force-dialog]")
     dialog.wait_for()
     assert dialog.evaluate("d => d.matches(':modal')")
@@ -170,6 +162,22 @@ def test_a_refused_candidate_in_every_language_at_390px(
     assert page.saqshy_errors == []
 
 
-def _press(page: Any, testid: str) -> None:
+def press(page: Any, testid: str) -> None:
+    """Activate a control by keyboard: focus, then Enter."""
     page.focus(f"[data-testid={testid}]")
     page.keyboard.press("Enter")
+
+
+def phone_layout_problems(page: Any) -> dict[str, Any]:
+    """What breaks the ML view on a phone: horizontal overflow, keys shown untranslated, controls of the
+    view's panels under 44 px tall."""
+    return {
+        "overflow_px": max(0, page.evaluate("() => document.scrollingElement.scrollWidth - window.innerWidth")),
+        "untranslated": [w for w in page.locator("main").inner_text().split() if w.startswith("ml.")],
+        "small_targets": page.evaluate(
+            """() => [...document.querySelectorAll(
+                   '.ml-panel button, .ml-panel select, .ml-panel input, .ml-panel summary')]
+                 .filter((el) => el.offsetParent && el.getBoundingClientRect().height < 44)
+                 .map((el) => el.outerHTML.slice(0, 80))"""
+        ),
+    }
