@@ -1,7 +1,7 @@
 """The retraining loop in the ML view, as an ML engineer works it in the browser on a tiny model:
-train a candidate and watch its progress, compare it with production, promote it; a worse version
-is refused by the gate, forced with a typed reason; production is rolled back. Then the page in
-Russian and Kazakh at 390 px: nothing overflows, touch targets stay 44 px tall."""
+cancel a training; train a candidate and watch its progress; compare it with production; promote
+it; a worse version is refused by the gate, then forced with a typed reason; production is rolled
+back. Then the page in Russian and Kazakh at 390 px: nothing overflows, touch targets stay 44 px."""
 
 from __future__ import annotations
 
@@ -81,10 +81,20 @@ def test_ml_engineer_trains_compares_promotes_and_rolls_back(
     page.wait_for_selector(f"[data-testid='model-{old}']")
     assert page.locator("[data-testid=ml-promote]").count() == 0  # production itself has nothing to promote
 
+    # A training started and cancelled registers nothing; the panel says so and allows a new start.
+    press(page, "ml-train-start")
+    press(page, "ml-job-cancel")
+    page.wait_for_selector("[data-testid=ml-job-outcome]:has-text('cancelled')")
+    assert [v.name for v in registry.list()] == [old]
+
     # Train a candidate: the stage, the progress bar and the ETA update live until the job ends.
     page.select_option("[data-testid=ml-train-mode]", "fast")
+    page.wait_for_selector("[data-testid=ml-train-start]:not([disabled])")
     press(page, "ml-train-start")
-    page.wait_for_selector("[data-testid=ml-job-progress]")
+    page.wait_for_selector("[data-testid=ml-job-cancel]")
+    page.focus("[data-testid=ml-job-cancel]")
+    page.wait_for_timeout(2000)  # a poll or more: the panel is updated in place, the focus stays on Cancel
+    assert page.evaluate("() => document.activeElement.dataset.testid") == "ml-job-cancel"
     seen = _watch_training(page, screenshots)
     running = [s for s in seen if s[0].startswith("Running")]
     assert running and any(eta for _, _, eta in running), seen

@@ -44,7 +44,18 @@ export function trainPanel({ onTrained }) {
     ["fast", "full"].map((m) => h("option", { value: m }, t(`ml.train_mode_${m}`))));
   const since = h("input", { type: "date", "data-testid": "ml-train-since" });
   const start = h("button", { type: "submit", class: "primary", "data-testid": "ml-train-start" }, t("ml.train_start"));
-  const job = h("div", { class: "ml-job", "data-testid": "ml-job", role: "status", hidden: true });
+  // The job's nodes are built once and updated in place: a poll never takes the focus off Cancel.
+  const stageLine = h("p", { class: "ml-job-stage", "data-testid": "ml-job-stage", role: "status" });
+  const progress = h("progress", { max: 100, value: 0, "data-testid": "ml-job-progress", "aria-label": t("ml.progress") });
+  const percent = h("span", { class: "ml-pct", "data-testid": "ml-job-percent" });
+  const eta = h("p", { class: "muted", "data-testid": "ml-job-eta" });
+  const cancelling = h("p", { class: "muted" }, t("ml.job_cancelling"));
+  const cancelButton = h("button", { type: "button", "data-testid": "ml-job-cancel", on: { click: () => cancel() } }, t("ml.job_cancel"));
+  const cancelRow = h("div", { class: "actions" }, cancelButton);
+  const outcome = h("div", { role: "alert" });
+  const job = h("div", { class: "ml-job", "data-testid": "ml-job", tabindex: -1, hidden: true },
+    stageLine, h("div", { class: "ml-progress-row" }, progress, percent), eta, cancelling, cancelRow, outcome);
+  let followed = null;
   const form = h("form", { class: "ml-train-form", on: { submit: (e) => { e.preventDefault(); begin(); } } },
     field(t("ml.train_mode"), mode), field(t("ml.train_since"), since), h("div", { class: "ml-train-go" }, start));
   const element = h("section", { class: "card ml-panel", "data-testid": "ml-train" },
@@ -62,9 +73,9 @@ export function trainPanel({ onTrained }) {
     }
   }
 
-  async function cancel(key, button) {
-    button.disabled = true;
-    try { render(await api.cancelRetrain(key)); } catch (err) {
+  async function cancel() {
+    cancelButton.disabled = true;
+    try { render(await api.cancelRetrain(followed)); } catch (err) {
       if (!(err instanceof ApiError && err.status === 409)) showError(err);  // 409: it finished meanwhile
     }
   }
@@ -73,6 +84,7 @@ export function trainPanel({ onTrained }) {
     clearTimeout(timer);
     if (stopped) return;
     sessionStorage.setItem(JOB_STORAGE, key);
+    followed = key;
     let current;
     try {
       current = await api.retrainJob(key);
@@ -89,35 +101,37 @@ export function trainPanel({ onTrained }) {
     if (current.status === "succeeded" && current.result && current.result.version) onTrained(current.result.version);
   }
 
+  function setText(el, text) {
+    if (el.textContent !== text) el.textContent = text;
+  }
+
   function render(state) {
     const active = ACTIVE.has(state.status);
+    followed = state.key;
     start.disabled = active;
+    job.hidden = false;
     const pct = Math.round(Math.min(1, Math.max(0, Number(state.fraction) || 0)) * 100);
+    setText(stageLine, `${t(`ml.job_status_${state.status}`)}${state.stage ? ` · ${t(`ml.stage_${state.stage}`)}` : ""}`);
+    progress.value = pct;
+    setText(percent, `${pct}%`);
+    eta.hidden = !active;
+    setText(eta, state.eta_seconds != null ? t("ml.eta", { time: duration(state.eta_seconds) }) : t("ml.eta_unknown"));
+    cancelling.hidden = !(active && state.cancel_requested);
+    cancelRow.hidden = !(active && !state.cancel_requested);
+    cancelButton.disabled = false;
+    // The focus stays in the panel when the Cancel button goes away.
+    if (cancelRow.hidden && document.activeElement === cancelButton) (start.disabled ? job : start).focus();
+    clear(outcome);
     const result = state.result || {};
-    let outcome = null;
     if (state.status === "succeeded") {
-      outcome = h("p", { class: "ml-job-outcome", "data-testid": "ml-job-outcome" },
+      outcome.append(h("p", { class: "ml-job-outcome", "data-testid": "ml-job-outcome" },
         t("ml.job_done", { version: result.version || "—" }), " ",
         result.gate_passed === false ? h("span", { class: "ml-fail" }, t("ml.job_gate_failed", { n: (result.gate_failures || []).length }))
-          : h("span", { class: "ml-pass" }, t("ml.job_gate_passed")));
+          : h("span", { class: "ml-pass" }, t("ml.job_gate_passed"))));
     } else if (state.status === "failed") {
-      outcome = h("p", { class: "ml-job-outcome ml-fail", "data-testid": "ml-job-outcome" },
-        state.cancel_requested ? t("ml.job_cancelled") : t("ml.job_failed", { error: state.last_error || "—" }));
+      outcome.append(h("p", { class: "ml-job-outcome ml-fail", "data-testid": "ml-job-outcome" },
+        state.cancel_requested ? t("ml.job_cancelled") : t("ml.job_failed", { error: state.last_error || "—" })));
     }
-    job.hidden = false;
-    append(clear(job), [
-      h("p", { class: "ml-job-stage", "data-testid": "ml-job-stage" },
-        h("b", null, t(`ml.job_status_${state.status}`)), state.stage ? ` · ${t(`ml.stage_${state.stage}`)}` : ""),
-      h("div", { class: "ml-progress-row" },
-        h("progress", { max: 100, value: pct, "data-testid": "ml-job-progress", "aria-label": t("ml.progress") }),
-        h("span", { class: "ml-pct", "data-testid": "ml-job-percent" }, `${pct}%`)),
-      active ? h("p", { class: "muted", "data-testid": "ml-job-eta" },
-        state.eta_seconds != null ? t("ml.eta", { time: duration(state.eta_seconds) }) : t("ml.eta_unknown")) : null,
-      active && state.cancel_requested ? h("p", { class: "muted" }, t("ml.job_cancelling")) : null,
-      active && !state.cancel_requested ? h("div", { class: "actions" }, h("button", {
-        type: "button", "data-testid": "ml-job-cancel", on: { click: (e) => cancel(state.key, e.currentTarget) },
-      }, t("ml.job_cancel"))) : null,
-      outcome]);
   }
 
   const resumed = sessionStorage.getItem(JOB_STORAGE);
