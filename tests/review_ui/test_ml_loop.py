@@ -84,7 +84,8 @@ def test_ml_engineer_trains_compares_promotes_and_rolls_back(
     # A training started and cancelled registers nothing; the panel says so and allows a new start.
     press(page, "ml-train-start")
     press(page, "ml-job-cancel")
-    page.wait_for_selector("[data-testid=ml-job-outcome]:has-text('cancelled')")
+    page.wait_for_selector("[data-testid=ml-job-cancel]", state="hidden")  # asked; it stops at its next report
+    page.wait_for_selector("[data-testid=ml-job-outcome]:has-text('cancelled')", timeout=JOB_WAIT_S * 1000)
     assert [v.name for v in registry.list()] == [old]
 
     # Train a candidate: the stage, the progress bar and the ETA update live until the job ends.
@@ -138,7 +139,7 @@ def test_ml_engineer_trains_compares_promotes_and_rolls_back(
     page.click("[data-testid=ml-promote-dialog-confirm]")
     refusal = page.locator("[data-testid=ml-promote-dialog-error]")
     refusal.wait_for(timeout=120_000)
-    assert refusal.inner_text().startswith("Refused:")
+    assert refusal.inner_text().startswith("Refused: the gate refuses this version")
     page.click("[data-testid=ml-promote-dialog-cancel]")
     page.wait_for_selector("[data-testid=ml-promote][disabled]")
     blocked = page.locator("[data-testid=ml-promote-blocked]").inner_text()

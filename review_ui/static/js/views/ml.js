@@ -96,7 +96,7 @@ export async function mlView(main) {
   function askRollback() {
     confirmChange({
       title: t("ml.rollback_title"), text: t("ml.rollback_text", { version: production() || "—" }),
-      confirmText: t("ml.rollback_confirm"), danger: true, testid: "ml-rollback-dialog",
+      confirmText: t("ml.rollback_confirm"), refusedText: t("ml.refused_rollback"), danger: true, testid: "ml-rollback-dialog",
       run: (reason) => api.rollbackModel({ reason }), onDone: changed,
     });
   }
@@ -138,7 +138,7 @@ export async function mlView(main) {
         title: t(forced ? "ml.force_title" : "ml.promote_title", { version: v.version }),
         text: t(forced ? "ml.force_text" : "ml.promote_text", { version: v.version, production: production() || "—" }),
         details: reasons, reasonRequired: forced, danger: forced, testid: forced ? "ml-force-dialog" : "ml-promote-dialog",
-        confirmText: t(forced ? "ml.force_confirm" : "ml.promote_confirm"),
+        confirmText: t(forced ? "ml.force_confirm" : "ml.promote_confirm"), refusedText: t("ml.refused_gate"),
         run: (reason) => api.promoteModel(v.version, { force: forced, reason }),
         onDone: changed,
         // The gate refused it and saved its report: show the version again with the reasons.

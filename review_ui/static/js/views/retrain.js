@@ -266,9 +266,10 @@ export function gateComparison(report, categories) {
 
 // A modal confirmation of a production change, with a reason (required for a forced promotion);
 // the request runs from the dialog, which shows a refusal and stays open so the reader sees why.
-export function confirmChange({ title, text, details = [], reasonRequired = false, confirmText, danger = false, testid, run, onDone, onRefused }) {
+export function confirmChange({ title, text, details = [], reasonRequired = false, confirmText, refusedText, danger = false, testid, run, onDone, onRefused }) {
   const reason = h("textarea", { rows: 3, maxlength: 2000, required: reasonRequired, "data-testid": `${testid}-reason` });
   const problem = h("p", { class: "ml-fail", role: "alert", "data-testid": `${testid}-error`, hidden: true });
+  const detail = h("p", { class: "muted ml-detail-text", hidden: true });
   const busy = h("p", { class: "muted", role: "status", hidden: true }, t("ml.working"));
   const confirm = h("button", { type: "button", class: danger ? "danger" : "primary", disabled: reasonRequired, "data-testid": `${testid}-confirm` }, confirmText);
   const cancel = h("button", { type: "button", "data-testid": `${testid}-cancel` }, t("common.cancel"));
@@ -277,20 +278,22 @@ export function confirmChange({ title, text, details = [], reasonRequired = fals
     h("h2", null, title), h("p", null, text),
     details.length ? h("ul", { class: "ml-reasons" }, details.map((d) => h("li", null, d))) : null,
     field(reasonRequired ? t("ml.reason_required") : t("ml.reason_optional"), reason),
-    problem, busy, h("div", { class: "actions" }, cancel, confirm)], { onClose: () => { if (refused && onRefused) onRefused(); } });
+    problem, detail, busy, h("div", { class: "actions" }, cancel, confirm)], { onClose: () => { if (refused && onRefused) onRefused(); } });
   reason.addEventListener("input", () => { confirm.disabled = reasonRequired && !reason.value.trim(); });
   cancel.addEventListener("click", () => dialog.close());
   confirm.addEventListener("click", async () => {
     if (reasonRequired && !reason.value.trim()) return;
-    confirm.disabled = true; cancel.disabled = true; busy.hidden = false; problem.hidden = true;
+    confirm.disabled = true; cancel.disabled = true; busy.hidden = false; problem.hidden = true; detail.hidden = true;
     try {
       const result = await run(reason.value.trim() || null);
       dialog.close();
       onDone(result);
     } catch (err) {
       refused = err instanceof ApiError && err.status === 409;
-      problem.textContent = refused ? t("ml.refused", { detail: err.message }) : t("ml.change_failed", { detail: errorText(err) });
+      problem.textContent = refused ? refusedText : t("ml.change_failed", { detail: errorText(err) });
       problem.hidden = false;
+      detail.textContent = refused ? err.message : "";  // the server's own words, for the record
+      detail.hidden = !refused;
       cancel.disabled = false;
       confirm.disabled = reasonRequired && !reason.value.trim();
       cancel.focus();
