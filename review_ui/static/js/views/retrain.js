@@ -115,7 +115,7 @@ export function trainPanel({ onTrained }) {
     progress.value = pct;
     setText(percent, `${pct}%`);
     eta.hidden = !active;
-    setText(eta, state.eta_seconds != null ? t("ml.eta", { time: duration(state.eta_seconds) }) : t("ml.eta_unknown"));
+    setText(eta, Number(state.eta_seconds) >= 1 ? t("ml.eta", { time: duration(state.eta_seconds) }) : t("ml.eta_unknown"));
     cancelling.hidden = !(active && state.cancel_requested);
     cancelRow.hidden = !(active && !state.cancel_requested);
     cancelButton.disabled = false;
