@@ -83,6 +83,7 @@ def test_ml_engineer_trains_compares_promotes_and_rolls_back(
 
     # A training started and cancelled registers nothing; the panel says so and allows a new start.
     press(page, "ml-train-start")
+    page.wait_for_selector("[data-testid=ml-job-cancel]")  # shown once the job is accepted
     press(page, "ml-job-cancel")
     page.wait_for_selector("[data-testid=ml-job-cancel]", state="hidden")  # asked; it stops at its next report
     page.wait_for_selector("[data-testid=ml-job-outcome]:has-text('cancelled')", timeout=JOB_WAIT_S * 1000)
