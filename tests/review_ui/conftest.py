@@ -217,6 +217,9 @@ def _env_for(settings: Settings) -> dict[str, str]:
             "PYTHONUNBUFFERED": "1",
         }
     )
+    if settings.base_model:  # the base encoder a retraining job trains on (the ML view's tests use a tiny one)
+        env["SAQSHY_BASE_MODEL"] = settings.base_model
+    env["SAQSHY_SEED_DATA"] = str(settings.seed_data)
     for name, value in UI_SETTINGS.items():
         env[f"SAQSHY_{name.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
     return env

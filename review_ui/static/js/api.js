@@ -165,6 +165,13 @@ export const api = {
   models: () => get("/models"),
   model: (version) => get(`/models/${id(version)}`),
   scoreDistribution: (query) => get("/models/score-distribution", query),
+  // the retraining loop (models.py): train a candidate as a job, its gate report, promotion, rollback
+  startRetrain: (fields) => post("/models/retrain", fields),
+  retrainJob: (key) => get(`/models/retrain/${id(key)}`),
+  cancelRetrain: (key) => post(`/models/retrain/${id(key)}/cancel`),
+  gateReport: (version) => get(`/models/${id(version)}/gate`),
+  promoteModel: (version, fields) => post(`/models/${id(version)}/promote`, fields),
+  rollbackModel: (fields) => post("/models/rollback", fields),
 
   // reviewer wellbeing (wellbeing.py, written with the UI)
   wellbeing: () => get("/wellbeing/me"),

@@ -9,7 +9,7 @@ const SAFE_ATTRS = new Set([
   "stroke-width", "text-anchor", "dominant-baseline", "transform", "opacity", "font-size", "rx",
   "data-testid", "data-key", "data-route", "data-id", "data-category", "aria-label", "aria-live",
   "aria-hidden", "aria-pressed", "aria-current", "open", "multiple", "size", "accept", "spellcheck", "list",
-  "scope", "aria-modal", "aria-labelledby", "aria-describedby",
+  "scope", "aria-modal", "aria-labelledby", "aria-describedby", "aria-expanded", "aria-controls",
 ]);
 const SVG_NS = "http://www.w3.org/2000/svg";
 const SVG_TAGS = new Set(["svg", "g", "path", "line", "rect", "circle", "text", "polyline", "title", "tspan"]);
