@@ -48,7 +48,9 @@ def _bearer(live_server: LiveServer, user: User) -> httpx.Client:
 
 def _vote(live_server: LiveServer, user: User, verdict: str, category: str | None = None) -> int:
     with closing(_bearer(live_server, user)) as client:
-        task = client.post("/tasks/claim").json()
+        claimed = client.post("/tasks/claim")
+        assert claimed.status_code == 200, (claimed.status_code, claimed.text)
+        task = claimed.json()
         response = client.post(f"/tasks/{task['id']}/votes", json={"verdict": verdict, "category": category})
         assert response.status_code == 201, response.text
         return int(task["id"])

@@ -76,7 +76,7 @@ def test_serve_answers_health_and_openapi(tmp_path: Path, workers: int) -> None:
 
 
 def test_backup_and_restore_as_a_user_runs_them(tmp_path: Path) -> None:
-    source = _env(tmp_path / "a")
+    source = _env(tmp_path / "a") | {"SAQSHY_MODELS_DIR": str(tmp_path / "a" / "models")}
     subprocess.run([*SAQSHY, "db", "upgrade"], env=source, capture_output=True, text=True, check=True)
     (tmp_path / "a" / "var" / "evidence").mkdir(parents=True)
     (tmp_path / "a" / "var" / "evidence" / "x.warc.gz").write_bytes(b"warc")
@@ -84,7 +84,7 @@ def test_backup_and_restore_as_a_user_runs_them(tmp_path: Path) -> None:
     made = subprocess.run([*SAQSHY, "backup", str(archive)], env=source, capture_output=True, text=True, check=True)
     assert "backup written" in made.stderr
 
-    target = _env(tmp_path / "b")
+    target = _env(tmp_path / "b") | {"SAQSHY_MODELS_DIR": str(tmp_path / "b" / "models")}
     restored = subprocess.run([*SAQSHY, "restore", str(archive)], env=target, capture_output=True, text=True)
     assert restored.returncode == 0, restored.stderr
     assert (tmp_path / "b" / "var" / "evidence" / "x.warc.gz").read_bytes() == b"warc"
