@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -365,3 +366,26 @@ def person(api_ctx: Context) -> Callable[..., tuple[User, dict[str, str]]]:
         return user, {"Authorization": f"Bearer {token}"}
 
     return make
+
+
+def bearer(live_server: LiveServer, user: User) -> httpx.Client:
+    """An API client signed in as ``user`` with a bearer token (data set-up beside the browser)."""
+    client = httpx.Client(base_url=live_server.url, trust_env=False, timeout=10)
+    token = client.post("/auth/login", json={"email": user.email, "password": PASSWORD}).json()["access_token"]
+    client.headers["Authorization"] = f"Bearer {token}"
+    return client
+
+
+def vote(live_server: LiveServer, user: User, verdict: str, category: str | None = None) -> int:
+    """``user`` claims the next task and votes on it over the API; the task's id."""
+    with closing(bearer(live_server, user)) as client:
+        claimed = client.post("/tasks/claim")
+        assert claimed.status_code == 200, (claimed.status_code, claimed.text)
+        task = claimed.json()
+        body: dict[str, Any] = {"verdict": verdict}
+        if category is not None:
+            body["category"] = category
+        response = client.post(f"/tasks/{task['id']}/votes", json=body)
+        assert response.status_code == 201, response.text
+        return int(task["id"])
+

@@ -9,13 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import select
 
-from saqshy.db.models import ReviewTask, Role, TaskStatus, User, Verdict, utcnow
+from saqshy.db.models import ReviewTask, Role, TaskStatus, Verdict, utcnow
 from tests.review_ui.a11y import assert_accessible
-from tests.review_ui.conftest import ARMED_ITEM, PASSWORD, LiveServer, Seed
+from tests.review_ui.conftest import ARMED_ITEM, LiveServer, Seed, bearer
 
 pytestmark = pytest.mark.integration
 
@@ -51,20 +50,13 @@ SCREENS: list[Screen] = [
 ]
 
 
-def _bearer(live_server: LiveServer, user: User) -> httpx.Client:
-    client = httpx.Client(base_url=live_server.url, trust_env=False, timeout=10)
-    token = client.post("/auth/login", json={"email": user.email, "password": PASSWORD}).json()["access_token"]
-    client.headers["Authorization"] = f"Bearer {token}"
-    return client
-
-
 def _dispute_and_case(live_server: LiveServer, seed: Seed) -> int:
     """Two volunteers disagree on one task (moderation has work); another task is decided into a case."""
     from triage_api.services import cases
 
     seed.tasks(8)
     for verdict in ("illegal", "legal"):
-        with closing(_bearer(live_server, seed.user(Role.VOLUNTEER))) as client:
+        with closing(bearer(live_server, seed.user(Role.VOLUNTEER))) as client:
             task = client.post("/tasks/claim").json()
             assert client.post(f"/tasks/{task['id']}/votes", json={"verdict": verdict}).status_code == 201
     with seed.ctx.sessions.begin() as session:
@@ -189,7 +181,7 @@ def test_exposure_settings_blur_the_text_until_revealed(
     page.click("[data-testid=save-wellbeing]")
     page.wait_for_selector(".toast.error:not([hidden])")
     assert page.evaluate("() => document.activeElement.dataset.budget") == "drugs", "focus goes to the bad field"
-    with closing(_bearer(live_server, volunteer)) as client:
+    with closing(bearer(live_server, volunteer)) as client:
         drugs = next(c for c in client.get("/wellbeing/me").json()["categories"] if c["name"] == "drugs")
     assert drugs["own_daily_budget"] is None and not drugs["blur_text"], "a refused form changes nothing"
     page.keyboard.press("Control+A")
@@ -199,7 +191,7 @@ def test_exposure_settings_blur_the_text_until_revealed(
     page.keyboard.press("Space")
     page.click("[data-testid=save-wellbeing]")
     page.wait_for_selector(".toast:not(.error):not([hidden])")
-    with closing(_bearer(live_server, volunteer)) as client:
+    with closing(bearer(live_server, volunteer)) as client:
         drugs = next(c for c in client.get("/wellbeing/me").json()["categories"] if c["name"] == "drugs")
     assert drugs["own_daily_budget"] == 5 and drugs["blur_text"]
     page.set_viewport_size({"width": 390, "height": 900})

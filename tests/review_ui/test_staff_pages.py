@@ -7,14 +7,13 @@ import json
 from contextlib import closing
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import update
 
 from classifier.taxonomy import load_taxonomy
 from review_ui import STATIC_DIR
-from saqshy.db.models import Role, Score, User
-from tests.review_ui.conftest import PASSWORD, LiveServer, Seed
+from saqshy.db.models import Role, Score
+from tests.review_ui.conftest import LiveServer, Seed, bearer, vote
 
 pytestmark = pytest.mark.integration
 
@@ -25,21 +24,6 @@ WIDE = {"width": 1280, "height": 900}
 def _dictionary(locale: str) -> dict[str, str]:
     data: dict[str, str] = json.loads((STATIC_DIR / "i18n" / f"{locale}.json").read_text(encoding="utf-8"))
     return data
-
-
-def _bearer(live_server: LiveServer, user: User) -> httpx.Client:
-    client = httpx.Client(base_url=live_server.url, trust_env=False, timeout=10)
-    token = client.post("/auth/login", json={"email": user.email, "password": PASSWORD}).json()["access_token"]
-    client.headers["Authorization"] = f"Bearer {token}"
-    return client
-
-
-def _vote(live_server: LiveServer, user: User, verdict: str) -> None:
-    with closing(_bearer(live_server, user)) as client:
-        task = client.post("/tasks/claim").json()
-        body: dict[str, Any] = {"verdict": verdict}
-        response = client.post(f"/tasks/{task['id']}/votes", json=body)
-        assert response.status_code == 201, response.text
 
 
 def _toast(page: Any) -> str:
@@ -56,7 +40,7 @@ def _disputed(live_server: LiveServer, seed: Seed, overall: float) -> list[int]:
         session.commit()
     for verdict, volunteer in (("illegal", first), ("legal", second)):
         for _ in item_ids:
-            _vote(live_server, volunteer, verdict)
+            vote(live_server, volunteer, verdict)
     return item_ids
 
 
@@ -127,8 +111,8 @@ def test_admin_refused_role_change_is_put_back(live_server: LiveServer, browser:
 def _case(live_server: LiveServer, seed: Seed) -> None:
     first, second = seed.user(Role.VOLUNTEER), seed.user(Role.VOLUNTEER)
     seed.tasks(1)
-    _vote(live_server, first, "illegal")
-    _vote(live_server, second, "illegal")
+    vote(live_server, first, "illegal")
+    vote(live_server, second, "illegal")
 
 
 def test_police_filter_by_label_and_confirmed_outcome(live_server: LiveServer, browser: Any, seed: Seed) -> None:
@@ -182,7 +166,7 @@ def test_police_filter_by_label_and_confirmed_outcome(live_server: LiveServer, b
 
 def test_invitation_asks_for_twelve_characters(live_server: LiveServer, browser: Any, seed: Seed) -> None:
     moderator = seed.user(Role.MODERATOR)
-    with closing(_bearer(live_server, moderator)) as client:
+    with closing(bearer(live_server, moderator)) as client:
         invite = client.post("/invites", json={"role": "volunteer"}).json()
         assert client.get("/users/me").json()["grantable_roles"] == ["volunteer"]
         # The server's rule: eleven characters are refused with a stable code, twelve accepted.

@@ -9,14 +9,13 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import select, update
 
 from review_ui import STATIC_DIR
-from saqshy.db.models import AuditEntry, Role, Source, SourceKind, User
+from saqshy.db.models import AuditEntry, Role, Source, SourceKind
 from saqshy.search.indexer import index_pending
-from tests.review_ui.conftest import PASSWORD, LiveServer, Seed
+from tests.review_ui.conftest import LiveServer, Seed, bearer, vote
 
 pytestmark = pytest.mark.integration
 
@@ -37,23 +36,6 @@ def _translations(key: str, **params: object) -> list[str]:
 
 def _says(text: str, key: str, **params: object) -> bool:
     return any(message in text for message in _translations(key, **params))
-
-
-def _bearer(live_server: LiveServer, user: User) -> httpx.Client:
-    client = httpx.Client(base_url=live_server.url, trust_env=False, timeout=10)
-    token = client.post("/auth/login", json={"email": user.email, "password": PASSWORD}).json()["access_token"]
-    client.headers["Authorization"] = f"Bearer {token}"
-    return client
-
-
-def _vote(live_server: LiveServer, user: User, verdict: str, category: str | None = None) -> int:
-    with closing(_bearer(live_server, user)) as client:
-        claimed = client.post("/tasks/claim")
-        assert claimed.status_code == 200, (claimed.status_code, claimed.text)
-        task = claimed.json()
-        response = client.post(f"/tasks/{task['id']}/votes", json={"verdict": verdict, "category": category})
-        assert response.status_code == 201, response.text
-        return int(task["id"])
 
 
 def _every_layout(page: Any, ready: str, nav: str) -> None:
@@ -99,8 +81,8 @@ def test_search_filters_highlights_and_opens_task_and_case(
                                   "title": "Объявление <b>1</b>", "text": f"Продаю закладки, доставка. {hostile}"}])
     seed.tasks(4)
     # Two illegal votes decide the first task and open a police case.
-    decided_task = _vote(live_server, first, "illegal", "drugs")
-    assert _vote(live_server, second, "illegal", "drugs") == decided_task
+    decided_task = vote(live_server, first, "illegal", "drugs")
+    assert vote(live_server, second, "illegal", "drugs") == decided_task
     # Triage and the decision queued the items for the index again (with their scores, tasks,
     # decision): drain it now rather than wait for the periodic job.
     index_pending(ui_ctx)
@@ -175,7 +157,7 @@ def test_audit_log_filters_and_chain_status(
 ) -> None:
     admin = seed.user(Role.ADMIN)
     moderator = seed.user(Role.MODERATOR)
-    with closing(_bearer(live_server, moderator)) as client:
+    with closing(bearer(live_server, moderator)) as client:
         source = client.post("/sources", json={"url": "https://board.example.kz/", "kind": "site"}).json()
         assert client.post(f"/sources/{source['id']}/crawl").status_code == 200
 
@@ -224,8 +206,8 @@ def test_gold_task_from_an_item_gives_volunteers_an_accuracy(
     volunteer = seed.user(Role.VOLUNTEER)
     first, second = seed.user(Role.VOLUNTEER), seed.user(Role.VOLUNTEER)
     decided_item, gold_item = seed.tasks(2)
-    _vote(live_server, first, "illegal", "drugs")
-    _vote(live_server, second, "illegal", "drugs")  # the first task (the decided item) is decided
+    vote(live_server, first, "illegal", "drugs")
+    vote(live_server, second, "illegal", "drugs")  # the first task (the decided item) is decided
 
     page = live_server.page(browser)
     live_server.sign_in(page, moderator)
@@ -255,7 +237,7 @@ def test_gold_task_from_an_item_gives_volunteers_an_accuracy(
     assert f"#{gold_item}" in page.locator("[data-testid=gold-tasks] tbody").inner_text()
 
     # The volunteer answers it right: their accuracy is no longer "—".
-    _vote(live_server, volunteer, "illegal", "drugs")
+    vote(live_server, volunteer, "illegal", "drugs")
     page.reload()
     row = page.locator("[data-testid=gold-accuracy] tr", has_text=volunteer.display_name)
     row.wait_for()

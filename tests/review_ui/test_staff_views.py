@@ -6,27 +6,12 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from saqshy.db.models import Role, User
-from tests.review_ui.conftest import PASSWORD, LiveServer, Seed
+from tests.review_ui.conftest import LiveServer, Seed, bearer, vote
 
 pytestmark = pytest.mark.integration
-
-
-def _bearer(live_server: LiveServer, user: User) -> httpx.Client:
-    client = httpx.Client(base_url=live_server.url, trust_env=False, timeout=10)
-    token = client.post("/auth/login", json={"email": user.email, "password": PASSWORD}).json()["access_token"]
-    client.headers["Authorization"] = f"Bearer {token}"
-    return client
-
-
-def _vote(live_server: LiveServer, user: User, verdict: str) -> None:
-    with closing(_bearer(live_server, user)) as client:
-        task = client.post("/tasks/claim").json()
-        response = client.post(f"/tasks/{task['id']}/votes", json={"verdict": verdict})
-        assert response.status_code == 201, response.text
 
 
 def test_moderator_resolves_invites_and_caps(
@@ -36,8 +21,8 @@ def test_moderator_resolves_invites_and_caps(
     second = seed.user(Role.VOLUNTEER)
     moderator = seed.user(Role.MODERATOR)
     seed.tasks(2)
-    _vote(live_server, first, "illegal")
-    _vote(live_server, second, "legal")
+    vote(live_server, first, "illegal")
+    vote(live_server, second, "legal")
 
     page = live_server.page(browser)
     live_server.sign_in(page, moderator)
@@ -108,7 +93,7 @@ def test_language_is_per_user_and_settings_persist(live_server: LiveServer, brow
     other.check("input[data-category=suicide]")
     other.click("section.card button.primary")
     other.wait_for_selector(".toast:not([hidden])")
-    with closing(_bearer(live_server, volunteer)) as client:
+    with closing(bearer(live_server, volunteer)) as client:
         body = client.get("/wellbeing/me").json()
     assert "suicide" not in body["excluded_categories"] and "extremism" in body["excluded_categories"]
 
