@@ -251,9 +251,11 @@ def test_note_survives_a_language_switch(live_server: LiveServer, browser: Any, 
     first = _task(page)
     page.fill("#note", "half-written note")
     page.select_option("#vote-category", "fraud")
+    # The switch redraws the page: wait for the new item, not the old one still on screen meanwhile.
+    page.evaluate("document.getElementById('item').dataset.before = '1'")
     page.click("[data-testid=lang-kk]")
     page.wait_for_function("() => document.documentElement.lang === 'kk'")
-    page.wait_for_selector(ARMED_ITEM)
+    page.wait_for_selector("#item[data-armed]:not([data-before])")
     assert _task(page) == first
     assert page.input_value("#note") == "half-written note"
     assert page.input_value("#vote-category") == "fraud"

@@ -251,6 +251,7 @@ function writeDraft(draft) {
 export async function queueView(main) {
   let task = null;
   let busy = false;
+  let filterChanged = false;
   let lastActivity = Date.now();
   let lastExtend = Date.now();
   let categories = [];
@@ -312,7 +313,9 @@ export async function queueView(main) {
 
   // Another category or language: the item held goes back to the queue and one that fits is claimed.
   async function changeFilter() {
-    if (busy) return;
+    // A change made while a claim is in flight is applied when that claim ends, never dropped.
+    if (busy) { filterChanged = true; return; }
+    filterChanged = false;
     only = { category: filterCategory.value, language: filterLanguage.value };
     try { localStorage.setItem(FILTER_KEY, JSON.stringify(only)); } catch { /* private mode */ }
     if (task) {
@@ -323,6 +326,11 @@ export async function queueView(main) {
       writeDraft(null);
     }
     await next();
+  }
+  // The end of any work in flight: a filter changed meanwhile takes effect now.
+  function settle() {
+    busy = false;
+    if (filterChanged) changeFilter();
   }
   filterCategory.addEventListener("change", changeFilter);
   filterLanguage.addEventListener("change", changeFilter);
@@ -440,7 +448,7 @@ export async function queueView(main) {
       if (err instanceof ApiError && (err.status === 404 || err.status === 204)) renderEmpty(t(only.category || only.language ? "queue.filter_empty" : "queue.empty"));
       else { renderEmpty(t("queue.error")); showError(err); }
     } finally {
-      busy = false;
+      settle();
     }
     countQueue();
   }
@@ -520,7 +528,7 @@ export async function queueView(main) {
     } catch (err) {
       showError(err);
     } finally {
-      busy = false;
+      settle();
     }
   }
 
