@@ -5,6 +5,7 @@ as the queue showed it, their own vote and the task's outcome, in Russian, Kazak
 from __future__ import annotations
 
 import json
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import pytest
 
 from review_ui import STATIC_DIR
 from saqshy.db.models import Role
-from tests.review_ui.conftest import LiveServer, Seed, vote
+from tests.review_ui.conftest import LiveServer, Seed, bearer, vote
 
 pytestmark = pytest.mark.integration
 
@@ -107,4 +108,22 @@ def test_someone_elses_decision_is_not_shown(live_server: LiveServer, browser: A
     page.wait_for_selector("[data-testid=decision-missing]")
     assert page.inner_text("[data-testid=decision-missing]") == _t("en", "mydecision.not_found")
     assert not page.query_selector_all("[data-testid=item-text]")
+    page.context.close()
+
+
+def test_the_text_stays_blurred_as_the_volunteer_chose(live_server: LiveServer, browser: Any, seed: Seed) -> None:
+    seed.tasks(1)
+    volunteer = seed.user(Role.VOLUNTEER)
+    task_id = vote(live_server, volunteer, "illegal", "drugs")
+    with closing(bearer(live_server, volunteer)) as client:
+        assert client.put("/wellbeing/me", json={"blur_text_categories": ["drugs"]}).status_code == 200
+    page = live_server.page(browser)
+    live_server.sign_in(page, volunteer)
+    page.goto(f"/#/me/decision/{task_id}")
+    page.wait_for_selector("[data-testid=decision-item] [data-testid=item-text].blurred")
+    # Revealed by `m`, as in the queue, and blurred again by a second `m`.
+    page.keyboard.press("m")
+    page.wait_for_selector("[data-testid=item-text]:not(.blurred)")
+    page.keyboard.press("m")
+    page.wait_for_selector("[data-testid=item-text].blurred")
     page.context.close()
