@@ -376,7 +376,9 @@ def bearer(live_server: LiveServer, user: User) -> httpx.Client:
     return client
 
 
-def vote(live_server: LiveServer, user: User, verdict: str, category: str | None = None) -> int:
+def vote(
+    live_server: LiveServer, user: User, verdict: str, category: str | None = None, note: str | None = None
+) -> int:
     """``user`` claims the next task and votes on it over the API; the task's id."""
     with closing(bearer(live_server, user)) as client:
         claimed = client.post("/tasks/claim")
@@ -385,6 +387,8 @@ def vote(live_server: LiveServer, user: User, verdict: str, category: str | None
         body: dict[str, Any] = {"verdict": verdict}
         if category is not None:
             body["category"] = category
+        if note is not None:
+            body["note"] = note
         response = client.post(f"/tasks/{task['id']}/votes", json=body)
         assert response.status_code == 201, response.text
         return int(task["id"])

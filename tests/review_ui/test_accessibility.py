@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from saqshy.db.models import ReviewTask, Role, TaskStatus, Verdict, utcnow
+from saqshy.db.models import Case, ReviewTask, Role, TaskStatus, Verdict, utcnow
 from tests.review_ui.a11y import assert_accessible
-from tests.review_ui.conftest import ARMED_ITEM, LiveServer, Seed, bearer
+from tests.review_ui.conftest import ARMED_ITEM, LiveServer, Seed, bearer, vote
 
 pytestmark = pytest.mark.integration
 
@@ -37,6 +37,7 @@ STAFF = (Role.VOLUNTEER, Role.MODERATOR, Role.ADMIN)
 SCREENS: list[Screen] = [
     Screen("queue", "/#/queue", "[data-testid=item-text], [data-testid=queue-empty]", STAFF),
     Screen("me", "/#/me", "main h1", STAFF),
+    Screen("my-decision", "/#/me/decision/{task_id}", "[data-testid=decision-item] [data-testid=item-text]", STAFF),
     Screen("moderation", "/#/moderation", "article.dispute", (Role.MODERATOR, Role.ADMIN)),
     Screen("police", "/#/police", "[data-testid=cases]", (Role.POLICE, Role.ADMIN)),
     Screen("case", "/#/cases/{case_id}", "main h1", (Role.POLICE, Role.ADMIN)),
@@ -71,8 +72,8 @@ def _save(page: Any, screenshots: Path, name: str) -> None:
     page.screenshot(path=str(screenshots / name), full_page=True)
 
 
-def _show(page: Any, screen: Screen, case_id: int) -> None:
-    page.goto(screen.path.format(case_id=case_id))
+def _show(page: Any, screen: Screen, case_id: int, task_id: int = 0) -> None:
+    page.goto(screen.path.format(case_id=case_id, task_id=task_id))
     page.wait_for_selector(screen.ready)
     page.wait_for_load_state("networkidle")
 
@@ -93,13 +94,17 @@ def test_every_screen_passes_axe(live_server: LiveServer, browser: Any, seed: Se
     page.wait_for_selector("[data-testid=login-form]")
     check(page, "login")
     page.context.close()
+    with seed.ctx.sessions() as session:
+        case_task_id = session.get_one(Case, case_id).task_id
     for role in Role:
         user = seed.user(role)
+        # A volunteer's own decision; staff open the case's task (no vote of theirs).
+        task_id = vote(live_server, user, "illegal", "drugs") if role is Role.VOLUNTEER else case_task_id
         page = live_server.page(browser, color_scheme=scheme)
         live_server.sign_in(page, user)
         for screen in SCREENS:
             if role in screen.roles:
-                _show(page, screen, case_id)
+                _show(page, screen, case_id, task_id)
                 check(page, f"{screen.name} as {role.value}")
                 # Crawled text is read in its own language by assistive technology.
                 langs = page.eval_on_selector_all("[data-testid=item-text]", "(els) => els.map((e) => e.lang)")

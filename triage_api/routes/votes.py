@@ -11,14 +11,16 @@ from sqlalchemy.orm import Session
 from saqshy.db.models import Role, User
 from triage_api.deps import Caller, SessionDep, SessionRunnerDep, SettingsDep, caller_with_roles, require_roles
 from triage_api.schemas.common import IdPath, LimitParam, OffsetParam, Page, json_response
-from triage_api.schemas.convert import task_for_review
+from triage_api.schemas.convert import my_decision, task_for_review
 from triage_api.schemas.tasks import TaskForReview
-from triage_api.schemas.votes import MyVote, VoteCast, VoteCreate, VotePublic
+from triage_api.schemas.votes import MyDecision, MyVote, VoteCast, VoteCreate, VotePublic
 from triage_api.services import votes
 
 router = APIRouter(tags=["votes"])
 
 Reviewer = Annotated[User, Depends(require_roles(Role.VOLUNTEER, Role.MODERATOR))]
+# Volunteers open the tasks they voted on; staff who can list tasks may open any.
+DecisionReader = Annotated[User, Depends(require_roles(Role.VOLUNTEER, Role.MODERATOR, Role.ADMIN, Role.ML_ENGINEER))]
 # Voting is the queue's hot path: its caller is resolved in the endpoint's session (deps.Caller,
 # deps.SessionRunner).
 ReviewerCaller = Annotated[Caller, Depends(caller_with_roles(Role.VOLUNTEER, Role.MODERATOR))]
@@ -74,3 +76,12 @@ def my_votes(user: Reviewer, session: SessionDep, offset: OffsetParam = 0, limit
         for v, t in rows
     ]
     return Page(items=items, total=total, offset=offset, limit=limit)
+
+
+@router.get("/votes/mine/{task_id}", response_model=MyDecision,
+            responses={404: {"description": "No such task among those you voted on."}})
+def my_decision_of_task(task_id: IdPath, user: DecisionReader, session: SessionDep) -> MyDecision:
+    """Volunteer (a task they voted on), moderator, admin, ML engineer (any): the item as the queue
+    showed it, your own vote on it, and how the task stands now; never others' votes."""
+    task, vote = votes.my_decision(session, user, task_id)
+    return my_decision(session, task, vote)

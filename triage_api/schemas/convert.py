@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from classifier.jobs import field_spans
-from saqshy.db.models import ReviewTask
+from saqshy.db.models import ReviewTask, Vote
 from saqshy.settings import Settings
 from triage_api.schemas.tasks import (
     ItemForReview,
@@ -16,6 +16,7 @@ from triage_api.schemas.tasks import (
     TaskPublic,
     VoteWithVoter,
 )
+from triage_api.schemas.votes import MyDecision, VotePublic
 from triage_api.services import queue, users, votes
 
 
@@ -29,6 +30,17 @@ def task_for_review(session: Session, task: ReviewTask) -> TaskForReview:
         item=ItemForReview.model_validate(task.item),
         score=_score_for_review(score, task.item.title, task.item.text) if score is not None else None,
         duplicate_count=queue.cluster_duplicates(session, task.item.cluster_id),
+    )
+
+
+def my_decision(session: Session, task: ReviewTask, vote: Vote | None) -> MyDecision:
+    """The task as the queue showed it, the caller's vote and the task's outcome so far."""
+    return MyDecision(
+        task=task_for_review(session, task),
+        vote=VotePublic.model_validate(vote) if vote is not None else None,
+        task_decision=task.decision,
+        decided_category=task.decided_category,
+        decided_at=task.decided_at,
     )
 
 

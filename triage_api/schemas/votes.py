@@ -4,6 +4,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from saqshy.db.models import TaskStatus, Verdict
 from triage_api.schemas.common import CleanNote, StrictModel, UtcDatetime
+from triage_api.schemas.tasks import TaskForReview
 
 
 class VoteCreate(StrictModel):
@@ -35,6 +36,17 @@ class VoteCast(VotePublic):
 class MyVote(VotePublic):
     task_status: TaskStatus
     task_decision: Verdict | None
+
+
+class MyDecision(BaseModel):
+    """One task as its voter saw it in the queue, their own vote, and how the task stands now
+    (never others' votes). ``vote`` is null for staff who open a task they did not vote on."""
+
+    task: TaskForReview
+    vote: VotePublic | None
+    task_decision: Verdict | None
+    decided_category: str | None
+    decided_at: UtcDatetime | None
 
 
 class Resolution(StrictModel):

@@ -416,5 +416,15 @@ def my_votes(session: Session, user: User, *, offset: int, limit: int) -> tuple[
     return rows, int(total)
 
 
+def my_decision(session: Session, user: User, task_id: int) -> tuple[ReviewTask, Vote | None]:
+    """A task with the user's own vote on it: volunteers open only tasks they voted on, staff any task."""
+    task = queue.get_task(session, task_id)
+    vote = session.scalars(select(Vote).where(Vote.task_id == task.id, Vote.user_id == user.id)).one_or_none()
+    if vote is None and user.role not in queue.STAFF_ROLES:
+        # 404 rather than 403: a volunteer cannot probe which task ids exist.
+        raise NotFound(f"task {task_id} not found", code=ErrorCode.TASK_NOT_FOUND, params={"id": task_id})
+    return task, vote
+
+
 def moderator_roles() -> frozenset[Role]:
     return frozenset({Role.MODERATOR, Role.ADMIN})

@@ -127,6 +127,7 @@ export const api = {
   vote: (taskId, fields) => post(`/tasks/${id(taskId)}/votes`, fields),
   undoVote: (voteId) => post(`/votes/${id(voteId)}/undo`),
   myVotes: (query) => get("/votes/mine", query),
+  myDecision: (taskId) => get(`/votes/mine/${id(taskId)}`),
 
   // moderation (moderation.py)
   moderationQueue: (query) => get("/moderation/queue", query),

@@ -5,6 +5,7 @@ import { loadLocale, t, has, LOCALES, locale } from "./i18n.js";
 import { categoryLabel } from "./categories.js";
 import { queueView } from "./views/queue.js";
 import { meView } from "./views/me.js";
+import { decisionView } from "./views/decision.js";
 import { moderationView } from "./views/moderation.js";
 import { policeView, caseView } from "./views/police.js";
 import { mlView } from "./views/ml.js";
@@ -33,7 +34,7 @@ const NAV = [
 ];
 
 const VIEWS = {
-  queue: queueView, me: meView, moderation: moderationView, police: policeView, case: caseView,
+  queue: queueView, me: meView, decision: decisionView, moderation: moderationView, police: policeView, case: caseView,
   ml: mlView, admin: adminView, settings: settingsView,
   search: searchView, gold: goldView, sources: sourcesView, audit: auditView,
 };
@@ -183,6 +184,7 @@ async function route() {
   }
   if (!name || name === "login") { location.hash = `#/${homeRoute(state.user.role)}`; return; }
   if (name === "cases" && args.length) { name = "case"; }
+  if (name === "me" && args[0] === "decision") { name = "decision"; args = args.slice(1); }
   const view = VIEWS[name];
   if (!view) { main.append(h("p", { class: "muted" }, t("error.not_found"))); return; }
   try {

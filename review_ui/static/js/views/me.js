@@ -37,7 +37,10 @@ export async function meView(main) {
   }
   main.append(h("section", { class: "card" }, h("h2", null, t("me.decisions")), table([
     { label: t("case.when"), render: (v) => fmtDate(v.created_at, locale()) },
-    { label: t("me.item"), render: (v) => `#${v.task_id}` },
+    { label: t("me.item"), render: (v) => h("a", {
+      href: `#/me/decision/${encodeURIComponent(v.task_id)}`, class: "decision-link", "data-testid": "decision-link",
+      "aria-label": t("mydecision.open", { id: v.task_id }),
+    }, `#${v.task_id}`) },
     { label: t("case.verdict"), render: (v) => t(`vote.${v.verdict}`) },
     { label: t("case.category"), render: (v) => categoryLabel(v.category) },
     { label: t("me.decision"), render: (v) => (v.decision || v.task_decision ? t(`vote.${v.decision || v.task_decision}`) : t("me.pending")) },
