@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, exists, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from saqshy.db.models import (
     Case,
@@ -131,12 +131,13 @@ def record_repost(session: Session, task: ReviewTask, item: ContentItem) -> Clus
 
 
 def _reposts_query(status: ClusterLabelStatus | None) -> Select[Any]:
-    original = select(ContentItem.url).where(ContentItem.id == ReviewTask.item_id).scalar_subquery()
+    original = aliased(ContentItem)
     query = (
         select(ClusterLabel, ContentItem.url, Source.name, ContentItem.fetched_at, ContentItem.language,
-               ContentItem.title, ReviewTask.item_id, original, ReviewTask.decided_at)
+               ContentItem.title, ReviewTask.item_id, original.url, ReviewTask.decided_at)
         .join(ContentItem, ContentItem.id == ClusterLabel.item_id)
         .join(ReviewTask, ReviewTask.id == ClusterLabel.task_id)
+        .join(original, original.id == ReviewTask.item_id)
         .outerjoin(Source, Source.id == ContentItem.source_id)
         .where(ClusterLabel.is_repost.is_(True))
     )
