@@ -34,7 +34,7 @@ def seed_reposts(live_server: LiveServer, seed: Seed, count: int) -> int:
     return cluster
 
 
-def _labels(seed: Seed, cluster_items: int | None = None) -> list[ClusterLabel]:
+def _labels(seed: Seed) -> list[ClusterLabel]:
     with seed.ctx.sessions() as session:
         return list(session.scalars(select(ClusterLabel).where(ClusterLabel.is_repost.is_(True))
                                     .order_by(ClusterLabel.id)))
@@ -54,9 +54,8 @@ def test_a_moderator_sees_reposts_and_acknowledges_one_by_keyboard(
 ) -> None:
     seed_reposts(live_server, seed, 3)
     assert len(_labels(seed)) == 3
-    dictionaries = {code: json.loads((ROOT / f"review_ui/static/i18n/{code}.json").read_text()) for code in ("ru", "kk", "en")}
-    shots = Path("/tmp/shots-repost")
-    shots.mkdir(exist_ok=True)
+    dictionaries = {code: json.loads((ROOT / f"review_ui/static/i18n/{code}.json").read_text())
+                    for code in ("ru", "kk", "en")}
     for code, words in dictionaries.items():
         moderator = seed.user(Role.MODERATOR, locale=code)
         page = live_server.page(browser)
@@ -76,8 +75,7 @@ def test_a_moderator_sees_reposts_and_acknowledges_one_by_keyboard(
         for width in (1280, 390):
             page.set_viewport_size({"width": width, "height": 900})
             assert page.evaluate(OVERFLOW) <= 0, f"{code} at {width} px overflows"
-            section.screenshot(path=str(shots / f"reposts-{code}-{width}.png"))
-        page.screenshot(path=str(screenshots / f"reposts-{code}-390.png"), full_page=True)
+            section.screenshot(path=str(screenshots / f"reposts-{code}-{width}.png"))
         assert live_server.foreign_requests(page) == []
         assert page.saqshy_errors == []
         page.context.close()
@@ -100,7 +98,7 @@ def test_a_moderator_sees_reposts_and_acknowledges_one_by_keyboard(
     page.locator("[data-testid=repost]").first.locator("[data-testid=repost-reopen]").click()
     page.wait_for_function("() => document.querySelectorAll('[data-testid=repost]').length === 1")
     page.set_viewport_size({"width": 1280, "height": 900})
-    page.screenshot(path=str(shots / "moderation-after.png"), full_page=True)
+    page.screenshot(path=str(screenshots / "moderation-reposts.png"), full_page=True)
     labels = {label.id: label for label in _labels(seed)}
     assert labels[acknowledged_id].status == ClusterLabelStatus.ACKNOWLEDGED
     assert labels[reopened_id].status == ClusterLabelStatus.REOPENED and labels[reopened_id].reopened_task_id

@@ -218,3 +218,19 @@ def test_the_reposts_api(client: Any, ctx: Any, make_user: Any, auth_headers: An
     case = client.get(f"/cases/{row['case_id']}", headers=police).json()
     assert [(m["item_id"], m["repost"]) for m in case["members"]] == [(row["item_id"], True)]
     assert case["members"][0]["url"] == row["url"]
+
+
+def test_search_shows_the_inherited_decision_on_the_item(
+    client: Any, ctx: Any, make_user: Any, auth_headers: Any
+) -> None:
+    from saqshy.search.indexer import index_pending
+
+    first, member = _cluster_items(ctx, 2)
+    _sync(ctx)
+    task_id = _decide_by_consensus(client, make_user, auth_headers, "legal")
+    index_pending(ctx)
+    hits = client.get("/search", params={"limit": 50}, headers=auth_headers(make_user(Role.MODERATOR))).json()["items"]
+    by_item = {hit["item_id"]: hit for hit in hits}
+    assert (by_item[member]["inherited_decision"], by_item[member]["inherited_from_task_id"]) == ("legal", task_id)
+    assert by_item[member]["decision"] is None
+    assert by_item[first]["inherited_decision"] is None and by_item[first]["decision"] == "legal"

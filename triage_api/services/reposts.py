@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Select, exists, func, select
 from sqlalchemy.orm import Session, aliased
@@ -130,7 +129,9 @@ def record_repost(session: Session, task: ReviewTask, item: ContentItem) -> Clus
 # --- Moderators ---------------------------------------------------------------------------------
 
 
-def _reposts_query(status: ClusterLabelStatus | None) -> Select[Any]:
+def _reposts_query(
+    status: ClusterLabelStatus | None,
+) -> Select[ClusterLabel, str, str, datetime, str, str | None, int, str, datetime | None]:
     original = aliased(ContentItem)
     query = (
         select(ClusterLabel, ContentItem.url, Source.name, ContentItem.fetched_at, ContentItem.language,
