@@ -110,7 +110,9 @@ def test_a_moderator_sees_reposts_and_acknowledges_one_by_keyboard(
     assert page.saqshy_errors == []
 
 
-def test_the_police_see_the_repost_in_the_case(live_server: LiveServer, browser: Any, seed: Seed) -> None:
+def test_the_police_see_the_repost_in_the_case(
+    live_server: LiveServer, browser: Any, seed: Seed, screenshots: Path
+) -> None:
     seed_reposts(live_server, seed, 1)
     (label,) = _labels(seed)
     assert label.case_id is not None
@@ -119,5 +121,9 @@ def test_the_police_see_the_repost_in_the_case(live_server: LiveServer, browser:
     page.goto(f"/#/cases/{label.case_id}")
     members = page.wait_for_selector("[data-testid=case-members]")
     assert members is not None and f"#{label.item_id}" in members.inner_text()
+    for width in (1280, 390):
+        page.set_viewport_size({"width": width, "height": 900})
+        assert page.evaluate(OVERFLOW) <= 0, f"the case at {width} px overflows"
+        members.screenshot(path=str(screenshots / f"case-members-{width}.png"))
     assert live_server.foreign_requests(page) == []
     assert page.saqshy_errors == []
