@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Select, exists, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from saqshy.db.models import (
@@ -116,8 +117,13 @@ def record_repost(session: Session, task: ReviewTask, item: ContentItem) -> Clus
         return None
     case = _case_of(session, task.id)
     label = _label(task, item, case, repost=True)
-    session.add(label)
-    session.flush()
+    try:
+        # A savepoint: two syncs of the same item's scores (PostgreSQL) leave one label, not a failed batch.
+        with session.begin_nested():
+            session.add(label)
+            session.flush()
+    except IntegrityError:
+        return None
     append_audit(session, actor_id=None, action="repost.labelled", entity_type="cluster_label", entity_id=label.id,
                  payload={"item_id": item.id, "task_id": task.id, "verdict": label.verdict.value,
                           "category": label.category, "case_id": label.case_id})
