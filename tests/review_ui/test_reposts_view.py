@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from saqshy.db.models import AuditEntry, ClusterLabel, ClusterLabelStatus, Role
+from saqshy.search.indexer import index_pending
 from tests.review_ui.conftest import ROOT, LiveServer, Seed, vote
 
 pytestmark = pytest.mark.integration
@@ -125,5 +126,11 @@ def test_the_police_see_the_repost_in_the_case(
         page.set_viewport_size({"width": width, "height": 900})
         assert page.evaluate(OVERFLOW) <= 0, f"the case at {width} px overflows"
         members.screenshot(path=str(screenshots / f"case-members-{width}.png"))
+    # In search, the repost carries the decision it inherited.
+    index_pending(seed.ctx)
+    page.goto("/#/search")
+    page.wait_for_selector("[data-testid=hit]")
+    hit = page.locator(f"[data-testid=hit][data-id='{label.item_id}']")
+    assert f"#{label.task_id}" in hit.locator("[data-testid=hit-inherited]").inner_text()
     assert live_server.foreign_requests(page) == []
     assert page.saqshy_errors == []
