@@ -106,6 +106,9 @@ class ErrorCode(enum.StrEnum):
     MODEL_ALREADY_PRODUCTION = "model_already_production"
     GATE_FAILED = "gate_failed"
     ROLLBACK_NONE = "rollback_none"
+    REPOST_NOT_FOUND = "repost_not_found"
+    REPOST_ALREADY = "repost_already"
+    REPOST_HAS_TASK = "repost_has_task"
 
 
 class SaqshyError(Exception):

@@ -116,6 +116,13 @@ class CaseOutcome(enum.StrEnum):
     DUPLICATE = "duplicate"
 
 
+class ClusterLabelStatus(enum.StrEnum):
+    INHERITED = "inherited"  # a member when its cluster was decided: nothing for a moderator to do
+    PENDING = "pending"  # a repost after the decision, waiting for a moderator
+    ACKNOWLEDGED = "acknowledged"  # a moderator agreed the decision holds for the repost
+    REOPENED = "reopened"  # a moderator sent the repost to review on its own task
+
+
 class JobStatus(enum.StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
@@ -393,6 +400,32 @@ class Case(Base):
     # The item as reviewed, frozen at escalation (a recrawl updates items in place): the evidence
     # bundle, built by a job right after, is made from this.
     item_snapshot: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class ClusterLabel(Base):
+    """An item labelled with its near-duplicate cluster's decision instead of being reviewed itself.
+
+    Written for every other member when a cluster's task is decided, and for a repost that arrives
+    after the decision (listed for moderators until one acknowledges or reopens it). When the
+    task is in a case the item joins the case, frozen in ``item_snapshot`` as the case's item is.
+    """
+
+    __tablename__ = "cluster_labels"
+    __table_args__ = (Index("ix_cluster_labels_status_created", "status", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("content_items.id", ondelete="CASCADE"), unique=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("review_tasks.id", ondelete="CASCADE"), index=True)
+    verdict: Mapped[Verdict] = mapped_column(_enum(Verdict))
+    category: Mapped[str | None] = mapped_column(String(64))
+    is_repost: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[ClusterLabelStatus] = mapped_column(_enum(ClusterLabelStatus))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"), index=True)
+    item_snapshot: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    reviewed_at: Mapped[datetime | None]
+    reopened_task_id: Mapped[int | None] = mapped_column(ForeignKey("review_tasks.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class WebhookDelivery(Base):

@@ -39,6 +39,7 @@ SCREENS: list[Screen] = [
     Screen("me", "/#/me", "main h1", STAFF),
     Screen("my-decision", "/#/me/decision/{task_id}", "[data-testid=decision-item] [data-testid=item-text]", STAFF),
     Screen("moderation", "/#/moderation", "article.dispute", (Role.MODERATOR, Role.ADMIN)),
+    Screen("reposts", "/#/moderation", "[data-testid=repost]", (Role.MODERATOR, Role.ADMIN)),
     Screen("police", "/#/police", "[data-testid=cases]", (Role.POLICE, Role.ADMIN)),
     Screen("case", "/#/cases/{case_id}", "main h1", (Role.POLICE, Role.ADMIN)),
     Screen("ml", "/#/ml", "main h1", (Role.ML_ENGINEER, Role.ADMIN)),
@@ -52,7 +53,8 @@ SCREENS: list[Screen] = [
 
 
 def _dispute_and_case(live_server: LiveServer, seed: Seed) -> int:
-    """Two volunteers disagree on one task (moderation has work); another task is decided into a case."""
+    """Two volunteers disagree on one task (moderation has work); another task is decided into a
+    case, and a near-duplicate of its item arrives after (a repost for moderators, a case member)."""
     from triage_api.services import cases
 
     seed.tasks(8)
@@ -65,7 +67,11 @@ def _dispute_and_case(live_server: LiveServer, seed: Seed) -> int:
         assert task is not None
         task.status, task.decision, task.decided_category, task.decided_at = (
             TaskStatus.DECIDED, Verdict.ILLEGAL, "drugs", utcnow())
-        return cases.open_case(session, task, seed.ctx.settings, actor_id=None).id
+        task.cluster_id = task.item.cluster_id = cluster = task.item_id
+        case_id = cases.open_case(session, task, seed.ctx.settings, actor_id=None).id
+    seed.tasks(1, items=[{"url": f"https://t.me/s/almaty_market/repost-{cluster}", "language": "ru",
+                          "title": "Закладки", "text": "Продаю закладки, доставка по Алматы.", "cluster_id": cluster}])
+    return case_id
 
 
 def _save(page: Any, screenshots: Path, name: str) -> None:

@@ -25,8 +25,9 @@ from triage_api.schemas.cases import (
     WebhookDeliveryPublic,
 )
 from triage_api.schemas.common import IdPath, LimitParam, OffsetParam, Page
+from triage_api.schemas.convert import case_member_public
 from triage_api.services import cases as cases_service
-from triage_api.services import evidence, webhooks
+from triage_api.services import evidence, reposts, webhooks
 
 CASE_READERS = (Role.POLICE, Role.MODERATOR, Role.ADMIN)
 POLICE = (Role.POLICE, Role.ADMIN)
@@ -130,6 +131,7 @@ def get_case(case_id: IdPath, session: SessionDep) -> CaseDetail:
         fetched_at=item.fetched_at,
         sha256=item.sha256,
         hours_to_offline=hours,
+        members=[case_member_public(m) for m in reposts.case_members(session, case.id)],
     )
 
 

@@ -1,4 +1,4 @@
-"""Moderation: tasks without consensus, decisions, gold tasks, volunteers' accuracy."""
+"""Moderation: tasks without consensus, decisions, gold tasks, volunteers' accuracy, reposts of decided items."""
 
 from __future__ import annotations
 
@@ -7,13 +7,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path
 from sqlalchemy import select
 
-from saqshy.db.models import CategoryThreshold, Role, TaskStatus, User
+from saqshy.db.models import CategoryThreshold, ClusterLabelStatus, Role, TaskStatus, User
 from triage_api.deps import SessionDep, SettingsDep, require_roles
 from triage_api.schemas.common import IdPath, LimitParam, OffsetParam, Page
-from triage_api.schemas.convert import task_detail, task_public
+from triage_api.schemas.convert import repost_public, task_detail, task_public
+from triage_api.schemas.reposts import RepostFilter, RepostPublic
 from triage_api.schemas.tasks import TaskDetail, TaskPublic, ThresholdPublic, ThresholdUpdate
 from triage_api.schemas.votes import GoldCreate, Resolution
-from triage_api.services import queue, votes
+from triage_api.services import queue, reposts, votes
 
 router = APIRouter(prefix="/moderation", tags=["moderation"])
 
@@ -101,5 +102,38 @@ def make_gold_from_item(item_id: IdPath, body: GoldCreate, user: Moderator, sess
     """Moderator, admin: a gold task from any stored item with a known answer (its open task, or a new one)."""
     task = votes.make_gold_from_item(session, settings, user, item_id, verdict=body.verdict, category=body.category)
     result = task_public(settings, task)
+    session.commit()
+    return result
+
+
+REPOST_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such repost."},
+    409: {"description": "The repost was already acknowledged or reopened, or its item already has a task."},
+}
+
+
+@router.get("/reposts", response_model=Page[RepostPublic])
+def list_reposts(user: Moderator, session: SessionDep, status: RepostFilter = "pending", offset: OffsetParam = 0,
+                 limit: LimitParam = 50) -> Page[RepostPublic]:
+    """Moderator, admin: items that joined a decided near-duplicate cluster, labelled with its decision."""
+    rows, total = reposts.list_reposts(session, status=None if status == "all" else ClusterLabelStatus(status),
+                                       offset=offset, limit=limit)
+    return Page(items=[repost_public(r) for r in rows], total=total, offset=offset, limit=limit)
+
+
+@router.post("/reposts/{repost_id}/acknowledge", response_model=RepostPublic, responses=REPOST_ERRORS)
+def acknowledge_repost(repost_id: IdPath, user: Moderator, session: SessionDep) -> RepostPublic:
+    """Moderator, admin: the cluster's decision holds for the repost (audited)."""
+    reposts.acknowledge(session, user, repost_id)
+    result = repost_public(reposts.get_repost(session, repost_id))
+    session.commit()
+    return result
+
+
+@router.post("/reposts/{repost_id}/reopen", response_model=RepostPublic, responses=REPOST_ERRORS)
+def reopen_repost(repost_id: IdPath, user: Moderator, session: SessionDep, settings: SettingsDep) -> RepostPublic:
+    """Moderator, admin: review the repost afresh on a task of its own (audited)."""
+    reposts.reopen(session, settings, user, repost_id)
+    result = repost_public(reposts.get_repost(session, repost_id))
     session.commit()
     return result

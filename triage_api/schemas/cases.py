@@ -6,6 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from saqshy.db.models import CaseOutcome, CaseStatus, Verdict, WebhookStatus
 from triage_api.schemas.common import CleanNote, StrictModel, UtcDatetime
+from triage_api.schemas.reposts import CaseMemberPublic
 
 
 class CasePublic(BaseModel):
@@ -36,6 +37,8 @@ class CaseDetail(CasePublic):
     fetched_at: UtcDatetime
     sha256: str
     hours_to_offline: float | None
+    # Near-duplicates of the item attached to the case: its cluster's members and later reposts.
+    members: list[CaseMemberPublic] = []
 
 
 class OutcomeUpdate(StrictModel):

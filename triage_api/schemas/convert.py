@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy.orm import Session
 
 from classifier.jobs import field_spans
-from saqshy.db.models import ReviewTask, Vote
+from saqshy.db.models import ClusterLabel, ReviewTask, Vote
 from saqshy.settings import Settings
+from triage_api.schemas.reposts import CaseMemberPublic, RepostPublic
 from triage_api.schemas.tasks import (
     ItemForReview,
     ScorePublic,
@@ -17,7 +20,7 @@ from triage_api.schemas.tasks import (
     VoteWithVoter,
 )
 from triage_api.schemas.votes import MyDecision, VotePublic
-from triage_api.services import queue, users, votes
+from triage_api.services import queue, reposts, users, votes
 
 
 def task_for_review(session: Session, task: ReviewTask) -> TaskForReview:
@@ -93,4 +96,26 @@ def task_detail(session: Session, settings: Settings, task: ReviewTask) -> TaskD
         item=ItemForReview.model_validate(task.item),
         score_detail=_score_for_review(score, task.item.title, task.item.text) if score is not None else None,
         votes=vote_list,
+    )
+
+
+def repost_public(repost: reposts.Repost) -> RepostPublic:
+    label = repost.label
+    return RepostPublic(
+        id=label.id, item_id=label.item_id, url=repost.url, title=repost.title, language=repost.language,
+        source_name=repost.source_name, fetched_at=repost.fetched_at, labelled_at=label.created_at,
+        task_id=label.task_id, original_item_id=repost.original_item_id, original_url=repost.original_url,
+        decision=label.verdict, category=label.category, decided_at=repost.decided_at, case_id=label.case_id,
+        status=label.status, reviewed_by_id=label.reviewed_by_id, reviewed_at=label.reviewed_at,
+        reopened_task_id=label.reopened_task_id,
+    )
+
+
+def case_member_public(label: ClusterLabel) -> CaseMemberPublic:
+    snapshot = label.item_snapshot or {}
+    fetched = snapshot.get("fetched_at")
+    return CaseMemberPublic(
+        item_id=label.item_id, url=snapshot.get("url"), sha256=snapshot.get("sha256"),
+        fetched_at=datetime.fromisoformat(fetched) if isinstance(fetched, str) else None,
+        repost=label.is_repost, attached_at=label.created_at,
     )

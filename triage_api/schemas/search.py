@@ -32,3 +32,7 @@ class ItemHitPublic(BaseModel):
     decided_category: str | None
     case_id: int | None
     case_status: CaseStatus | None
+    # The decision the item inherited from its near-duplicate cluster's task (it has none of its own).
+    inherited_decision: Verdict | None = None
+    inherited_category: str | None = None
+    inherited_from_task_id: int | None = None

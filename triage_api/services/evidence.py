@@ -45,7 +45,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from warcio.archiveiterator import ArchiveIterator
 
-from saqshy.db.models import Case, ContentItem, Media, MediaStatus, ReviewTask, Score, Source, User, Vote
+from saqshy.db.models import Case, ClusterLabel, ContentItem, Media, MediaStatus, ReviewTask, Score, Source, User, Vote
 from saqshy.errors import InvalidInput, NotFound, ServiceUnavailable
 from saqshy.netpolicy import without_credentials
 from saqshy.settings import Settings
@@ -279,11 +279,22 @@ def bundle_files(session: Session, case: Case, settings: Settings) -> tuple[dict
     }
     if warc.data is not None:
         files[WARC_NAME] = warc.data
+    members = _members(session, case)
+    if members:
+        files["members.json"] = _json_bytes(members)
     media_files, media_entries = _media_files(session, case.item_id, settings)
     if media_entries:
         files.update(media_files)
         files["media.json"] = _json_bytes(media_entries)
     return files, warc.info
+
+
+def _members(session: Session, case: Case) -> list[dict[str, Any]]:
+    """Near-duplicates of the item attached to the case (its cluster's members, later reposts), as frozen."""
+    labels = session.scalars(select(ClusterLabel).where(ClusterLabel.case_id == case.id).order_by(ClusterLabel.id))
+    return [{"repost": label.is_repost, "attached_at": _iso(label.created_at),
+             **{k: v for k, v in label.item_snapshot.items() if k != "source_id" and not k.startswith("evidence_")}}
+            for label in labels]
 
 
 # Extensions for originals verified as raster images; anything else is ``.bin``.

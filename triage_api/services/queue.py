@@ -59,7 +59,7 @@ from saqshy.db.models import (
 from saqshy.errors import Conflict, ErrorCode, Forbidden, InvalidInput, InvalidTransition, NotFound
 from saqshy.services.items import mark_for_reindex
 from saqshy.settings import Settings
-from triage_api.services import wellbeing
+from triage_api.services import reposts, wellbeing
 from triage_api.services.audit import append_audit
 from triage_api.services.auth import Actor, as_utc
 
@@ -115,6 +115,8 @@ class SyncResult:
     exploration: int = 0
     updated: int = 0
     folded_into_cluster: int = 0
+    # Folded into a task already decided: labelled with its decision and listed for moderators.
+    reposts: int = 0
     below_threshold: int = 0
     task_ids: list[int] = field(default_factory=list)
 
@@ -257,11 +259,7 @@ def sync_tasks_from_scores(
                 .limit(1)
             ).scalar_one_or_none()
             if existing is not None:
-                # A near-duplicate: one task per cluster; keep the stronger signal.
-                existing.duplicate_count += 1
-                result.folded_into_cluster += 1
-                if passes and existing.status == TaskStatus.OPEN and not existing.is_gold:
-                    _raise_priority(settings, tax, existing, candidate)
+                _fold(session, settings, tax, existing, candidate, passes, result)
                 continue
         if existing is not None:
             if passes and existing.status == TaskStatus.OPEN and not existing.is_gold:
@@ -307,6 +305,40 @@ def sync_tasks_from_scores(
     # Search filters on each item's latest score and its task: index the triaged items again.
     mark_for_reindex(session, sorted({score.item_id for score in scores}))
     return result
+
+
+def _fold(
+    session: Session, settings: Settings, tax: Taxonomy, task: ReviewTask, candidate: _Candidate, passes: bool,
+    result: SyncResult,
+) -> None:
+    """A near-duplicate joins its cluster's task: one task per cluster, keeping the stronger signal.
+
+    After the task's decision the item is a repost: it inherits the decision, visibly (``reposts``).
+    """
+    task.duplicate_count += 1
+    result.folded_into_cluster += 1
+    if task.status == TaskStatus.DECIDED:
+        if reposts.record_repost(session, task, candidate.item) is not None:
+            result.reposts += 1
+    elif passes and task.status == TaskStatus.OPEN and not task.is_gold:
+        _raise_priority(settings, tax, task, candidate)
+
+
+def task_for_reopened_item(session: Session, settings: Settings, item_id: int, category: str | None) -> ReviewTask:
+    """An open task of the item's own (a repost a moderator sent back to review), ranked by its latest score."""
+    tax = taxonomy()
+    item = session.get(ContentItem, item_id)
+    score = latest_score(session, item_id)
+    if item is None or score is None:  # a repost reached the queue through its score
+        raise NotFound(f"item {item_id} has no score to queue it by", code=ErrorCode.NOT_FOUND,
+                       params={"id": item_id})
+    found, p, _, closeness = _assess(tax, thresholds(session), score)
+    task = _new_task(settings, tax, _Candidate(score, item, category or found, p, closeness), exploration=False)
+    session.add(task)
+    session.flush()
+    append_audit(session, actor_id=None, action="tasks.create", entity_type="review_task", entity_id=None,
+                 payload={"task_ids": [task.id], "exploration": 0, "reopened_item_id": item_id})
+    return task
 
 
 def _refresh(settings: Settings, tax: Taxonomy, task: ReviewTask, candidate: _Candidate) -> None:

@@ -13,8 +13,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from saqshy.db.models import Case, CaseStatus, ContentItem, ReviewTask, Score, Source, TaskStatus, Verdict
+from saqshy.db.models import Case, CaseStatus, ClusterLabel, ContentItem, ReviewTask, Score, Source, TaskStatus, Verdict
 from saqshy.search.base import SearchEngine, SearchHit, SearchQuery
+from triage_api.services import reposts
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,10 @@ class ItemHit:
     decided_category: str | None
     case_id: int | None
     case_status: CaseStatus | None
+    # The decision the item inherited from its near-duplicate cluster's task (it has none of its own).
+    inherited_decision: Verdict | None = None
+    inherited_category: str | None = None
+    inherited_from_task_id: int | None = None
 
 
 def search_items(session: Session, engine: SearchEngine, query: SearchQuery) -> tuple[list[ItemHit], int]:
@@ -59,9 +64,9 @@ def search_items(session: Session, engine: SearchEngine, query: SearchQuery) -> 
         scores[score.item_id] = score  # ascending: the last one seen is the latest
     tasks = {task.item_id: task for task in session.scalars(select(ReviewTask).where(ReviewTask.item_id.in_(ids)))}
     cases = {case.item_id: case for case in session.scalars(select(Case).where(Case.item_id.in_(ids)))}
-    return [_hit(hit, items[hit.item_id], scores, tasks, cases) for hit in result.hits if hit.item_id in items], (
-        result.total
-    )
+    labels = reposts.labels_of(session, ids)
+    return [_hit(hit, items[hit.item_id], scores, tasks, cases, labels) for hit in result.hits
+            if hit.item_id in items], result.total
 
 
 def _hit(
@@ -70,12 +75,14 @@ def _hit(
     scores: dict[int, Score],
     tasks: dict[int, ReviewTask],
     cases: dict[int, Case],
+    labels: dict[int, ClusterLabel],
 ) -> ItemHit:
     item: ContentItem = row.ContentItem  # type: ignore[attr-defined]
     source_name: str | None = row.name  # type: ignore[attr-defined]
     score = scores.get(item.id)
     task = tasks.get(item.id)
     case = cases.get(item.id)
+    label = labels.get(item.id)
     return ItemHit(
         item_id=item.id,
         relevance=hit.relevance,
@@ -96,4 +103,7 @@ def _hit(
         decided_category=task.decided_category if task else None,
         case_id=case.id if case else None,
         case_status=case.status if case else None,
+        inherited_decision=label.verdict if label else None,
+        inherited_category=label.category if label else None,
+        inherited_from_task_id=label.task_id if label else None,
     )

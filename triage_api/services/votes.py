@@ -28,7 +28,7 @@ from saqshy.db.models import ContentItem, ReviewTask, Role, TaskStatus, User, Ve
 from saqshy.errors import Conflict, ErrorCode, InvalidInput, InvalidTransition, NotFound
 from saqshy.services.items import mark_for_reindex
 from saqshy.settings import Settings
-from triage_api.services import queue, users
+from triage_api.services import queue, reposts, users
 from triage_api.services.audit import append_audit
 from triage_api.services.auth import Actor, as_utc
 
@@ -136,8 +136,14 @@ def _decided(session: Session, settings: Settings, task: ReviewTask, actor_id: i
     assert task.decision is not None
     _audit_decision(session, task.id, task.decision, task.decided_category, actor_id, how)
     mark_for_reindex(session, [task.item_id])  # search filters on the decision
+    _after_decision(session, settings, task, actor_id)
+
+
+def _after_decision(session: Session, settings: Settings, task: ReviewTask, actor_id: int | None) -> None:
+    """An illegal decision opens a case; the cluster's other members inherit the decision (and join it)."""
     if task.decision == Verdict.ILLEGAL:
         _open_case(session, task, settings, actor_id)
+    reposts.label_cluster(session, task)
 
 
 def _decide(
@@ -160,7 +166,7 @@ _TASKS = cast(Table, ReviewTask.__table__)
 # columns the vote needs, not the entity (no ORM loading on every vote; ~0.1 ms less).
 _LOCK_TASK_FOR_VOTE = (
     select(_TASKS.c.id, _TASKS.c.item_id, _TASKS.c.status, _TASKS.c.lease_owner_id, _TASKS.c.lease_expires_at,
-           _TASKS.c.category, _TASKS.c.is_gold, _TASKS.c.vote_count, _TASKS.c.version,
+           _TASKS.c.category, _TASKS.c.is_gold, _TASKS.c.vote_count, _TASKS.c.version, _TASKS.c.cluster_id,
            exists().where(_VOTES.c.task_id == _TASKS.c.id, _VOTES.c.user_id == bindparam("user_id")))
     .where(_TASKS.c.id == bindparam("task_id"))
     .with_for_update(of=_TASKS)
@@ -228,11 +234,11 @@ def cast_vote(
     if outcome.decision is not None:
         decided_category = changes["decided_category"]
         _audit_decision(session, row.id, outcome.decision, decided_category, user.id, "consensus")
-        if outcome.decision == Verdict.ILLEGAL:
-            # Rare (a confirmed case): the case needs the task itself, loaded as now stored.
+        if outcome.decision == Verdict.ILLEGAL or row.cluster_id is not None:
+            # Rarer (a confirmed case, a cluster to label): these need the task itself, loaded as now stored.
             task = session.get(ReviewTask, row.id)
             assert task is not None
-            _open_case(session, task, settings, user.id)
+            _after_decision(session, settings, task, user.id)
     elif outcome.to_moderator:
         append_audit(session, actor_id=user.id, action="task.to_moderator", entity_type="review_task",
                      entity_id=row.id, payload={"reason": outcome.reason})

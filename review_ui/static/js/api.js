@@ -135,6 +135,10 @@ export const api = {
   resolve: (taskId, fields) => post(`/moderation/tasks/${id(taskId)}/resolve`, fields),
   thresholds: () => get("/moderation/thresholds"),
   setThreshold: (category, threshold) => put(`/moderation/thresholds/${id(category)}`, { threshold }),
+  // items that joined a decided near-duplicate cluster (reposts): acknowledge the decision or reopen
+  reposts: (query) => get("/moderation/reposts", query),
+  acknowledgeRepost: (repostId) => post(`/moderation/reposts/${id(repostId)}/acknowledge`),
+  reopenRepost: (repostId) => post(`/moderation/reposts/${id(repostId)}/reopen`),
   audit: (query) => get("/audit", query),
 
   // cases, search, statistics, sources (cases.py, search.py, stats.py, sources.py)

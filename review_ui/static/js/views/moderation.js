@@ -1,5 +1,5 @@
-// Moderator view: disagreements to resolve, volunteers with accuracy and daily caps, invitations,
-// thresholds per category.
+// Moderator view: disagreements to resolve, reposts of decided items, volunteers with accuracy and
+// daily caps, invitations, thresholds per category.
 import { api, ApiError, supports } from "../api.js";
 import { barChart } from "../charts.js";
 import { h, clear, fmtDate, fmtPct, listOf, table } from "../dom.js";
@@ -18,7 +18,8 @@ export async function moderationView(main) {
   const volunteers = h("section", { class: "card" }, h("h2", null, t("mod.volunteers")));
   const invites = h("section", { class: "card" }, h("h2", null, t("mod.invite")));
   const thresholds = h("section", { class: "card", "data-testid": "thresholds" }, h("h2", null, t("mod.thresholds")));
-  main.append(disagreements, volunteers, invites, thresholds);
+  const reposts = h("section", { class: "card", "data-testid": "reposts", "aria-labelledby": "reposts-title" });
+  main.append(disagreements, reposts, volunteers, invites, thresholds);
 
   async function loadDisagreements() {
     const box = h("div");
@@ -60,6 +61,48 @@ export async function moderationView(main) {
           h("button", { type: "button", class: "illegal", on: { click: () => resolve("illegal") } }, t("vote.illegal")),
           h("button", { type: "button", class: "legal", on: { click: () => resolve("legal") } }, t("vote.legal")))));
     }
+  }
+
+  // A repost carries its cluster's decision; the moderator confirms it or sends the item to review.
+  // Its URL is crawled text, shown as text: the browser never fetches it.
+  async function loadReposts(focusIndex = null) {
+    let page = { items: [], total: 0 };
+    try { page = await api.reposts({ limit: 20 }); } catch (err) { showError(err); }
+    const rows = listOf(page);
+    const title = h("h2", { id: "reposts-title", tabindex: -1 }, t("repost.title"),
+      rows.length ? h("span", { class: "badge", "data-testid": "reposts-total" }, t("repost.count", { n: page.total ?? rows.length })) : null);
+    clear(reposts).append(title, h("p", { class: "muted" }, t("repost.intro")));
+    if (!rows.length) reposts.append(h("p", { class: "muted", "data-testid": "reposts-empty" }, t("repost.none")));
+    const articles = rows.map((r, index) => repostArticle(r, index));
+    reposts.append(...articles);
+    if (focusIndex !== null) {
+      const next = articles[Math.min(focusIndex, articles.length - 1)];
+      (next ? next.querySelector("button") : title).focus();
+    }
+  }
+
+  function repostArticle(r, index) {
+    const act = async (call, done) => {
+      try { const result = await call(r.id); toast(done(result)); await loadReposts(index); } catch (err) { showError(err); }
+    };
+    const decision = `${t(`vote.${r.decision}`)}${r.category ? ` · ${categoryLabel(r.category)}` : ""}`;
+    return h("article", { class: "repost", "data-testid": "repost", "data-id": r.id, "aria-labelledby": `repost-${r.id}` },
+      h("h3", { id: `repost-${r.id}`, class: "item-title", lang: r.language || null }, r.title || t("search.untitled")),
+      h("div", { class: "meta" },
+        h("span", { class: `badge decision-${r.decision}`, "data-testid": "repost-decision" }, `${t("repost.decision")}: ${decision}`),
+        r.case_id ? h("a", { href: `#/cases/${r.case_id}`, class: "badge", "data-testid": "repost-case" }, t("repost.case", { id: r.case_id })) : null),
+      h("dl", { class: "facts" },
+        h("dt", null, t("repost.source")), h("dd", null, r.source_name || "—"),
+        h("dt", null, t("repost.url")), h("dd", null, h("code", { class: "url", "data-testid": "repost-url" }, r.url)),
+        h("dt", null, t("repost.seen")), h("dd", null, fmtDate(r.fetched_at, locale())),
+        h("dt", null, t("repost.original")), h("dd", null, t("repost.task", { id: r.task_id }), " · ",
+          t("repost.decided_at"), " ", fmtDate(r.decided_at, locale())),
+        h("dt", null, t("repost.original_url")), h("dd", null, h("code", { class: "url" }, r.original_url))),
+      h("div", { class: "actions" },
+        h("button", { type: "button", class: "primary", "data-testid": "repost-acknowledge",
+          on: { click: () => act(api.acknowledgeRepost, () => t("repost.acknowledged")) } }, t("repost.acknowledge")),
+        h("button", { type: "button", "data-testid": "repost-reopen",
+          on: { click: () => act(api.reopenRepost, (res) => t("repost.reopened", { id: res.reopened_task_id })) } }, t("repost.reopen"))));
   }
 
   async function loadVolunteers() {
@@ -137,5 +180,5 @@ export async function moderationView(main) {
   }
 
   renderInvites();
-  await Promise.all([loadStats(), loadDisagreements(), loadVolunteers(), loadThresholds()]);
+  await Promise.all([loadStats(), loadDisagreements(), loadReposts(), loadVolunteers(), loadThresholds()]);
 }

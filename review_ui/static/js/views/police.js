@@ -119,6 +119,14 @@ export async function caseView(main, id) {
       " ", h("a", { href: "/cases/evidence-public-key", download: "saqshy-evidence-public-key.pem", class: "button" }, t("case.public_key"))),
     h("section", { class: "card" }, h("h2", null, t("case.content")), item.title ? h("h3", null, item.title) : null,
       dressItemText(renderText(text(bundle["text.txt"]), null), item, null), mediaSlot),
+    // Near-duplicates of the item in the case (its cluster at the decision, reposts after): URLs as text.
+    (c.members || []).length ? h("section", { class: "card", "data-testid": "case-members" }, h("h2", null, t("repost.members")),
+      c.members.map((m) => h("dl", { class: "facts member", "data-testid": "case-member" },
+        h("dt", null, t("repost.item")), h("dd", null, `#${m.item_id} · ${t(m.repost ? "repost.member_repost" : "repost.member_cluster")}`),
+        h("dt", null, t("repost.url")), h("dd", null, h("code", { class: "url" }, m.url || "—")),
+        h("dt", null, t("repost.seen")), h("dd", null, fmtDate(m.fetched_at, locale())),
+        h("dt", null, "SHA-256"), h("dd", null, h("code", null, m.sha256 || "—")),
+        h("dt", null, t("repost.attached")), h("dd", null, fmtDate(m.attached_at, locale()))))) : null,
     h("section", { class: "card" }, h("h2", null, t("case.scores")), table([
       { label: t("ml.version"), key: "model_version" },
       { label: t("item.score"), render: (s) => fmtPct(s.score) },

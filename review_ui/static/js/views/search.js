@@ -104,6 +104,8 @@ function renderHit(hit, cats, role) {
       h("span", { class: "badge score" }, fmtPct(hit.score)),
       hit.task_status ? h("span", { class: "badge" }, t(`search.status.${hit.task_status}`)) : null,
       hit.decision ? h("span", { class: `badge decision-${hit.decision}` }, t(`vote.${hit.decision}`)) : null,
+      hit.inherited_decision ? h("span", { class: `badge decision-${hit.inherited_decision}`, "data-testid": "hit-inherited" },
+        t("repost.inherited", { decision: t(`vote.${hit.inherited_decision}`), id: hit.inherited_from_task_id })) : null,
       hit.case_id ? h("span", { class: `badge status-${hit.case_status}` }, `${t("search.case")} #${hit.case_id}`) : null,
       h("span", null, hit.source_name || "—"), h("span", null, (hit.language || "").toUpperCase()),
       h("span", null, fmtDate(hit.fetched_at, locale()))),
