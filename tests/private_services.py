@@ -62,6 +62,58 @@ def _port_open(port: int) -> bool:
     return False
 
 
+class PrivateRedis:
+    """A redis-server of the test's own, which the test may stop and start again on the same port.
+
+    ``persistent``: an append-only file, as a deployment whose crawlers share a frontier runs it
+    (the frontier lives only in Redis); without it Redis comes back empty, as the jobs port allows.
+    """
+
+    def __init__(self, workdir: Path, *, persistent: bool = False) -> None:
+        server = shutil.which("redis-server")
+        if server is None:
+            service_missing("Redis", "redis-server", "redis-server is not installed: cannot restart a private Redis")
+        assert server is not None
+        self.server = server
+        self.workdir = workdir
+        self.persistent = persistent
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        persistence = ["--appendonly", "yes", "--appendfsync", "everysec"] if self.persistent else [
+            "--appendonly", "no"]
+        self.process = subprocess.Popen(
+            [self.server, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--dir", str(self.workdir),
+             *persistence],
+            cwd=self.workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while not self.ping():
+            assert self.process.poll() is None and time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.05)
+
+    def ping(self) -> bool:
+        from redis import Redis
+
+        try:
+            client = Redis.from_url(self.url, socket_connect_timeout=1, socket_timeout=2)
+            try:
+                return bool(client.ping())
+            finally:
+                client.close()
+        except Exception:
+            return False
+
+    def stop(self) -> None:
+        """SIGTERM, as ``systemctl restart`` sends: Redis writes its append-only file and exits."""
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)
+            self.process = None
+
+
 class PrivatePostgres:
     """A PostgreSQL cluster of the test's own (initdb, pg_ctl), trust authentication on loopback."""
 

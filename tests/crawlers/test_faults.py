@@ -21,7 +21,7 @@ from sqlalchemy import select
 from crawlers.runner import CrawlSummary, run_crawl
 from crawlers.sources import add_source
 from saqshy.context import Context, build_context
-from saqshy.db.models import ContentItem
+from saqshy.db.models import ContentItem, JobStatus
 from saqshy.db.session import session_scope
 from saqshy.search.base import SearchUnavailable
 from saqshy.search.elastic import ElasticsearchEngine
@@ -30,7 +30,9 @@ from saqshy.settings import Settings
 from tests.crawlers.conftest import FAST
 from tests.crawlers.fixture_site import FixtureSite, serve
 from tests.crawlers.many_pages import ARTICLES, many_pages
-from tests.private_services import PrivateElasticsearch, free_port
+from tests.private_services import PrivateElasticsearch, PrivateRedis, free_port
+from tests.saqshy.jobs.conftest import RQHarness, job_settings
+from tests.saqshy.jobs.sample_jobs import calls
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -39,6 +41,8 @@ SAQSHY = str(Path(sys.executable).with_name("saqshy"))  # the installed command;
 WAIT = 60.0
 # A few requests in flight and a slow site: the crawl lasts long enough for the fault to land in it.
 SLOW = {**FAST, "CONCURRENT_REQUESTS": 2, "CONCURRENT_REQUESTS_PER_DOMAIN": 2}
+JOBS = 6
+JOB_SECONDS = 0.5
 
 
 @pytest.fixture
@@ -194,3 +198,53 @@ def test_elasticsearch_stopped_mid_crawl_the_crawl_goes_on_and_the_index_catches
             ctx.close()
     finally:
         es.remove()
+
+
+def test_redis_restarted_mid_crawl_and_mid_jobs_both_resume(slow_site: FixtureSite, tmp_path: Path) -> None:
+    redis = PrivateRedis(tmp_path, persistent=True)
+    redis.start()
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        var_dir=tmp_path / "var", models_dir=tmp_path / "models", database_url=None, elasticsearch_url=None,
+        redis_url=redis.url, rq_queue=f"saqshy-crawl-{uuid.uuid4().hex[:8]}",
+        crawler_timeout_seconds=5.0, crawler_allowed_networks="127.0.0.0/8",
+    )
+    ctx = build_context(settings)
+    jobs = RQHarness(job_settings(settings, rq_queue=f"saqshy-test-{uuid.uuid4().hex[:12]}"), ctx, tmp_path)
+    try:
+        with session_scope(ctx.sessions) as session:
+            add_source(session, slow_site.root + "/", "site", policy=settings.address_policy, depth=2, name="many")
+        logs = [jobs.log(f"job{n}") for n in range(JOBS)]
+        keys = [jobs.queue.enqueue("test.sleep", {"log": log, "seconds": JOB_SECONDS}) for log in logs]
+        jobs.start_worker()
+        crawls = [CrawlInBackground(settings, ["many"], overrides=SLOW, crawl_key="fault") for _ in range(2)]
+
+        # Both crawlers have pages behind them and ahead of them, a job is running: Redis restarts.
+        _wait(lambda: len(slow_site.counts()) > 15 and bool(calls(logs[0])), "the crawl and the jobs did not start",
+              diagnostics=jobs.diagnostics)
+        redis.stop()
+        time.sleep(1.0)
+        redis.start()
+
+        summaries = [crawl.result() for crawl in crawls]
+        fetched = slow_site.counts()
+        pages = {path: n for path, n in fetched.items() if path != "/robots.txt"}
+        twice = {path: n for path, n in pages.items() if n > 1}
+        # Only what was in flight when Redis went away may be fetched again.
+        assert sum(n - 1 for n in twice.values()) <= 2 * SLOW["CONCURRENT_REQUESTS"], twice
+        assert set(ARTICLES) <= set(pages), sorted(set(ARTICLES) - set(pages))
+        assert all(s.sources[0].pages > 0 for s in summaries), summaries
+        stored = _stored(ctx)
+        assert {slow_site.root + path for path in ARTICLES} <= set(stored.values())
+
+        assert jobs.queue.wait_for(keys, WAIT), jobs.diagnostics()
+        for key in keys:
+            info = jobs.queue.get(key)
+            assert info is not None and info.status == JobStatus.SUCCEEDED, (info, jobs.diagnostics())
+        assert [[call["event"] for call in calls(log)] for log in logs] == [["start", "end"]] * JOBS
+    finally:
+        jobs.stop_worker()
+        jobs.queue.close()
+        jobs.redis.close()
+        ctx.close()
+        redis.stop()
