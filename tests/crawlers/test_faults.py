@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import select
 
 from crawlers.runner import CrawlSummary, run_crawl
-from crawlers.sources import add_source
+from crawlers.sources import add_source, due_sources
 from saqshy.context import Context, build_context
 from saqshy.db.models import ContentItem, JobStatus
 from saqshy.db.session import session_scope
@@ -246,5 +246,38 @@ def test_redis_restarted_mid_crawl_and_mid_jobs_both_resume(slow_site: FixtureSi
         jobs.stop_worker()
         jobs.queue.close()
         jobs.redis.close()
+        ctx.close()
+        redis.stop()
+
+
+def test_a_crawl_whose_redis_comes_back_empty_says_it_is_incomplete_and_stays_due(
+    slow_site: FixtureSite, tmp_path: Path
+) -> None:
+    redis = PrivateRedis(tmp_path, persistent=False)  # not as deployed: the frontier is lost
+    redis.start()
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        var_dir=tmp_path / "var", models_dir=tmp_path / "models", database_url=None, elasticsearch_url=None,
+        redis_url=redis.url, rq_queue=f"saqshy-crawl-{uuid.uuid4().hex[:8]}",
+        crawler_timeout_seconds=5.0, crawler_allowed_networks="127.0.0.0/8",
+    )
+    ctx = build_context(settings)
+    try:
+        with session_scope(ctx.sessions) as session:
+            add_source(session, slow_site.root + "/", "site", policy=settings.address_policy, depth=2, name="many")
+        crawl = CrawlInBackground(settings, ["many"], overrides=SLOW, crawl_key="lost")
+        _wait(lambda: len(slow_site.counts()) > 15, "the crawl did not start")
+        redis.stop()
+        time.sleep(1.0)
+        redis.start()
+        summary = crawl.result()
+
+        source = summary.sources[0]
+        assert source.counters.get("frontier/lost") == 1, source
+        assert source.note is not None and "frontier" in source.note
+        assert not set(ARTICLES) <= set(slow_site.counts())  # what the lost frontier held was never fetched
+        with session_scope(ctx.sessions) as session:
+            assert [s.name for s in due_sources(session)] == ["many"]  # crawled again at the next round
+    finally:
         ctx.close()
         redis.stop()
