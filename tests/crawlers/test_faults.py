@@ -152,7 +152,7 @@ def test_elasticsearch_stopped_mid_crawl_the_crawl_goes_on_and_the_index_catches
     es.launch()
     try:
         settings = Settings(
-            _env_file=None,  # type: ignore[call-arg]
+            _env_file=None,
             var_dir=tmp_path / "var", models_dir=tmp_path / "models", database_url=None, redis_url=None,
             elasticsearch_url=es.url, elasticsearch_index=f"saqshy-test-{uuid.uuid4().hex[:8]}",
             crawler_timeout_seconds=5.0, crawler_allowed_networks="127.0.0.0/8",
@@ -204,7 +204,7 @@ def test_redis_restarted_mid_crawl_and_mid_jobs_both_resume(slow_site: FixtureSi
     redis = PrivateRedis(tmp_path, persistent=True)
     redis.start()
     settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         var_dir=tmp_path / "var", models_dir=tmp_path / "models", database_url=None, elasticsearch_url=None,
         redis_url=redis.url, rq_queue=f"saqshy-crawl-{uuid.uuid4().hex[:8]}",
         crawler_timeout_seconds=5.0, crawler_allowed_networks="127.0.0.0/8",
@@ -256,7 +256,7 @@ def test_a_crawl_whose_redis_comes_back_empty_says_it_is_incomplete_and_stays_du
     redis = PrivateRedis(tmp_path, persistent=False)  # not as deployed: the frontier is lost
     redis.start()
     settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         var_dir=tmp_path / "var", models_dir=tmp_path / "models", database_url=None, elasticsearch_url=None,
         redis_url=redis.url, rq_queue=f"saqshy-crawl-{uuid.uuid4().hex[:8]}",
         crawler_timeout_seconds=5.0, crawler_allowed_networks="127.0.0.0/8",

@@ -54,8 +54,8 @@ def postgres() -> Iterator[PrivatePostgres]:
 
 @pytest.fixture
 def store(postgres: PrivatePostgres, tmp_path: Path) -> Iterator[Context]:
-    settings = Settings(_env_file=None, var_dir=tmp_path / "var", models_dir=tmp_path / "models",  # type: ignore[call-arg]
-                        database_url=postgres.url, **FAST_AUTH)
+    settings = Settings(_env_file=None, var_dir=tmp_path / "var", models_dir=tmp_path / "models",
+                        database_url=postgres.url).model_copy(update=FAST_AUTH)
     context = build_context(settings)
     yield context
     context.close()
