@@ -7,6 +7,9 @@ although the peer's pages in flight are about to add links. ``SharedCrawlPresenc
 busy process in Redis (``<prefix>:busy:<worker>``, a key that expires a few seconds after the
 process goes idle) and keeps an idle process open while any peer is busy.
 
+``RedisOutageScheduler`` rides out a Redis restart: a request that cannot be queued while Redis is
+away is held in memory and queued when it answers again, and the process stays open meanwhile.
+
 The frontier lives only in Redis, which is why a deployment runs Redis with an append-only file:
 a restart then gives every page back. A Redis that comes back empty has dropped the pages not yet
 fetched; the crawl cannot know them any more, so it says so (``frontier/lost``, and the runner keeps
@@ -20,12 +23,15 @@ import contextlib
 import logging
 import os
 import socket
+import time
+from collections import deque
 from typing import Any, Self
 
 import redis
-from scrapy import Spider, signals
+from scrapy import Request, Spider, signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DontCloseSpider, NotConfigured
+from scrapy_redis.scheduler import Scheduler
 from twisted.internet import task
 
 logger = logging.getLogger(__name__)
@@ -102,3 +108,83 @@ class SharedCrawlPresence:
             self._beat.stop()
         with contextlib.suppress(redis.RedisError):
             self.client.delete(self.my_key)
+
+
+class RedisOutageScheduler(Scheduler):
+    """scrapy-redis's scheduler, kept going through a Redis restart.
+
+    A request that cannot be queued is held here and queued, in order, once Redis answers again
+    (before anything else is taken from the frontier); a pop that fails is "nothing right now",
+    and the engine asks again. While Redis is away the process has pending requests, so it does
+    not close; after ``SAQSHY_REDIS_OUTAGE_SECONDS`` without Redis it gives up and closes.
+    """
+
+    def __init__(self, *args: Any, outage_seconds: float = 120.0, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.held: deque[Request] = deque()
+        self.outage_seconds = outage_seconds
+        self.unreachable_since: float | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> Self:
+        instance: Self = super().from_settings(settings)
+        instance.outage_seconds = settings.getfloat("SAQSHY_REDIS_OUTAGE_SECONDS", 120.0)
+        return instance
+
+    def enqueue_request(self, request: Request) -> bool:
+        if self._release_held():
+            try:
+                queued = bool(super().enqueue_request(request))
+            except redis.RedisError as exc:
+                self._unreachable(exc)
+            else:
+                self._reachable()
+                return queued
+        self.held.append(request)
+        return True
+
+    def next_request(self) -> Request | None:
+        if not self._release_held():
+            return None
+        try:
+            request: Request | None = super().next_request()
+        except redis.RedisError as exc:
+            self._unreachable(exc)
+            return None
+        self._reachable()
+        return request
+
+    def has_pending_requests(self) -> bool:
+        try:
+            pending = bool(self.held) or bool(super().has_pending_requests())
+        except redis.RedisError as exc:
+            self._unreachable(exc)
+            pending = True
+        outage = time.monotonic() - self.unreachable_since if self.unreachable_since is not None else 0.0
+        if pending and outage > self.outage_seconds:
+            logger.error("Redis unreachable for over %.0fs: closing with %d requests not queued",
+                         self.outage_seconds, len(self.held))
+            return False
+        return pending
+
+    def _release_held(self) -> bool:
+        """Queue the held requests, oldest first; False while Redis is still away."""
+        while self.held:
+            try:
+                super().enqueue_request(self.held[0])
+            except redis.RedisError as exc:
+                self._unreachable(exc)
+                return False
+            self.held.popleft()
+            self._reachable()
+        return True
+
+    def _reachable(self) -> None:
+        if self.unreachable_since is not None:
+            logger.warning("Redis is back after %.1fs; the crawl goes on", time.monotonic() - self.unreachable_since)
+            self.unreachable_since = None
+
+    def _unreachable(self, exc: redis.RedisError) -> None:
+        if self.unreachable_since is None:
+            self.unreachable_since = time.monotonic()
+            logger.warning("Redis is unreachable (%s): holding new requests until it is back", exc)

@@ -42,6 +42,8 @@ WAIT = 60.0
 # A few requests in flight and a slow site: the crawl lasts long enough for the fault to land in it.
 SLOW = {**FAST, "CONCURRENT_REQUESTS": 2, "CONCURRENT_REQUESTS_PER_DOMAIN": 2}
 JOBS = 6
+# Long enough that pages in flight come back, and their links are found, while Redis is away.
+REDIS_DOWN_SECONDS = 3.0
 JOB_SECONDS = 0.5
 
 
@@ -223,7 +225,7 @@ def test_redis_restarted_mid_crawl_and_mid_jobs_both_resume(slow_site: FixtureSi
         _wait(lambda: len(slow_site.counts()) > 15 and bool(calls(logs[0])), "the crawl and the jobs did not start",
               diagnostics=jobs.diagnostics)
         redis.stop()
-        time.sleep(1.0)
+        time.sleep(REDIS_DOWN_SECONDS)
         redis.start()
 
         summaries = [crawl.result() for crawl in crawls]
