@@ -49,7 +49,7 @@ JOB_SECONDS = 0.5
 
 @pytest.fixture
 def slow_site() -> Iterator[FixtureSite]:
-    site, server = serve(many_pages(delay=0.4))
+    site, server = serve(many_pages(delay=0.5))
     yield site
     server.shutdown()
 

@@ -7,6 +7,7 @@ error body, requests after it succeed, no vote is half-stored and the audit chai
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -21,6 +22,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from review_ui import STATIC_DIR
 from saqshy.context import Context, build_context
 from saqshy.db.models import AuditEntry, Role, User, Vote
 from saqshy.errors import ErrorCode
@@ -193,6 +195,9 @@ def test_postgres_restarted_under_api_load(postgres: PrivatePostgres, store: Con
         assert body["code"] == ErrorCode.DATABASE_UNAVAILABLE.value, body
         assert int(answer.headers["Retry-After"]) == store.settings.database_retry_after_seconds
         assert body["params"] == {"retry_after": store.settings.database_retry_after_seconds}
+    for locale in ("ru", "kk", "en"):  # the body's code is what the UI translates, with its params
+        messages = json.loads((STATIC_DIR / "i18n" / f"{locale}.json").read_text(encoding="utf-8"))
+        assert "{retry_after}" in messages[f"errors.{ErrorCode.DATABASE_UNAVAILABLE.value}"]
     assert all(status != 500 for _, _, status in load.answers)
     assert any(at > stopped_at and status == 503 for at, _, status in load.answers)
     # After it: the same server processes answer again (no restart of the API needed).
