@@ -132,6 +132,13 @@ def read_back_note(target: CrawlTarget, counters: dict[str, int]) -> str | None:
     )
 
 
+def frontier_lost_note(counters: dict[str, int]) -> str | None:
+    if not counters.get("frontier/lost"):
+        return None
+    return ("incomplete: Redis lost the shared frontier (it restarted without an append-only file); "
+            "the pages not fetched yet were dropped, and the source stays due to be crawled again")
+
+
 def _progress_table(rows: list[tuple[str, dict[str, int]]], started: float) -> Table:
     table = Table(title=f"crawling ({time.monotonic() - started:.0f}s)", expand=False)
     for column in ("source", "pages", "new", "changed", "unchanged", "errors"):
@@ -205,7 +212,7 @@ def crawl_in_process(
                 crawler_settings.set("SCHEDULER_QUEUE_KEY", f"{prefix}:requests", priority="cmdline")
                 crawler_settings.set("SCHEDULER_DUPEFILTER_KEY", f"{prefix}:dupefilter", priority="cmdline")
                 crawler_settings.set("SAQSHY_SHARED_CRAWL_KEY", prefix, priority="cmdline")
-                redis_keys += [f"{prefix}:requests", f"{prefix}:dupefilter"]
+                redis_keys += [f"{prefix}:requests", f"{prefix}:dupefilter", f"{prefix}:frontier"]
             spider_cls = SPIDERS[target.kind]
             crawler = Crawler(spider_cls, crawler_settings)
             crawler.saqshy_context = ctx  # type: ignore[attr-defined]
@@ -248,7 +255,7 @@ def crawl_in_process(
             start_time, finish_time = stats.get("start_time"), stats.get("finish_time")
             elapsed = (finish_time - start_time).total_seconds() if start_time and finish_time else 0.0
             counters = snapshot(crawler.stats) if crawler.stats is not None else {}
-            note = read_back_note(target, counters)
+            note = frontier_lost_note(counters) or read_back_note(target, counters)
             if note:
                 logger.warning("%s: %s", target.name, note)
             summary.sources.append(
@@ -260,9 +267,11 @@ def crawl_in_process(
                     note=note,
                 )
             )
+        incomplete = {s.name for s in summary.sources if s.counters.get("frontier/lost")}
         with session_scope(ctx.sessions) as session:
             for target in targets:
-                mark_crawled(session, target.source_id, settings, now)
+                if target.name not in incomplete:  # a crawl that lost its frontier stays due
+                    mark_crawled(session, target.source_id, settings, now)
         try:
             with session_scope(ctx.sessions) as session:
                 changed, candidates = refresh_discovery(session, settings)

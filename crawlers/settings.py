@@ -81,6 +81,8 @@ SAQSHY_STORE_FLUSH_SECONDS = 1.0
 SAQSHY_SCORE_BATCH = 200
 SAQSHY_NEARDUP_MAX_DISTANCE = 8
 SAQSHY_NEARDUP_INDEX_SIZE = 200_000
+# How long a distributed crawl waits for Redis to come back (a restart) before it gives up.
+SAQSHY_REDIS_OUTAGE_SECONDS = 120
 # Extra modules to import in the crawl process that register jobs (tests register stand-ins).
 SAQSHY_JOB_MODULES: list[str] = []
 
@@ -102,7 +104,7 @@ def scrapy_settings(settings: Settings, *, overrides: dict[str, Any] | None = No
     if settings.redis_url:
         # Distributed mode: the frontier and the dupefilter live in Redis, so several crawler
         # processes on several machines split one crawl without fetching a URL twice.
-        result.set("SCHEDULER", "scrapy_redis.scheduler.Scheduler", priority="project")
+        result.set("SCHEDULER", "crawlers.distributed.RedisOutageScheduler", priority="project")
         result.set("DUPEFILTER_CLASS", "scrapy_redis.dupefilter.RFPDupeFilter", priority="project")
         result.set("REDIS_URL", settings.redis_url, priority="project")
         # One process finishing must not wipe the queue the others are still working on;

@@ -8,6 +8,7 @@
     ├── InvalidTransition   an action not allowed in the current state (HTTP 409)
     ├── Forbidden           the actor's role may not do this (HTTP 403)
     └── ServiceUnavailable  an engine (Elasticsearch, Redis, a model) is missing or down (HTTP 503)
+        └── DatabaseUnavailable  the store of record cannot be reached (HTTP 503 with Retry-After)
 
 Every error carries a stable ``code`` (an ``ErrorCode``: the class's default, or a specific one given
 where it is raised) and ``params`` to interpolate, so a client shows its own translated message
@@ -32,6 +33,7 @@ class ErrorCode(enum.StrEnum):
     INVALID_TRANSITION = "invalid_transition"
     FORBIDDEN = "forbidden"
     SERVICE_UNAVAILABLE = "service_unavailable"
+    DATABASE_UNAVAILABLE = "database_unavailable"
     # HTTP-level answers that are not domain errors
     INVALID_REQUEST = "invalid_request"
     VALUE_TOO_SHORT = "value_too_short"
@@ -151,3 +153,16 @@ class Forbidden(SaqshyError):
 
 class ServiceUnavailable(SaqshyError):
     default_code = ErrorCode.SERVICE_UNAVAILABLE
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    """The store of record is down, restarting or out of connections: nothing was changed, retry later."""
+
+    default_code = ErrorCode.DATABASE_UNAVAILABLE
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            "the database is unavailable; nothing was changed, retry shortly",
+            params={"retry_after": retry_after},
+            retry_after=retry_after,
+        )

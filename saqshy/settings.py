@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     # every connection past it is a new backend start and authentication, then thrown away.
     database_pool_size: int = Field(default=20, ge=1, le=1_000)
     database_max_overflow: int = Field(default=10, ge=0, le=1_000)
+    # The Retry-After hint (seconds) of an API answer given while the database cannot be reached.
+    database_retry_after_seconds: int = Field(default=5, ge=1, le=3_600)
     elasticsearch_url: str | None = None
     elasticsearch_index: str = "saqshy-items"
     # "standard" works on every Elasticsearch; production clusters with analysis-common can

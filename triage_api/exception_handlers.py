@@ -15,10 +15,12 @@ from fastapi import FastAPI, Request, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy import exc as sql_errors
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from saqshy.errors import (
     Conflict,
+    DatabaseUnavailable,
     ErrorCode,
     Forbidden,
     InvalidInput,
@@ -27,6 +29,7 @@ from saqshy.errors import (
     SaqshyError,
     ServiceUnavailable,
 )
+from saqshy.settings import Settings
 from triage_api.services.auth import AuthenticationFailed, RateLimited
 
 STATUS_BY_ERROR: dict[type[SaqshyError], int] = {
@@ -84,6 +87,23 @@ async def saqshy_error_handler(_request: Request, exc: Exception) -> JSONRespons
     )
 
 
+def database_unreachable(exc: Exception) -> bool:
+    """The store could not be reached (down, restarting, a connection cut, the pool exhausted),
+    as opposed to a statement that failed on a working database (a bug: HTTP 500)."""
+    if isinstance(exc, sql_errors.TimeoutError):
+        return True
+    if isinstance(exc, sql_errors.DBAPIError):
+        return exc.connection_invalidated or isinstance(exc, sql_errors.OperationalError | sql_errors.InterfaceError)
+    return False
+
+
+async def database_error_handler(request: Request, exc: Exception) -> Response:
+    if not database_unreachable(exc):
+        raise exc
+    settings: Settings = request.app.state.context.settings
+    return await saqshy_error_handler(request, DatabaseUnavailable(settings.database_retry_after_seconds))
+
+
 async def http_error_handler(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code in (status.HTTP_204_NO_CONTENT, status.HTTP_304_NOT_MODIFIED):
@@ -136,3 +156,5 @@ def register_exception_handlers(app: FastAPI) -> None:
     app.add_exception_handler(SaqshyError, saqshy_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
     app.add_exception_handler(RequestValidationError, request_validation_handler)
+    app.add_exception_handler(sql_errors.DBAPIError, database_error_handler)
+    app.add_exception_handler(sql_errors.TimeoutError, database_error_handler)

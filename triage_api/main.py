@@ -175,6 +175,8 @@ ERROR_STATUSES = {
     "404": "No such resource.",
     "409": "A state clash: a double vote, a lost lease, a closed task, a used invite.",
     "413": "The request body is too large.",
+    "503": "The database (or another engine) is unavailable for a moment: nothing was changed; retry after "
+           "the Retry-After seconds.",
 }
 
 

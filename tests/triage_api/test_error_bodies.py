@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from fastapi.testclient import TestClient
+from sqlalchemy import exc as sql_errors
 
 from saqshy.db.models import Role, User
 from tests.triage_api.conftest import PASSWORD
+from triage_api.exception_handlers import database_unreachable
 
 
 def test_domain_errors_have_their_specific_code(
@@ -55,3 +57,15 @@ def test_validation_and_http_errors_have_generic_codes(
     assert (anonymous.status_code, anonymous.json()["code"]) == (401, "unauthenticated")
     police = auth_headers(make_user(Role.POLICE))
     assert client.get("/moderation/queue", headers=police).json()["code"] == "role_required"
+
+
+def test_only_a_database_out_of_reach_is_answered_503() -> None:
+    """A store that is down, restarting or out of connections is worth retrying (PostgreSQL restarted for
+    real: tests/triage_api/test_postgres_restart.py); a statement the database refused is a bug (500)."""
+    cause = Exception("server closed the connection unexpectedly")
+    assert database_unreachable(sql_errors.OperationalError("SELECT 1", {}, cause))
+    assert database_unreachable(sql_errors.InterfaceError("SELECT 1", {}, cause))
+    assert database_unreachable(sql_errors.TimeoutError("QueuePool limit reached"))
+    assert not database_unreachable(sql_errors.ProgrammingError("SELEC 1", {}, Exception("syntax error")))
+    assert not database_unreachable(sql_errors.IntegrityError("INSERT", {}, Exception("duplicate key")))
+    assert not database_unreachable(ValueError("not a database error"))

@@ -8,8 +8,6 @@ restarting a shared server would pull it from under every other test.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,47 +18,14 @@ import pytest
 from saqshy.context import Context
 from saqshy.db.models import JobStatus
 from saqshy.settings import Settings
-from tests.saqshy.jobs.conftest import WAIT, RQHarness, _free_port, _ping, job_settings
+from tests.private_services import PrivateRedis
+from tests.saqshy.jobs.conftest import WAIT, RQHarness, job_settings
 from tests.saqshy.jobs.sample_jobs import calls
-from tests.services import service_missing
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 JOBS = 6
 JOB_SECONDS = 0.5
-
-
-class PrivateRedis:
-    """A redis-server of this test's own, which the test may stop and start again."""
-
-    def __init__(self, workdir: Path) -> None:
-        server = shutil.which("redis-server")
-        if server is None:
-            service_missing("Redis", "redis-server", "redis-server is not installed: cannot restart a private Redis")
-        assert server is not None
-        self.server = server
-        self.workdir = workdir
-        self.port = _free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [self.server, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            cwd=self.workdir,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while not _ping(self.url):
-            assert self.process.poll() is None and time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(10)
-            self.process = None
 
 
 @pytest.fixture
