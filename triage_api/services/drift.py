@@ -97,14 +97,23 @@ class DayBin(NamedTuple):
 def daily_histograms(session: Session, model_version: str, days: list[str]) -> list[DayBin]:
     """Counts and score sums of ``model_version``'s scores in ``days`` per source, language, day and bin."""
     since = datetime.fromisoformat(days[0]).replace(tzinfo=UTC)
-    day = utc_day(Score.created_at, session.get_bind().dialect.name).label("day")
-    bin_ = score_bin(Score.score).label("bin")
-    query = (
-        select(ContentItem.source_id, ContentItem.language, day, bin_, func.count(), func.sum(Score.score))
+    # Bins and days are computed in a subquery and grouped outside it: PostgreSQL would not match
+    # a GROUP BY expression whose bound parameters are not the SELECT's own.
+    scored = (
+        select(
+            ContentItem.source_id.label("source_id"),
+            ContentItem.language.label("language"),
+            utc_day(Score.created_at, session.get_bind().dialect.name).label("day"),
+            score_bin(Score.score).label("bin"),
+            Score.score.label("score"),
+        )
+        .select_from(Score)
         .join(ContentItem, ContentItem.id == Score.item_id)
         .where(Score.model_version == model_version, Score.created_at >= since)
-        .group_by(ContentItem.source_id, ContentItem.language, day, bin_)
+        .subquery()
     )
+    keys = (scored.c.source_id, scored.c.language, scored.c.day, scored.c.bin)
+    query = select(*keys, func.count(), func.sum(scored.c.score)).group_by(*keys)
     return [DayBin(sid, lang, str(d), int(b), int(n), float(total or 0.0))
             for sid, lang, d, b, n, total in session.execute(query)]
 
@@ -178,7 +187,7 @@ def drift_report(ctx: Context, session: Session, *, days: int, now: datetime | N
         return report
     rows = daily_histograms(session, version, axis)
     ids = {sid for sid, *_ in rows if sid is not None}
-    names = dict(session.execute(select(Source.id, Source.name).where(Source.id.in_(ids))).tuples().all())
+    names = {sid: name for sid, name in session.execute(select(Source.id, Source.name).where(Source.id.in_(ids)))}
     session.commit()  # the read is done; the reference job may be recorded in a transaction of its own
     sources, languages = _groups(rows, axis, names)
     report.sources = sorted(sources.values(), key=lambda g: (g.name, g.key))
