@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -54,8 +54,10 @@ def psi(expected: Sequence[float], actual: Sequence[float], *, epsilon: float = 
     return float(np.sum((a - e) * np.log(a / e)))
 
 
-def reference_from_scores(scores: Sequence[float], languages: Sequence[str], *, source: str) -> dict[str, Any]:
-    """The reference document of a version: the overall histogram and one per language."""
+def reference_from_scores(scores: Sequence[float], languages: Sequence[str], *,
+                          source: Literal["test_split", "heldout"]) -> dict[str, Any]:
+    """The reference document of a version: the overall histogram and one per language; ``source``
+    says which held-out data it was scored on (training's test split, or the gate's held-out set)."""
     values = np.asarray(scores, dtype=np.float64)
     langs = np.asarray(languages)
     return {
@@ -96,7 +98,7 @@ def compute_reference(ctx: Context, version: str) -> dict[str, Any]:
     examples, heldout = heldout_examples(ctx.settings)
     scorer = Scorer.from_registry(ctx.settings, version)
     overall = scorer.probabilities([e.text for e in examples])[:, -1]
-    reference = reference_from_scores(overall.tolist(), [e.lang for e in examples],
-                                      source=f"held-out set {heldout['sha256'][:12]} ({heldout['examples']} examples)")
+    reference = reference_from_scores(overall.tolist(), [e.lang for e in examples], source="heldout")
+    reference["heldout_sha256"] = heldout["sha256"]
     registry.save_report(version, REFERENCE, reference)
     return {"version": version, "count": reference["count"], "computed": True}

@@ -316,9 +316,8 @@ def train(
         thresholds = taxonomy.thresholds() | {OVERALL: 0.5}
         write_json(staging / "thresholds.json", thresholds)
         write_json(staging / "metrics.json", metrics)
-        tested = split["test"]
         write_json(staging / REFERENCE, reference_from_scores(
-            probs[:, -1].tolist(), [e.lang for e in tested], source=f"test split ({len(tested)} examples)"))
+            probs[:, -1].tolist(), [e.lang for e in split["test"]], source="test_split"))
         data_info = {
             "data_hash": digest,
             "files": [str(p) for p in data_paths],

@@ -64,7 +64,7 @@ def test_training_stores_the_reference_of_its_test_split(trained: tuple[Path, Pa
     assert reference is not None
     metrics = json.loads((models / version / "metrics.json").read_text())
     assert reference["count"] == sum(reference["histogram"]) == metrics["test_examples"]
-    assert set(reference["languages"]) <= {"ru", "kk", "en"}
+    assert reference["source"] == "test_split" and set(reference["languages"]) <= {"ru", "kk", "en"}
     assert sum(sum(h) for h in reference["languages"].values()) == reference["count"]
 
 
@@ -85,6 +85,6 @@ def test_a_version_without_a_reference_gets_one_from_the_frozen_held_out_set(
     assert result["computed"] is True
     reference = load_reference(Registry(ctx.settings.models_dir), version)
     assert reference is not None and reference["count"] == result["count"] > 0
-    assert reference["source"].startswith("held-out set")
+    assert reference["source"] == "heldout" and len(reference["heldout_sha256"]) == 64
     # Idempotent: a second run keeps what is there.
     assert compute_reference(ctx, version)["computed"] is False

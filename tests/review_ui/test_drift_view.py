@@ -25,25 +25,23 @@ PRODUCTION = "20261201-080000-fast-5e6f7a8b"
 STEADY = [i / BINS + 0.05 for i in range(BINS)]
 
 
-def _seed_drift(seed: Seed) -> None:
-    """Production with a uniform held-out reference; Kazakh posts of one Telegram channel now score
+def seed_drift(seed: Seed, version: str) -> None:
+    """A uniform held-out reference for ``version``; Kazakh posts of one Telegram channel now score
     high (drift), Russian forum posts keep the reference's spread, a few English ones stay under the
     minimum count."""
-    models_dir = seed.ctx.settings.models_dir
-    write_registry_version(models_dir, PRODUCTION, "2026-12-01T08:00:00+00:00", production=True, seed=5)
     uniform = [40] * BINS
-    (models_dir / PRODUCTION / REFERENCE).write_text(json.dumps({
+    (seed.ctx.settings.models_dir / version / REFERENCE).write_text(json.dumps({
         "bins": BINS, "histogram": uniform, "count": 400, "languages": {"kk": uniform, "ru": uniform},
-        "source": "test split (400 examples)"}))
+        "source": "test_split"}))
     channel, forum, _ = seed.sources()
     now = utcnow()
     with seed.ctx.sessions.begin() as session:
         for day in range(6):
             at = now - timedelta(days=day)
             make_scored_items(session, [0.91, 0.95, 0.97, 0.99, 0.88, 0.93, 0.96, 0.94, 0.98, 0.92],
-                              model_version=PRODUCTION, language="kk", source_id=channel, scored_at=at)
-            make_scored_items(session, STEADY, model_version=PRODUCTION, language="ru", source_id=forum, scored_at=at)
-        make_scored_items(session, [0.97] * 4, model_version=PRODUCTION, language="en", source_id=forum, scored_at=now)
+                              model_version=version, language="kk", source_id=channel, scored_at=at)
+            make_scored_items(session, STEADY, model_version=version, language="ru", source_id=forum, scored_at=at)
+        make_scored_items(session, [0.97] * 4, model_version=version, language="en", source_id=forum, scored_at=now)
 
 
 def _words(locale: str) -> dict[str, str]:
@@ -60,7 +58,9 @@ def _layout_problems(page: Any) -> dict[str, Any]:
 def test_a_drifted_language_and_source_raise_an_alert_in_every_language_and_width(
     live_server: LiveServer, browser: Any, seed: Seed, screenshots: Path
 ) -> None:
-    _seed_drift(seed)
+    write_registry_version(seed.ctx.settings.models_dir, PRODUCTION, "2026-12-01T08:00:00+00:00", production=True,
+                           seed=5)
+    seed_drift(seed, PRODUCTION)
     page = live_server.page(browser)
     live_server.sign_in(page, seed.user(Role.ML_ENGINEER, locale="ru"))
     page.wait_for_selector("[data-testid=drift-alert]")

@@ -20,7 +20,7 @@ from triage_api.services.drift import drift_report
 VERSION = "20261201-000000-fast-0a0b0c0d"
 UNIFORM = [10] * BINS
 REFERENCE = {"bins": BINS, "histogram": UNIFORM, "count": 100, "languages": {"kk": UNIFORM},
-             "source": "test split (100 examples)"}
+             "source": "test_split"}
 SPREAD = [i / BINS + 0.05 for i in range(BINS)]
 
 

@@ -36,7 +36,8 @@ class DriftReportPublic(BaseModel):
         description="ready; computing (the version's reference is being computed from the held-out set); "
                     "failed (reference_error says why); no_model (no production version)")
     reference_count: int | None = None
-    reference_source: str | None = None
+    reference_source: str | None = Field(
+        default=None, description="What the reference was scored on: test_split (at training) or heldout")
     reference_histogram: list[int] | None = None
     reference_error: str | None = None
     sources: list[DriftGroupPublic]

@@ -71,19 +71,21 @@ export function barChart(groups, seriesNames, { width = 520, height = 240, yLabe
 // A sparkline of score distributions over time: one column per day (oldest left), one cell per
 // score bin (0 at the bottom), darker where more of that day's scores fell; days: ["YYYY-MM-DD"],
 // daily: one [counts per bin] per day.
-export function dailyHeat(days, daily, { span = 180, binHeight = 3, testid, label } = {}) {
+export function dailyHeat(days, daily, { span = 180, binHeight = 4, testid, label } = {}) {
   const bins = (daily[0] || []).length || 10;
   const cell = Math.max(2, Math.floor(span / Math.max(1, days.length)));
   const width = days.length * cell;
   const height = bins * binHeight;
-  const svg = h("svg", { viewBox: `0 0 ${width} ${height}`, width, height, class: "chart spark", role: "img", "data-testid": testid || null, "aria-label": label || "" });
+  const svg = h("svg", { viewBox: `0 0 ${width} ${height}`, width, height, class: "chart spark", role: "img", "data-testid": testid || null, "aria-label": label || "" },
+    h("rect", { x: 0, y: 0, width, height, fill: "none", class: "spark-frame" }));
   daily.forEach((counts, d) => {
     const total = counts.reduce((a, b) => a + b, 0);
     if (!total) return;
+    const most = Math.max(...counts);
     const column = h("g", null, h("title", null, `${days[d]}: ${total}`));
     counts.forEach((count, b) => {
       if (!count) return;
-      column.append(h("rect", { x: d * cell, y: (bins - 1 - b) * binHeight, width: cell - 1, height: binHeight, fill: "#d1242f", opacity: (0.15 + 0.85 * count / total).toFixed(3) }));
+      column.append(h("rect", { x: d * cell, y: (bins - 1 - b) * binHeight, width: cell - 1, height: binHeight, fill: "#d1242f", opacity: (0.25 + 0.75 * count / most).toFixed(3) }));
     });
     svg.append(column);
   });

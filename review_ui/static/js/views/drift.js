@@ -49,7 +49,8 @@ function alertBox(report) {
 function referenceNote(report) {
   const version = report.model_version || "—";
   if (report.reference_status === "ready") {
-    return h("p", { class: "muted", "data-testid": "drift-reference" }, t("drift.reference", { source: report.reference_source || "—", n: report.reference_count ?? "—" }));
+    const key = report.reference_source === "heldout" ? "drift.reference_heldout" : "drift.reference_test_split";
+    return h("p", { class: "muted", "data-testid": "drift-reference" }, t(key, { n: report.reference_count ?? "—" }));
   }
   const text = report.reference_status === "failed" ? t("drift.failed", { version, error: report.reference_error || "—" }) : t("drift.computing", { version });
   return h("p", { class: report.reference_status === "failed" ? "ml-fail" : "muted", role: "status", "data-testid": "drift-reference" }, text);
