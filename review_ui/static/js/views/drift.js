@@ -25,13 +25,13 @@ function status(group, report) {
 function groupTable(groups, report, kind) {
   const rows = groups.map((g) => ({ ...g, label: groupName(g) }));
   return scrollBox(table([
-    { label: t(`drift.col.${kind}`), render: (g) => h("span", { class: "drift-name" }, g.label) },
+    { label: t(`drift.col.${kind}`), cls: "drift-name", render: (g) => g.label },
+    { label: t("drift.col.psi"), cls: "num", render: (g) => h("span", { class: g.alert ? "drift-psi ml-fail" : "drift-psi" }, fmtNum(g.psi, 2)) },
+    { label: t("drift.col.status"), render: (g) => status(g, report) },
     { label: t("drift.col.count"), cls: "num", render: (g) => String(g.count) },
     { label: t("drift.col.mean"), cls: "num", render: (g) => fmtNum(g.mean, 2) },
     { label: t("drift.col.daily"), render: (g) => dailyHeat(report.days, g.daily, { testid: `drift-chart-${kind}`, label: t("drift.chart", { name: g.label }) }) },
-    { label: t("drift.col.psi"), cls: "num", render: (g) => h("span", { class: g.alert ? "drift-psi ml-fail" : "drift-psi" }, fmtNum(g.psi, 2)) },
     { label: t("drift.col.reference"), render: (g) => (g.reference ? t(`drift.ref.${g.reference}`) : "—") },
-    { label: t("drift.col.status"), render: (g) => status(g, report) },
   ], rows, {
     empty: t("drift.no_scores", { version: report.model_version || "—" }), cls: "ml-table drift-table",
     rowAttrs: (g) => ({ "data-testid": `drift-row-${kind}`, "data-key": g.key, class: g.alert ? "drift-row-alert" : null }),
