@@ -177,10 +177,7 @@ def drift_report(ctx: Context, session: Session, *, days: int, now: datetime | N
     ``days`` days (today included), with each group's PSI against the model's reference."""
     settings = ctx.settings
     axis = window_days(days, now or utcnow())
-    try:
-        version = Registry(settings.models_dir).production()
-    except RegistryError:
-        version = None
+    version = Registry(settings.models_dir).production()
     report = DriftReport(model_version=version, days=axis, threshold=settings.drift_psi_alert,
                          min_count=settings.drift_min_count, reference_status="no_model")
     if version is None:
@@ -194,7 +191,7 @@ def drift_report(ctx: Context, session: Session, *, days: int, now: datetime | N
     report.languages = sorted(languages.values(), key=lambda g: g.key)
     try:
         reference, report.reference_status, report.reference_error = _reference(ctx, version)
-    except ModelNotFoundError as exc:
+    except (ModelNotFoundError, RegistryError) as exc:  # the version's folder is gone or unreadable
         report.reference_status, report.reference_error = "failed", str(exc)
         return report
     if reference is not None:
