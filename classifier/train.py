@@ -27,6 +27,7 @@ import torch
 
 from classifier.calibration import Calibration, fit_calibration
 from classifier.data import Example, data_hash, dedupe_clusters, describe, read_examples
+from classifier.drift import REFERENCE, reference_from_scores
 from classifier.engine import make_windows, run_windows
 from classifier.loading import Encoder, base_model_ref, load_encoder
 from classifier.metrics import evaluate, headline, save_pr_curves
@@ -315,6 +316,8 @@ def train(
         thresholds = taxonomy.thresholds() | {OVERALL: 0.5}
         write_json(staging / "thresholds.json", thresholds)
         write_json(staging / "metrics.json", metrics)
+        write_json(staging / REFERENCE, reference_from_scores(
+            probs[:, -1].tolist(), [e.lang for e in split["test"]], source="test_split"))
         data_info = {
             "data_hash": digest,
             "files": [str(p) for p in data_paths],

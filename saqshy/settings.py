@@ -117,6 +117,11 @@ class Settings(BaseSettings):
     # production, and the most the overall expected calibration error may grow.
     model_gate_margin: float = Field(default=0.01, ge=0.0, le=1.0)
     model_gate_calibration_margin: float = Field(default=0.02, ge=0.0, le=1.0)
+    # Score drift (classifier.drift): a source or language whose recent scores of the production
+    # model differ from its held-out reference by a PSI above this is flagged in the ML view, once it
+    # has at least ``drift_min_count`` scores in the window (fewer make the PSI noise).
+    drift_psi_alert: float = Field(default=0.2, gt=0.0, le=10.0)
+    drift_min_count: int = Field(default=50, ge=1)
 
     # Escalation.
     # Ed25519 private key (PEM) that signs evidence bundles; unset: generated into var_dir/keys on first use.

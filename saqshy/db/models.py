@@ -301,7 +301,11 @@ class Media(Base):
 
 class Score(Base):
     __tablename__ = "scores"
-    __table_args__ = (UniqueConstraint("item_id", "model_version", name="uq_scores_item_model"),)
+    __table_args__ = (
+        UniqueConstraint("item_id", "model_version", name="uq_scores_item_model"),
+        # A version's scores by time: score drift reads the production version's recent ones.
+        Index("ix_scores_version_created", "model_version", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("content_items.id", ondelete="CASCADE"), index=True)

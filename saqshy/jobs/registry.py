@@ -33,6 +33,7 @@ JOB_MODULES: list[str] = [
     "classifier.jobs",
     "classifier.promotion",
     "classifier.retrain",
+    "classifier.drift",
     "crawlers.jobs",
     "triage_api.jobs",
 ]

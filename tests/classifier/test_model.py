@@ -39,6 +39,7 @@ def test_training_registers_a_complete_version(tiny_registry) -> None:
         "data.json",
         "model_card.md",
         "pr_curves.png",
+        "reference.json",
     ):
         assert (path / name).is_file(), name
     data = json.loads((path / "data.json").read_text())

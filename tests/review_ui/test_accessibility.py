@@ -43,6 +43,7 @@ SCREENS: list[Screen] = [
     Screen("police", "/#/police", "[data-testid=cases]", (Role.POLICE, Role.ADMIN)),
     Screen("case", "/#/cases/{case_id}", "main h1", (Role.POLICE, Role.ADMIN)),
     Screen("ml", "/#/ml", "main h1", (Role.ML_ENGINEER, Role.ADMIN)),
+    Screen("ml-drift", "/#/ml", "[data-testid=drift-status]", (Role.ML_ENGINEER, Role.ADMIN)),
     Screen("admin", "/#/admin", "main table.grid select", (Role.ADMIN,)),
     Screen("settings", "/#/settings", "[data-testid=exposure]", tuple(Role)),
     Screen("search", "/#/search", "[data-testid=search-category]", (Role.MODERATOR, Role.POLICE, Role.ADMIN)),

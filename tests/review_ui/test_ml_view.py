@@ -1,5 +1,5 @@
 """The ML view: registry versions with metrics, PR curves and per-category / per-language charts,
-score distribution per source over time."""
+score drift per language and source."""
 
 from __future__ import annotations
 
@@ -54,11 +54,14 @@ def write_registry_version(models_dir: Path, name: str, created_at: str, *, prod
 
 
 def test_ml_view(live_server: LiveServer, browser: Any, seed: Seed, screenshots: Path) -> None:
+    from tests.review_ui.test_drift_view import seed_drift
+
     models_dir = seed.ctx.settings.models_dir
     write_registry_version(models_dir, "20261118-101500-head-1a2b3c4d", "2026-11-18T10:15:00+00:00",
                            production=False, seed=1)
     write_registry_version(models_dir, "20261121-093000-head-5e6f7a8b", "2026-11-21T09:30:00+00:00",
                            production=True, seed=2)
+    seed_drift(seed, "20261121-093000-head-5e6f7a8b")
     seed.tasks(60)
     seed.tasks(30, category="fraud", score=0.7)
     engineer = seed.user(Role.ML_ENGINEER)
@@ -70,7 +73,7 @@ def test_ml_view(live_server: LiveServer, browser: Any, seed: Seed, screenshots:
     assert page.locator("[data-testid=pr-chart] polyline").count() == 5
     assert page.locator("[data-testid=per-category-chart] rect").count() >= len(CATEGORIES)
     assert page.locator("[data-testid=per-language-chart] rect").count() >= 3
-    page.wait_for_selector("[data-testid=score-distribution] rect")
+    page.wait_for_selector("[data-testid=drift-chart-language] rect")
     assert "20261121-093000-head-5e6f7a8b" in page.locator("main").inner_text()
     page.screenshot(path=str(screenshots / "ml-models.png"), full_page=True)
     # The older version opens without a reload.

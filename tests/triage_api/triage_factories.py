@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import itertools
+import json
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from saqshy.db.models import ContentItem, ReviewTask, Score, TaskStatus
+from saqshy.db.models import ContentItem, ReviewTask, Score, TaskStatus, utcnow
 from tests.factories import item_data
 
 _n = itertools.count(1)
 
 
 def make_item(session: Session, **overrides: Any) -> ContentItem:
-    data = item_data()
+    data = item_data(language=overrides.pop("language", "ru"))
     item = ContentItem(
         url=data["url"], canonical_url=data["canonical_url"], language=data["language"], title=data["title"],
         text=data["text"], sha256=f"{next(_n):064x}", extra={}, **overrides,
@@ -48,3 +51,26 @@ def make_tasks(sessions: Any, count: int, **overrides: Any) -> list[int]:
     base = overrides.pop("priority", 1.0)
     with sessions.begin() as session:
         return [make_task(session, priority=base + i / 1000, **overrides).id for i in range(count)]
+
+
+def make_scored_items(session: Session, scores: list[float], *, model_version: str, language: str = "ru",
+                      source_id: int | None = None, scored_at: datetime | None = None) -> list[int]:
+    """One item per score, in ``language`` and ``source_id``, scored by ``model_version`` at ``scored_at``."""
+    ids = []
+    for value in scores:
+        item = make_item(session, language=language, source_id=source_id)
+        session.add(Score(item_id=item.id, model_version=model_version, probabilities={"drugs": value}, score=value,
+                          top_category="drugs", created_at=scored_at or utcnow()))
+        ids.append(item.id)
+    session.flush()
+    return ids
+
+
+def make_drift_model(models_dir: Path, version: str, reference: dict[str, Any] | None) -> None:
+    """A production registry version with (or without) the held-out reference drift compares against."""
+    folder = models_dir / version
+    folder.mkdir(parents=True)
+    (folder / "spec.json").write_text(json.dumps({"mode": "fast"}))
+    if reference is not None:
+        (folder / "reference.json").write_text(json.dumps(reference))
+    (models_dir / "PRODUCTION").write_text(version + "\n")

@@ -27,6 +27,8 @@ from saqshy.errors import ErrorCode, NotFound, ServiceUnavailable
 from saqshy.jobs.base import JobInfo
 from saqshy.settings import Settings
 from triage_api.deps import ContextDep, SessionDep, SettingsDep, require_roles
+from triage_api.schemas.drift import DriftReportPublic
+from triage_api.services.drift import drift_report
 
 router = APIRouter(prefix="/models", tags=["models"])
 
@@ -208,6 +210,19 @@ def score_distribution(
             )
         )
     return ScoreDistribution(bins=HISTOGRAM_BINS, items=rows)
+
+
+@router.get("/drift", response_model=DriftReportPublic)
+def read_drift(
+    ctx: ContextDep,
+    session: SessionDep,
+    _user: MLEngineer,
+    days: Annotated[int, Query(ge=1, le=90)] = 30,
+) -> DriftReportPublic:
+    """The production model's daily score distributions per source and per language over the last
+    ``days`` days, each with its PSI against the model's held-out reference and an alert flag.
+    Roles: ml_engineer, admin."""
+    return DriftReportPublic.model_validate(drift_report(ctx, session, days=days))
 
 
 @router.post("/retrain", response_model=RetrainJobPublic, status_code=status.HTTP_202_ACCEPTED)

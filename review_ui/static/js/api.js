@@ -169,7 +169,7 @@ export const api = {
   // model registry and score distribution (models.py, written with the UI)
   models: () => get("/models"),
   model: (version) => get(`/models/${id(version)}`),
-  scoreDistribution: (query) => get("/models/score-distribution", query),
+  drift: (query) => get("/models/drift", query),
   // the retraining loop (models.py): train a candidate as a job, its gate report, promotion, rollback
   startRetrain: (fields) => post("/models/retrain", fields),
   retrainJob: (key) => get(`/models/retrain/${id(key)}`),

@@ -68,26 +68,28 @@ export function barChart(groups, seriesNames, { width = 520, height = 240, yLabe
   return h("figure", { class: "chart-box" }, svg, legend(seriesNames));
 }
 
-// rows: [{label, bins: [counts...]}]: one small histogram strip per row (e.g. per source and day).
-export function heatStrip(rows, { binCount = 10, width = 680, rowHeight = 16, testid, label } = {}) {
-  const labelW = 250;
-  const padR = 14;
-  const height = rows.length * rowHeight + 20;
-  const cw = (width - labelW - padR) / binCount;
-  const svg = h("svg", { viewBox: `0 0 ${width} ${height}`, width, height, class: "chart", role: "img", "data-testid": testid || null, "aria-label": label || rows.map((row) => row.label).join(", ") });
-  rows.forEach((row, i) => {
-    const total = row.bins.reduce((a, b) => a + b, 0) || 1;
-    svg.append(h("text", { x: labelW - 6, y: i * rowHeight + rowHeight - 4, "text-anchor": "end", "font-size": 10 }, row.label));
-    row.bins.forEach((count, j) => {
-      const share = count / total;
-      svg.append(h("rect", { x: labelW + j * cw, y: i * rowHeight, width: cw - 1, height: rowHeight - 2, fill: "#d1242f", opacity: (0.05 + 0.95 * share).toFixed(3) },
-        h("title", null, `${row.label} · ${(j / binCount).toFixed(1)}–${((j + 1) / binCount).toFixed(1)}: ${count}`)));
+// A sparkline of score distributions over time: one column per day (oldest left), one cell per
+// score bin (0 at the bottom), darker where more of that day's scores fell; days: ["YYYY-MM-DD"],
+// daily: one [counts per bin] per day.
+export function dailyHeat(days, daily, { span = 180, binHeight = 4, testid, label } = {}) {
+  const bins = (daily[0] || []).length || 10;
+  const cell = Math.max(2, Math.floor(span / Math.max(1, days.length)));
+  const width = days.length * cell;
+  const height = bins * binHeight;
+  const svg = h("svg", { viewBox: `0 0 ${width} ${height}`, width, height, class: "chart spark", role: "img", "data-testid": testid || null, "aria-label": label || "" },
+    h("rect", { x: 0, y: 0, width, height, fill: "none", class: "spark-frame" }));
+  daily.forEach((counts, d) => {
+    const total = counts.reduce((a, b) => a + b, 0);
+    if (!total) return;
+    const most = Math.max(...counts);
+    const column = h("g", null, h("title", null, `${days[d]}: ${total}`));
+    counts.forEach((count, b) => {
+      if (!count) return;
+      column.append(h("rect", { x: d * cell, y: (bins - 1 - b) * binHeight, width: cell - 1, height: binHeight, fill: "#d1242f", opacity: (0.25 + 0.75 * count / most).toFixed(3) }));
     });
+    svg.append(column);
   });
-  for (let j = 0; j <= binCount; j += binCount / 2) {
-    svg.append(h("text", { x: labelW + j * cw, y: height - 4, "text-anchor": "middle", "font-size": 10 }, (j / binCount).toFixed(1)));
-  }
-  return h("figure", { class: "chart-box" }, svg);
+  return svg;
 }
 
 function legend(names) {

@@ -1,12 +1,13 @@
 // ML view: registry versions with their metrics, PR curves, per-language / per-category tables
-// drawn as charts, the score distribution per source over time, and the retraining loop (train a
-// candidate, compare it with production, promote it or roll back; views/retrain.js).
+// drawn as charts, score drift per language and source (views/drift.js), and the retraining loop
+// (train a candidate, compare it with production, promote it or roll back; views/retrain.js).
 import { api, ApiError } from "../api.js";
 import { h, append, clear, fmtDate, fmtNum, listOf, table } from "../dom.js";
 import { t, has, locale } from "../i18n.js";
 import { showError } from "../app.js";
-import { lineChart, barChart, heatStrip } from "../charts.js";
+import { lineChart, barChart } from "../charts.js";
 import { loadCategories, categoryName, scrollBox } from "./staff.js";
+import { driftPanel } from "./drift.js";
 import { trainPanel, gateComparison, failureReasons, confirmChange, changeSummary, langName } from "./retrain.js";
 
 function metricsOf(v) {
@@ -192,16 +193,10 @@ export async function mlView(main) {
   }
 
   await refresh();
-  const dist = h("section", { class: "card" }, h("h2", null, t("ml.score_distribution")));
-  main.append(dist);
-  try {
-    const data = await api.scoreDistribution({ days: 30 });
-    const rows = listOf(data).map((r) => ({ label: `${r.source_name ?? r.source_id ?? "—"} · ${r.day ?? r.date ?? ""}`, bins: r.histogram || r.bins || [] }));
-    dist.append(rows.length ? heatStrip(rows, { binCount: (rows[0].bins || []).length || 10, testid: "score-distribution", label: t("ml.score_distribution") }) : h("p", { class: "muted" }, t("common.no_data")));
-  } catch (err) {
-    dist.append(h("p", { class: "muted" }, t("common.unavailable")));
-    if (!(err instanceof ApiError) || err.status !== 404) showError(err);
-  }
+  const drift = driftPanel();
+  detail.before(drift.element);
+  const driftLoaded = drift.load();
   if (versions.length) await show(versions[0].version);
+  await driftLoaded;
   return () => training.stop();
 }
