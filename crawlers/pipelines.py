@@ -111,7 +111,7 @@ class ExtractPipeline:
         # pipe write and a thread wake-up each, as much as the work saved. The batches must be
         # large: the executor queues at most one batch beyond those being worked on, and each
         # hand-over needs its manager thread to win the GIL (and, on a busy machine, a CPU),
-        # so small batches (20 ms' worth of pages) left the worker idle between them.
+        # so small batches leave the worker idle between them.
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._batch.append((payload, future))
         if len(self._batch) >= self.batch_size:

@@ -96,11 +96,8 @@ class _TooLarge(Exception):
 # taken by requests waiting for that lock, none would be left. Capping requests in flight below
 # the thread count always leaves one (``Settings.triage_max_in_flight``, at most 32).
 
-# How long a thread may hold the GIL while another waits (CPython's default is 5 ms). A request
-# holding row locks (the task it votes on; the audit sequencer holds the chain's head) needs the
-# GIL back after each statement it sends; with the default, every such wait can last a full
-# interval while 30 other request threads compute. 1 ms cut the 50-volunteer latency several-fold
-# in benchmarks/queue.py (when every request still locked the chain's head), for a little more switching.
+# How long a thread may hold the GIL while another waits: short, so a request holding row locks
+# gets the GIL back soon after each statement it sends (docs/performance.md).
 GIL_SWITCH_INTERVAL_S = 0.001
 
 
@@ -248,9 +245,8 @@ def create_app(settings: Settings | None = None, context: Context | None = None)
             warm_pool(ctx.engine)
             if async_sessions is not None:
                 await warm_async_pool(async_sessions)
-            # A server process: the app, its models and the adapters exist now. Keep full
-            # collections off them (otherwise a ~100 ms stop of every request in flight, every few
-            # seconds under load). Not for an app given its context (tests build many apps).
+            # A server process: the app, its models and the adapters exist now; keep full
+            # collections off them. Not for an app given its context (tests build many apps).
             tune_gc()
         try:
             yield

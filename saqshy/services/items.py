@@ -199,7 +199,7 @@ def _row_values(values: dict[str, Any], now: datetime) -> dict[str, Any]:
 # hundreds of literals and cost more than the query; an expanding IN still renders one
 # placeholder per key at each execution (which PostgreSQL and psycopg then also parse). So the
 # keys travel as one parameter, a JSON array (``json.dumps`` is C; psycopg dumps a list parameter
-# as an array in Python, ~1 ms per 500 keys): ``= ANY(ARRAY(SELECT json_array_elements_text(…)))``
+# as an array in Python): ``= ANY(ARRAY(SELECT json_array_elements_text(…)))``
 # on PostgreSQL, ``IN (SELECT value FROM json_each(?))`` on SQLite; other engines get the
 # expanding IN.
 _PG_KEYS = func.array(

@@ -208,8 +208,8 @@ class Actor(Protocol):
 class Principal(NamedTuple):
     """The caller as the review loop's hot endpoints (claim, vote) need them, read-only.
 
-    Read as one Core row with the token (``resolve_principal``): loading the ``User`` entity
-    through the ORM on every claim and vote was an eighth of the API's CPU per request.
+    Read as one Core row with the token (``resolve_principal``), so claims and votes build no
+    ``User`` entity.
     """
 
     id: int

@@ -359,8 +359,8 @@ _IS_LATEST_SCORE = and_(
 )
 
 # What a reviewer is shown of a claimed task (schemas.TaskForReview) as one Core row: the task's
-# columns, its item's, the item's source and its latest score. Every claim reads one: as ORM
-# entities (a task and an item loaded joined) and a second query for the score, it cost ~0.4 ms more.
+# columns, its item's, the item's source and its latest score; every claim reads one, so no ORM
+# entities are built for it (docs/performance.md).
 _REVIEW_COLUMNS = (
     _TASKS.c.id, _TASKS.c.category, _TASKS.c.status, _TASKS.c.version, _TASKS.c.lease_expires_at,
     _ITEMS.c.id.label("item_id"), _ITEMS.c.url, _ITEMS.c.title, _ITEMS.c.text, _ITEMS.c.language,
@@ -520,8 +520,6 @@ def claim(
         # The row is locked (PostgreSQL) or the whole database is (SQLite) until commit, so the
         # lease read free above is still free here. One Core UPDATE (no unit-of-work flush on
         # every claim); a task object the session already holds is told the new values.
-        # (Picking and leasing in one PostgreSQL statement, an UPDATE in a WITH, measured no
-        # faster in benchmarks/queue.py on 2026-12-02.)
         values = {"lease_owner_id": user.id, "lease_expires_at": expires, "version": row.version + 1}
         connection.execute(_TAKE_LEASE, {"task_id": row.id, "owner": user.id, "expires": expires,
                                          "version": values["version"]})
@@ -591,7 +589,7 @@ def require_lease(task: LeasedTask, user: Actor, now: datetime | None = None) ->
     """The user must hold a live lease on the task.
 
     An expired lease is lost even while nobody has claimed the task again: expiry returns the task
-    to the queue (issue 5), so from that moment any claimer may take it, and a late vote must not
+    to the queue, so from that moment any claimer may take it, and a late vote must not
     depend on whether someone happened to claim it first or the lease-expiry job ran. The reviewer
     claims again (and usually gets the same task back) or extends the lease in time.
     """
@@ -775,8 +773,7 @@ def latest_score_view(session: Session, item_id: int) -> Row[Any] | None:
 
 
 # After a sync created this many tasks, PostgreSQL's planner statistics for review_tasks are
-# refreshed at once. Planned without them (a first import, before autovacuum's next round, up to a
-# minute later), the claim sorts every open task: 74 ms per claim at 20,000 tasks, not 0.1 ms.
+# refreshed at once: planned without them, the claim sorts every open task (docs/performance.md).
 ANALYZE_AFTER_TASKS = 1000
 
 
