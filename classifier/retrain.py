@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 from saqshy.db.session import session_scope
 from saqshy.errors import InvalidInput
-from saqshy.jobs import report_progress
+from saqshy.jobs import names, report_progress
 from saqshy.jobs.registry import job
 
 if TYPE_CHECKING:
     from saqshy.context import Context
 
-RETRAIN_JOB = "classifier.retrain"
+RETRAIN_JOB = names.RETRAIN
 MODES = ("fast", "full")
 # Share of the progress bar each stage ends at.
 STAGE_END = {"export": 0.1, "train": 0.85, "gate": 1.0}

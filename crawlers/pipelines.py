@@ -38,6 +38,7 @@ from saqshy.context import Context, build_context
 from saqshy.db.models import ContentItem as ContentRow
 from saqshy.db.session import session_scope
 from saqshy.errors import InvalidInput
+from saqshy.jobs import names
 from saqshy.jobs.base import JobQueue
 from saqshy.services.items import IngestResult, ingest_item, ingest_items
 from saqshy.services.media import MediaRecord
@@ -45,7 +46,7 @@ from saqshy.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-SCORE_JOB = "score_items"
+SCORE_JOB = names.SCORE_ITEMS
 
 
 def saqshy_settings(crawler: Crawler) -> Settings:

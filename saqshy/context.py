@@ -24,6 +24,12 @@ class Context:
     _search: SearchEngine | None = field(default=None, repr=False)
     _jobs: JobQueue | None = field(default=None, repr=False)
 
+    def __post_init__(self) -> None:
+        from saqshy.jobs.base import watch_commits
+
+        # Jobs a transaction asks for after commit (``enqueue_after_commit``) go to this port.
+        watch_commits(self.sessions, self)
+
     @property
     def search(self) -> SearchEngine:
         # Built on first use: a CLI command that never searches needs no Elasticsearch.

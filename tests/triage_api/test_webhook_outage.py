@@ -22,7 +22,6 @@ from saqshy.db.models import WebhookDelivery, WebhookStatus
 from saqshy.jobs.base import backoff_seconds
 from saqshy.settings import Settings
 from tests.triage_api.escalation_factories import make_decided_task, make_item, make_user
-from triage_api.jobs import install
 from triage_api.services import cases, webhooks
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -106,7 +105,6 @@ def hook_ctx(settings: Settings, police: PoliceReceiver) -> Iterator[Context]:
         }
     )
     context = build_context(configured)
-    install(context, schedule=False)
     yield context
     context.close()
 

@@ -16,7 +16,7 @@ from saqshy.context import Context, build_context
 from saqshy.db.models import Role, WebhookDelivery, WebhookStatus
 from saqshy.settings import Settings
 from tests.triage_api.escalation_factories import make_decided_task, make_item, make_user
-from triage_api.jobs import build_evidence, install
+from triage_api.jobs import build_evidence
 from triage_api.main import create_app
 from triage_api.services import auth, cases, users, webhooks
 
@@ -67,7 +67,6 @@ def hook_ctx(settings: Settings, receiver: Receiver) -> Iterator[Context]:
         }
     )
     context = build_context(configured)
-    install(context, schedule=False)
     yield context
     context.close()
 

@@ -36,12 +36,18 @@ from saqshy.db.models import (
     utcnow,
 )
 from saqshy.errors import ErrorCode, InvalidInput, InvalidTransition, NotFound
+from saqshy.jobs import names
+from saqshy.jobs.base import enqueue_after_commit
 from saqshy.settings import Settings
 from triage_api.services import evidence, webhooks
 from triage_api.services.audit import append_audit
 
 UNKNOWN_CATEGORY = "unknown"
-JOB_BUILD_EVIDENCE = "cases.build_evidence"
+JOB_BUILD_EVIDENCE = names.BUILD_EVIDENCE
+
+
+def evidence_job_key(case_id: int) -> str:
+    return f"{JOB_BUILD_EVIDENCE}:{case_id}"
 
 
 def open_case(session: Session, task: ReviewTask, settings: Settings, actor_id: int | None) -> Case:
@@ -84,7 +90,7 @@ def open_case(session: Session, task: ReviewTask, settings: Settings, actor_id: 
         return winner
     # The bundle (ZIP, signature, disk), the webhook and the source's roll-up come after commit, in
     # a job: the deciding vote's transaction (and its claim-and-vote latency) stays short.
-    webhooks.queue_after_commit(session, JOB_BUILD_EVIDENCE, {"case_id": case.id}, f"{JOB_BUILD_EVIDENCE}:{case.id}")
+    enqueue_after_commit(session, JOB_BUILD_EVIDENCE, {"case_id": case.id}, key=evidence_job_key(case.id))
     metrics.after_commit(session, metrics.CASES_OPENED.labels(category=case.category).inc)
     append_audit(
         session,

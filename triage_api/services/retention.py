@@ -41,13 +41,14 @@ from saqshy.db.models import (
     Verdict,
     utcnow,
 )
+from saqshy.jobs import names
 from saqshy.services.media import thumbnail_path
 from saqshy.settings import Settings
 from triage_api.services.audit import append_audit
 
 logger = logging.getLogger(__name__)
 
-JOB_RETENTION = "retention.purge"
+JOB_RETENTION = names.RETENTION_PURGE
 RETENTION_EVERY_SECONDS = 24 * 3600.0
 ACTIVE_WARC_SECONDS = 3600
 BATCH = 500

@@ -49,6 +49,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from saqshy.db.models import Case, ContentItem, WebhookDelivery, WebhookStatus, utcnow
 from saqshy.db.session import session_scope
 from saqshy.errors import InvalidInput, InvalidTransition, NotFound, SaqshyError
+from saqshy.jobs import names
+from saqshy.jobs.base import enqueue_after_commit
 from saqshy.netpolicy import HostUnresolvable, PinnedRequest, pin_url
 from saqshy.settings import Settings
 
@@ -57,11 +59,7 @@ logger = logging.getLogger(__name__)
 _warned_plain_http: set[str] = set()
 
 EVENT_CASE_OPENED = "case.opened"
-JOB_DELIVER = "webhooks.deliver"
-# Jobs to enqueue once the session's transaction commits: (name, args, key). A job enqueued
-# before commit could run before the rows it reads exist (and on SQLite it would wait for the
-# very lock its producer holds).
-AFTER_COMMIT_JOBS = "saqshy.after_commit_jobs"
+JOB_DELIVER = names.WEBHOOK_DELIVER
 RETRYABLE_STATUS = frozenset({408, 425, 429})
 SIGNATURE_TOLERANCE_SECONDS = 300
 
@@ -76,13 +74,9 @@ def _permanent(message: str) -> SaqshyError:
     return PermanentJobError(message)
 
 
-def queue_after_commit(session: Session, name: str, args: dict[str, Any], key: str | None = None) -> None:
-    session.info.setdefault(AFTER_COMMIT_JOBS, []).append((name, args, key))
-
-
-def take_after_commit_jobs(session: Session) -> list[tuple[str, dict[str, Any], str | None]]:
-    jobs: list[tuple[str, dict[str, Any], str | None]] = session.info.pop(AFTER_COMMIT_JOBS, [])
-    return jobs
+def max_delivery_attempts(settings: Settings) -> int:
+    """The delivery job's retry policy: as many attempts as the operator allows the endpoint."""
+    return settings.police_webhook_max_attempts
 
 
 def idempotency_key(case_id: int) -> str:
@@ -145,7 +139,7 @@ def create_delivery(session: Session, case: Case, settings: Settings) -> Webhook
     )
     session.add(delivery)
     session.flush()
-    queue_after_commit(session, JOB_DELIVER, {"delivery_id": delivery.id}, delivery_job_key(delivery.id))
+    enqueue_after_commit(session, JOB_DELIVER, {"delivery_id": delivery.id}, key=delivery_job_key(delivery.id))
     return delivery
 
 
@@ -287,7 +281,7 @@ def reset_for_retry(session: Session, delivery_id: int, actor_id: int) -> Webhoo
     delivery.status = WebhookStatus.PENDING
     delivery.attempts = 0
     session.flush()
-    queue_after_commit(session, JOB_DELIVER, {"delivery_id": delivery.id}, delivery_job_key(delivery.id))
+    enqueue_after_commit(session, JOB_DELIVER, {"delivery_id": delivery.id}, key=delivery_job_key(delivery.id))
     append_audit(
         session,
         actor_id=actor_id,
