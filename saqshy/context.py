@@ -47,13 +47,17 @@ class Context:
             self._jobs = build_job_queue(self.settings, self.sessions, self)
         return self._jobs
 
+    def close_search(self) -> None:
+        """Close the search engine, if one was built (it is built again on next use)."""
+        if self._search is not None:
+            self._search.close()
+            self._search = None
+
     def close(self) -> None:
         if self._jobs is not None:
             self._jobs.close()
             self._jobs = None
-        if self._search is not None:
-            self._search.close()
-            self._search = None
+        self.close_search()
         self.engine.dispose()
 
 

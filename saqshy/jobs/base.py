@@ -28,7 +28,7 @@ import time
 import weakref
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import and_, event, func, or_, select, update
@@ -41,6 +41,7 @@ from saqshy.errors import Conflict, ErrorCode, InvalidInput, InvalidTransition, 
 from saqshy.jobs.registry import check_args, get_job_spec
 from saqshy.logs import current_request_id
 from saqshy.settings import Settings
+from saqshy.timeutil import as_utc, utcnow
 
 if TYPE_CHECKING:
     from saqshy.context import Context
@@ -58,17 +59,6 @@ class PermanentJobError(SaqshyError):
 
 class JobCancelled(PermanentJobError):
     """Raised at a progress report of a job someone asked to cancel: it ends failed, not retried."""
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def as_utc(value: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes even for timezone-aware columns; they were stored as UTC.
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)

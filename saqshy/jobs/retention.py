@@ -29,9 +29,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from saqshy.db.models import JobRecord, JobStatus
 from saqshy.jobs import names
-from saqshy.jobs.base import utcnow
 from saqshy.jobs.registry import job
 from saqshy.scheduler import register_periodic
+from saqshy.timeutil import utcnow
 
 if TYPE_CHECKING:
     from saqshy.context import Context

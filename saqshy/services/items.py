@@ -39,11 +39,12 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from saqshy.db.bulk import insert_many, unprepared
-from saqshy.db.models import ContentItem, OutboxOp, SearchOutbox, utcnow
+from saqshy.db.models import ContentItem, OutboxOp, SearchOutbox
 from saqshy.errors import InvalidInput, NotFound
 from saqshy.search import index_in_store
 from saqshy.search.sqlite_fts import SqliteFtsEngine
 from saqshy.settings import Settings
+from saqshy.timeutil import utcnow
 
 LANGUAGES = ("ru", "kk", "en", "other")
 # An http(s) scheme and a non-empty host part: what ``urlsplit`` would find, at a tenth of its cost

@@ -5,12 +5,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
 
 from saqshy.db.models import CaseOutcome, CaseStatus, ContentItem, Role, User, WebhookStatus
+from saqshy.timeutil import as_utc
 from triage_api.deps import CurrentUser, SessionDep, SettingsDep, require_roles
 from triage_api.schemas.cases import (
     CaseDetail,
@@ -33,10 +34,6 @@ MAX_ID = 2_147_483_647
 
 cases_router = APIRouter(prefix="/cases", tags=["cases"])
 labels_router = APIRouter(prefix="/labels", tags=["labels"])
-
-
-def _as_utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 @cases_router.get("", response_model=Page[CasePublic], dependencies=[Depends(require_roles(*CASE_READERS))])
@@ -118,7 +115,7 @@ def get_case(case_id: IdPath, session: SessionDep) -> CaseDetail:
     assert item is not None  # a foreign key
     hours = None
     if case.offline_at is not None:
-        hours = max(0.0, (_as_utc(case.offline_at) - _as_utc(case.created_at)).total_seconds() / 3600)
+        hours = max(0.0, (as_utc(case.offline_at) - as_utc(case.created_at)).total_seconds() / 3600)
     return CaseDetail(
         **CasePublic.model_validate(case).model_dump(),
         url=item.url,

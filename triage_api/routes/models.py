@@ -22,11 +22,12 @@ from sqlalchemy.orm import Session
 
 from classifier.errors import ModelNotFoundError, RegistryError
 from classifier.registry import Registry
-from saqshy.db.models import ContentItem, JobRecord, Role, Score, Source, User, utcnow
+from saqshy.db.models import ContentItem, JobRecord, Role, Score, Source, User
 from saqshy.errors import ErrorCode, NotFound, ServiceUnavailable
 from saqshy.jobs import names
 from saqshy.jobs.base import JobInfo
 from saqshy.settings import Settings
+from saqshy.timeutil import utcnow
 from triage_api.deps import ContextDep, SessionDep, SettingsDep, require_roles
 
 router = APIRouter(prefix="/models", tags=["models"])

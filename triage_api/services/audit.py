@@ -33,7 +33,7 @@ import time
 import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Connection, Engine, Table, bindparam, event, func, insert, select, update
@@ -41,8 +41,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from saqshy.db.models import AuditEntry, AuditHead, utcnow
+from saqshy.db.models import AuditEntry, AuditHead
 from saqshy.errors import ErrorCode, InvalidInput
+from saqshy.timeutil import as_utc, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +52,6 @@ _HEAD_ID = 1
 _PENDING = "saqshy_audit_pending"
 _WROTE = "saqshy_audit_wrote"
 CHAIN_BATCH = 500
-
-
-def _as_utc(value: datetime) -> datetime:
-    # SQLite hands timestamps back naive; every timestamp we store is UTC.
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _canonical_json(value: Any) -> str:
@@ -76,7 +72,7 @@ def entry_hash(
     body = _canonical_json(
         {
             "prev": prev_hash,
-            "at": _as_utc(at).isoformat(timespec="microseconds"),
+            "at": as_utc(at).isoformat(timespec="microseconds"),
             "actor": actor_id,
             "action": action,
             "entity_type": entity_type,

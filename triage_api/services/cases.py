@@ -24,21 +24,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from saqshy import metrics
-from saqshy.db.models import (
-    Case,
-    CaseOutcome,
-    CaseStatus,
-    ContentItem,
-    ReviewTask,
-    TaskStatus,
-    Verdict,
-    Vote,
-    utcnow,
-)
+from saqshy.db.models import Case, CaseOutcome, CaseStatus, ContentItem, ReviewTask, TaskStatus, Verdict, Vote
 from saqshy.errors import ErrorCode, InvalidInput, InvalidTransition, NotFound
 from saqshy.jobs import names
 from saqshy.jobs.base import enqueue_after_commit
 from saqshy.settings import Settings
+from saqshy.timeutil import utcnow
 from triage_api.services import evidence, webhooks
 from triage_api.services.audit import append_audit
 

@@ -49,6 +49,7 @@ from saqshy.db.models import Case, ContentItem, Media, MediaStatus, ReviewTask, 
 from saqshy.errors import InvalidInput, NotFound, ServiceUnavailable
 from saqshy.netpolicy import without_credentials
 from saqshy.settings import Settings
+from saqshy.timeutil import iso
 from triage_api.services.signing_keys import key_fingerprint, load_ed25519_key
 
 BUNDLE_FORMAT = "saqshy-evidence/1"
@@ -113,8 +114,8 @@ def item_snapshot(item: ContentItem) -> dict[str, Any]:
         "item_id": item.id,
         "url": item.url,
         "canonical_url": item.canonical_url,
-        "fetched_at": _iso(item.fetched_at),
-        "published_at": _iso(item.published_at),
+        "fetched_at": iso(item.fetched_at),
+        "published_at": iso(item.published_at),
         "sha256": item.sha256,
         "text_sha256": item.text_sha256,
         "server_ip": item.server_ip,
@@ -188,14 +189,6 @@ def read_warc_record(snapshot: dict[str, Any], settings: Settings) -> WarcCopy:
 # --- bundle -----------------------------------------------------------------------------------
 
 
-def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:  # SQLite hands back naive datetimes; they were stored as UTC
-        value = value.replace(tzinfo=UTC)
-    return value.isoformat()
-
-
 def _json_bytes(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True).encode("utf-8")
 
@@ -238,13 +231,13 @@ def bundle_files(session: Session, case: Case, settings: Settings) -> tuple[dict
             {
                 "case_id": case.id,
                 "category": case.category,
-                "opened_at": _iso(case.created_at),
+                "opened_at": iso(case.created_at),
                 "task": {
                     "task_id": task.id,
                     "decision": task.decision.value if task.decision else None,
                     "decided_category": task.decided_category,
-                    "decided_at": _iso(task.decided_at),
-                    "queued_at": _iso(task.created_at),
+                    "decided_at": iso(task.decided_at),
+                    "queued_at": iso(task.created_at),
                 },
             }
         ),
@@ -257,7 +250,7 @@ def bundle_files(session: Session, case: Case, settings: Settings) -> tuple[dict
                     "score": s.score,
                     "top_category": s.top_category,
                     "probabilities": s.probabilities,
-                    "scored_at": _iso(s.created_at),
+                    "scored_at": iso(s.created_at),
                 }
                 for s in scores
             ]
@@ -271,7 +264,7 @@ def bundle_files(session: Session, case: Case, settings: Settings) -> tuple[dict
                     "category": vote.category,
                     "note": vote.note,
                     "moderator_decision": vote.is_moderator_decision,
-                    "voted_at": _iso(vote.created_at),
+                    "voted_at": iso(vote.created_at),
                 }
                 for vote, pseudonym in votes
             ]
@@ -314,7 +307,7 @@ def _media_files(session: Session, item_id: int, settings: Settings) -> tuple[di
             "sniffed_type": row.sniffed_type,
             "width": row.width,
             "height": row.height,
-            "fetched_at": _iso(row.fetched_at),
+            "fetched_at": iso(row.fetched_at),
             "detail": row.detail,
         }
         if row.evidence_path is not None:
@@ -357,7 +350,7 @@ def build_bundle(session: Session, case: Case, settings: Settings, *, now: datet
     manifest = {
         "format": BUNDLE_FORMAT,
         "case_id": case.id,
-        "created_at": _iso(now or datetime.now(UTC)),
+        "created_at": iso(now or datetime.now(UTC)),
         "signature": {"algorithm": "Ed25519", "public_key": key_fingerprint(key.public_key())},
         "warc": warc_info,
         "files": [

@@ -44,24 +44,14 @@ from sqlalchemy.orm.util import identity_key
 from classifier.taxonomy import Taxonomy, load_taxonomy
 from saqshy import metrics
 from saqshy.context import Context
-from saqshy.db.models import (
-    CategoryThreshold,
-    ContentItem,
-    ReviewTask,
-    Role,
-    Score,
-    Source,
-    TaskStatus,
-    User,
-    Vote,
-    utcnow,
-)
+from saqshy.db.models import CategoryThreshold, ContentItem, ReviewTask, Role, Score, Source, TaskStatus, User, Vote
 from saqshy.errors import Conflict, ErrorCode, Forbidden, InvalidInput, InvalidTransition, NotFound
 from saqshy.services.items import mark_for_reindex
 from saqshy.settings import Settings
+from saqshy.timeutil import as_utc, utcnow
 from triage_api.services import wellbeing
 from triage_api.services.audit import append_audit
-from triage_api.services.auth import Actor, as_utc
+from triage_api.services.auth import Actor
 
 log = logging.getLogger(__name__)
 
@@ -565,7 +555,8 @@ def available(session: Session, user: Actor, only: ClaimFilter | None = None) ->
     return int(session.connection().execute(_available_statement(*_claim_shape(params)), params).scalar_one())
 
 
-def _lock_task(session: Session, task_id: int) -> ReviewTask:
+def lock_task(session: Session, task_id: int) -> ReviewTask:
+    """The task, its row locked until the transaction ends: every change to a task starts here."""
     task = session.execute(select(ReviewTask).where(ReviewTask.id == task_id).with_for_update()).scalar_one_or_none()
     if task is None:
         raise NotFound(f"task {task_id} not found", code=ErrorCode.TASK_NOT_FOUND, params={"id": task_id})
@@ -609,7 +600,7 @@ def extend_lease(session: Session, settings: Settings, user: User, task_id: int,
     seconds = seconds or settings.triage_lease_seconds
     if not 1 <= seconds <= settings.triage_lease_max_seconds:
         raise InvalidInput(f"seconds must be between 1 and {settings.triage_lease_max_seconds}")
-    task = _lock_task(session, task_id)
+    task = lock_task(session, task_id)
     require_lease(task, user)
     task.lease_expires_at = utcnow() + timedelta(seconds=seconds)
     task.version += 1
@@ -654,7 +645,7 @@ def _remember_skip(user: User, task_id: int, now: datetime) -> None:
 
 def release_lease(session: Session, user: User, task_id: int, *, skip: bool = False) -> None:
     """Give the task back; with ``skip`` it is also not served to this user again for ``SKIP_HOURS``."""
-    task = _lock_task(session, task_id)
+    task = lock_task(session, task_id)
     require_lease(task, user)
     task.lease_owner_id = None
     task.lease_expires_at = None

@@ -30,19 +30,15 @@ from saqshy.db.models import (
     SourceLink,
     TaskStatus,
     Verdict,
-    utcnow,
 )
 from saqshy.errors import ErrorCode, InvalidTransition, NotFound
 from saqshy.netpolicy import AddressNotAllowed, AddressPolicy
 from saqshy.settings import Settings
+from saqshy.timeutil import as_utc, utcnow
 from triage_api.services.audit import append_audit
 
 # A risk change smaller than this is not worth an audit entry or a recrawl reschedule.
 RISK_EPSILON = 1e-6
-
-
-def _as_utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def risk_from_counts(reviewed: int, illegal: int, settings: Settings) -> float:
@@ -124,8 +120,8 @@ def refresh_source_risk(
             continue
         changed.append(source.id)
         if risk > old_risk and source.last_crawled_at is not None:
-            sooner = _as_utc(source.last_crawled_at) + timedelta(seconds=recrawl_interval_seconds(source, settings))
-            if source.next_crawl_at is None or sooner < _as_utc(source.next_crawl_at):
+            sooner = as_utc(source.last_crawled_at) + timedelta(seconds=recrawl_interval_seconds(source, settings))
+            if source.next_crawl_at is None or sooner < as_utc(source.next_crawl_at):
                 source.next_crawl_at = max(sooner, now)
         append_audit(
             session,
@@ -389,7 +385,7 @@ def update_source(
     now = utcnow()
     if "crawl_every_seconds" in changes and source.last_crawled_at is not None:
         source.next_crawl_at = max(
-            now, _as_utc(source.last_crawled_at) + timedelta(seconds=recrawl_interval_seconds(source, settings))
+            now, as_utc(source.last_crawled_at) + timedelta(seconds=recrawl_interval_seconds(source, settings))
         )
     if changes.get("enabled", {}).get("to") is True and source.next_crawl_at is None:
         source.next_crawl_at = now
@@ -427,9 +423,9 @@ def crawl_status(session: Session, settings: Settings, now: datetime | None = No
     states = []
     for source in session.scalars(select(Source).where(Source.is_candidate.is_(False)).order_by(Source.id)):
         total, recent = counts.get(source.id, (0, 0))
-        overdue = bool(source.enabled) and source.next_crawl_at is not None and _as_utc(source.next_crawl_at) < now
+        overdue = bool(source.enabled) and source.next_crawl_at is not None and as_utc(source.next_crawl_at) < now
         states.append(CrawlState(source, total, recent, overdue, recrawl_interval_seconds(source, settings)))
     never = datetime.max.replace(tzinfo=UTC)
     states.sort(key=lambda st: (not st.overdue, not st.source.enabled,
-                                _as_utc(st.source.next_crawl_at) if st.source.next_crawl_at else never, st.source.id))
+                                as_utc(st.source.next_crawl_at) if st.source.next_crawl_at else never, st.source.id))
     return states

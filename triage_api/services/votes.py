@@ -24,13 +24,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from saqshy import metrics
-from saqshy.db.models import ContentItem, ReviewTask, Role, TaskStatus, User, Verdict, Vote, utcnow
+from saqshy.db.models import ContentItem, ReviewTask, Role, TaskStatus, User, Verdict, Vote
 from saqshy.errors import Conflict, ErrorCode, InvalidInput, InvalidTransition, NotFound
 from saqshy.services.items import mark_for_reindex
 from saqshy.settings import Settings
-from triage_api.services import queue, users
+from saqshy.timeutil import as_utc, utcnow
+from triage_api.services import cases, queue, users
 from triage_api.services.audit import append_audit
-from triage_api.services.auth import Actor, as_utc
+from triage_api.services.auth import Actor
 
 log = logging.getLogger(__name__)
 
@@ -101,17 +102,6 @@ def _category_for(verdict: Verdict, category: str | None, task_category: str | N
     return category
 
 
-def _open_case(session: Session, task: ReviewTask, settings: Settings, actor_id: int | None) -> None:
-    try:
-        from triage_api.services.cases import open_case
-    except ModuleNotFoundError as exc:  # pragma: no cover - escalation not installed
-        if exc.name != "triage_api.services.cases":
-            raise
-        log.warning("task %s decided illegal but escalation (triage_api.services.cases) is missing", task.id)
-        return
-    open_case(session, task, settings, actor_id)
-
-
 def _decision_values(verdict: Verdict, category: str | None) -> dict[str, Any]:
     """The task columns a decision sets."""
     return {"status": TaskStatus.DECIDED, "decision": verdict,
@@ -137,7 +127,7 @@ def _decided(session: Session, settings: Settings, task: ReviewTask, actor_id: i
     _audit_decision(session, task.id, task.decision, task.decided_category, actor_id, how)
     mark_for_reindex(session, [task.item_id])  # search filters on the decision
     if task.decision == Verdict.ILLEGAL:
-        _open_case(session, task, settings, actor_id)
+        cases.open_case(session, task, settings, actor_id)
 
 
 def _decide(
@@ -231,7 +221,7 @@ def cast_vote(
             # Rare (a confirmed case): the case needs the task itself, loaded as now stored.
             task = session.get(ReviewTask, row.id)
             assert task is not None
-            _open_case(session, task, settings, user.id)
+            cases.open_case(session, task, settings, user.id)
     elif outcome.to_moderator:
         append_audit(session, actor_id=user.id, action="task.to_moderator", entity_type="review_task",
                      entity_id=row.id, payload={"reason": outcome.reason})
@@ -250,7 +240,7 @@ def undo_vote(session: Session, settings: Settings, user: User, vote_id: int) ->
     found = session.execute(mine).scalar_one_or_none()
     if found is None:
         raise NotFound(f"vote {vote_id} not found", code=ErrorCode.VOTE_NOT_FOUND, params={"id": vote_id})
-    task = queue._lock_task(session, found.task_id)
+    task = queue.lock_task(session, found.task_id)
     # Read again under the task's lock: a concurrent undo of the same vote may have just removed it.
     vote = session.execute(mine.execution_options(populate_existing=True)).scalar_one_or_none()
     if vote is None:
@@ -294,7 +284,7 @@ def resolve(
     if verdict == Verdict.UNSURE:
         raise InvalidInput("a moderator decides 'illegal' or 'legal'", code=ErrorCode.MODERATOR_VERDICT)
     queue.check_category(category)
-    task = queue._lock_task(session, task_id)
+    task = queue.lock_task(session, task_id)
     if task.is_gold:
         raise InvalidTransition(f"task {task.id} is a gold task; gold tasks are never decided",
                                 code=ErrorCode.GOLD_TASK, params={"id": task.id})
@@ -323,7 +313,7 @@ def make_gold(
     category = queue.check_category(category)
     if verdict == Verdict.ILLEGAL and category is None:
         raise InvalidInput("an 'illegal' gold answer needs a category", code=ErrorCode.CATEGORY_REQUIRED)
-    task = queue._lock_task(session, task_id)
+    task = queue.lock_task(session, task_id)
     if task.status not in (TaskStatus.OPEN, TaskStatus.NEEDS_MODERATOR):
         raise InvalidTransition(f"task {task.id} is {task.status.value}; only undecided tasks become gold",
                                 code=ErrorCode.TASK_DECIDED, params={"id": task.id})

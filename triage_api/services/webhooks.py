@@ -38,7 +38,6 @@ import json
 import logging
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -46,13 +45,14 @@ import httpx
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from saqshy.db.models import Case, ContentItem, WebhookDelivery, WebhookStatus, utcnow
+from saqshy.db.models import Case, ContentItem, WebhookDelivery, WebhookStatus
 from saqshy.db.session import session_scope
 from saqshy.errors import InvalidInput, InvalidTransition, NotFound, SaqshyError
 from saqshy.jobs import names
 from saqshy.jobs.base import enqueue_after_commit
 from saqshy.netpolicy import HostUnresolvable, PinnedRequest, pin_url
 from saqshy.settings import Settings
+from saqshy.timeutil import iso, utcnow
 
 logger = logging.getLogger(__name__)
 # Endpoints already warned about in this process: once is enough, every retry would be noise.
@@ -87,12 +87,6 @@ def delivery_job_key(delivery_id: int) -> str:
     return f"{JOB_DELIVER}:{delivery_id}"
 
 
-def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return (value.replace(tzinfo=UTC) if value.tzinfo is None else value).isoformat()
-
-
 def case_payload(session: Session, case: Case) -> dict[str, Any]:
     """What the police endpoint receives: enough to open its own case and fetch the bundle."""
     item = session.get(ContentItem, case.item_id)
@@ -102,7 +96,7 @@ def case_payload(session: Session, case: Case) -> dict[str, Any]:
         "case": {
             "id": case.id,
             "category": case.category,
-            "opened_at": _iso(case.created_at),
+            "opened_at": iso(case.created_at),
             "evidence_sha256": case.evidence_sha256,
             "evidence_path": f"/cases/{case.id}/evidence",
         },
@@ -110,7 +104,7 @@ def case_payload(session: Session, case: Case) -> dict[str, Any]:
         if item is None
         else {
             "url": item.url,
-            "fetched_at": _iso(item.fetched_at),
+            "fetched_at": iso(item.fetched_at),
             "sha256": item.sha256,
             "server_ip": item.server_ip,
             "language": item.language,
