@@ -128,6 +128,18 @@ def backoff_seconds(settings: Settings, attempt: int) -> float:
     return float(min(settings.job_backoff_seconds * math.pow(2, exponent), settings.job_backoff_max_seconds))
 
 
+def _queue_again(record: JobRecord, now: datetime, due: datetime | None = None) -> None:
+    """A fresh run of a recorded job: queued, no attempt made, nothing left of the last run."""
+    record.status = JobStatus.QUEUED
+    record.attempts = 0
+    record.enqueued_at = now
+    record.next_attempt_at = due
+    record.started_at = None
+    record.finished_at = None
+    record.progress = None
+    record.cancel_requested_at = None
+
+
 @dataclass(frozen=True)
 class AfterCommitJob:
     """A job a transaction asked for, enqueued once it commits."""
@@ -228,16 +240,9 @@ class JobQueue(abc.ABC):
                         self._dispatch_logged(key, delivery, wait, if_missing=True)
                     return key
                 else:
+                    _queue_again(record, now, due)
                     record.args = clean
-                    record.status = JobStatus.QUEUED
-                    record.attempts = 0
                     record.max_attempts = attempts_allowed
-                    record.enqueued_at = now
-                    record.next_attempt_at = due
-                    record.started_at = None
-                    record.finished_at = None
-                    record.progress = None
-                    record.cancel_requested_at = None
                     record.request_id = current_request_id()
         except IntegrityError:
             # Another producer recorded the same key between our read and our insert: it is
@@ -271,14 +276,7 @@ class JobQueue(abc.ABC):
                     key=key,
                 )
             now = utcnow()
-            record.status = JobStatus.QUEUED
-            record.attempts = 0
-            record.enqueued_at = now
-            record.next_attempt_at = None
-            record.started_at = None
-            record.finished_at = None
-            record.progress = None
-            record.cancel_requested_at = None
+            _queue_again(record, now)
         self._dispatch_or_raise(key, delivery_id(now, 0), 0.0)
 
     def requeue_pending(self, *, stale_after: float | None = None, keys: Collection[str] | None = None) -> int:

@@ -43,8 +43,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from warcio.archiveiterator import ArchiveIterator
 
+from crawlers.evidence import StoredRecord, read_record
 from saqshy.db.models import Case, ContentItem, Media, MediaStatus, ReviewTask, Score, Source, User, Vote
 from saqshy.errors import InvalidInput, NotFound, ServiceUnavailable
 from saqshy.netpolicy import without_credentials
@@ -165,16 +165,15 @@ def read_warc_record(snapshot: dict[str, Any], settings: Settings) -> WarcCopy:
     if len(data) != length:
         return WarcCopy(None, {**info, "status": "missing", "error": f"{path} ends before the record does"})
     try:
-        records = ArchiveIterator(io.BytesIO(data))
-        record = next(iter(records))
-        body_sha256 = hashlib.sha256(record.content_stream().read()).hexdigest()
+        record = _first_record(data)
+        body_sha256 = hashlib.sha256(record.body).hexdigest()
         rec_type = record.rec_type
         info.update(
             record_type=rec_type,
-            target_uri=record.rec_headers.get_header("WARC-Target-URI"),
-            warc_date=record.rec_headers.get_header("WARC-Date"),
-            ip_address=record.rec_headers.get_header("WARC-IP-Address"),
-            record_id=record.rec_headers.get_header("WARC-Record-ID"),
+            target_uri=record.url,
+            warc_date=record.warc_date,
+            ip_address=record.server_ip,
+            record_id=record.record_id,
             body_sha256=body_sha256,
         )
     except Exception as exc:  # warcio raises a variety of errors on damaged input
@@ -336,9 +335,16 @@ def _media_files(session: Session, item_id: int, settings: Settings) -> tuple[di
     return files, entries
 
 
+def _first_record(data: bytes) -> StoredRecord:
+    record = read_record(io.BytesIO(data))
+    if record is None:
+        raise StopIteration  # as reading an empty archive's first record does
+    return record
+
+
 def _record_body(data: bytes) -> bytes | None:
     try:
-        return bytes(next(iter(ArchiveIterator(io.BytesIO(data)))).content_stream().read())
+        return bytes(_first_record(data).body)
     except Exception:  # read_warc_record already checked it; a second failure leaves the body out
         return None
 
