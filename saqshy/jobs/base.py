@@ -603,8 +603,8 @@ def _enqueue_committed(session: Session) -> None:
         return
     owner = _owner(session)
     if owner is None:
-        logger.error("no jobs port watches this session's factory: %s not enqueued",
-                     ", ".join(job.name for job in wanted))
+        logger.warning("no jobs port watches this session's factory: %s not enqueued (a sweep enqueues it)",
+                       ", ".join(job.name for job in wanted))
         return
     try:
         queue = owner.jobs

@@ -253,44 +253,37 @@ def _address_permitted(url: str, policy: AddressPolicy) -> bool:
 def accept_candidate(session: Session, source_id: int, actor_id: int, policy: AddressPolicy) -> Source:
     """Turn a candidate into a crawled source; AddressNotAllowed if its host is outside the policy
     (a candidate suggested before the policy, or a name that now resolves inside)."""
-    source = _lock_source(session, source_id)
-    if not source.is_candidate:
-        raise InvalidTransition(f"source {source_id} is not a candidate", source_id=source_id)
+    source = _lock_candidate(session, source_id)
     policy.check_url(source.url, unresolvable_ok=True)
     source.is_candidate = False
     source.enabled = True
     source.candidate_rejected_at = None
     source.next_crawl_at = utcnow()
-    session.flush()
-    append_audit(
-        session,
-        actor_id=actor_id,
-        action="source.candidate_accepted",
-        entity_type="source",
-        entity_id=source.id,
-        payload={"name": source.name},
-    )
+    _audit_candidate(session, source, actor_id, "source.candidate_accepted")
     return source
 
 
 def reject_candidate(session: Session, source_id: int, actor_id: int) -> Source:
-    source = _lock_source(session, source_id)
-    if not source.is_candidate:
-        raise InvalidTransition(f"source {source_id} is not a candidate", source_id=source_id)
+    source = _lock_candidate(session, source_id)
     if source.candidate_rejected_at is not None:
         return source
     source.enabled = False
     source.candidate_rejected_at = utcnow()
-    session.flush()
-    append_audit(
-        session,
-        actor_id=actor_id,
-        action="source.candidate_rejected",
-        entity_type="source",
-        entity_id=source.id,
-        payload={"name": source.name},
-    )
+    _audit_candidate(session, source, actor_id, "source.candidate_rejected")
     return source
+
+
+def _lock_candidate(session: Session, source_id: int) -> Source:
+    source = _lock_source(session, source_id)
+    if not source.is_candidate:
+        raise InvalidTransition(f"source {source_id} is not a candidate", source_id=source_id)
+    return source
+
+
+def _audit_candidate(session: Session, source: Source, actor_id: int, action: str) -> None:
+    session.flush()
+    append_audit(session, actor_id=actor_id, action=action, entity_type="source", entity_id=source.id,
+                 payload={"name": source.name})
 
 
 def _lock_source(session: Session, source_id: int) -> Source:
