@@ -203,7 +203,8 @@ def seed(db_url: str, var_dir: str, tasks: int, volunteers: int) -> tuple[list[s
     from sqlalchemy import func, insert, select, text
 
     from saqshy.context import build_context
-    from saqshy.db.models import ContentItem, ReviewTask, Role, TaskStatus, utcnow
+    from saqshy.db.models import ContentItem, ReviewTask, Role, TaskStatus
+    from saqshy.timeutil import utcnow
     from triage_api.services import auth, users
 
     settings = _settings(db_url, var_dir).model_copy(update={

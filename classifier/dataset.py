@@ -34,6 +34,7 @@ from classifier.errors import InvalidInputError
 from classifier.jobs import item_text
 from classifier.taxonomy import Taxonomy
 from saqshy.db.models import Case, ContentItem, ReviewTask, TaskStatus, Verdict
+from saqshy.timeutil import as_utc
 from triage_api.services.cases import label_for
 
 LABEL_SOURCES = ("police", "gold", "moderator", "consensus")
@@ -63,10 +64,6 @@ class ExportResult:
 
 def cluster_key(item_id: int, cluster_id: int | None) -> str:
     return f"cluster-{cluster_id}" if cluster_id is not None else f"item-{item_id}"
-
-
-def _as_utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _category_labels(verdict: Verdict, category: str | None, taxonomy: Taxonomy) -> tuple[str, ...] | None:
@@ -104,7 +101,7 @@ def decisions(session: Session, taxonomy: Taxonomy, since: datetime | None = Non
             skipped += 1
             continue
         found.append(Decision(task.item_id, cluster_key(task.item_id, cluster_id), labels, source,
-                              _as_utc(task.decided_at)))
+                              as_utc(task.decided_at)))
     for task, cluster_id in session.execute(gold):
         assert task.gold_verdict is not None
         labels = _category_labels(task.gold_verdict, task.gold_category, taxonomy)
@@ -112,7 +109,7 @@ def decisions(session: Session, taxonomy: Taxonomy, since: datetime | None = Non
             skipped += 1
             continue
         found.append(Decision(task.item_id, cluster_key(task.item_id, cluster_id), labels, "gold",
-                              _as_utc(task.created_at)))
+                              as_utc(task.created_at)))
     found.sort(key=lambda d: (LABEL_SOURCES.index(d.source), -d.decided_at.timestamp(), d.item_id))
     return found, skipped
 

@@ -18,8 +18,10 @@ from sqlalchemy import select
 from saqshy.db.models import ContentItem, Score
 from saqshy.db.session import session_scope
 from saqshy.errors import InvalidInput
+from saqshy.jobs import names
 from saqshy.jobs.registry import job
 from saqshy.metrics import TEXTS_SCORED
+from saqshy.scheduler import periodic_key
 
 if TYPE_CHECKING:
     from classifier.engine import Scorer
@@ -28,7 +30,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-JOB_NAME = "score_items"
+JOB_NAME = names.SCORE_ITEMS
 BATCH = 64  # items per job: one model batch, small enough to retry cheaply
 MAX_IDS = 10_000
 
@@ -143,9 +145,9 @@ def score_items(ctx: Context, item_ids: list[int]) -> dict[str, int]:
     if written:
         # New scores become review tasks now rather than at the next periodic sync.
         try:
-            ctx.jobs.enqueue("queue.sync_tasks", {}, key="periodic:queue.sync_tasks", force=True)
+            ctx.jobs.enqueue(names.QUEUE_SYNC_TASKS, {}, key=periodic_key(names.QUEUE_SYNC_TASKS), force=True)
         except Exception:
-            logger.warning("could not enqueue queue.sync_tasks; the periodic sync will pick the scores up")
+            logger.warning("could not enqueue %s; the periodic sync will pick the scores up", names.QUEUE_SYNC_TASKS)
     return {"scored": written, "requested": len(ids)}
 
 

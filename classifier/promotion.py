@@ -19,6 +19,7 @@ from classifier.registry import Registry
 from saqshy.db.models import ContentItem, ReviewTask, TaskStatus
 from saqshy.db.session import session_scope
 from saqshy.errors import ErrorCode, InvalidInput
+from saqshy.jobs import names
 from saqshy.jobs.registry import job
 from triage_api.services.audit import append_audit
 
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-RESCORE_JOB = "classifier.rescore_undecided"
+RESCORE_JOB = names.RESCORE_UNDECIDED
 MAX_REASON_CHARS = 2000
 RESCORE_PAGE = 5000
 

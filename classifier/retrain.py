@@ -15,13 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 from saqshy.db.session import session_scope
 from saqshy.errors import InvalidInput
-from saqshy.jobs import report_progress
+from saqshy.jobs import names, report_progress
 from saqshy.jobs.registry import job
+from saqshy.timeutil import as_utc
 
 if TYPE_CHECKING:
     from saqshy.context import Context
 
-RETRAIN_JOB = "classifier.retrain"
+RETRAIN_JOB = names.RETRAIN
 MODES = ("fast", "full")
 # Share of the progress bar each stage ends at.
 STAGE_END = {"export": 0.1, "train": 0.85, "gate": 1.0}
@@ -34,7 +35,7 @@ def parse_since(since: str | None) -> datetime | None:
         value = datetime.fromisoformat(since)
     except ValueError:
         raise InvalidInput(f"since must be an ISO date or date-time, not {since!r}") from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+    return as_utc(value)
 
 
 def check_request(mode: str, since: str | None) -> None:

@@ -205,31 +205,52 @@ def close_writers() -> None:
 
 
 @dataclass(frozen=True)
-class StoredResponse:
+class StoredRecord:
+    """A WARC record read back: its type, the WARC headers Saqshy writes, and for a response the
+    HTTP status, headers and body (decoded, as fetched)."""
+
+    rec_type: str
     url: str
+    warc_date: str
+    server_ip: str | None
+    record_id: str | None
+    recorded_sha256: str | None
     status: int
     headers: list[tuple[str, str]]
     body: bytes
-    warc_date: str
-    server_ip: str | None
-    recorded_sha256: str | None
+
+
+# What ``read_response`` returns: a record of type "response".
+StoredResponse = StoredRecord
+
+
+def read_record(stream: BinaryIO) -> StoredRecord | None:
+    """The WARC record at the stream's position (None where there is none); the one reader of
+    Saqshy's records, for the crawler and the evidence bundle alike. warcio's errors propagate."""
+    for record in ArchiveIterator(stream):
+        response = record.rec_type == "response"
+        http = record.http_headers if response else None
+        return StoredRecord(
+            rec_type=record.rec_type,
+            url=record.rec_headers.get_header("WARC-Target-URI"),
+            warc_date=record.rec_headers.get_header("WARC-Date"),
+            server_ip=record.rec_headers.get_header("WARC-IP-Address"),
+            record_id=record.rec_headers.get_header("WARC-Record-ID"),
+            recorded_sha256=record.rec_headers.get_header("WARC-Saqshy-Body-SHA256"),
+            status=int(http.get_statuscode()) if http else 0,
+            headers=list(http.headers) if http else [],
+            body=record.content_stream().read(),
+        )
+    return None
 
 
 def read_response(path: str | Path, offset: int) -> StoredResponse:
     """Read back the response record at ``offset`` (what an escalation attaches and verifies)."""
     with open(path, "rb") as stream:
         stream.seek(offset)
-        for record in ArchiveIterator(stream):
-            if record.rec_type != "response":
-                raise ValueError(f"record at {path}:{offset} is a {record.rec_type!r} record, not a response")
-            headers = record.http_headers
-            return StoredResponse(
-                url=record.rec_headers.get_header("WARC-Target-URI"),
-                status=int(headers.get_statuscode()) if headers else 0,
-                headers=list(headers.headers) if headers else [],
-                body=record.content_stream().read(),
-                warc_date=record.rec_headers.get_header("WARC-Date"),
-                server_ip=record.rec_headers.get_header("WARC-IP-Address"),
-                recorded_sha256=record.rec_headers.get_header("WARC-Saqshy-Body-SHA256"),
-            )
-    raise ValueError(f"no WARC record at {path}:{offset}")
+        record = read_record(stream)
+    if record is None:
+        raise ValueError(f"no WARC record at {path}:{offset}")
+    if record.rec_type != "response":
+        raise ValueError(f"record at {path}:{offset} is a {record.rec_type!r} record, not a response")
+    return record

@@ -11,10 +11,7 @@ from sqlalchemy.orm import Session
 
 from saqshy.db.models import ContentItem, Source
 from saqshy.errors import NotFound
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
+from saqshy.timeutil import iso
 
 
 def export_items(session: Session, out: TextIO, *, since: datetime | None = None, source: str | None = None) -> int:
@@ -35,8 +32,8 @@ def export_items(session: Session, out: TextIO, *, since: datetime | None = None
             "source": source_name,
             "post_id": item.post_id,
             "author": item.author,
-            "published_at": _iso(item.published_at),
-            "fetched_at": _iso(item.fetched_at),
+            "published_at": iso(item.published_at),
+            "fetched_at": iso(item.fetched_at),
             "language": item.language,
             "title": item.title,
             "text": item.text,

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from saqshy.jobs import names
 from saqshy.jobs.registry import job
 from saqshy.scheduler import register_periodic
 
 
-@job("crawl.due", max_attempts=1, timeout=6 * 3600)
+@job(names.CRAWL_DUE, max_attempts=1, timeout=6 * 3600)
 def crawl_due(ctx: Any, sources: list[str] | None = None) -> dict[str, Any]:
     from crawlers.runner import run_crawl
     from saqshy.metrics import count_crawl
@@ -20,4 +21,4 @@ def crawl_due(ctx: Any, sources: list[str] | None = None) -> dict[str, Any]:
     return summary.to_dict()
 
 
-register_periodic("crawl.due", every=60)
+register_periodic(names.CRAWL_DUE, every=60)

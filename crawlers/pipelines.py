@@ -38,6 +38,7 @@ from saqshy.context import Context, build_context
 from saqshy.db.models import ContentItem as ContentRow
 from saqshy.db.session import session_scope
 from saqshy.errors import InvalidInput
+from saqshy.jobs import names
 from saqshy.jobs.base import JobQueue
 from saqshy.services.items import IngestResult, ingest_item, ingest_items
 from saqshy.services.media import MediaRecord
@@ -45,7 +46,7 @@ from saqshy.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-SCORE_JOB = "score_items"
+SCORE_JOB = names.SCORE_ITEMS
 
 
 def saqshy_settings(crawler: Crawler) -> Settings:
@@ -111,7 +112,7 @@ class ExtractPipeline:
         # pipe write and a thread wake-up each, as much as the work saved. The batches must be
         # large: the executor queues at most one batch beyond those being worked on, and each
         # hand-over needs its manager thread to win the GIL (and, on a busy machine, a CPU),
-        # so small batches (20 ms' worth of pages) left the worker idle between them.
+        # so small batches leave the worker idle between them.
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._batch.append((payload, future))
         if len(self._batch) >= self.batch_size:

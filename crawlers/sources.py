@@ -23,6 +23,7 @@ from saqshy.db.models import Source, SourceKind, SourceLink
 from saqshy.errors import Conflict, ErrorCode, InvalidInput, NotFound
 from saqshy.netpolicy import AddressPolicy, refuse_credentials
 from saqshy.settings import Settings
+from saqshy.timeutil import as_utc, utcnow
 
 _INTERVAL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -32,10 +33,6 @@ _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 # preview pages go back to the channel's first post, and a busy channel has years of them.
 # The spider's item limit (``max_items``, 1000 by default) bounds a crawl as well.
 TELEGRAM_READ_BACK_DEFAULT = "90d"
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def _read_back_since(value: str, now: datetime) -> datetime | None:
@@ -191,10 +188,6 @@ def resolve_sources(session: Session, names: Sequence[str]) -> list[Source]:
     return found
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
-
-
 def due_sources(session: Session, now: datetime | None = None) -> list[Source]:
     now = now or utcnow()
     sources = session.scalars(
@@ -202,7 +195,7 @@ def due_sources(session: Session, now: datetime | None = None) -> list[Source]:
         .where(Source.enabled.is_(True), Source.is_candidate.is_(False))
         .order_by(Source.risk_score.desc(), Source.id)
     )
-    return [s for s in sources if s.next_crawl_at is None or (_aware(s.next_crawl_at) or now) <= now]
+    return [s for s in sources if s.next_crawl_at is None or as_utc(s.next_crawl_at) <= now]
 
 
 def effective_interval(source: Source, settings: Settings) -> int:

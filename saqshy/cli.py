@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 from pathlib import Path
 from typing import Annotated
@@ -11,8 +10,12 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
+from classifier import cli as classifier_cli
+from crawlers import cli as crawlers_cli
 from saqshy.errors import InvalidInput, SaqshyError
+from saqshy.jobs import cli as jobs_cli
 from saqshy.settings import Settings, get_settings
+from triage_api import cli as triage_cli
 
 console = Console(stderr=True)
 app = typer.Typer(
@@ -24,31 +27,15 @@ app = typer.Typer(
 db_app = typer.Typer(help="The store of record (SQLite or PostgreSQL).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
-# (module, attribute, name) of sub-apps other packages contribute. A package that is not
-# importable (not built yet, or an optional part missing) simply contributes nothing.
-SUB_APPS: list[tuple[str, str, str | None]] = [
-    ("saqshy.jobs.cli", "app", None),
-    ("crawlers.cli", "app", None),
-    ("classifier.cli", "app", None),
-    ("triage_api.cli", "app", None),
-]
 
 
 def _mount_sub_apps() -> None:
-    for module_name, attribute, name in SUB_APPS:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name and module_name.startswith(exc.name):
-                continue
-            raise
-        sub_app = getattr(module, attribute)
-        if name:
-            app.add_typer(sub_app, name=name)
-        else:
-            # The sub-app's commands and groups become top-level commands of ``saqshy``.
-            app.registered_commands.extend(sub_app.registered_commands)
-            app.registered_groups.extend(sub_app.registered_groups)
+    """Every package's commands and groups become top-level commands of ``saqshy`` (once)."""
+    for sub_app in (jobs_cli.app, crawlers_cli.app, classifier_cli.app, triage_cli.app):
+        commands = [c for c in sub_app.registered_commands if c not in app.registered_commands]
+        groups = [g for g in sub_app.registered_groups if g not in app.registered_groups]
+        app.registered_commands.extend(commands)
+        app.registered_groups.extend(groups)
 
 
 def settings() -> Settings:

@@ -24,6 +24,12 @@ class Context:
     _search: SearchEngine | None = field(default=None, repr=False)
     _jobs: JobQueue | None = field(default=None, repr=False)
 
+    def __post_init__(self) -> None:
+        from saqshy.jobs.base import watch_commits
+
+        # Jobs a transaction asks for after commit (``enqueue_after_commit``) go to this port.
+        watch_commits(self.sessions, self)
+
     @property
     def search(self) -> SearchEngine:
         # Built on first use: a CLI command that never searches needs no Elasticsearch.
@@ -41,13 +47,17 @@ class Context:
             self._jobs = build_job_queue(self.settings, self.sessions, self)
         return self._jobs
 
+    def close_search(self) -> None:
+        """Close the search engine, if one was built (it is built again on next use)."""
+        if self._search is not None:
+            self._search.close()
+            self._search = None
+
     def close(self) -> None:
         if self._jobs is not None:
             self._jobs.close()
             self._jobs = None
-        if self._search is not None:
-            self._search.close()
-            self._search = None
+        self.close_search()
         self.engine.dispose()
 
 

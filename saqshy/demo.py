@@ -30,6 +30,7 @@ from crawlers.runner import CrawlSummary, run_crawl, summary_table
 from saqshy.context import Context
 from saqshy.db.models import JobRecord, Role, Source, SourceKind, User
 from saqshy.db.session import session_scope
+from saqshy.jobs import names
 from saqshy.netpolicy import AddressPolicy
 from saqshy.services.items import ingest_items
 from saqshy.settings import PROJECT_ROOT, Settings
@@ -251,15 +252,15 @@ def _load_seed_items(ctx: Context, limit: int) -> tuple[int, list[str]]:
     with session_scope(ctx.sessions) as session:
         results = ingest_items(session, rows, ctx.settings)
     ids = [r.item_id for r in results]
-    jobs = [ctx.jobs.enqueue("score_items", {"item_ids": ids[start : start + 64]}) for start in range(0, len(ids), 64)]
+    jobs = [ctx.jobs.enqueue(names.SCORE_ITEMS, {"item_ids": ids[start : start + 64]})
+            for start in range(0, len(ids), 64)]
     return len(results), jobs
 
 
 def _crawl_score_jobs(ctx: Context) -> set[str]:
-    from crawlers.pipelines import SCORE_JOB
-
     with session_scope(ctx.sessions) as session:
-        return set(session.scalars(select(JobRecord.key).where(JobRecord.key.like(f"{SCORE_JOB}:crawl-%"))))
+        return set(session.scalars(
+            select(JobRecord.key).where(JobRecord.key.like(f"{names.SCORE_ITEMS}:crawl-%"))))
 
 
 def _crawl_sample_site(ctx: Context, report: DemoReport, progress: Callable[[Any], None]) -> None:

@@ -33,9 +33,9 @@ from prometheus_client.registry import REGISTRY, Collector
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
-from saqshy.db.models import AuditEntry, Case, ContentItem, JobRecord, Score, SearchOutbox, Source, utcnow
+from saqshy.db.models import AuditEntry, Case, ContentItem, JobRecord, Score, SearchOutbox, Source
 from saqshy.db.session import READ_ONLY, session_scope
-from saqshy.jobs.base import as_utc
+from saqshy.timeutil import as_utc, utcnow
 
 if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer

@@ -52,6 +52,11 @@ def on_scheduler_start(hook: Callable[[Context], None]) -> Callable[[Context], N
     return hook
 
 
+def periodic_key(name: str) -> str:
+    """The key of a periodic job's runs: one at a time, whoever enqueues it."""
+    return f"periodic:{name}"
+
+
 def periodic_jobs() -> list[PeriodicJob]:
     load_job_modules()
     return list(_periodic.values())
@@ -89,7 +94,7 @@ class Scheduler:
             # One job row per periodic job, run again each period (force), never piling up:
             # while the last run is still queued or running, the enqueue is a no-op.
             try:
-                keys.append(self.ctx.jobs.enqueue(entry.name, entry.args, key=f"periodic:{entry.name}", force=True))
+                keys.append(self.ctx.jobs.enqueue(entry.name, entry.args, key=periodic_key(entry.name), force=True))
                 self._last_bucket[entry.name] = bucket
             except Exception:
                 logger.exception("could not enqueue periodic job %s", entry.name)

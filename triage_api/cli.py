@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
 from saqshy.db.models import Role
+from triage_api import cli_evidence
 
 console = Console(stderr=True)
 app = typer.Typer()
@@ -66,7 +66,8 @@ def invite_create(
     """Issue a one-time invite (as the installation, not as a user); prints the link once."""
     from datetime import timedelta
 
-    from saqshy.db.models import Invite, utcnow
+    from saqshy.db.models import Invite
+    from saqshy.timeutil import utcnow
     from triage_api.services import security, users
     from triage_api.services.audit import append_audit
 
@@ -147,16 +148,6 @@ def retention_run(
                    f"thumbnails deleted: {report.thumbnails_deleted}")
 
 
-# --- Escalation (PART B): `saqshy evidence verify`, `saqshy escalation ...` live in cli_evidence. ---
-def _mount_escalation() -> None:
-    try:
-        module = importlib.import_module("triage_api.cli_evidence")
-    except ModuleNotFoundError as exc:
-        if exc.name == "triage_api.cli_evidence":
-            return
-        raise
-    app.registered_groups.extend(module.app.registered_groups)
-    app.registered_commands.extend(module.app.registered_commands)
-
-
-_mount_escalation()
+# Escalation: `saqshy evidence verify`, `saqshy escalation ...` live in cli_evidence.
+app.registered_groups.extend(cli_evidence.app.registered_groups)
+app.registered_commands.extend(cli_evidence.app.registered_commands)

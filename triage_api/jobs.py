@@ -2,9 +2,8 @@
 
 Jobs take ids, open their own sessions and are idempotent. Two ways get work onto the queue:
 
-- right after commit: services put ``(name, args, key)`` in ``session.info`` (see
-  ``webhooks.queue_after_commit``) and the listener ``install(ctx)`` adds to ``ctx.sessions``
-  enqueues them once the transaction is committed;
+- right after commit: services call the jobs port's ``enqueue_after_commit`` (a new case's
+  evidence, a webhook delivery);
 - the recurring ``escalation.sweep`` (every ``escalation_sweep_seconds``): re-enqueues unsealed
   evidence bundles and pending webhook deliveries (a lost job, a crash between commit and
   enqueue), enqueues due takedown checks, recomputes source risk and suggests candidate
@@ -17,14 +16,11 @@ from __future__ import annotations
 import logging
 import math
 import time
-import weakref
 from typing import Any
-
-from sqlalchemy import event
-from sqlalchemy.orm import Session, sessionmaker
 
 from saqshy.context import Context
 from saqshy.db.session import session_scope
+from saqshy.jobs import names
 from saqshy.jobs.registry import job
 from saqshy.scheduler import on_scheduler_start, register_periodic
 from triage_api.services import audit_checkpoints, cases, queue, retention, sources, takedown, webhooks
@@ -32,10 +28,8 @@ from triage_api.services.audit import chain_pending
 
 logger = logging.getLogger(__name__)
 
-JOB_SWEEP = "escalation.sweep"
-JOB_TAKEDOWN_CHECK = "takedown.check_case"
-
-_installed: weakref.WeakKeyDictionary[sessionmaker[Session], bool] = weakref.WeakKeyDictionary()
+JOB_SWEEP = names.ESCALATION_SWEEP
+JOB_TAKEDOWN_CHECK = names.TAKEDOWN_CHECK
 
 
 @job(cases.JOB_BUILD_EVIDENCE)
@@ -43,12 +37,9 @@ def build_evidence(ctx: Context, case_id: int) -> None:
     """Seal a new case's evidence bundle and record its webhook delivery, then send it."""
     with session_scope(ctx.sessions) as session:
         cases.ensure_evidence(session, case_id, ctx.settings)
-        # Taken before commit so they are enqueued here whether or not ``install`` ran in this process.
-        after = webhooks.take_after_commit_jobs(session)
-    dispatch_after_commit(ctx, after)
 
 
-@job(webhooks.JOB_DELIVER)
+@job(webhooks.JOB_DELIVER, max_attempts=webhooks.max_delivery_attempts)
 def deliver_webhook(ctx: Context, delivery_id: int) -> None:
     """Send one case to the police endpoint; raises (and is retried with backoff) on failure."""
     webhooks.deliver(ctx.sessions, ctx.settings, delivery_id)
@@ -77,15 +68,10 @@ def enqueue_pending(ctx: Context) -> dict[str, int]:
         deliveries = webhooks.pending_delivery_ids(session)
         due = takedown.due_case_ids(session, ctx.settings)
     for case_id in unsealed:
-        ctx.jobs.enqueue(cases.JOB_BUILD_EVIDENCE, {"case_id": case_id}, key=f"{cases.JOB_BUILD_EVIDENCE}:{case_id}")
+        ctx.jobs.enqueue(cases.JOB_BUILD_EVIDENCE, {"case_id": case_id}, key=cases.evidence_job_key(case_id))
     for delivery_id in deliveries:
         # Same key as the after-commit enqueue: a delivery in flight or in backoff is left alone.
-        ctx.jobs.enqueue(
-            webhooks.JOB_DELIVER,
-            {"delivery_id": delivery_id},
-            key=webhooks.delivery_job_key(delivery_id),
-            max_attempts=ctx.settings.police_webhook_max_attempts,
-        )
+        ctx.jobs.enqueue(webhooks.JOB_DELIVER, {"delivery_id": delivery_id}, key=webhooks.delivery_job_key(delivery_id))
     for case_id in due:
         ctx.jobs.enqueue(JOB_TAKEDOWN_CHECK, {"case_id": case_id}, key=f"{JOB_TAKEDOWN_CHECK}:{case_id}", force=True)
     return {"evidence": len(unsealed), "webhooks": len(deliveries), "takedown_checks": len(due)}
@@ -100,60 +86,28 @@ def schedule_recurring(ctx: Context, *, after_slot: int | None = None) -> str:
     return ctx.jobs.enqueue(JOB_SWEEP, {"slot": slot}, key=f"{JOB_SWEEP}:{slot}", delay=delay)
 
 
-def dispatch_after_commit(ctx: Context, jobs: list[tuple[str, dict[str, Any], str | None]]) -> None:
-    for name, args, key in jobs:
-        try:
-            extra: dict[str, Any] = {}
-            if name == webhooks.JOB_DELIVER:
-                extra["max_attempts"] = ctx.settings.police_webhook_max_attempts
-            ctx.jobs.enqueue(name, args, key=key, **extra)
-        except Exception:
-            # The rows are committed: the next sweep enqueues them. Never fail the request for it.
-            logger.exception("could not enqueue job %s %s after commit; the escalation sweep will", name, args)
+@on_scheduler_start
+def start_sweeps(ctx: Context) -> None:
+    """A scheduler (in ``saqshy serve`` on embedded defaults, or ``saqshy scheduler``) starts the sweep chain."""
+    try:
+        schedule_recurring(ctx)
+    except Exception:
+        logger.exception("could not schedule the escalation sweep (is the job queue reachable?)")
 
 
-def install(ctx: Context, *, schedule: bool = True) -> None:
-    """Wire escalation into a context: after-commit job dispatch, and the recurring sweep.
-
-    Call once per process at start-up (the API's lifespan, a worker); calling again is harmless.
-    """
-    if not _installed.get(ctx.sessions):
-        _installed[ctx.sessions] = True
-
-        @event.listens_for(ctx.sessions, "after_commit")
-        def _after_commit(session: Session) -> None:
-            jobs = webhooks.take_after_commit_jobs(session)
-            if jobs:
-                dispatch_after_commit(ctx, jobs)
-
-        @event.listens_for(ctx.sessions, "after_rollback")
-        def _after_rollback(session: Session) -> None:
-            webhooks.take_after_commit_jobs(session)
-
-    if schedule:
-        try:
-            schedule_recurring(ctx)
-        except Exception:
-            logger.exception("could not schedule the escalation sweep (is the job queue reachable?)")
-
-
-# A scheduler (in ``saqshy serve`` on embedded defaults, or ``saqshy scheduler``) starts the sweep chain.
-on_scheduler_start(install)
-
-
-@job("queue.sync_tasks")
+@job(names.QUEUE_SYNC_TASKS)
 def sync_tasks(ctx: Context) -> int:
     """Turn new scores into review tasks (also run by the scoring job after each batch)."""
     return queue.sync_tasks_job(ctx)
 
 
-@job("queue.expire_leases")
+@job(names.QUEUE_EXPIRE_LEASES)
 def expire_leases(ctx: Context) -> int:
     return queue.expire_leases_job(ctx)
 
 
-register_periodic("queue.sync_tasks", every=30)
-register_periodic("queue.expire_leases", every=60)
+register_periodic(names.QUEUE_SYNC_TASKS, every=30)
+register_periodic(names.QUEUE_EXPIRE_LEASES, every=60)
 
 
 @job(audit_checkpoints.JOB_CHECKPOINT, max_attempts=3)

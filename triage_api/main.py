@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 import sys
 from collections.abc import AsyncIterator
@@ -16,6 +15,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from sqlalchemy.exc import DataError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+import review_ui
 import saqshy
 from saqshy.context import Context, build_context
 from saqshy.db.session import make_async_session_factory, warm_async_pool, warm_pool
@@ -27,7 +27,24 @@ from triage_api import api_docs
 from triage_api.deps import SessionRunner, route_roles
 from triage_api.exception_handlers import error_body, register_exception_handlers
 from triage_api.observability import RequestObservability
-from triage_api.routes import audit, auth, health, invites, metrics, moderation, tasks, users, votes
+from triage_api.routes import (
+    audit,
+    auth,
+    cases,
+    health,
+    invites,
+    media,
+    metrics,
+    models,
+    moderation,
+    search,
+    sources,
+    stats,
+    tasks,
+    users,
+    votes,
+    wellbeing,
+)
 from triage_api.services import security
 from triage_api.services.audit import AuditSequencer
 
@@ -35,9 +52,10 @@ logger = logging.getLogger(__name__)
 
 log = logging.getLogger(__name__)
 
-# Routers of parts built alongside (escalation, search, statistics, sources, model registry,
-# wellbeing): each is mounted when its module is present, so a missing one never breaks the app.
-OPTIONAL_ROUTERS = ("cases", "search", "stats", "sources", "models", "wellbeing", "media")
+# The review loop's routers first: a request is matched against the routers in this order, and
+# claims and votes are most of the traffic (no two routers share a path, so order is only speed).
+ROUTERS = (tasks, votes, health, auth, users, invites, moderation, audit, metrics,
+           cases, search, stats, sources, models, wellbeing, media)
 
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -96,11 +114,8 @@ class _TooLarge(Exception):
 # taken by requests waiting for that lock, none would be left. Capping requests in flight below
 # the thread count always leaves one (``Settings.triage_max_in_flight``, at most 32).
 
-# How long a thread may hold the GIL while another waits (CPython's default is 5 ms). A request
-# holding row locks (the task it votes on; the audit sequencer holds the chain's head) needs the
-# GIL back after each statement it sends; with the default, every such wait can last a full
-# interval while 30 other request threads compute. 1 ms cut the 50-volunteer latency several-fold
-# in benchmarks/queue.py (when every request still locked the chain's head), for a little more switching.
+# How long a thread may hold the GIL while another waits: short, so a request holding row locks
+# gets the GIL back soon after each statement it sends (docs/performance.md).
 GIL_SWITCH_INTERVAL_S = 0.001
 
 
@@ -131,18 +146,6 @@ async def _data_error(_request: Request, exc: Exception) -> JSONResponse:
         content=error_body("a value cannot be stored (control characters or out of range)",
                            ErrorCode.VALUE_NOT_STORABLE, error="InvalidInput"),
     )
-
-
-def _include_optional_routers(app: FastAPI) -> None:
-    for name in OPTIONAL_ROUTERS:
-        module_name = f"triage_api.routes.{name}"
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == module_name:
-                continue
-            raise
-        _include(app, module.router)
 
 
 def _include(app: FastAPI, router: APIRouter) -> None:
@@ -250,9 +253,8 @@ def create_app(settings: Settings | None = None, context: Context | None = None)
             warm_pool(ctx.engine)
             if async_sessions is not None:
                 await warm_async_pool(async_sessions)
-            # A server process: the app, its models and the adapters exist now. Keep full
-            # collections off them (otherwise a ~100 ms stop of every request in flight, every few
-            # seconds under load). Not for an app given its context (tests build many apps).
+            # A server process: the app, its models and the adapters exist now; keep full
+            # collections off them. Not for an app given its context (tests build many apps).
             tune_gc()
         try:
             yield
@@ -282,14 +284,11 @@ def create_app(settings: Settings | None = None, context: Context | None = None)
     app.add_middleware(InFlightLimit, limit=settings.triage_max_in_flight)
     # Outermost of these: a request's id and latency include its wait for a place in flight.
     app.add_middleware(RequestObservability)
-    # The review loop's routers first: a request is matched against the routers in this order, and
-    # claims and votes are most of the traffic (no two routers share a path, so order is only speed).
-    for module in (tasks, votes, health, auth, users, invites, moderation, audit, metrics):
+    for module in ROUTERS:
         _include(app, module.router)
-    _include_optional_routers(app)
     _document_errors(app)
     api_docs.mount_api_docs(app)
     # UI at / + security headers on every response (the docs page with a policy of its own).
-    importlib.import_module("review_ui").mount_review_ui(
+    review_ui.mount_review_ui(
         app, page_policies={api_docs.DOCS_PATH: api_docs.CONTENT_SECURITY_POLICY})
     return app

@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy import JSON, Connection, Dialect, Table
 
 from saqshy.db.models import UtcDateTime
+from saqshy.timeutil import as_utc
 
 Processor = Callable[[Any], Any]
 
@@ -87,7 +88,7 @@ def _sqlite_utc_text(value: datetime | None) -> str | None:
         return None
     # The first 26 characters are the date and time, without the "+00:00" of an aware value.
     if value.tzinfo is not UTC:
-        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        value = as_utc(value)
     return value.isoformat(" ", "microseconds")[:26]
 
 

@@ -1,7 +1,8 @@
 """The jobs port: background work recorded in SQL, carried in process or by RQ on Redis.
 
-Producers call ``ctx.jobs.enqueue("name", {"item_id": 1})``; job modules register functions
-with ``@job("name")`` (see ``registry``). The in-process pool is the embedded default; setting
+Producers call ``ctx.jobs.enqueue(names.X, {"item_id": 1})``, or from inside a transaction
+``enqueue_after_commit(session, names.X, {...})``; job modules register functions with
+``@job(names.X)`` (see ``registry``; every name is in ``names``). The in-process pool is the embedded default; setting
 ``SAQSHY_REDIS_URL`` switches to RQ, run by ``saqshy worker``.
 """
 
@@ -11,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from saqshy.jobs.base import JobCancelled, JobInfo, JobQueue, PermanentJobError
+from saqshy.jobs import names
+from saqshy.jobs.base import JobCancelled, JobInfo, JobQueue, PermanentJobError, enqueue_after_commit
 from saqshy.jobs.registry import JOB_MODULES, get_job, job, load_job_modules
 from saqshy.settings import Settings
 
@@ -25,9 +27,11 @@ __all__ = [
     "JobQueue",
     "PermanentJobError",
     "build_job_queue",
+    "enqueue_after_commit",
     "get_job",
     "job",
     "load_job_modules",
+    "names",
     "report_progress",
     "requeue_pending",
 ]

@@ -6,6 +6,10 @@ loses its state (Redis flushed, the process restarted) is rebuilt from SQL by
 ``requeue_pending``, and a job that keeps failing ends with ``status=failed`` and its error in
 ``last_error``, listed by ``failed()``: nothing is lost, nothing fails silently.
 
+Work a transaction asks for runs after it commits: ``enqueue_after_commit(session, name, args)``
+holds the job on the session and enqueues it once the transaction commits (a rollback drops it).
+Every ``Context`` wires its session factory to its jobs port (``watch_commits``), once.
+
 Lifecycle of a row::
 
     queued ──run──▶ running ──ok──▶ succeeded ──enqueue(force=True)──▶ queued
@@ -21,12 +25,13 @@ import json
 import logging
 import math
 import time
+import weakref
 from collections.abc import Callable, Collection, Iterable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, event, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -36,6 +41,7 @@ from saqshy.errors import Conflict, ErrorCode, InvalidInput, InvalidTransition, 
 from saqshy.jobs.registry import check_args, get_job_spec
 from saqshy.logs import current_request_id
 from saqshy.settings import Settings
+from saqshy.timeutil import as_utc, utcnow
 
 if TYPE_CHECKING:
     from saqshy.context import Context
@@ -53,17 +59,6 @@ class PermanentJobError(SaqshyError):
 
 class JobCancelled(PermanentJobError):
     """Raised at a progress report of a job someone asked to cancel: it ends failed, not retried."""
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def as_utc(value: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes even for timezone-aware columns; they were stored as UTC.
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -133,6 +128,27 @@ def backoff_seconds(settings: Settings, attempt: int) -> float:
     return float(min(settings.job_backoff_seconds * math.pow(2, exponent), settings.job_backoff_max_seconds))
 
 
+def _queue_again(record: JobRecord, now: datetime, due: datetime | None = None) -> None:
+    """A fresh run of a recorded job: queued, no attempt made, nothing left of the last run."""
+    record.status = JobStatus.QUEUED
+    record.attempts = 0
+    record.enqueued_at = now
+    record.next_attempt_at = due
+    record.started_at = None
+    record.finished_at = None
+    record.progress = None
+    record.cancel_requested_at = None
+
+
+@dataclass(frozen=True)
+class AfterCommitJob:
+    """A job a transaction asked for, enqueued once it commits."""
+
+    name: str
+    args: dict[str, Any] = field(default_factory=dict)
+    key: str | None = None
+
+
 class JobQueue(abc.ABC):
     """Enqueue jobs, inspect them, retry failed ones. Adapters only implement ``dispatch``."""
 
@@ -184,9 +200,7 @@ class JobQueue(abc.ABC):
         check_args(spec, clean)
         if not math.isfinite(delay) or delay < 0:
             raise InvalidInput(f"job delay must be a finite number of seconds >= 0, not {delay!r}")
-        attempts_allowed = (
-            max_attempts if max_attempts is not None else spec.max_attempts or self.settings.job_max_attempts
-        )
+        attempts_allowed = max_attempts if max_attempts is not None else spec.attempts(self.settings)
         if attempts_allowed < 1:
             raise InvalidInput("max_attempts must be at least 1")
         key = default_key(name, clean) if key is None else key
@@ -226,16 +240,9 @@ class JobQueue(abc.ABC):
                         self._dispatch_logged(key, delivery, wait, if_missing=True)
                     return key
                 else:
+                    _queue_again(record, now, due)
                     record.args = clean
-                    record.status = JobStatus.QUEUED
-                    record.attempts = 0
                     record.max_attempts = attempts_allowed
-                    record.enqueued_at = now
-                    record.next_attempt_at = due
-                    record.started_at = None
-                    record.finished_at = None
-                    record.progress = None
-                    record.cancel_requested_at = None
                     record.request_id = current_request_id()
         except IntegrityError:
             # Another producer recorded the same key between our read and our insert: it is
@@ -243,6 +250,18 @@ class JobQueue(abc.ABC):
             return key
         self._dispatch_or_raise(key, delivery_id(now, 0), delay)
         return key
+
+    def enqueue_committed(self, jobs: Iterable[AfterCommitJob]) -> None:
+        """Enqueue the jobs a committed transaction asked for (``enqueue_after_commit``).
+
+        A failure is logged, never raised: the transaction stands, and the rows it wrote are what
+        the producer's recurring sweep enqueues again.
+        """
+        for wanted in jobs:
+            try:
+                self.enqueue(wanted.name, wanted.args, key=wanted.key)
+            except Exception:
+                logger.exception("could not enqueue job %s %s after commit", wanted.name, wanted.args)
 
     def retry(self, key: str) -> None:
         """Queue a failed job again, with a fresh count of attempts."""
@@ -257,14 +276,7 @@ class JobQueue(abc.ABC):
                     key=key,
                 )
             now = utcnow()
-            record.status = JobStatus.QUEUED
-            record.attempts = 0
-            record.enqueued_at = now
-            record.next_attempt_at = None
-            record.started_at = None
-            record.finished_at = None
-            record.progress = None
-            record.cancel_requested_at = None
+            _queue_again(record, now)
         self._dispatch_or_raise(key, delivery_id(now, 0), 0.0)
 
     def requeue_pending(self, *, stale_after: float | None = None, keys: Collection[str] | None = None) -> int:
@@ -535,3 +547,77 @@ class JobQueue(abc.ABC):
                 return False
             time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
             pause = min(pause * 2, 0.2)
+
+
+# --- after commit -------------------------------------------------------------------------------
+
+# The session's jobs waiting for its transaction to commit.
+_AFTER_COMMIT = "saqshy.jobs.after_commit"
+
+
+class HasJobs(Protocol):
+    """What carries a jobs port (a ``Context``)."""
+
+    @property
+    def jobs(self) -> JobQueue: ...
+
+
+# Per session class (one per session factory): the contexts built on it, oldest first, held weakly.
+_OWNERS: weakref.WeakKeyDictionary[type[Session], list[weakref.ref[HasJobs]]] = weakref.WeakKeyDictionary()
+
+
+def enqueue_after_commit(
+    session: Session, name: str, args: dict[str, Any] | None = None, *, key: str | None = None
+) -> None:
+    """Enqueue job ``name(**args)`` once ``session``'s transaction commits; a rollback drops it.
+
+    A job enqueued before commit could run before the rows it reads exist (and on SQLite it would
+    wait for the very lock its producer holds). The job's retry policy is the one its ``@job``
+    declares.
+    """
+    session.info.setdefault(_AFTER_COMMIT, []).append(AfterCommitJob(name, dict(args or {}), key))
+
+
+def watch_commits(sessions: sessionmaker[Session], owner: HasJobs) -> None:
+    """Send the after-commit jobs of the sessions ``sessions`` makes to ``owner.jobs``.
+
+    Every ``Context`` calls it for its session factory; the latest context built on a factory that
+    is still alive carries its jobs (held weakly: a dropped context keeps nothing alive).
+    """
+    owners = [ref for ref in _OWNERS.get(sessions.class_, []) if ref() is not None]
+    owners.append(weakref.ref(owner))
+    _OWNERS[sessions.class_] = owners
+
+
+def _owner(session: Session) -> HasJobs | None:
+    for ref in reversed(_OWNERS.get(type(session), [])):
+        owner = ref()
+        if owner is not None:
+            return owner
+    return None
+
+
+def _enqueue_committed(session: Session) -> None:
+    wanted: list[AfterCommitJob] | None = session.info.pop(_AFTER_COMMIT, None)
+    if not wanted:
+        return
+    owner = _owner(session)
+    if owner is None:
+        logger.warning("no jobs port watches this session's factory: %s not enqueued (a sweep enqueues it)",
+                       ", ".join(job.name for job in wanted))
+        return
+    try:
+        queue = owner.jobs
+    except Exception:
+        logger.exception("the jobs port is not available: %s not enqueued", ", ".join(job.name for job in wanted))
+        return
+    queue.enqueue_committed(wanted)
+
+
+def _drop_pending(session: Session) -> None:
+    session.info.pop(_AFTER_COMMIT, None)
+
+
+# Registered on the Session class: every session of the platform enqueues its jobs on commit.
+event.listen(Session, "after_commit", _enqueue_committed)
+event.listen(Session, "after_rollback", _drop_pending)

@@ -184,6 +184,6 @@ class InProcessJobQueue(JobQueue):
         if left:
             logger.info("%d jobs left queued in the store; they run after the next start", left)
         own, self._own_context = self._own_context, None
-        if own is not None and own._search is not None:
+        if own is not None:
             # Only the search engine is ours; the engine and sessions belong to the caller.
-            own._search.close()
+            own.close_search()

@@ -19,9 +19,12 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from saqshy.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from saqshy.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -43,15 +46,25 @@ MAX_NAME_CHARS = 150
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+# A job's attempts as a number, or as read from the settings (an operator's choice).
+Attempts = int | Callable[["Settings"], int]
+
+
 @dataclass(frozen=True)
 class JobSpec:
     name: str
     fn: Callable[..., Any]
     # Attempts before the job is marked failed; None: settings.job_max_attempts.
-    max_attempts: int | None = None
+    max_attempts: Attempts | None = None
     # Hard time limit in seconds for one attempt where the adapter can enforce it (RQ);
     # None: the adapter's default.
     timeout: float | None = None
+
+    def attempts(self, settings: Settings) -> int:
+        """How many attempts the job gets under ``settings`` (its declared retry policy)."""
+        if self.max_attempts is None:
+            return settings.job_max_attempts
+        return self.max_attempts(settings) if callable(self.max_attempts) else self.max_attempts
 
 
 _registry: dict[str, JobSpec] = {}
@@ -59,11 +72,15 @@ _lock = threading.Lock()
 _loaded = False
 
 
-def job(name: str, *, max_attempts: int | None = None, timeout: float | None = None) -> Callable[[F], F]:
-    """Register ``fn(ctx, **args)`` as the job called ``name``."""
+def job(name: str, *, max_attempts: Attempts | None = None, timeout: float | None = None) -> Callable[[F], F]:
+    """Register ``fn(ctx, **args)`` as the job called ``name``.
+
+    ``max_attempts`` is the job's retry policy: a number, or a function of the settings (for a
+    policy an operator sets); None: ``settings.job_max_attempts``.
+    """
     if not name or len(name) > MAX_NAME_CHARS or name != name.strip():
         raise ValueError(f"job name must be 1-{MAX_NAME_CHARS} characters without outer spaces: {name!r}")
-    if max_attempts is not None and max_attempts < 1:
+    if isinstance(max_attempts, int) and max_attempts < 1:
         raise ValueError("max_attempts must be at least 1")
 
     def register(fn: F) -> F:

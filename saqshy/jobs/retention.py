@@ -28,16 +28,17 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from saqshy.db.models import JobRecord, JobStatus
-from saqshy.jobs.base import utcnow
+from saqshy.jobs import names
 from saqshy.jobs.registry import job
 from saqshy.scheduler import register_periodic
+from saqshy.timeutil import utcnow
 
 if TYPE_CHECKING:
     from saqshy.context import Context
 
 logger = logging.getLogger(__name__)
 
-JOB_PRUNE = "jobs.prune"
+JOB_PRUNE = names.PRUNE_JOBS
 PRUNE_EVERY_SECONDS = 3600.0
 BATCH = 1000
 

@@ -21,10 +21,11 @@ from sqlalchemy import select, update
 from saqshy.db.models import JobRecord, JobStatus
 from saqshy.db.session import session_scope
 from saqshy.errors import InvalidInput, NotFound
-from saqshy.jobs.base import PermanentJobError, backoff_seconds, delivery_id, utcnow
+from saqshy.jobs.base import PermanentJobError, backoff_seconds, delivery_id
 from saqshy.jobs.registry import get_job
 from saqshy.logs import REQUEST_ID
 from saqshy.metrics import timed_job
+from saqshy.timeutil import utcnow
 
 if TYPE_CHECKING:
     from saqshy.context import Context

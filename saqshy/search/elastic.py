@@ -19,7 +19,6 @@ indexing is an idempotent upsert and a retried bulk never duplicates.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from elasticsearch import ApiError, Elasticsearch, TransportError, helpers
@@ -39,6 +38,7 @@ from saqshy.search.base import (
     render_highlight,
 )
 from saqshy.settings import Settings
+from saqshy.timeutil import iso
 
 TEXT_ANALYZER = "saqshy_text"
 # What a bulk response keeps of each item: what ``helpers.bulk`` and ``_bulk`` read (the status,
@@ -47,14 +47,6 @@ TEXT_ANALYZER = "saqshy_text"
 # drain's critical path (the next bulk waits for this one's response).
 BULK_FILTER_PATH = "items.*._id,items.*.status,items.*.error"
 LANGUAGE_ANALYZERS = {"ru": "russian", "en": "english"}
-
-
-def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    if value.tzinfo is not UTC:
-        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    return value.isoformat()
 
 
 # Fields added to the mapping after indexes were first created: ``ensure_index`` adds them to an
@@ -187,8 +179,8 @@ class ElasticsearchEngine(SearchEngine):
             "source_id": doc.source_id,
             "title": fold_text(doc.title),
             "text": fold_text(doc.text),
-            "fetched_at": _iso(doc.fetched_at),
-            "published_at": _iso(doc.published_at),
+            "fetched_at": iso(doc.fetched_at),
+            "published_at": iso(doc.published_at),
             "score": doc.score,
             "top_category": doc.top_category,
             "model_version": doc.model_version,
@@ -284,7 +276,7 @@ class ElasticsearchEngine(SearchEngine):
             score_bounds = {"gte": query.min_score, "lte": query.max_score}
             filters.append({"range": {"score": {k: v for k, v in score_bounds.items() if v is not None}}})
         if query.fetched_from is not None or query.fetched_to is not None:
-            bounds = {"gte": _iso(query.fetched_from), "lt": _iso(query.fetched_to)}
+            bounds = {"gte": iso(query.fetched_from), "lt": iso(query.fetched_to)}
             filters.append({"range": {"fetched_at": {k: v for k, v in bounds.items() if v is not None}}})
 
         body: dict[str, Any] = {

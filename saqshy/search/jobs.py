@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
+from saqshy.jobs import names
 from saqshy.jobs.registry import job
 from saqshy.scheduler import register_periodic
 from saqshy.search.indexer import index_pending, reindex
@@ -17,15 +18,15 @@ if TYPE_CHECKING:
     from saqshy.context import Context
 
 
-@job("search.drain_outbox")
+@job(names.SEARCH_DRAIN_OUTBOX)
 def drain_outbox_job(ctx: Context) -> dict[str, Any]:
     return asdict(index_pending(ctx))
 
 
 # A full rebuild can take long on a big store: one attempt per request, no 6-hour cap surprise.
-@job("search.reindex", max_attempts=1, timeout=24 * 3600)
+@job(names.SEARCH_REINDEX, max_attempts=1, timeout=24 * 3600)
 def reindex_job(ctx: Context) -> dict[str, Any]:
     return asdict(reindex(ctx))
 
 
-register_periodic("search.drain_outbox", every=5)
+register_periodic(names.SEARCH_DRAIN_OUTBOX, every=5)

@@ -59,6 +59,7 @@ from saqshy.search.base import (
     fold_text,
     render_highlight,
 )
+from saqshy.timeutil import as_utc
 
 TOKENIZER = "unicode61 remove_diacritics 0"
 # Weights of the FTS columns in bm25 (title, body): a word in the title counts double.
@@ -87,7 +88,7 @@ def _utc_text(value: datetime | None) -> str | None:
     # isoformat, not strftime: several times faster, and zero-pads every year to four digits.
     # The first 26 characters are the date and time, without the "+00:00" of an aware value.
     if value.tzinfo is not UTC:
-        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        value = as_utc(value)
     return value.isoformat("T", "microseconds")[:26]
 
 

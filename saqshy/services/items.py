@@ -39,11 +39,12 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from saqshy.db.bulk import insert_many, unprepared
-from saqshy.db.models import ContentItem, OutboxOp, SearchOutbox, utcnow
+from saqshy.db.models import ContentItem, OutboxOp, SearchOutbox
 from saqshy.errors import InvalidInput, NotFound
 from saqshy.search import index_in_store
 from saqshy.search.sqlite_fts import SqliteFtsEngine
 from saqshy.settings import Settings
+from saqshy.timeutil import utcnow
 
 LANGUAGES = ("ru", "kk", "en", "other")
 # An http(s) scheme and a non-empty host part: what ``urlsplit`` would find, at a tenth of its cost
@@ -199,7 +200,7 @@ def _row_values(values: dict[str, Any], now: datetime) -> dict[str, Any]:
 # hundreds of literals and cost more than the query; an expanding IN still renders one
 # placeholder per key at each execution (which PostgreSQL and psycopg then also parse). So the
 # keys travel as one parameter, a JSON array (``json.dumps`` is C; psycopg dumps a list parameter
-# as an array in Python, ~1 ms per 500 keys): ``= ANY(ARRAY(SELECT json_array_elements_text(…)))``
+# as an array in Python): ``= ANY(ARRAY(SELECT json_array_elements_text(…)))``
 # on PostgreSQL, ``IN (SELECT value FROM json_each(?))`` on SQLite; other engines get the
 # expanding IN.
 _PG_KEYS = func.array(

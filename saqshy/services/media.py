@@ -22,8 +22,9 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from saqshy.db.models import Media, MediaStatus, utcnow
+from saqshy.db.models import Media, MediaStatus
 from saqshy.errors import NotFound
+from saqshy.timeutil import utcnow
 
 # Thumbnail formats we write, by file extension: the API's Content-Type comes from here.
 THUMBNAIL_TYPES = {"webp": "image/webp", "png": "image/png", "jpg": "image/jpeg"}

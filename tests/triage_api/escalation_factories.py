@@ -8,6 +8,7 @@ import itertools
 from datetime import UTC, datetime
 from pathlib import Path
 
+from pydantic import SecretStr
 from sqlalchemy.orm import Session
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
@@ -51,6 +52,23 @@ def write_warc_response(folder: Path, url: str, body: bytes) -> tuple[str, int, 
         writer.write_record(record)
         length = out.tell() - offset
     return str(path), offset, length
+
+
+POLICE_SECRET = "police-shared-secret"
+
+
+def police_webhook_settings(settings: Settings, url: str, *, attempts: int, **more: object) -> Settings:
+    """``settings`` sending cases to a police receiver on this machine (it stands for an intranet endpoint)."""
+    return settings.model_copy(
+        update={
+            "police_webhook_url": url,
+            "police_webhook_secret": SecretStr(POLICE_SECRET),
+            "police_webhook_max_attempts": attempts,
+            "police_webhook_timeout_seconds": 5.0,
+            "crawler_allowed_networks": "127.0.0.0/8",
+            **more,
+        }
+    )
 
 
 def make_user(session: Session, role: Role = Role.VOLUNTEER) -> User:

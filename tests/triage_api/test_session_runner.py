@@ -62,7 +62,7 @@ def test_async_sessions_share_the_sync_sessions_listeners(sql_engine: Engine) ->
         return
     assert async_sessions is not None
     committed: list[Session] = []
-    event.listen(sessions, "after_commit", committed.append)  # as triage_api.jobs.install does
+    event.listen(sessions, "after_commit", committed.append)  # a listener on the session factory
 
     def work(session: Session) -> int:
         value = int(session.execute(text("SELECT 1")).scalar_one())

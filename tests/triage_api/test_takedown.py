@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from saqshy import netpolicy
 from saqshy.context import Context
 from saqshy.db.models import Case, CaseOutcome, JobStatus, Role, Source, Verdict, utcnow
+from saqshy.db.session import make_session_factory
 from saqshy.settings import Settings
 from tests.triage_api.escalation_factories import make_decided_task, make_item, make_source, make_user
 from triage_api.jobs import JOB_SWEEP, JOB_TAKEDOWN_CHECK, enqueue_pending, schedule_recurring, sweep
@@ -176,8 +177,11 @@ def test_streak_of_failures_dates_offline_from_the_first(sessions: sessionmaker[
 
 def test_sweep_enqueues_due_checks_and_skips_closed_not_illegal(ctx: Context, site: dict[str, object]) -> None:
     ctx.settings = ctx.settings.model_copy(update={"crawler_allowed_networks": "127.0.0.0/8"})
-    due = _case(ctx.sessions, ctx.settings, f"{site['base']}/due")
-    dismissed = _case(ctx.sessions, ctx.settings, f"{site['base']}/dismissed")
+    # Opened through a session factory no context watches: their after-commit evidence jobs are
+    # lost, as in a crash between commit and enqueue, which is what the sweep is for.
+    unwatched = make_session_factory(ctx.engine)
+    due = _case(unwatched, ctx.settings, f"{site['base']}/due")
+    dismissed = _case(unwatched, ctx.settings, f"{site['base']}/dismissed")
     with ctx.sessions.begin() as session:
         police = make_user(session, Role.POLICE)
         cases.set_outcome(session, dismissed, police.id, CaseOutcome.NOT_ILLEGAL, ctx.settings)

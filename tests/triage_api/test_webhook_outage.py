@@ -15,19 +15,23 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from pydantic import SecretStr
 
 from saqshy.context import Context, build_context
 from saqshy.db.models import WebhookDelivery, WebhookStatus
 from saqshy.jobs.base import backoff_seconds
 from saqshy.settings import Settings
-from tests.triage_api.escalation_factories import make_decided_task, make_item, make_user
-from triage_api.jobs import install
+from tests.triage_api.escalation_factories import (
+    POLICE_SECRET,
+    make_decided_task,
+    make_item,
+    make_user,
+    police_webhook_settings,
+)
 from triage_api.services import cases, webhooks
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-SECRET = "police-shared-secret"
+SECRET = POLICE_SECRET
 REFUSED_ATTEMPTS = 2
 FAILING_ANSWERS = [500, 500]
 WAIT = 45.0
@@ -92,21 +96,10 @@ def police() -> Iterator[PoliceReceiver]:
 
 @pytest.fixture
 def hook_ctx(settings: Settings, police: PoliceReceiver) -> Iterator[Context]:
-    configured = settings.model_copy(
-        update={
-            "police_webhook_url": police.url,
-            "police_webhook_secret": SecretStr(SECRET),
-            "police_webhook_max_attempts": 8,
-            "police_webhook_timeout_seconds": 5.0,
-            "crawler_allowed_networks": "127.0.0.0/8",  # the receiver stands for an intranet endpoint
-            "job_max_attempts": 8,
-            # Measurable back-off: 0.2, 0.4, 0.8, then 1 s between attempts.
-            "job_backoff_seconds": 0.2,
-            "job_backoff_max_seconds": 1.0,
-        }
-    )
+    # Measurable back-off: 0.2, 0.4, 0.8, then 1 s between attempts.
+    configured = police_webhook_settings(settings, police.url, attempts=8, job_max_attempts=8,
+                                         job_backoff_seconds=0.2, job_backoff_max_seconds=1.0)
     context = build_context(configured)
-    install(context, schedule=False)
     yield context
     context.close()
 

@@ -15,12 +15,18 @@ from pydantic import SecretStr
 from saqshy.context import Context, build_context
 from saqshy.db.models import Role, WebhookDelivery, WebhookStatus
 from saqshy.settings import Settings
-from tests.triage_api.escalation_factories import make_decided_task, make_item, make_user
-from triage_api.jobs import build_evidence, install
+from tests.triage_api.escalation_factories import (
+    POLICE_SECRET,
+    make_decided_task,
+    make_item,
+    make_user,
+    police_webhook_settings,
+)
+from triage_api.jobs import build_evidence
 from triage_api.main import create_app
 from triage_api.services import auth, cases, users, webhooks
 
-SECRET = "police-shared-secret"
+SECRET = POLICE_SECRET
 
 
 @dataclass
@@ -57,17 +63,7 @@ def receiver() -> Iterator[Receiver]:
 
 @pytest.fixture
 def hook_ctx(settings: Settings, receiver: Receiver) -> Iterator[Context]:
-    configured = settings.model_copy(
-        update={
-            "police_webhook_url": receiver.url,
-            "police_webhook_secret": SecretStr(SECRET),
-            "police_webhook_max_attempts": 3,
-            "police_webhook_timeout_seconds": 5.0,
-            "crawler_allowed_networks": "127.0.0.0/8",  # the receiver stands for an intranet endpoint
-        }
-    )
-    context = build_context(configured)
-    install(context, schedule=False)
+    context = build_context(police_webhook_settings(settings, receiver.url, attempts=3))
     yield context
     context.close()
 

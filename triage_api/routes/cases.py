@@ -5,16 +5,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 
 from saqshy.db.models import CaseOutcome, CaseStatus, ContentItem, Role, User, WebhookStatus
-from triage_api.deps import ContextDep, CurrentUser, SessionDep, SettingsDep, require_roles
-from triage_api.jobs import install
+from saqshy.timeutil import as_utc
+from triage_api.deps import CurrentUser, SessionDep, SettingsDep, require_roles
 from triage_api.schemas.cases import (
     CaseDetail,
     CasePublic,
@@ -37,10 +35,6 @@ MAX_ID = 2_147_483_647
 
 cases_router = APIRouter(prefix="/cases", tags=["cases"])
 labels_router = APIRouter(prefix="/labels", tags=["labels"])
-
-
-def _as_utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 @cases_router.get("", response_model=Page[CasePublic], dependencies=[Depends(require_roles(*CASE_READERS))])
@@ -108,11 +102,9 @@ def list_webhook_deliveries(
 def retry_webhook_delivery(
     delivery_id: IdPath,
     session: SessionDep,
-    ctx: ContextDep,
     user: Annotated[User, Depends(require_roles(Role.ADMIN))],
 ) -> WebhookDeliveryPublic:
     """Send a failed delivery again, with a fresh set of attempts. Roles: admin."""
-    install(ctx, schedule=False)  # the job is enqueued when this request's transaction commits
     return WebhookDeliveryPublic.model_validate(webhooks.reset_for_retry(session, delivery_id, user.id))
 
 
@@ -124,7 +116,7 @@ def get_case(case_id: IdPath, session: SessionDep) -> CaseDetail:
     assert item is not None  # a foreign key
     hours = None
     if case.offline_at is not None:
-        hours = max(0.0, (_as_utc(case.offline_at) - _as_utc(case.created_at)).total_seconds() / 3600)
+        hours = max(0.0, (as_utc(case.offline_at) - as_utc(case.created_at)).total_seconds() / 3600)
     return CaseDetail(
         **CasePublic.model_validate(case).model_dump(),
         url=item.url,
@@ -198,15 +190,6 @@ def export_labels(
     )
 
 
-@asynccontextmanager
-async def _escalation_lifespan(app: FastAPI) -> AsyncIterator[None]:
-    # Runs inside the app's own lifespan, so the context exists: jobs a transaction queues
-    # (webhook deliveries) are enqueued when it commits. The recurring sweep is scheduled by
-    # the worker (``triage_api.jobs.schedule_recurring``), not by every API process start.
-    install(app.state.context, schedule=False)
-    yield
-
-
-router = APIRouter(lifespan=_escalation_lifespan)
+router = APIRouter()
 router.include_router(cases_router)
 router.include_router(labels_router)

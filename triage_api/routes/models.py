@@ -22,10 +22,12 @@ from sqlalchemy.orm import Session
 
 from classifier.errors import ModelNotFoundError, RegistryError
 from classifier.registry import Registry
-from saqshy.db.models import ContentItem, JobRecord, Role, Score, Source, User, utcnow
+from saqshy.db.models import ContentItem, JobRecord, Role, Score, Source, User
 from saqshy.errors import ErrorCode, NotFound, ServiceUnavailable
+from saqshy.jobs import names
 from saqshy.jobs.base import JobInfo
 from saqshy.settings import Settings
+from saqshy.timeutil import utcnow
 from triage_api.deps import ContextDep, SessionDep, SettingsDep, require_roles
 from triage_api.schemas.drift import DriftReportPublic
 from triage_api.services.drift import drift_report
@@ -34,7 +36,6 @@ router = APIRouter(prefix="/models", tags=["models"])
 
 MLUser = Annotated[User, Depends(require_roles(Role.ML_ENGINEER, Role.ADMIN, Role.MODERATOR))]
 MLEngineer = Annotated[User, Depends(require_roles(Role.ML_ENGINEER, Role.ADMIN))]
-RETRAIN_JOB = "classifier.retrain"  # classifier.retrain.RETRAIN_JOB, which imports the training stack
 HISTOGRAM_BINS = 10
 # classifier.model.OVERALL, the "any category" output; not imported because that module loads torch.
 OVERALL = "illegal"
@@ -269,7 +270,7 @@ def _release(session: Session) -> None:
 
 
 def _retrain_job(info: JobInfo | None, key: str) -> JobInfo:
-    if info is None or info.name != RETRAIN_JOB:
+    if info is None or info.name != names.RETRAIN:
         raise NotFound(f"no retraining job {key!r}", code=ErrorCode.RETRAIN_JOB_NOT_FOUND)
     return info
 

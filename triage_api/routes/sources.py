@@ -6,7 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from saqshy.db.models import Role, SourceKind, User, utcnow
+from saqshy.db.models import Role, SourceKind, User
+from saqshy.timeutil import utcnow
 from triage_api.deps import SessionDep, SettingsDep, require_roles
 from triage_api.schemas.common import IdPath, LimitParam, OffsetParam, Page
 from triage_api.schemas.sources import (

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Path, Query, Response
 from pydantic import AfterValidator, BaseModel, ConfigDict, field_validator
 
 from saqshy.text import clean_text
+from saqshy.timeutil import as_utc
 
 T = TypeVar("T")
 
 
-def _as_utc(value: datetime) -> datetime:
-    # SQLite hands timestamps back naive; all are stored in UTC. RFC 3339 needs the offset.
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
-
-
-UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
+UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
 
 
 def _clean_line(value: str) -> str:

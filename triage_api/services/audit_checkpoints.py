@@ -37,12 +37,13 @@ from sqlalchemy.orm import Session
 
 from saqshy.db.models import AuditEntry, AuditHead
 from saqshy.errors import Conflict
+from saqshy.jobs import names
 from saqshy.settings import Settings
 from triage_api.services.audit import GENESIS_HASH, VerifyResult, hash_of, verify_audit_chain
 from triage_api.services.signing_keys import key_fingerprint, load_ed25519_key
 
 FORMAT = "saqshy-audit-checkpoint/1"
-JOB_CHECKPOINT = "audit.checkpoint"
+JOB_CHECKPOINT = names.AUDIT_CHECKPOINT
 # How often the periodic job signs the head: the longest stretch of entries a database writer
 # could rewrite before a checkpoint covers them.
 CHECKPOINT_EVERY_SECONDS = 300

@@ -24,24 +24,21 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from saqshy import metrics
-from saqshy.db.models import (
-    Case,
-    CaseOutcome,
-    CaseStatus,
-    ContentItem,
-    ReviewTask,
-    TaskStatus,
-    Verdict,
-    Vote,
-    utcnow,
-)
+from saqshy.db.models import Case, CaseOutcome, CaseStatus, ContentItem, ReviewTask, TaskStatus, Verdict, Vote
 from saqshy.errors import ErrorCode, InvalidInput, InvalidTransition, NotFound
+from saqshy.jobs import names
+from saqshy.jobs.base import enqueue_after_commit
 from saqshy.settings import Settings
+from saqshy.timeutil import utcnow
 from triage_api.services import evidence, webhooks
 from triage_api.services.audit import append_audit
 
 UNKNOWN_CATEGORY = "unknown"
-JOB_BUILD_EVIDENCE = "cases.build_evidence"
+JOB_BUILD_EVIDENCE = names.BUILD_EVIDENCE
+
+
+def evidence_job_key(case_id: int) -> str:
+    return f"{JOB_BUILD_EVIDENCE}:{case_id}"
 
 
 def open_case(session: Session, task: ReviewTask, settings: Settings, actor_id: int | None) -> Case:
@@ -84,7 +81,7 @@ def open_case(session: Session, task: ReviewTask, settings: Settings, actor_id: 
         return winner
     # The bundle (ZIP, signature, disk), the webhook and the source's roll-up come after commit, in
     # a job: the deciding vote's transaction (and its claim-and-vote latency) stays short.
-    webhooks.queue_after_commit(session, JOB_BUILD_EVIDENCE, {"case_id": case.id}, f"{JOB_BUILD_EVIDENCE}:{case.id}")
+    enqueue_after_commit(session, JOB_BUILD_EVIDENCE, {"case_id": case.id}, key=evidence_job_key(case.id))
     metrics.after_commit(session, metrics.CASES_OPENED.labels(category=case.category).inc)
     append_audit(
         session,

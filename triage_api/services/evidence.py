@@ -43,12 +43,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from warcio.archiveiterator import ArchiveIterator
 
+from crawlers.evidence import StoredRecord, read_record
 from saqshy.db.models import Case, ClusterLabel, ContentItem, Media, MediaStatus, ReviewTask, Score, Source, User, Vote
 from saqshy.errors import InvalidInput, NotFound, ServiceUnavailable
 from saqshy.netpolicy import without_credentials
 from saqshy.settings import Settings
+from saqshy.timeutil import iso
 from triage_api.services.signing_keys import key_fingerprint, load_ed25519_key
 
 BUNDLE_FORMAT = "saqshy-evidence/1"
@@ -113,8 +114,8 @@ def item_snapshot(item: ContentItem) -> dict[str, Any]:
         "item_id": item.id,
         "url": item.url,
         "canonical_url": item.canonical_url,
-        "fetched_at": _iso(item.fetched_at),
-        "published_at": _iso(item.published_at),
+        "fetched_at": iso(item.fetched_at),
+        "published_at": iso(item.published_at),
         "sha256": item.sha256,
         "text_sha256": item.text_sha256,
         "server_ip": item.server_ip,
@@ -164,16 +165,15 @@ def read_warc_record(snapshot: dict[str, Any], settings: Settings) -> WarcCopy:
     if len(data) != length:
         return WarcCopy(None, {**info, "status": "missing", "error": f"{path} ends before the record does"})
     try:
-        records = ArchiveIterator(io.BytesIO(data))
-        record = next(iter(records))
-        body_sha256 = hashlib.sha256(record.content_stream().read()).hexdigest()
+        record = _first_record(data)
+        body_sha256 = hashlib.sha256(record.body).hexdigest()
         rec_type = record.rec_type
         info.update(
             record_type=rec_type,
-            target_uri=record.rec_headers.get_header("WARC-Target-URI"),
-            warc_date=record.rec_headers.get_header("WARC-Date"),
-            ip_address=record.rec_headers.get_header("WARC-IP-Address"),
-            record_id=record.rec_headers.get_header("WARC-Record-ID"),
+            target_uri=record.url,
+            warc_date=record.warc_date,
+            ip_address=record.server_ip,
+            record_id=record.record_id,
             body_sha256=body_sha256,
         )
     except Exception as exc:  # warcio raises a variety of errors on damaged input
@@ -186,14 +186,6 @@ def read_warc_record(snapshot: dict[str, Any], settings: Settings) -> WarcCopy:
 
 
 # --- bundle -----------------------------------------------------------------------------------
-
-
-def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:  # SQLite hands back naive datetimes; they were stored as UTC
-        value = value.replace(tzinfo=UTC)
-    return value.isoformat()
 
 
 def _json_bytes(value: Any) -> bytes:
@@ -238,13 +230,13 @@ def bundle_files(session: Session, case: Case, settings: Settings) -> tuple[dict
             {
                 "case_id": case.id,
                 "category": case.category,
-                "opened_at": _iso(case.created_at),
+                "opened_at": iso(case.created_at),
                 "task": {
                     "task_id": task.id,
                     "decision": task.decision.value if task.decision else None,
                     "decided_category": task.decided_category,
-                    "decided_at": _iso(task.decided_at),
-                    "queued_at": _iso(task.created_at),
+                    "decided_at": iso(task.decided_at),
+                    "queued_at": iso(task.created_at),
                 },
             }
         ),
@@ -257,7 +249,7 @@ def bundle_files(session: Session, case: Case, settings: Settings) -> tuple[dict
                     "score": s.score,
                     "top_category": s.top_category,
                     "probabilities": s.probabilities,
-                    "scored_at": _iso(s.created_at),
+                    "scored_at": iso(s.created_at),
                 }
                 for s in scores
             ]
@@ -271,7 +263,7 @@ def bundle_files(session: Session, case: Case, settings: Settings) -> tuple[dict
                     "category": vote.category,
                     "note": vote.note,
                     "moderator_decision": vote.is_moderator_decision,
-                    "voted_at": _iso(vote.created_at),
+                    "voted_at": iso(vote.created_at),
                 }
                 for vote, pseudonym in votes
             ]
@@ -292,7 +284,7 @@ def bundle_files(session: Session, case: Case, settings: Settings) -> tuple[dict
 def _members(session: Session, case: Case) -> list[dict[str, Any]]:
     """Near-duplicates of the item attached to the case (its cluster's members, later reposts), as frozen."""
     labels = session.scalars(select(ClusterLabel).where(ClusterLabel.case_id == case.id).order_by(ClusterLabel.id))
-    return [{"repost": label.is_repost, "attached_at": _iso(label.created_at),
+    return [{"repost": label.is_repost, "attached_at": iso(label.created_at),
              **{k: v for k, v in label.item_snapshot.items() if k != "source_id" and not k.startswith("evidence_")}}
             for label in labels]
 
@@ -325,7 +317,7 @@ def _media_files(session: Session, item_id: int, settings: Settings) -> tuple[di
             "sniffed_type": row.sniffed_type,
             "width": row.width,
             "height": row.height,
-            "fetched_at": _iso(row.fetched_at),
+            "fetched_at": iso(row.fetched_at),
             "detail": row.detail,
         }
         if row.evidence_path is not None:
@@ -354,9 +346,16 @@ def _media_files(session: Session, item_id: int, settings: Settings) -> tuple[di
     return files, entries
 
 
+def _first_record(data: bytes) -> StoredRecord:
+    record = read_record(io.BytesIO(data))
+    if record is None:
+        raise StopIteration  # as reading an empty archive's first record does
+    return record
+
+
 def _record_body(data: bytes) -> bytes | None:
     try:
-        return bytes(next(iter(ArchiveIterator(io.BytesIO(data)))).content_stream().read())
+        return bytes(_first_record(data).body)
     except Exception:  # read_warc_record already checked it; a second failure leaves the body out
         return None
 
@@ -368,7 +367,7 @@ def build_bundle(session: Session, case: Case, settings: Settings, *, now: datet
     manifest = {
         "format": BUNDLE_FORMAT,
         "case_id": case.id,
-        "created_at": _iso(now or datetime.now(UTC)),
+        "created_at": iso(now or datetime.now(UTC)),
         "signature": {"algorithm": "Ed25519", "public_key": key_fingerprint(key.public_key())},
         "warc": warc_info,
         "files": [

@@ -44,24 +44,14 @@ from sqlalchemy.orm.util import identity_key
 from classifier.taxonomy import Taxonomy, load_taxonomy
 from saqshy import metrics
 from saqshy.context import Context
-from saqshy.db.models import (
-    CategoryThreshold,
-    ContentItem,
-    ReviewTask,
-    Role,
-    Score,
-    Source,
-    TaskStatus,
-    User,
-    Vote,
-    utcnow,
-)
+from saqshy.db.models import CategoryThreshold, ContentItem, ReviewTask, Role, Score, Source, TaskStatus, User, Vote
 from saqshy.errors import Conflict, ErrorCode, Forbidden, InvalidInput, InvalidTransition, NotFound
 from saqshy.services.items import mark_for_reindex
 from saqshy.settings import Settings
+from saqshy.timeutil import as_utc, utcnow
 from triage_api.services import reposts, wellbeing
 from triage_api.services.audit import append_audit
-from triage_api.services.auth import Actor, as_utc
+from triage_api.services.auth import Actor
 
 log = logging.getLogger(__name__)
 
@@ -391,8 +381,8 @@ _IS_LATEST_SCORE = and_(
 )
 
 # What a reviewer is shown of a claimed task (schemas.TaskForReview) as one Core row: the task's
-# columns, its item's, the item's source and its latest score. Every claim reads one: as ORM
-# entities (a task and an item loaded joined) and a second query for the score, it cost ~0.4 ms more.
+# columns, its item's, the item's source and its latest score; every claim reads one, so no ORM
+# entities are built for it (docs/performance.md).
 _REVIEW_COLUMNS = (
     _TASKS.c.id, _TASKS.c.category, _TASKS.c.status, _TASKS.c.version, _TASKS.c.lease_expires_at,
     _ITEMS.c.id.label("item_id"), _ITEMS.c.url, _ITEMS.c.title, _ITEMS.c.text, _ITEMS.c.language,
@@ -552,8 +542,6 @@ def claim(
         # The row is locked (PostgreSQL) or the whole database is (SQLite) until commit, so the
         # lease read free above is still free here. One Core UPDATE (no unit-of-work flush on
         # every claim); a task object the session already holds is told the new values.
-        # (Picking and leasing in one PostgreSQL statement, an UPDATE in a WITH, measured no
-        # faster in benchmarks/queue.py on 2026-12-02.)
         values = {"lease_owner_id": user.id, "lease_expires_at": expires, "version": row.version + 1}
         connection.execute(_TAKE_LEASE, {"task_id": row.id, "owner": user.id, "expires": expires,
                                          "version": values["version"]})
@@ -599,7 +587,8 @@ def available(session: Session, user: Actor, only: ClaimFilter | None = None) ->
     return int(session.connection().execute(_available_statement(*_claim_shape(params)), params).scalar_one())
 
 
-def _lock_task(session: Session, task_id: int) -> ReviewTask:
+def lock_task(session: Session, task_id: int) -> ReviewTask:
+    """The task, its row locked until the transaction ends: every change to a task starts here."""
     task = session.execute(select(ReviewTask).where(ReviewTask.id == task_id).with_for_update()).scalar_one_or_none()
     if task is None:
         raise NotFound(f"task {task_id} not found", code=ErrorCode.TASK_NOT_FOUND, params={"id": task_id})
@@ -623,7 +612,7 @@ def require_lease(task: LeasedTask, user: Actor, now: datetime | None = None) ->
     """The user must hold a live lease on the task.
 
     An expired lease is lost even while nobody has claimed the task again: expiry returns the task
-    to the queue (issue 5), so from that moment any claimer may take it, and a late vote must not
+    to the queue, so from that moment any claimer may take it, and a late vote must not
     depend on whether someone happened to claim it first or the lease-expiry job ran. The reviewer
     claims again (and usually gets the same task back) or extends the lease in time.
     """
@@ -643,7 +632,7 @@ def extend_lease(session: Session, settings: Settings, user: User, task_id: int,
     seconds = seconds or settings.triage_lease_seconds
     if not 1 <= seconds <= settings.triage_lease_max_seconds:
         raise InvalidInput(f"seconds must be between 1 and {settings.triage_lease_max_seconds}")
-    task = _lock_task(session, task_id)
+    task = lock_task(session, task_id)
     require_lease(task, user)
     task.lease_expires_at = utcnow() + timedelta(seconds=seconds)
     task.version += 1
@@ -688,7 +677,7 @@ def _remember_skip(user: User, task_id: int, now: datetime) -> None:
 
 def release_lease(session: Session, user: User, task_id: int, *, skip: bool = False) -> None:
     """Give the task back; with ``skip`` it is also not served to this user again for ``SKIP_HOURS``."""
-    task = _lock_task(session, task_id)
+    task = lock_task(session, task_id)
     require_lease(task, user)
     task.lease_owner_id = None
     task.lease_expires_at = None
@@ -807,8 +796,7 @@ def latest_score_view(session: Session, item_id: int) -> Row[Any] | None:
 
 
 # After a sync created this many tasks, PostgreSQL's planner statistics for review_tasks are
-# refreshed at once. Planned without them (a first import, before autovacuum's next round, up to a
-# minute later), the claim sorts every open task: 74 ms per claim at 20,000 tasks, not 0.1 ms.
+# refreshed at once: planned without them, the claim sorts every open task (docs/performance.md).
 ANALYZE_AFTER_TASKS = 1000
 
 

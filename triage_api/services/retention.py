@@ -21,7 +21,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,25 +29,16 @@ from sqlalchemy import ColumnElement, and_, delete, exists, func, or_, select, u
 from sqlalchemy.orm import Session, aliased, sessionmaker
 from warcio.archiveiterator import ArchiveIterator
 
-from saqshy.db.models import (
-    Case,
-    ContentItem,
-    Media,
-    OutboxOp,
-    ReviewTask,
-    Score,
-    SearchOutbox,
-    TaskStatus,
-    Verdict,
-    utcnow,
-)
+from saqshy.db.models import Case, ContentItem, Media, OutboxOp, ReviewTask, Score, SearchOutbox, TaskStatus, Verdict
+from saqshy.jobs import names
 from saqshy.services.media import thumbnail_path
 from saqshy.settings import Settings
+from saqshy.timeutil import as_utc, utcnow
 from triage_api.services.audit import append_audit
 
 logger = logging.getLogger(__name__)
 
-JOB_RETENTION = "retention.purge"
+JOB_RETENTION = names.RETENTION_PURGE
 RETENTION_EVERY_SECONDS = 24 * 3600.0
 ACTIVE_WARC_SECONDS = 3600
 BATCH = 500
@@ -109,7 +100,7 @@ def _candidates(session: Session, settings: Settings, now: datetime) -> list[tup
     due = []
     for item_id, item_category, held, path, fetched_at in rows:
         days = settings.retention_days.get(item_category, settings.retention_days.get("default", 0))
-        if days > 0 and _as_utc(fetched_at) < now - timedelta(days=days):
+        if days > 0 and as_utc(fetched_at) < now - timedelta(days=days):
             due.append((item_id, item_category, bool(held), path))
     return due
 
@@ -117,10 +108,6 @@ def _candidates(session: Session, settings: Settings, now: datetime) -> list[tup
 def _has_content() -> ColumnElement[bool]:
     """Not purged yet, or filled again by a recrawl since."""
     return or_(ContentItem.text != "", ContentItem.title.is_not(None), ContentItem.evidence_path.is_not(None))
-
-
-def _as_utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _warc_is_active(path: str | None) -> bool:

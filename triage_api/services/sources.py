@@ -30,19 +30,15 @@ from saqshy.db.models import (
     SourceLink,
     TaskStatus,
     Verdict,
-    utcnow,
 )
 from saqshy.errors import ErrorCode, InvalidTransition, NotFound
 from saqshy.netpolicy import AddressNotAllowed, AddressPolicy
 from saqshy.settings import Settings
+from saqshy.timeutil import as_utc, utcnow
 from triage_api.services.audit import append_audit
 
 # A risk change smaller than this is not worth an audit entry or a recrawl reschedule.
 RISK_EPSILON = 1e-6
-
-
-def _as_utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def risk_from_counts(reviewed: int, illegal: int, settings: Settings) -> float:
@@ -124,8 +120,8 @@ def refresh_source_risk(
             continue
         changed.append(source.id)
         if risk > old_risk and source.last_crawled_at is not None:
-            sooner = _as_utc(source.last_crawled_at) + timedelta(seconds=recrawl_interval_seconds(source, settings))
-            if source.next_crawl_at is None or sooner < _as_utc(source.next_crawl_at):
+            sooner = as_utc(source.last_crawled_at) + timedelta(seconds=recrawl_interval_seconds(source, settings))
+            if source.next_crawl_at is None or sooner < as_utc(source.next_crawl_at):
                 source.next_crawl_at = max(sooner, now)
         append_audit(
             session,
@@ -257,44 +253,37 @@ def _address_permitted(url: str, policy: AddressPolicy) -> bool:
 def accept_candidate(session: Session, source_id: int, actor_id: int, policy: AddressPolicy) -> Source:
     """Turn a candidate into a crawled source; AddressNotAllowed if its host is outside the policy
     (a candidate suggested before the policy, or a name that now resolves inside)."""
-    source = _lock_source(session, source_id)
-    if not source.is_candidate:
-        raise InvalidTransition(f"source {source_id} is not a candidate", source_id=source_id)
+    source = _lock_candidate(session, source_id)
     policy.check_url(source.url, unresolvable_ok=True)
     source.is_candidate = False
     source.enabled = True
     source.candidate_rejected_at = None
     source.next_crawl_at = utcnow()
-    session.flush()
-    append_audit(
-        session,
-        actor_id=actor_id,
-        action="source.candidate_accepted",
-        entity_type="source",
-        entity_id=source.id,
-        payload={"name": source.name},
-    )
+    _audit_candidate(session, source, actor_id, "source.candidate_accepted")
     return source
 
 
 def reject_candidate(session: Session, source_id: int, actor_id: int) -> Source:
-    source = _lock_source(session, source_id)
-    if not source.is_candidate:
-        raise InvalidTransition(f"source {source_id} is not a candidate", source_id=source_id)
+    source = _lock_candidate(session, source_id)
     if source.candidate_rejected_at is not None:
         return source
     source.enabled = False
     source.candidate_rejected_at = utcnow()
-    session.flush()
-    append_audit(
-        session,
-        actor_id=actor_id,
-        action="source.candidate_rejected",
-        entity_type="source",
-        entity_id=source.id,
-        payload={"name": source.name},
-    )
+    _audit_candidate(session, source, actor_id, "source.candidate_rejected")
     return source
+
+
+def _lock_candidate(session: Session, source_id: int) -> Source:
+    source = _lock_source(session, source_id)
+    if not source.is_candidate:
+        raise InvalidTransition(f"source {source_id} is not a candidate", source_id=source_id)
+    return source
+
+
+def _audit_candidate(session: Session, source: Source, actor_id: int, action: str) -> None:
+    session.flush()
+    append_audit(session, actor_id=actor_id, action=action, entity_type="source", entity_id=source.id,
+                 payload={"name": source.name})
 
 
 def _lock_source(session: Session, source_id: int) -> Source:
@@ -389,7 +378,7 @@ def update_source(
     now = utcnow()
     if "crawl_every_seconds" in changes and source.last_crawled_at is not None:
         source.next_crawl_at = max(
-            now, _as_utc(source.last_crawled_at) + timedelta(seconds=recrawl_interval_seconds(source, settings))
+            now, as_utc(source.last_crawled_at) + timedelta(seconds=recrawl_interval_seconds(source, settings))
         )
     if changes.get("enabled", {}).get("to") is True and source.next_crawl_at is None:
         source.next_crawl_at = now
@@ -427,9 +416,9 @@ def crawl_status(session: Session, settings: Settings, now: datetime | None = No
     states = []
     for source in session.scalars(select(Source).where(Source.is_candidate.is_(False)).order_by(Source.id)):
         total, recent = counts.get(source.id, (0, 0))
-        overdue = bool(source.enabled) and source.next_crawl_at is not None and _as_utc(source.next_crawl_at) < now
+        overdue = bool(source.enabled) and source.next_crawl_at is not None and as_utc(source.next_crawl_at) < now
         states.append(CrawlState(source, total, recent, overdue, recrawl_interval_seconds(source, settings)))
     never = datetime.max.replace(tzinfo=UTC)
     states.sort(key=lambda st: (not st.overdue, not st.source.enabled,
-                                _as_utc(st.source.next_crawl_at) if st.source.next_crawl_at else never, st.source.id))
+                                as_utc(st.source.next_crawl_at) if st.source.next_crawl_at else never, st.source.id))
     return states

@@ -14,14 +14,11 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from saqshy.db.models import Case, CaseOutcome, CaseStatus, ReviewTask, TaskStatus, Verdict, Vote, utcnow
+from saqshy.db.models import Case, CaseOutcome, CaseStatus, ReviewTask, TaskStatus, Verdict, Vote
+from saqshy.timeutil import as_utc, utcnow
 from triage_api.services.takedown import TakedownStats, takedown_stats
 
 UNCATEGORISED = "uncategorised"
-
-
-def _as_utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 @dataclass(frozen=True)
@@ -91,9 +88,9 @@ def decisions(session: Session, since: datetime, today: date) -> tuple[list[DayC
     for decided_at, created_at, decision in rows:
         if decided_at is None:  # excluded by the query; keeps the type checker honest
             continue
-        decided = _as_utc(decided_at)
+        decided = as_utc(decided_at)
         per_day[decided.date()][Verdict(decision).value if decision else "none"] += 1
-        hours.append(max(0.0, (decided - _as_utc(created_at)).total_seconds() / 3600))
+        hours.append(max(0.0, (decided - as_utc(created_at)).total_seconds() / 3600))
     days: list[DayCount] = []
     day = since.date()
     while day <= today:

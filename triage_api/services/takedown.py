@@ -15,25 +15,22 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from urllib.parse import urljoin
 
 import httpx
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from saqshy.db.models import Case, CaseOutcome, ContentItem, utcnow
+from saqshy.db.models import Case, CaseOutcome, ContentItem
 from saqshy.db.session import session_scope
 from saqshy.errors import InvalidInput, NotFound
 from saqshy.netpolicy import pin_url
 from saqshy.settings import Settings
+from saqshy.timeutil import as_utc, utcnow
 
 OFFLINE_STATUS = frozenset({404, 410, 451})
 NOT_CHECKED_OUTCOMES = (CaseOutcome.NOT_ILLEGAL, CaseOutcome.DUPLICATE)
-
-
-def as_utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 @dataclass(frozen=True)

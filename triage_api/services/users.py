@@ -12,13 +12,14 @@ from sqlalchemy import case, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from saqshy.db.models import Invite, ReviewTask, Role, User, Vote, utcnow
+from saqshy.db.models import Invite, ReviewTask, Role, User, Vote
 from saqshy.errors import Conflict, ErrorCode, Forbidden, InvalidInput, InvalidTransition, NotFound
 from saqshy.settings import Settings
 from saqshy.text import UnsafeText, clean_text
+from saqshy.timeutil import as_utc, utcnow
 from triage_api.services import auth, security
 from triage_api.services.audit import append_audit
-from triage_api.services.auth import as_utc, normalise_email, revoke_all_for_user
+from triage_api.services.auth import normalise_email, revoke_all_for_user
 from triage_api.services.password_policy import check_password
 from triage_api.services.queue import SKIPPED_KEY
 from triage_api.services.wellbeing import PREFERENCES_KEY as WELLBEING_KEY

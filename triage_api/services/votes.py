@@ -24,13 +24,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from saqshy import metrics
-from saqshy.db.models import ContentItem, ReviewTask, Role, TaskStatus, User, Verdict, Vote, utcnow
+from saqshy.db.models import ContentItem, ReviewTask, Role, TaskStatus, User, Verdict, Vote
 from saqshy.errors import Conflict, ErrorCode, InvalidInput, InvalidTransition, NotFound
 from saqshy.services.items import mark_for_reindex
 from saqshy.settings import Settings
-from triage_api.services import queue, reposts, users
+from saqshy.timeutil import as_utc, utcnow
+from triage_api.services import cases, queue, reposts, users
 from triage_api.services.audit import append_audit
-from triage_api.services.auth import Actor, as_utc
+from triage_api.services.auth import Actor
 
 log = logging.getLogger(__name__)
 
@@ -101,17 +102,6 @@ def _category_for(verdict: Verdict, category: str | None, task_category: str | N
     return category
 
 
-def _open_case(session: Session, task: ReviewTask, settings: Settings, actor_id: int | None) -> None:
-    try:
-        from triage_api.services.cases import open_case
-    except ModuleNotFoundError as exc:  # pragma: no cover - escalation not installed
-        if exc.name != "triage_api.services.cases":
-            raise
-        log.warning("task %s decided illegal but escalation (triage_api.services.cases) is missing", task.id)
-        return
-    open_case(session, task, settings, actor_id)
-
-
 def _decision_values(verdict: Verdict, category: str | None) -> dict[str, Any]:
     """The task columns a decision sets."""
     return {"status": TaskStatus.DECIDED, "decision": verdict,
@@ -142,7 +132,7 @@ def _decided(session: Session, settings: Settings, task: ReviewTask, actor_id: i
 def _after_decision(session: Session, settings: Settings, task: ReviewTask, actor_id: int | None) -> None:
     """An illegal decision opens a case; the cluster's other members inherit the decision (and join it)."""
     if task.decision == Verdict.ILLEGAL:
-        _open_case(session, task, settings, actor_id)
+        cases.open_case(session, task, settings, actor_id)
     reposts.label_cluster(session, task)
 
 
@@ -163,7 +153,7 @@ _BALLOTS = (
 _VOTES = cast(Table, Vote.__table__)
 _TASKS = cast(Table, ReviewTask.__table__)
 # Lock the task row and learn whether this user already voted on it, in one Core statement: the
-# columns the vote needs, not the entity (no ORM loading on every vote; ~0.1 ms less).
+# columns the vote needs, not the entity (no ORM loading on every vote).
 _LOCK_TASK_FOR_VOTE = (
     select(_TASKS.c.id, _TASKS.c.item_id, _TASKS.c.status, _TASKS.c.lease_owner_id, _TASKS.c.lease_expires_at,
            _TASKS.c.category, _TASKS.c.is_gold, _TASKS.c.vote_count, _TASKS.c.version, _TASKS.c.cluster_id,
@@ -174,8 +164,7 @@ _LOCK_TASK_FOR_VOTE = (
 
 
 # Every vote writes its row and the task's new state: Core statements (no unit-of-work flush),
-# built once (building one per vote was ~2% of its CPU). The task's SET clause is the keys of the
-# parameters given, besides ``task_row_id``.
+# built once. The task's SET clause is the keys of the parameters given, besides ``task_row_id``.
 _INSERT_VOTE = insert(_VOTES).returning(_VOTES.c.id)
 _UPDATE_TASK = update(_TASKS).where(_TASKS.c.id == bindparam("task_row_id"))
 
@@ -257,7 +246,7 @@ def undo_vote(session: Session, settings: Settings, user: User, vote_id: int) ->
     found = session.execute(mine).scalar_one_or_none()
     if found is None:
         raise NotFound(f"vote {vote_id} not found", code=ErrorCode.VOTE_NOT_FOUND, params={"id": vote_id})
-    task = queue._lock_task(session, found.task_id)
+    task = queue.lock_task(session, found.task_id)
     # Read again under the task's lock: a concurrent undo of the same vote may have just removed it.
     vote = session.execute(mine.execution_options(populate_existing=True)).scalar_one_or_none()
     if vote is None:
@@ -301,7 +290,7 @@ def resolve(
     if verdict == Verdict.UNSURE:
         raise InvalidInput("a moderator decides 'illegal' or 'legal'", code=ErrorCode.MODERATOR_VERDICT)
     queue.check_category(category)
-    task = queue._lock_task(session, task_id)
+    task = queue.lock_task(session, task_id)
     if task.is_gold:
         raise InvalidTransition(f"task {task.id} is a gold task; gold tasks are never decided",
                                 code=ErrorCode.GOLD_TASK, params={"id": task.id})
@@ -330,7 +319,7 @@ def make_gold(
     category = queue.check_category(category)
     if verdict == Verdict.ILLEGAL and category is None:
         raise InvalidInput("an 'illegal' gold answer needs a category", code=ErrorCode.CATEGORY_REQUIRED)
-    task = queue._lock_task(session, task_id)
+    task = queue.lock_task(session, task_id)
     if task.status not in (TaskStatus.OPEN, TaskStatus.NEEDS_MODERATOR):
         raise InvalidTransition(f"task {task.id} is {task.status.value}; only undecided tasks become gold",
                                 code=ErrorCode.TASK_DECIDED, params={"id": task.id})

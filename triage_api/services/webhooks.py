@@ -38,7 +38,6 @@ import json
 import logging
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -46,22 +45,21 @@ import httpx
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from saqshy.db.models import Case, ContentItem, WebhookDelivery, WebhookStatus, utcnow
+from saqshy.db.models import Case, ContentItem, WebhookDelivery, WebhookStatus
 from saqshy.db.session import session_scope
 from saqshy.errors import InvalidInput, InvalidTransition, NotFound, SaqshyError
+from saqshy.jobs import names
+from saqshy.jobs.base import enqueue_after_commit
 from saqshy.netpolicy import HostUnresolvable, PinnedRequest, pin_url
 from saqshy.settings import Settings
+from saqshy.timeutil import iso, utcnow
 
 logger = logging.getLogger(__name__)
 # Endpoints already warned about in this process: once is enough, every retry would be noise.
 _warned_plain_http: set[str] = set()
 
 EVENT_CASE_OPENED = "case.opened"
-JOB_DELIVER = "webhooks.deliver"
-# Jobs to enqueue once the session's transaction commits: (name, args, key). A job enqueued
-# before commit could run before the rows it reads exist (and on SQLite it would wait for the
-# very lock its producer holds).
-AFTER_COMMIT_JOBS = "saqshy.after_commit_jobs"
+JOB_DELIVER = names.WEBHOOK_DELIVER
 RETRYABLE_STATUS = frozenset({408, 425, 429})
 SIGNATURE_TOLERANCE_SECONDS = 300
 
@@ -76,13 +74,9 @@ def _permanent(message: str) -> SaqshyError:
     return PermanentJobError(message)
 
 
-def queue_after_commit(session: Session, name: str, args: dict[str, Any], key: str | None = None) -> None:
-    session.info.setdefault(AFTER_COMMIT_JOBS, []).append((name, args, key))
-
-
-def take_after_commit_jobs(session: Session) -> list[tuple[str, dict[str, Any], str | None]]:
-    jobs: list[tuple[str, dict[str, Any], str | None]] = session.info.pop(AFTER_COMMIT_JOBS, [])
-    return jobs
+def max_delivery_attempts(settings: Settings) -> int:
+    """The delivery job's retry policy: as many attempts as the operator allows the endpoint."""
+    return settings.police_webhook_max_attempts
 
 
 def idempotency_key(case_id: int) -> str:
@@ -91,12 +85,6 @@ def idempotency_key(case_id: int) -> str:
 
 def delivery_job_key(delivery_id: int) -> str:
     return f"{JOB_DELIVER}:{delivery_id}"
-
-
-def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return (value.replace(tzinfo=UTC) if value.tzinfo is None else value).isoformat()
 
 
 def case_payload(session: Session, case: Case) -> dict[str, Any]:
@@ -108,7 +96,7 @@ def case_payload(session: Session, case: Case) -> dict[str, Any]:
         "case": {
             "id": case.id,
             "category": case.category,
-            "opened_at": _iso(case.created_at),
+            "opened_at": iso(case.created_at),
             "evidence_sha256": case.evidence_sha256,
             "evidence_path": f"/cases/{case.id}/evidence",
         },
@@ -116,7 +104,7 @@ def case_payload(session: Session, case: Case) -> dict[str, Any]:
         if item is None
         else {
             "url": item.url,
-            "fetched_at": _iso(item.fetched_at),
+            "fetched_at": iso(item.fetched_at),
             "sha256": item.sha256,
             "server_ip": item.server_ip,
             "language": item.language,
@@ -145,7 +133,7 @@ def create_delivery(session: Session, case: Case, settings: Settings) -> Webhook
     )
     session.add(delivery)
     session.flush()
-    queue_after_commit(session, JOB_DELIVER, {"delivery_id": delivery.id}, delivery_job_key(delivery.id))
+    enqueue_after_commit(session, JOB_DELIVER, {"delivery_id": delivery.id}, key=delivery_job_key(delivery.id))
     return delivery
 
 
@@ -287,7 +275,7 @@ def reset_for_retry(session: Session, delivery_id: int, actor_id: int) -> Webhoo
     delivery.status = WebhookStatus.PENDING
     delivery.attempts = 0
     session.flush()
-    queue_after_commit(session, JOB_DELIVER, {"delivery_id": delivery.id}, delivery_job_key(delivery.id))
+    enqueue_after_commit(session, JOB_DELIVER, {"delivery_id": delivery.id}, key=delivery_job_key(delivery.id))
     append_audit(
         session,
         actor_id=actor_id,

@@ -18,8 +18,9 @@ from sqlalchemy import bindparam, case, func, select
 from sqlalchemy.orm import Session
 
 from classifier.taxonomy import load_taxonomy
-from saqshy.db.models import ReviewTask, Role, User, Vote, utcnow
+from saqshy.db.models import ReviewTask, Role, User, Vote
 from saqshy.errors import ErrorCode, Forbidden, InvalidInput, NotFound
+from saqshy.timeutil import utcnow
 from triage_api.schemas.wellbeing import MAX_DAILY_CAP
 from triage_api.services.audit import append_audit
 from triage_api.services.auth import Actor

@@ -46,6 +46,17 @@ def always_fail(ctx: Any, log: str) -> None:
     raise RuntimeError("boom: this job always fails")
 
 
+def one_attempt_less(settings: Any) -> int:
+    """A retry policy read from the settings, as ``webhooks.deliver`` declares its own."""
+    return int(settings.job_max_attempts) - 1
+
+
+@job("test.fail_per_policy", max_attempts=one_attempt_less)
+def fail_per_policy(ctx: Any, log: str) -> None:
+    record_call(log)
+    raise RuntimeError("fails on every attempt its policy allows")
+
+
 @job("test.until_flag")
 def until_flag(ctx: Any, log: str, flag: str) -> None:
     record_call(log)

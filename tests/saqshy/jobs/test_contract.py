@@ -10,11 +10,12 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import func, select
 
+from saqshy.context import Context
 from saqshy.db.models import JobRecord, JobStatus
-from saqshy.db.session import session_scope
+from saqshy.db.session import make_session_factory, session_scope
 from saqshy.errors import Conflict, InvalidInput, InvalidTransition, NotFound
 from saqshy.jobs import requeue_pending
-from saqshy.jobs.base import delivery_id
+from saqshy.jobs.base import delivery_id, enqueue_after_commit
 from tests.saqshy.jobs.conftest import BACKOFF, BACKOFF_MAX, MAX_ATTEMPTS, WAIT, Harness, RQHarness
 from tests.saqshy.jobs.sample_jobs import calls
 
@@ -106,6 +107,61 @@ def test_a_flaky_job_succeeds_on_a_later_attempt(harness: Harness) -> None:
     assert info.status == JobStatus.SUCCEEDED and info.attempts == 3
     assert len(calls(log)) == 3
     assert harness.queue.failed() == []
+
+
+def test_a_retry_policy_declared_on_the_job_is_applied(harness: Harness) -> None:
+    log = harness.log()
+    key = harness.queue.enqueue("test.fail_per_policy", {"log": log})
+    queued = harness.queue.get(key)
+    assert queued is not None and queued.max_attempts == MAX_ATTEMPTS - 1
+    harness.run_all()
+    assert len(calls(log)) == MAX_ATTEMPTS - 1
+    failed = harness.queue.get(key)
+    assert failed is not None and failed.status == JobStatus.FAILED and failed.attempts == MAX_ATTEMPTS - 1
+
+
+def _context_on(harness: Harness) -> Context:
+    """A context whose jobs port is the harness's adapter, on a session factory of its own."""
+    return Context(settings=harness.settings, engine=harness.ctx.engine,
+                   sessions=make_session_factory(harness.ctx.engine), _jobs=harness.queue)
+
+
+def test_enqueue_after_commit_enqueues_once_the_transaction_commits(harness: Harness) -> None:
+    log = harness.log()
+    ctx = _context_on(harness)
+    with ctx.sessions() as session:
+        session.execute(select(func.count()).select_from(JobRecord))  # a transaction is open
+        enqueue_after_commit(session, "test.echo", {"log": log, "payload": "committed"}, key="after-commit-1")
+        # (Not read here: on SQLite the open transaction holds the store's write lock.)
+        session.commit()
+    queued = harness.queue.get("after-commit-1")
+    assert queued is not None and queued.name == "test.echo" and queued.max_attempts == MAX_ATTEMPTS
+    harness.run_all()
+    assert [call["payload"] for call in calls(log)] == ["committed"]
+
+
+def test_enqueue_after_commit_enqueues_nothing_on_rollback(harness: Harness) -> None:
+    log = harness.log()
+    ctx = _context_on(harness)
+    with ctx.sessions() as session:
+        session.execute(select(func.count()).select_from(JobRecord))
+        enqueue_after_commit(session, "test.echo", {"log": log, "payload": "rolled back"}, key="after-commit-2")
+        session.rollback()
+        # The session goes on: a later commit does not bring the dropped job back.
+        session.execute(select(func.count()).select_from(JobRecord))
+        session.commit()
+    assert harness.queue.get("after-commit-2") is None
+    assert job_rows(harness) == 0
+    harness.run_all()
+    assert calls(log) == []
+
+
+def test_enqueue_after_commit_follows_the_jobs_retry_policy(harness: Harness) -> None:
+    ctx = _context_on(harness)
+    with ctx.sessions.begin() as session:
+        enqueue_after_commit(session, "test.fail_per_policy", {"log": harness.log()}, key="after-commit-3")
+    queued = harness.queue.get("after-commit-3")
+    assert queued is not None and queued.max_attempts == MAX_ATTEMPTS - 1
 
 
 def test_retry_runs_a_failed_job_again(harness: Harness) -> None:
