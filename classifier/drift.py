@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from classifier.registry import Registry
+from saqshy.jobs import names
 from saqshy.jobs.registry import job
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ BINS = 10
 EDGES: tuple[float, ...] = tuple(i / BINS for i in range(BINS + 1))
 EPSILON = 1e-4
 REFERENCE = "reference.json"
-REFERENCE_JOB = "classifier.drift_reference"
+REFERENCE_JOB = names.DRIFT_REFERENCE
 
 
 def histogram(scores: Iterable[float]) -> list[int]:

@@ -15,6 +15,7 @@ SEARCH_REINDEX = "search.reindex"
 SCORE_ITEMS = "score_items"
 RESCORE_UNDECIDED = "classifier.rescore_undecided"
 RETRAIN = "classifier.retrain"
+DRIFT_REFERENCE = "classifier.drift_reference"
 
 # crawlers
 CRAWL_DUE = "crawl.due"

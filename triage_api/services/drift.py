@@ -19,7 +19,9 @@ from classifier.drift import BINS, EDGES, load_reference, psi, reference_job_key
 from classifier.errors import ModelNotFoundError, RegistryError
 from classifier.registry import Registry
 from saqshy.context import Context
-from saqshy.db.models import ContentItem, JobStatus, Score, Source, utcnow
+from saqshy.db.models import ContentItem, JobStatus, Score, Source
+from saqshy.jobs import names
+from saqshy.timeutil import utcnow
 
 ReferenceStatus = Literal["ready", "computing", "failed", "no_model"]
 NO_SOURCE = "—"
@@ -167,7 +169,7 @@ def _reference(ctx: Context, version: str) -> tuple[dict[str, Any] | None, Refer
         lines = (info.last_error or "").strip().splitlines()
         return None, "failed", lines[-1] if lines else None
     if info is None or info.status == JobStatus.SUCCEEDED:
-        ctx.jobs.enqueue("classifier.drift_reference", {"version": version}, key=key,
+        ctx.jobs.enqueue(names.DRIFT_REFERENCE, {"version": version}, key=key,
                          force=info is not None)
     return None, "computing", None
 
