@@ -10,6 +10,12 @@ Claiming locks one row: on PostgreSQL ``SELECT ... FOR UPDATE SKIP LOCKED`` lets
 claimers pass over each other's rows; on SQLite every transaction starts with ``BEGIN IMMEDIATE``
 (``saqshy.db.session``), so the select-then-update runs alone. Both are guarded again by a
 conditional ``UPDATE ... WHERE`` the lease is still free.
+
+Exploration (active learning): of the items below every threshold, some become exploration tasks,
+served by ``triage_exploration_share`` of the claims. They are chosen, and ranked, by what a label
+on them would teach the model: its uncertainty (closeness to the nearest threshold) and how short
+its category and language are of their label target (``label_coverage``). An exploration task's
+priority is that learning value, so the claim orders it like any other task by its stored rank.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
+from classifier.data import LANGS
 from classifier.taxonomy import Taxonomy, load_taxonomy
 from saqshy import metrics
 from saqshy.context import Context
@@ -59,9 +66,10 @@ from saqshy.db.models import (
 from saqshy.errors import Conflict, ErrorCode, Forbidden, InvalidInput, InvalidTransition, NotFound
 from saqshy.services.items import mark_for_reindex
 from saqshy.settings import Settings
-from triage_api.services import wellbeing
+from triage_api.services import label_coverage, wellbeing
 from triage_api.services.audit import append_audit
 from triage_api.services.auth import Actor, as_utc
+from triage_api.services.label_coverage import Shortage
 
 log = logging.getLogger(__name__)
 
@@ -184,9 +192,12 @@ def _stochastic_round(value: float, rng: random.Random) -> int:
     return whole + (1 if rng.random() < value - whole else 0)
 
 
-def _new_task(settings: Settings, tax: Taxonomy, candidate: _Candidate, *, exploration: bool) -> ReviewTask:
+def _new_task(
+    settings: Settings, tax: Taxonomy, candidate: _Candidate, *, exploration: bool, priority: float | None = None
+) -> ReviewTask:
     created = utcnow()
-    priority = candidate.probability * severity_weight(tax, candidate.category)
+    if priority is None:
+        priority = candidate.probability * severity_weight(tax, candidate.category)
     return ReviewTask(
         item_id=candidate.item.id,
         cluster_id=candidate.item.cluster_id,
@@ -206,15 +217,17 @@ def _new_task(settings: Settings, tax: Taxonomy, candidate: _Candidate, *, explo
 
 
 def sync_tasks_from_scores(
-    session: Session, settings: Settings, *, rng: random.Random | None = None, limit: int | None = None
+    session: Session, settings: Settings, *, rng: random.Random | None = None, limit: int | None = None,
+    shortage: Shortage | None = None,
 ) -> SyncResult:
     """Turn scores not yet triaged into review tasks (the scoring job calls this after writing scores).
 
     Idempotent: each score is marked ``triaged_at`` in the same transaction. An item above its
     category's threshold becomes a task (or refreshes its open task); an item whose near-duplicate
     cluster already has a task is folded into it; of the items below threshold, enough become
-    exploration tasks that they make up ``triage_exploration_share`` of the tasks created, half the
-    most uncertain (closest to a threshold) and half drawn at random.
+    exploration tasks that they make up ``triage_exploration_share`` of the tasks created
+    (``_pick_exploration``). ``shortage`` is the label shortage per category and language
+    (``label_coverage``); counted now when not given and exploration needs it.
     """
     rng = rng or random.Random()
     tax = taxonomy()
@@ -282,17 +295,15 @@ def sync_tasks_from_scores(
     share = settings.triage_exploration_share
     if below and share > 0:
         wanted = len(below) if share >= 1 else _stochastic_round(result.created * share / (1 - share), rng)
-        chosen: list[_Candidate] = []
+        chosen: list[tuple[_Candidate, float]] = []
         if wanted:
-            by_uncertainty = sorted(below, key=lambda c: c.closeness, reverse=True)
-            top = (wanted + 1) // 2
-            chosen = by_uncertainty[:top]
-            rest = by_uncertainty[top:]
-            chosen += rng.sample(rest, min(len(rest), wanted - top))
-        for candidate in chosen:
+            if shortage is None:
+                shortage = label_coverage.shortage(label_coverage.label_counts(session, settings, tax))
+            chosen = _pick_exploration(below, wanted, shortage, rng)
+        for candidate, value in chosen:
             if candidate.item.cluster_id is not None and candidate.item.cluster_id in claimed_clusters:
                 continue
-            task = _new_task(settings, tax, candidate, exploration=True)
+            task = _new_task(settings, tax, candidate, exploration=True, priority=value)
             session.add(task)
             session.flush()
             if candidate.item.cluster_id is not None:
@@ -309,6 +320,36 @@ def sync_tasks_from_scores(
     return result
 
 
+# In the random half of the exploration picks, a category and language that has reached its label
+# target is still drawn, this many times as often as one with no labels at all.
+EXPLORATION_FULL_WEIGHT = 0.1
+
+
+def _label_need(shortage: Shortage, candidate: _Candidate) -> float:
+    """How short the candidate's category and language are of their label target (0 to 1)."""
+    language = candidate.item.language if candidate.item.language in LANGS else label_coverage.UNTARGETED_LANGUAGE
+    return shortage.get((candidate.category or "", language), 0.0)
+
+
+def _learning_value(shortage: Shortage, candidate: _Candidate) -> float:
+    """Uncertainty (1 on the threshold) raised by up to twice for a category and language short of labels."""
+    return candidate.closeness * (1.0 + _label_need(shortage, candidate))
+
+
+def _pick_exploration(
+    below: list[_Candidate], wanted: int, shortage: Shortage, rng: random.Random
+) -> list[tuple[_Candidate, float]]:
+    """``wanted`` candidates with their learning value: half the most valuable (uncertain, short of
+    labels), half drawn at random, weighted towards short categories and languages so that the
+    model's confident mistakes are found too (Efraimidis-Spirakis weighted sampling without replacement)."""
+    by_value = sorted(((c, _learning_value(shortage, c)) for c in below), key=lambda cv: cv[1], reverse=True)
+    top = (wanted + 1) // 2
+    rest = by_value[top:]
+    keys = [rng.random() ** (1.0 / (EXPLORATION_FULL_WEIGHT + _label_need(shortage, c))) for c, _ in rest]
+    drawn = sorted(range(len(rest)), key=keys.__getitem__, reverse=True)[: wanted - top]
+    return by_value[:top] + [rest[i] for i in drawn]
+
+
 def _refresh(settings: Settings, tax: Taxonomy, task: ReviewTask, candidate: _Candidate) -> None:
     # A newer score (e.g. a new model version) for an open task: the task follows it.
     task.category = candidate.category
@@ -321,7 +362,8 @@ def _refresh(settings: Settings, tax: Taxonomy, task: ReviewTask, candidate: _Ca
 
 def _raise_priority(settings: Settings, tax: Taxonomy, task: ReviewTask, candidate: _Candidate) -> None:
     priority = candidate.probability * severity_weight(tax, candidate.category)
-    if priority > task.priority:
+    # An exploration task's priority is its learning value: a member over a threshold always lifts it.
+    if task.is_exploration or priority > task.priority:
         _refresh(settings, tax, task, candidate)
 
 
@@ -785,7 +827,9 @@ def sync_tasks_job(ctx: Context) -> int:
     created = 0
     while True:
         with ctx.sessions.begin() as session:
-            result = sync_tasks_from_scores(session, ctx.settings)
+            shortage = (label_coverage.cached_shortage(ctx.sessions, session, ctx.settings)
+                        if ctx.settings.triage_exploration_share > 0 else {})
+            result = sync_tasks_from_scores(session, ctx.settings, shortage=shortage)
         created += result.created + result.exploration
         if result.scores_seen < ctx.settings.triage_sync_batch_size:
             break
