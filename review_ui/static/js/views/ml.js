@@ -1,6 +1,7 @@
 // ML view: registry versions with their metrics, PR curves, per-language / per-category tables
-// drawn as charts, the score distribution per source over time, and the retraining loop (train a
-// candidate, compare it with production, promote it or roll back; views/retrain.js).
+// drawn as charts, the score distribution per source over time, the retraining loop (train a
+// candidate, compare it with production, promote it or roll back; views/retrain.js), and the labels
+// per category and language against their target (views/label_coverage.js).
 import { api, ApiError } from "../api.js";
 import { h, append, clear, fmtDate, fmtNum, listOf, table } from "../dom.js";
 import { t, has, locale } from "../i18n.js";
@@ -8,6 +9,7 @@ import { showError } from "../app.js";
 import { lineChart, barChart, heatStrip } from "../charts.js";
 import { loadCategories, categoryName, scrollBox } from "./staff.js";
 import { trainPanel, gateComparison, failureReasons, confirmChange, changeSummary, langName } from "./retrain.js";
+import { labelCoverageSection } from "./label_coverage.js";
 
 function metricsOf(v) {
   return v.metrics || {};
@@ -202,6 +204,7 @@ export async function mlView(main) {
     dist.append(h("p", { class: "muted" }, t("common.unavailable")));
     if (!(err instanceof ApiError) || err.status !== 404) showError(err);
   }
+  main.append(await labelCoverageSection(categories));
   if (versions.length) await show(versions[0].version);
   return () => training.stop();
 }
