@@ -51,9 +51,15 @@ function summary(counts) {
   return t("ml_labels.summary", { n: missing, short: short.length, pairs: targeted.length });
 }
 
-export async function labelCoverageSection(categories) {
+// The section at once, its table when the counts arrive (the rest of the view does not wait for them).
+export function labelCoverageSection(categories) {
   const section = h("section", { class: "card ml-panel", "data-testid": "ml-labels" },
     h("h2", null, t("ml_labels.title")), h("p", { class: "muted" }, t("ml_labels.help")));
+  fill(section, categories);
+  return section;
+}
+
+async function fill(section, categories) {
   try {
     const counts = listOf(await api.labelCoverage());
     section.append(h("p", { "data-testid": "ml-labels-summary" }, summary(counts)),
@@ -62,5 +68,4 @@ export async function labelCoverageSection(categories) {
     section.append(h("p", { class: "muted" }, t("common.unavailable")));
     if (!(err instanceof ApiError) || err.status !== 404) showError(err);
   }
-  return section;
 }

@@ -166,22 +166,23 @@ export async function mlView(main) {
   let shown = 0;
   async function show(version, { compare = false } = {}) {
     selected = version;
+    const n = ++shown;
     clear(detail);
     let v;
     try { v = await api.model(version); } catch (err) { showError(err); return; }
+    if (n !== shown) return;  // a later show() (a click during the first one) draws the detail
     const m = metricsOf(v);
     const curves = prSeries(v.pr_curves || m.pr_curves || {}).map((s) => ({ ...s, name: categoryName(categories, s.name) }));
     const perCategory = breakdownRows(v.per_category || m.per_category).map((r) => ({ ...r, name: categoryName(categories, r.name) }));
     const byLanguage = breakdownRows(v.per_language || m.per_language);
     const perLanguage = byLanguage.map((r) => ({ ...r, name: langName(r.name) }));
     const summary = headline(v, byLanguage);
-    shown += 1;
-    const section = h("section", { class: "card ml-panel", "data-testid": "model-detail", "data-n": shown },
+    const section = h("section", { class: "card ml-panel", "data-testid": "model-detail", "data-n": n },
       h("h2", null, t("ml.version"), " ", v.version, v.is_current ? h("span", { class: "badge outcome ml-badge" }, t("ml.current")) : null),
       summary ? h("p", { class: "muted", "data-testid": "ml-headline" }, summary) : null);
     detail.append(section);
     const actions = v.is_current ? null : await candidateActions(v, section);
-    if (selected !== version) return;
+    if (n !== shown) return;
     section.append(
       h("h3", null, t("ml.pr_curves")),
       curves.length ? lineChart(curves, { xLabel: t("ml.metric.recall"), yLabel: t("ml.metric.precision"), testid: "pr-chart", label: t("ml.pr_curves") })
@@ -204,7 +205,7 @@ export async function mlView(main) {
     dist.append(h("p", { class: "muted" }, t("common.unavailable")));
     if (!(err instanceof ApiError) || err.status !== 404) showError(err);
   }
-  main.append(await labelCoverageSection(categories));
+  main.append(labelCoverageSection(categories));
   if (versions.length) await show(versions[0].version);
   return () => training.stop();
 }
