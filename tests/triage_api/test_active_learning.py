@@ -168,16 +168,16 @@ def test_a_cluster_member_over_a_threshold_turns_exploration_into_a_regular_task
         assert not task.is_exploration and task.priority == pytest.approx(0.95 * 2)
 
 
-def test_the_sync_job_counts_the_shortage_once_per_refresh_period(ctx: Context) -> None:
+def test_the_queue_counts_the_shortage_once_per_refresh_period(ctx: Context) -> None:
     settings = ctx.settings.model_copy(update={"label_target": 1, "triage_label_shortage_refresh_seconds": 3600})
     with ctx.sessions() as session:
-        before = label_coverage.cached_shortage(ctx.sessions, session, settings)
+        before = label_coverage.cached_shortage(session, settings)
     with ctx.sessions.begin() as session:
         _decide(session, Verdict.ILLEGAL, "fraud", language="kk")
     with ctx.sessions() as session:
-        assert label_coverage.cached_shortage(ctx.sessions, session, settings) == before
+        assert label_coverage.cached_shortage(session, settings) == before
         fresh = settings.model_copy(update={"triage_label_shortage_refresh_seconds": 0})
-        after = label_coverage.cached_shortage(ctx.sessions, session, fresh)
+        after = label_coverage.cached_shortage(session, fresh)
     assert before[("fraud", "kk")] == 1.0 and after[("fraud", "kk")] == 0.0
 
 

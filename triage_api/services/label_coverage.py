@@ -16,8 +16,8 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Connection, Engine, select
+from sqlalchemy.orm import Session
 
 from classifier.data import LANGS
 from classifier.dataset import ID_CHUNK, Decision, decisions
@@ -102,19 +102,20 @@ def _languages(session: Session, item_ids: list[int]) -> dict[int, str]:
     return found
 
 
-# Per session factory (one store): when the shortage was last counted, and what it was.
-_cached: weakref.WeakKeyDictionary[sessionmaker[Session], tuple[float, dict[tuple[str, str], float]]] = (
+# Per store (the session's engine): when the shortage was last counted, and what it was.
+_cached: weakref.WeakKeyDictionary[Engine | Connection, tuple[float, dict[tuple[str, str], float]]] = (
     weakref.WeakKeyDictionary()
 )
 
 
-def cached_shortage(sessions: sessionmaker[Session], session: Session, settings: Settings) -> Shortage:
+def cached_shortage(session: Session, settings: Settings, taxonomy: Taxonomy | None = None) -> Shortage:
     """The shortage as last counted within ``triage_label_shortage_refresh_seconds``, else counted
     now in ``session``: it scans every decision, too much for every sync of the queue."""
+    store = session.get_bind()
     now = time.monotonic()
-    held = _cached.get(sessions)
+    held = _cached.get(store)
     if held is not None and now - held[0] < settings.triage_label_shortage_refresh_seconds:
         return held[1]
-    found = shortage(label_counts(session, settings))
-    _cached[sessions] = (now, found)
+    found = shortage(label_counts(session, settings, taxonomy))
+    _cached[store] = (now, found)
     return found

@@ -226,8 +226,8 @@ def sync_tasks_from_scores(
     category's threshold becomes a task (or refreshes its open task); an item whose near-duplicate
     cluster already has a task is folded into it; of the items below threshold, enough become
     exploration tasks that they make up ``triage_exploration_share`` of the tasks created
-    (``_pick_exploration``). ``shortage`` is the label shortage per category and language
-    (``label_coverage``); counted now when not given and exploration needs it.
+    (``_pick_exploration``). ``shortage`` is the label shortage per category and language; when not
+    given and exploration needs it, ``label_coverage.cached_shortage`` (counted now and then).
     """
     rng = rng or random.Random()
     tax = taxonomy()
@@ -298,7 +298,7 @@ def sync_tasks_from_scores(
         chosen: list[tuple[_Candidate, float]] = []
         if wanted:
             if shortage is None:
-                shortage = label_coverage.shortage(label_coverage.label_counts(session, settings, tax))
+                shortage = label_coverage.cached_shortage(session, settings, tax)
             chosen = _pick_exploration(below, wanted, shortage, rng)
         for candidate, value in chosen:
             if candidate.item.cluster_id is not None and candidate.item.cluster_id in claimed_clusters:
@@ -827,9 +827,7 @@ def sync_tasks_job(ctx: Context) -> int:
     created = 0
     while True:
         with ctx.sessions.begin() as session:
-            shortage = (label_coverage.cached_shortage(ctx.sessions, session, ctx.settings)
-                        if ctx.settings.triage_exploration_share > 0 else {})
-            result = sync_tasks_from_scores(session, ctx.settings, shortage=shortage)
+            result = sync_tasks_from_scores(session, ctx.settings)
         created += result.created + result.exploration
         if result.scores_seen < ctx.settings.triage_sync_batch_size:
             break
