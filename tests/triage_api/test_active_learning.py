@@ -168,6 +168,22 @@ def test_a_cluster_member_over_a_threshold_turns_exploration_into_a_regular_task
         assert not task.is_exploration and task.priority == pytest.approx(0.95 * 2)
 
 
+def test_a_new_models_score_reranks_an_open_exploration_task(ctx: Context) -> None:
+    with ctx.sessions.begin() as session:
+        _scored(session, 0.9)
+        item = make_item(session, language="kk")
+        make_score(session, item, {"fraud": 0.1})
+    _sync(ctx, shortage={("fraud", "kk"): 0.5})
+    (before,) = _explored(ctx)
+    assert before.priority == pytest.approx(0.2 * 1.5)
+    with ctx.sessions.begin() as session:  # the promoted model is much less sure the post is legal
+        make_score(session, session.get(ContentItem, item.id), {"fraud": 0.45}, model_version="m2")
+    assert _sync(ctx, shortage={("fraud", "kk"): 0.5}).updated == 1
+    (after,) = _explored(ctx)
+    assert (after.id, after.model_version, after.score) == (before.id, "m2", 0.45)
+    assert after.priority == pytest.approx(0.9 * 1.5) and after.rank > before.rank
+
+
 def test_the_queue_counts_the_shortage_once_per_refresh_period(ctx: Context) -> None:
     settings = ctx.settings.model_copy(update={"label_target": 1, "triage_label_shortage_refresh_seconds": 3600})
     with ctx.sessions() as session:

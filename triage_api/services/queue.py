@@ -280,6 +280,11 @@ def sync_tasks_from_scores(
             if passes and existing.status == TaskStatus.OPEN and not existing.is_gold:
                 _refresh(settings, tax, existing, candidate)
                 result.updated += 1
+            elif existing.is_exploration and existing.status == TaskStatus.OPEN:
+                # Still below every threshold under the new score: ranked by the current model's uncertainty.
+                shortage = label_coverage.cached_shortage(session, settings, tax) if shortage is None else shortage
+                _refresh(settings, tax, existing, candidate, exploration_value=_learning_value(shortage, candidate))
+                result.updated += 1
             continue
         if not passes:
             result.below_threshold += 1
@@ -350,14 +355,20 @@ def _pick_exploration(
     return by_value[:top] + [rest[i] for i in drawn]
 
 
-def _refresh(settings: Settings, tax: Taxonomy, task: ReviewTask, candidate: _Candidate) -> None:
+def _refresh(
+    settings: Settings, tax: Taxonomy, task: ReviewTask, candidate: _Candidate, *,
+    exploration_value: float | None = None,
+) -> None:
     # A newer score (e.g. a new model version) for an open task: the task follows it.
     task.category = candidate.category
     task.score = candidate.probability
-    task.priority = candidate.probability * severity_weight(tax, candidate.category)
+    if exploration_value is None:
+        task.priority = candidate.probability * severity_weight(tax, candidate.category)
+    else:
+        task.priority = exploration_value
     task.rank = compute_rank(settings, task.priority, task.created_at)
     task.model_version = candidate.score.model_version
-    task.is_exploration = False
+    task.is_exploration = exploration_value is not None
 
 
 def _raise_priority(settings: Settings, tax: Taxonomy, task: ReviewTask, candidate: _Candidate) -> None:
