@@ -122,6 +122,12 @@ class Settings(BaseSettings):
     # has at least ``drift_min_count`` scores in the window (fewer make the PSI noise).
     drift_psi_alert: float = Field(default=0.2, gt=0.0, le=10.0)
     drift_min_count: int = Field(default=50, ge=1)
+    # Active learning: decided labels wanted per category and language (one per near-duplicate
+    # cluster; "legal" counts the negatives). The ML view shows how many each still needs, and the
+    # queue's exploration share favours the short ones. Overrides by "category" or
+    # "category:language" (the more specific wins), e.g. '{"extremism": 300, "extremism:kk": 200}'.
+    label_target: int = Field(default=100, ge=0, le=1_000_000)
+    label_target_overrides: dict[str, int] = Field(default_factory=dict)
 
     # Escalation.
     # Ed25519 private key (PEM) that signs evidence bundles; unset: generated into var_dir/keys on first use.
@@ -178,6 +184,9 @@ class Settings(BaseSettings):
     # Priority (score x severity weight 1..4) gained per hour of waiting, so nothing starves.
     triage_aging_per_hour: float = Field(default=0.5, ge=0.0)
     triage_sync_batch_size: int = Field(default=1_000, ge=1, le=100_000)
+    # How long the queue keeps which categories and languages are short of labels before counting
+    # again (a scan of every decision, so not on every sync; 0: every sync).
+    triage_label_shortage_refresh_seconds: int = Field(default=300, ge=0, le=86_400)
     # Authentication.
     triage_token_ttl_seconds: int = Field(default=12 * 3600, ge=60)
     triage_session_ttl_seconds: int = Field(default=12 * 3600, ge=60)
@@ -198,6 +207,23 @@ class Settings(BaseSettings):
     def _retention_days(cls, value: dict[str, int]) -> dict[str, int]:
         if any(days < 0 or days > 36_500 for days in value.values()):
             raise ValueError("retention days must be between 0 (keep for ever) and 36500")
+        return value
+
+    @field_validator("label_target_overrides")
+    @classmethod
+    def _label_target_overrides(cls, value: dict[str, int]) -> dict[str, int]:
+        # Imported here: the taxonomy and the language codes belong to the classifier package.
+        from classifier.data import LANGS
+        from classifier.taxonomy import load_taxonomy
+
+        categories = {*load_taxonomy().names, "legal"}
+        for key, target in value.items():
+            category, _, language = key.partition(":")
+            if category not in categories or (language and language not in LANGS):
+                raise ValueError(f"label target {key!r}: write 'category' or 'category:language' with a category "
+                                 f"of {', '.join(sorted(categories))} and a language of {', '.join(LANGS)}")
+            if not 0 <= target <= 1_000_000:
+                raise ValueError(f"label target {key!r} must be between 0 and 1000000")
         return value
 
     @field_validator("database_url", "elasticsearch_url", "redis_url", mode="before")

@@ -1,4 +1,5 @@
-"""Cases for the police, their evidence, webhook deliveries, volunteer outcomes, training labels.
+"""Cases for the police, their evidence, webhook deliveries, volunteer outcomes, training labels
+and their coverage per category and language.
 
 ``router`` bundles two routers: ``/cases`` and ``/labels``.
 """
@@ -24,8 +25,9 @@ from triage_api.schemas.cases import (
 )
 from triage_api.schemas.common import IdPath, LimitParam, OffsetParam, Page
 from triage_api.schemas.convert import case_member_public
+from triage_api.schemas.labels import LabelCountPublic, LabelCoveragePublic
 from triage_api.services import cases as cases_service
-from triage_api.services import evidence, reposts, webhooks
+from triage_api.services import evidence, label_coverage, reposts, webhooks
 
 CASE_READERS = (Role.POLICE, Role.MODERATOR, Role.ADMIN)
 POLICE = (Role.POLICE, Role.ADMIN)
@@ -188,6 +190,17 @@ def export_labels(
         items=[TrainingLabelPublic.model_validate(row) for row in rows],
         next_after_task_id=rows[-1].task_id if len(rows) == limit else None,
     )
+
+
+@labels_router.get(
+    "/coverage", response_model=LabelCoveragePublic,
+    dependencies=[Depends(require_roles(Role.ML_ENGINEER, Role.ADMIN))],
+)
+def read_label_coverage(session: SessionDep, settings: SettingsDep) -> LabelCoveragePublic:
+    """Decided labels per category and language (a near-duplicate cluster counts once, as in
+    training) and how many more each needs to reach its target. Roles: ml_engineer, admin."""
+    rows = label_coverage.label_counts(session, settings)
+    return LabelCoveragePublic(items=[LabelCountPublic.model_validate(row) for row in rows])
 
 
 router = APIRouter()

@@ -10,6 +10,12 @@ Claiming locks one row: on PostgreSQL ``SELECT ... FOR UPDATE SKIP LOCKED`` lets
 claimers pass over each other's rows; on SQLite every transaction starts with ``BEGIN IMMEDIATE``
 (``saqshy.db.session``), so the select-then-update runs alone. Both are guarded again by a
 conditional ``UPDATE ... WHERE`` the lease is still free.
+
+Exploration (active learning): of the items below every threshold, some become exploration tasks,
+served by ``triage_exploration_share`` of the claims. They are chosen, and ranked, by what a label
+on them would teach the model: its uncertainty (closeness to the nearest threshold) and how short
+its category and language are of their label target (``label_coverage``). An exploration task's
+priority is that learning value, so the claim orders it like any other task by its stored rank.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
+from classifier.data import LANGS
 from classifier.taxonomy import Taxonomy, load_taxonomy
 from saqshy import metrics
 from saqshy.context import Context
@@ -49,9 +56,10 @@ from saqshy.errors import Conflict, ErrorCode, Forbidden, InvalidInput, InvalidT
 from saqshy.services.items import mark_for_reindex
 from saqshy.settings import Settings
 from saqshy.timeutil import as_utc, utcnow
-from triage_api.services import reposts, wellbeing
+from triage_api.services import label_coverage, reposts, wellbeing
 from triage_api.services.audit import append_audit
 from triage_api.services.auth import Actor
+from triage_api.services.label_coverage import Shortage
 
 log = logging.getLogger(__name__)
 
@@ -176,9 +184,12 @@ def _stochastic_round(value: float, rng: random.Random) -> int:
     return whole + (1 if rng.random() < value - whole else 0)
 
 
-def _new_task(settings: Settings, tax: Taxonomy, candidate: _Candidate, *, exploration: bool) -> ReviewTask:
+def _new_task(
+    settings: Settings, tax: Taxonomy, candidate: _Candidate, *, exploration: bool, priority: float | None = None
+) -> ReviewTask:
     created = utcnow()
-    priority = candidate.probability * severity_weight(tax, candidate.category)
+    if priority is None:
+        priority = candidate.probability * severity_weight(tax, candidate.category)
     return ReviewTask(
         item_id=candidate.item.id,
         cluster_id=candidate.item.cluster_id,
@@ -198,15 +209,17 @@ def _new_task(settings: Settings, tax: Taxonomy, candidate: _Candidate, *, explo
 
 
 def sync_tasks_from_scores(
-    session: Session, settings: Settings, *, rng: random.Random | None = None, limit: int | None = None
+    session: Session, settings: Settings, *, rng: random.Random | None = None, limit: int | None = None,
+    shortage: Shortage | None = None,
 ) -> SyncResult:
     """Turn scores not yet triaged into review tasks (the scoring job calls this after writing scores).
 
     Idempotent: each score is marked ``triaged_at`` in the same transaction. An item above its
     category's threshold becomes a task (or refreshes its open task); an item whose near-duplicate
     cluster already has a task is folded into it; of the items below threshold, enough become
-    exploration tasks that they make up ``triage_exploration_share`` of the tasks created, half the
-    most uncertain (closest to a threshold) and half drawn at random.
+    exploration tasks that they make up ``triage_exploration_share`` of the tasks created
+    (``_pick_exploration``). ``shortage`` is the label shortage per category and language; when not
+    given and exploration needs it, ``label_coverage.cached_shortage`` (counted now and then).
     """
     rng = rng or random.Random()
     tax = taxonomy()
@@ -255,6 +268,11 @@ def sync_tasks_from_scores(
             if passes and existing.status == TaskStatus.OPEN and not existing.is_gold:
                 _refresh(settings, tax, existing, candidate)
                 result.updated += 1
+            elif existing.is_exploration and existing.status == TaskStatus.OPEN:
+                # Still below every threshold under the new score: ranked by the current model's uncertainty.
+                shortage = label_coverage.cached_shortage(session, settings, tax) if shortage is None else shortage
+                _refresh(settings, tax, existing, candidate, exploration_value=_learning_value(shortage, candidate))
+                result.updated += 1
             continue
         if not passes:
             result.below_threshold += 1
@@ -270,17 +288,15 @@ def sync_tasks_from_scores(
     share = settings.triage_exploration_share
     if below and share > 0:
         wanted = len(below) if share >= 1 else _stochastic_round(result.created * share / (1 - share), rng)
-        chosen: list[_Candidate] = []
+        chosen: list[tuple[_Candidate, float]] = []
         if wanted:
-            by_uncertainty = sorted(below, key=lambda c: c.closeness, reverse=True)
-            top = (wanted + 1) // 2
-            chosen = by_uncertainty[:top]
-            rest = by_uncertainty[top:]
-            chosen += rng.sample(rest, min(len(rest), wanted - top))
-        for candidate in chosen:
+            if shortage is None:
+                shortage = label_coverage.cached_shortage(session, settings, tax)
+            chosen = _pick_exploration(below, wanted, shortage, rng)
+        for candidate, value in chosen:
             if candidate.item.cluster_id is not None and candidate.item.cluster_id in claimed_clusters:
                 continue
-            task = _new_task(settings, tax, candidate, exploration=True)
+            task = _new_task(settings, tax, candidate, exploration=True, priority=value)
             session.add(task)
             session.flush()
             if candidate.item.cluster_id is not None:
@@ -331,19 +347,56 @@ def task_for_reopened_item(session: Session, settings: Settings, item_id: int, c
     return task
 
 
-def _refresh(settings: Settings, tax: Taxonomy, task: ReviewTask, candidate: _Candidate) -> None:
+# In the random half of the exploration picks, a category and language that has reached its label
+# target is still drawn, this many times as often as one with no labels at all.
+EXPLORATION_FULL_WEIGHT = 0.1
+
+
+def _label_need(shortage: Shortage, candidate: _Candidate) -> float:
+    """How short the candidate's category and language are of their label target (0 to 1)."""
+    language = candidate.item.language if candidate.item.language in LANGS else label_coverage.UNTARGETED_LANGUAGE
+    return shortage.get((candidate.category or "", language), 0.0)
+
+
+def _learning_value(shortage: Shortage, candidate: _Candidate) -> float:
+    """Uncertainty (1 on the threshold) raised by up to twice for a category and language short of labels."""
+    return candidate.closeness * (1.0 + _label_need(shortage, candidate))
+
+
+def _pick_exploration(
+    below: list[_Candidate], wanted: int, shortage: Shortage, rng: random.Random
+) -> list[tuple[_Candidate, float]]:
+    """``wanted`` candidates with their learning value: half the most valuable (uncertain, short of
+    labels), half drawn at random, weighted towards short categories and languages so that the
+    model's confident mistakes are found too (Efraimidis-Spirakis weighted sampling without replacement)."""
+    by_value = sorted(((c, _learning_value(shortage, c)) for c in below), key=lambda cv: cv[1], reverse=True)
+    top = (wanted + 1) // 2
+    rest = by_value[top:]
+    keys = [rng.random() ** (1.0 / (EXPLORATION_FULL_WEIGHT + _label_need(shortage, c))) for c, _ in rest]
+    drawn = sorted(range(len(rest)), key=keys.__getitem__, reverse=True)[: wanted - top]
+    return by_value[:top] + [rest[i] for i in drawn]
+
+
+def _refresh(
+    settings: Settings, tax: Taxonomy, task: ReviewTask, candidate: _Candidate, *,
+    exploration_value: float | None = None,
+) -> None:
     # A newer score (e.g. a new model version) for an open task: the task follows it.
     task.category = candidate.category
     task.score = candidate.probability
-    task.priority = candidate.probability * severity_weight(tax, candidate.category)
+    if exploration_value is None:
+        task.priority = candidate.probability * severity_weight(tax, candidate.category)
+    else:
+        task.priority = exploration_value
     task.rank = compute_rank(settings, task.priority, task.created_at)
     task.model_version = candidate.score.model_version
-    task.is_exploration = False
+    task.is_exploration = exploration_value is not None
 
 
 def _raise_priority(settings: Settings, tax: Taxonomy, task: ReviewTask, candidate: _Candidate) -> None:
     priority = candidate.probability * severity_weight(tax, candidate.category)
-    if priority > task.priority:
+    # An exploration task's priority is its learning value: a member over a threshold always lifts it.
+    if task.is_exploration or priority > task.priority:
         _refresh(settings, tax, task, candidate)
 
 

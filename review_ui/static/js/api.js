@@ -177,6 +177,8 @@ export const api = {
   gateReport: (version) => get(`/models/${id(version)}/gate`),
   promoteModel: (version, fields) => post(`/models/${id(version)}/promote`, fields),
   rollbackModel: (fields) => post("/models/rollback", fields),
+  // decided labels per category and language against their target (cases.py, active learning)
+  labelCoverage: () => get("/labels/coverage"),
 
   // reviewer wellbeing (wellbeing.py, written with the UI)
   wellbeing: () => get("/wellbeing/me"),

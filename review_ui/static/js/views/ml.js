@@ -1,6 +1,7 @@
 // ML view: registry versions with their metrics, PR curves, per-language / per-category tables
-// drawn as charts, score drift per language and source (views/drift.js), and the retraining loop
-// (train a candidate, compare it with production, promote it or roll back; views/retrain.js).
+// drawn as charts, score drift per language and source (views/drift.js), the retraining loop
+// (train a candidate, compare it with production, promote it or roll back; views/retrain.js), and the
+// labels per category and language against their target (views/label_coverage.js).
 import { api, ApiError } from "../api.js";
 import { h, append, clear, fmtDate, fmtNum, listOf, table } from "../dom.js";
 import { t, has, locale } from "../i18n.js";
@@ -9,6 +10,7 @@ import { lineChart, barChart } from "../charts.js";
 import { loadCategories, categoryName, scrollBox } from "./staff.js";
 import { driftPanel } from "./drift.js";
 import { trainPanel, gateComparison, failureReasons, confirmChange, changeSummary, langName } from "./retrain.js";
+import { labelCoverageSection } from "./label_coverage.js";
 
 function metricsOf(v) {
   return v.metrics || {};
@@ -165,22 +167,23 @@ export async function mlView(main) {
   let shown = 0;
   async function show(version, { compare = false } = {}) {
     selected = version;
+    const n = ++shown;
     clear(detail);
     let v;
     try { v = await api.model(version); } catch (err) { showError(err); return; }
+    if (n !== shown) return;  // a later show() (a click during the first one) draws the detail
     const m = metricsOf(v);
     const curves = prSeries(v.pr_curves || m.pr_curves || {}).map((s) => ({ ...s, name: categoryName(categories, s.name) }));
     const perCategory = breakdownRows(v.per_category || m.per_category).map((r) => ({ ...r, name: categoryName(categories, r.name) }));
     const byLanguage = breakdownRows(v.per_language || m.per_language);
     const perLanguage = byLanguage.map((r) => ({ ...r, name: langName(r.name) }));
     const summary = headline(v, byLanguage);
-    shown += 1;
-    const section = h("section", { class: "card ml-panel", "data-testid": "model-detail", "data-n": shown },
+    const section = h("section", { class: "card ml-panel", "data-testid": "model-detail", "data-n": n },
       h("h2", null, t("ml.version"), " ", v.version, v.is_current ? h("span", { class: "badge outcome ml-badge" }, t("ml.current")) : null),
       summary ? h("p", { class: "muted", "data-testid": "ml-headline" }, summary) : null);
     detail.append(section);
     const actions = v.is_current ? null : await candidateActions(v, section);
-    if (selected !== version) return;
+    if (n !== shown) return;
     section.append(
       h("h3", null, t("ml.pr_curves")),
       curves.length ? lineChart(curves, { xLabel: t("ml.metric.recall"), yLabel: t("ml.metric.precision"), testid: "pr-chart", label: t("ml.pr_curves") })
@@ -196,6 +199,7 @@ export async function mlView(main) {
   const drift = driftPanel();
   detail.before(drift.element);
   const driftLoaded = drift.load();
+  main.append(labelCoverageSection(categories));
   if (versions.length) await show(versions[0].version);
   await driftLoaded;
   return () => training.stop();
