@@ -270,7 +270,7 @@ def deployment(
     registry, _version = tiny_registry
     token = f"scaleout-{uuid.uuid4().hex[:10]}"
     settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         var_dir=tmp_path / "var",
         models_dir=registry.models_dir,
         base_model=registry.base_model,
