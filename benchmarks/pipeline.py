@@ -301,7 +301,7 @@ def run_setup(name: str, make: Callable[[Path], Store], root: str, folder: Path,
     """``rounds`` rounds, alternating which goes first, so a change in the machine's load hits both."""
     runs = []
     for n in range(rounds):
-        runs.append(run_round(name, make, root, folder / f"round{n}", chain_first=n % 2 == 0))
+        runs.append(run_round(name, make, root, folder / f"{name}-round{n}", chain_first=n % 2 == 0))
         print(f"[{name}] round {n + 1}: chain / slowest stage {runs[-1]['ratio']:.2f}, "
               f"load average {runs[-1]['load_average']}", flush=True)
     median = {
