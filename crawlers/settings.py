@@ -23,7 +23,7 @@ AUTOTHROTTLE_ENABLED = True
 AUTOTHROTTLE_START_DELAY = 1.0
 AUTOTHROTTLE_MAX_DELAY = 30.0
 AUTOTHROTTLE_TARGET_CONCURRENCY = 2.0
-CONCURRENT_REQUESTS = 32
+CONCURRENT_REQUESTS = 32  # Settings.crawler_concurrent_requests sets it
 # Scrapy starts this many tasks for every response's output; 100 (the default) costs more
 # than it saves when a page yields one item, and a Telegram page yields about 20.
 CONCURRENT_ITEMS = 32
@@ -97,6 +97,7 @@ def scrapy_settings(settings: Settings, *, overrides: dict[str, Any] | None = No
     result.setmodule("crawlers.settings", priority="project")
     result.set("USER_AGENT", user_agent(settings), priority="project")
     result.set("DOWNLOAD_TIMEOUT", settings.crawler_timeout_seconds, priority="project")
+    result.set("CONCURRENT_REQUESTS", settings.crawler_concurrent_requests, priority="project")
     result.set("DOWNLOAD_MAXSIZE", settings.crawler_max_body_bytes, priority="project")
     result.set("DOWNLOAD_WARNSIZE", min(2 * 1024 * 1024, settings.crawler_max_body_bytes), priority="project")
     result.set("SAQSHY_SETTINGS", settings, priority="project")

@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     crawler_contact_url: str = "https://github.com/saqshy/saqshy"
     crawler_max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     crawler_timeout_seconds: float = Field(default=30.0, gt=0)
+    # Requests one crawl process holds at once. In distributed mode a process takes this many from
+    # the shared frontier, so a lower value spreads a crawl of few sites over more processes.
+    crawler_concurrent_requests: int = Field(default=32, ge=1, le=1024)
     # Images of crawled items: fetched as sub-resources of their page (robots.txt and throttling
     # apply), kept in the WARC evidence, and shown to reviewers only as our own re-encoded
     # thumbnails (var_dir/media). Crawled sizes are never trusted: both caps are enforced.
