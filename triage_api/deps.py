@@ -42,6 +42,9 @@ SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 async def get_session(ctx: ContextDep) -> AsyncIterator[Session]:
     """A session for the request: committed after the endpoint, rolled back on an error.
 
+    Scoped to the endpoint function, so the commit happens before the response is sent: a client's
+    next request (to any server process) sees what this one wrote, and a failed commit is an error.
+
     Creating a session opens no connection (it is checked out at the first statement), and closing
     one that holds none does no I/O, so only a commit or rollback with a transaction still open
     goes to a worker thread; most write endpoints commit themselves and skip it.
@@ -73,7 +76,7 @@ def _rollback_and_close(session: Session) -> None:
         session.close()
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 T = TypeVar("T")
 ActorT = TypeVar("ActorT", User, Principal)

@@ -25,15 +25,11 @@ BAD_LOGIN: dict[int | str, dict[str, Any]] = {401: {"description": "Wrong e-mail
 def _login(request: Request, session: SessionDep, settings: Settings, body: LoginRequest, kind: str
            ) -> tuple[User, auth.IssuedToken]:
     try:
-        signed_in = auth.login(session, settings, body.email, body.password, client_ip(request), kind)
+        return auth.login(session, settings, body.email, body.password, client_ip(request), kind)
     except auth.AuthenticationFailed:
         # Commit the failed attempt so it counts towards the rate limit, then answer 401.
         session.commit()
         raise
-    # Commit before answering: the request session commits only after the response is sent, and the
-    # client's next request (to any server process) must find the token.
-    session.commit()
-    return signed_in
 
 
 @router.post("/login", response_model=TokenPublic, responses={**BAD_LOGIN, **RATE_LIMITED})
