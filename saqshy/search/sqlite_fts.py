@@ -50,6 +50,7 @@ from saqshy.search.base import (
     MARK_END,
     MARK_START,
     BulkOutcome,
+    NewItem,
     SearchDocument,
     SearchEngine,
     SearchHit,
@@ -335,7 +336,14 @@ class SqliteFtsEngine(SearchEngine):
         )
         return list(latest)
 
-    def write_new_items(self, conn: Connection, items: Sequence[tuple[int, str, str]]) -> list[int]:
+    def indexes_in_store(self, connection: Connection) -> bool:
+        # Its own file beside a PostgreSQL store is another database, out of the store's transaction.
+        return not self.owns_engine and connection.engine is self.engine
+
+    def index_new_items(self, connection: Connection, items: Sequence[NewItem]) -> None:
+        self.write_new_items(connection, items)
+
+    def write_new_items(self, conn: Connection, items: Sequence[NewItem]) -> list[int]:
         """``write`` for items just inserted into the store's ``content_items`` table, in this same
         database and in the caller's transaction on ``conn``: ``(item id, title, text)`` each,
         exactly the row's title (a missing one as "") and text. Returns the ids.
