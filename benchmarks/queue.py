@@ -144,9 +144,9 @@ def _bare_app(db_url: str, var_dir: str):
 
 def _app_from_env():
     """The app of one server process (``--workers`` > 1 starts several, each calling this)."""
-    from triage_api.main import GIL_SWITCH_INTERVAL_S
+    from triage_api.serving import GIL_SWITCH_INTERVAL_S
 
-    # The API sets these when it starts (see triage_api.main); the bare app gets the same set-up.
+    # The API sets these when it starts (see triage_api.serving); the bare app gets the same set-up.
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     kind, db_url, var_dir = (os.environ[f"SAQSHY_BENCH_{k}"] for k in ("KIND", "DB", "VAR"))
     from saqshy.db.session import warm_pool

@@ -92,7 +92,7 @@ def run(tasks: int, decisions: int) -> dict[str, Any]:
         log = Path(tmp) / "uvicorn.log"
         with log.open("wb") as out:
             server = subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "triage_api.main:create_app", "--factory", "--host", "127.0.0.1",
+                [sys.executable, "-m", "uvicorn", "triage_api.serving:served_app", "--factory", "--host", "127.0.0.1",
                  "--port", str(port), "--log-level", "warning", "--no-access-log"],
                 cwd=ROOT, env=_env_for(settings), stdout=out, stderr=subprocess.STDOUT,
             )

@@ -3,9 +3,9 @@
 ``ExtractPipeline`` turns raw HTML into title, main text, language and SimHash in worker
 processes, so the reactor keeps fetching while pages are analysed. ``StorePipeline`` upserts
 items by canonical URL through ``saqshy.services.items`` (which writes the search outbox in the
-same transaction), assigns near-duplicate clusters, records outlinks, and enqueues a
-``score_items`` job per batch of new or changed items on the jobs port. Nothing here waits for
-the classifier: the crawl only records the job.
+same transaction), assigns near-duplicate clusters through ``saqshy.services.clustering``,
+records outlinks, and enqueues a ``score_items`` job per batch of new or changed items on the
+jobs port. Nothing here waits for the classifier: the crawl only records the job.
 """
 
 from __future__ import annotations
@@ -24,10 +24,9 @@ from typing import Any, Self
 
 from scrapy.crawler import Crawler
 from scrapy.statscollectors import StatsCollector
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from crawlers.dedup import NearDupIndex, to_signed, to_unsigned
+from crawlers.dedup import NearDupIndex, to_signed
 from crawlers.evidence import Evidence, FetchRef, close_writers
 from crawlers.extraction.page import analyse_batch, analyse_item, warm_up
 from crawlers.items import ContentItem
@@ -35,11 +34,11 @@ from crawlers.media import store_item_media
 from crawlers.progress import count_error
 from crawlers.sources import record_outlinks
 from saqshy.context import Context, build_context
-from saqshy.db.models import ContentItem as ContentRow
 from saqshy.db.session import session_scope
 from saqshy.errors import InvalidInput
 from saqshy.jobs import names
 from saqshy.jobs.base import JobQueue
+from saqshy.services import clustering
 from saqshy.services.items import IngestResult, ingest_item, ingest_items
 from saqshy.services.media import MediaRecord
 from saqshy.settings import Settings
@@ -376,35 +375,12 @@ class StorePipeline:
 
     def _load_index(self) -> None:
         with session_scope(self.ctx.sessions) as session:
-            rows = session.execute(
-                select(ContentRow.id, ContentRow.simhash, ContentRow.cluster_id)
-                .where(ContentRow.simhash.is_not(None))
-                .order_by(ContentRow.id.desc())
-                .limit(self.index_size)
-            ).all()
-        for item_id, value, cluster_id in reversed(rows):
-            if value is not None:
-                self.index.add(item_id, value, cluster_id or item_id)
-        if rows:
-            self._index_seen_id = rows[0][0]
+            self._index_seen_id = clustering.load_recent(session, self.index, self.index_size)
 
     def _refresh_index(self, session: Session) -> None:
-        """Add the items stored since the last look, by this process or another (distributed
-        mode, or a second crawl beside this one): one indexed range query per batch, so two
-        processes do not each start a cluster for the same reposted ad. Read before this batch's
-        own rows are written, so they are clustered once, below. A row another process commits
-        after a higher id was read is missed by the index (its exact copies are still found in
-        SQL by text hash)."""
-        rows = session.execute(
-            select(ContentRow.id, ContentRow.simhash, ContentRow.cluster_id)
-            .where(ContentRow.id > self._index_seen_id, ContentRow.simhash.is_not(None))
-            .order_by(ContentRow.id)
-        ).all()
-        for item_id, value, cluster_id in rows:
-            if value is not None:
-                self.index.add(item_id, value, cluster_id or item_id)
-        if rows:
-            self._index_seen_id = rows[-1][0]
+        """Read the items stored since the last look before this batch's own rows are written, so
+        that they are clustered once, in ``_write``."""
+        self._index_seen_id = clustering.add_stored_since(session, self.index, self._index_seen_id)
 
     def _ingest(self, session: Session, values: list[dict[str, Any]], result: BatchResult) -> list[IngestResult | None]:
         try:
@@ -424,26 +400,6 @@ class StorePipeline:
                 results.append(None)
         return results
 
-    def _cluster(self, session: Session, value: dict[str, Any], stored: IngestResult) -> int | None:
-        simhash = value.get("simhash")
-        if simhash is None:
-            return None
-        match = self.index.nearest(to_unsigned(simhash), exclude=stored.item_id)
-        cluster_id = match.cluster_id if match else None
-        if cluster_id is None and value["text"]:
-            # Exact duplicate beyond the in-memory window (or stored by another crawler process).
-            row = session.execute(
-                select(ContentRow.id, ContentRow.cluster_id)
-                .where(ContentRow.text_sha256 == _text_sha256(value["text"]), ContentRow.id != stored.item_id)
-                .order_by(ContentRow.id)
-                .limit(1)
-            ).first()
-            if row is not None:
-                cluster_id = row.cluster_id or row.id
-        cluster_id = cluster_id or stored.item_id
-        self.index.add(stored.item_id, to_unsigned(simhash), cluster_id)
-        return cluster_id
-
     def _write(self, batch: list[ContentItem]) -> BatchResult:
         result = BatchResult()
         by_canonical: dict[str, dict[str, Any]] = {}
@@ -461,7 +417,7 @@ class StorePipeline:
         with session_scope(self.ctx.sessions) as session:
             self._refresh_index(session)
             stored = self._ingest(session, values_list, result)
-            updates = []
+            clusters: dict[int, int] = {}
             for value, outcome in zip(values_list, stored, strict=True):
                 if outcome is None:
                     continue
@@ -472,15 +428,15 @@ class StorePipeline:
                 else:
                     result.unchanged += 1
                     continue
-                cluster_id = self._cluster(session, value, outcome)
+                item_id = outcome.item_id
+                cluster_id = clustering.assign_cluster(session, self.index, item_id, value["simhash"], value["text"])
                 if cluster_id is not None:
-                    updates.append({"id": outcome.item_id, "cluster_id": cluster_id})
-                    if cluster_id != outcome.item_id:
-                        result.clustered += 1
+                    clusters[item_id] = cluster_id
+                if cluster_id is not None and cluster_id != item_id:
+                    result.clustered += 1
                 if value["text"] and not value["is_binary"]:
                     score.append(outcome.item_id)
-            if updates:
-                session.execute(update(ContentRow), updates)
+            clustering.save_clusters(session, clusters)
             if media:  # after ingest, in its transaction; a page without images never gets here
                 result.media_rows, result.media_errors = store_item_media(session, values_list, stored, media)
         self.score_ids.extend(score)
@@ -517,9 +473,3 @@ class StorePipeline:
                     record_outlinks(session, sid, links)
             self.stats.set_value("saqshy/outlinks", len(self.outlinks))
         return result
-
-
-def _text_sha256(text: str) -> str:
-    import hashlib
-
-    return hashlib.sha256(text.encode("utf-8", errors="surrogatepass")).hexdigest()

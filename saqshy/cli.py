@@ -102,7 +102,7 @@ def serve(
     # are keyed (a second scheduler's enqueue is a no-op), audit entries are chained under the
     # chain head's lock whichever process's sequencer gets there first.
     uvicorn.run(
-        "triage_api.main:create_app",
+        "triage_api.serving:served_app",
         factory=True,
         host=bind_host,
         port=bind_port,

@@ -250,7 +250,7 @@ def _load_seed_items(ctx: Context, limit: int) -> tuple[int, list[str]]:
         for example in _seed_examples(SEED_DIR, limit)
     ]
     with session_scope(ctx.sessions) as session:
-        results = ingest_items(session, rows, ctx.settings)
+        results = ingest_items(session, rows, ctx.settings, ctx.search)
     ids = [r.item_id for r in results]
     jobs = [ctx.jobs.enqueue(names.SCORE_ITEMS, {"item_ids": ids[start : start + 64]})
             for start in range(0, len(ids), 64)]

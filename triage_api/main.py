@@ -1,9 +1,8 @@
-"""The FastAPI application factory (``uvicorn triage_api.main:create_app --factory``)."""
+"""The FastAPI application factory; `saqshy serve` runs it tuned for serving (``triage_api.serving``)."""
 
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -18,9 +17,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 import review_ui
 import saqshy
 from saqshy.context import Context, build_context
-from saqshy.db.session import make_async_session_factory, warm_async_pool, warm_pool
+from saqshy.db.session import make_async_session_factory
 from saqshy.errors import ErrorCode
-from saqshy.gc_tuning import tune_gc
 from saqshy.scheduler import Scheduler
 from saqshy.settings import Settings, get_settings
 from triage_api import api_docs
@@ -113,10 +111,6 @@ class _TooLarge(Exception):
 # until its session dependency commits needs a free thread for that commit; if every thread were
 # taken by requests waiting for that lock, none would be left. Capping requests in flight below
 # the thread count always leaves one (``Settings.triage_max_in_flight``, at most 32).
-
-# How long a thread may hold the GIL while another waits: short, so a request holding row locks
-# gets the GIL back soon after each statement it sends (docs/performance.md).
-GIL_SWITCH_INTERVAL_S = 0.001
 
 
 class InFlightLimit:
@@ -217,13 +211,16 @@ def _document_errors(app: FastAPI) -> None:
 
 
 def create_app(settings: Settings | None = None, context: Context | None = None) -> FastAPI:
-    """Build the app. A given context is used as is (tests); otherwise one is built at start-up."""
+    """Build the app. A given context is used as is (tests); otherwise one is built at start-up.
+
+    Process tuning (collector, GIL switch interval, pool warm-up) is ``saqshy serve``'s, in
+    ``triage_api.serving``.
+    """
     settings = settings or (context.settings if context is not None else get_settings())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = context is None
-        sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)  # process-wide: this process serves the API
         ctx = context or build_context(settings)
         with ctx.sessions() as session:
             security.refuse_insecure_production(ctx.settings, session)
@@ -249,13 +246,6 @@ def create_app(settings: Settings | None = None, context: Context | None = None)
                 scheduler = Scheduler(ctx)
                 scheduler.run_start_hooks()
                 scheduler.start()
-        if owned:
-            warm_pool(ctx.engine)
-            if async_sessions is not None:
-                await warm_async_pool(async_sessions)
-            # A server process: the app, its models and the adapters exist now; keep full
-            # collections off them. Not for an app given its context (tests build many apps).
-            tune_gc()
         try:
             yield
         finally:

@@ -12,7 +12,8 @@ times faster than a pipelined executemany); constraints and triggers apply as fo
 violation aborts the whole statement, as it would abort the executemany.
 
 Use it for plain appends of many rows inside the caller's transaction (no RETURNING, no ORM
-events); everything else goes through the ORM as usual.
+events); everything else goes through the ORM as usual. ``insert_returning_ids``,
+``preallocate_ids`` and ``ids_by_key`` give such rows' ids back without RETURNING.
 """
 
 from __future__ import annotations
@@ -20,11 +21,31 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import JSON, Connection, Dialect, Table
+from sqlalchemy import (
+    JSON,
+    Column,
+    ColumnElement,
+    Connection,
+    Dialect,
+    Integer,
+    Result,
+    Select,
+    String,
+    Table,
+    any_,
+    bindparam,
+    func,
+    insert,
+    literal_column,
+    select,
+)
+from sqlalchemy import cast as sql_cast
+from sqlalchemy.dialects import postgresql
 
 from saqshy.db.models import UtcDateTime
 from saqshy.timeutil import as_utc
@@ -216,3 +237,167 @@ def insert_many(connection: Connection, table: Table, rows: Sequence[Mapping[str
         marker = "?" if dialect.paramstyle == "qmark" else "%s"
         connection.exec_driver_sql(f"INSERT INTO {target} VALUES ({', '.join([marker] * len(names))})", params)
     return len(params)
+
+
+# --- ids of many rows ------------------------------------------------------------------------
+
+# A lookup's keys per execution, under every engine's limit on bound parameters.
+KEY_CHUNK = 500
+
+
+def _key_conditions(column: Column[Any]) -> dict[str, ColumnElement[bool]]:
+    """``column`` among the keys of one parameter, per dialect.
+
+    An ``in_(list)`` built per call coerces every literal and cost more than the query, and an
+    expanding IN renders one placeholder per key; so on PostgreSQL and SQLite the keys travel as
+    one JSON array parameter (``json.dumps`` is C), other engines get the expanding IN.
+    """
+    return {
+        # = ANY(an array), as with an array parameter: an index condition whatever the planner
+        # guesses of the number of keys.
+        "postgresql": column
+        == any_(
+            func.array(
+                select(
+                    func.json_array_elements_text(sql_cast(bindparam("keys", type_=String), postgresql.JSON))
+                ).scalar_subquery()
+            )
+        ),
+        "sqlite": column.in_(
+            select(literal_column("value")).select_from(func.json_each(bindparam("keys", type_=String)))
+        ),
+        "other": column.in_(bindparam("keys", expanding=True)),
+    }
+
+
+# Statements built once per table and column (keyed by names: a column's ``==`` builds SQL).
+_ID_STATEMENTS: dict[tuple[str, str, bool], dict[str, Select[Any]]] = {}
+_ALLOCATE_STATEMENTS: dict[tuple[str, str, str, tuple[str, ...]], Select[Any]] = {}
+
+
+def _id_statements(column: Column[Any], with_key: bool) -> dict[str, Select[Any]]:
+    table = column.table
+    name = (table.name, column.name, with_key)
+    statements = _ID_STATEMENTS.get(name)
+    if statements is None:
+        selected = (table.c.id, column) if with_key else (table.c.id,)
+        statements = {name: select(*selected).where(where) for name, where in _key_conditions(column).items()}
+        _ID_STATEMENTS[name] = statements
+    return statements
+
+
+def _by_keys(connection: Connection, column: Column[Any], keys: list[str], with_key: bool) -> Result[Any, Any]:
+    statements = _id_statements(column, with_key)
+    dialect = connection.dialect.name
+    if dialect in ("sqlite", "postgresql"):
+        return connection.execute(statements[dialect], {"keys": json.dumps(keys)})
+    return connection.execute(statements["other"], {"keys": keys})
+
+
+def ids_for_keys(connection: Connection, column: Column[Any], keys: Sequence[str]) -> list[int]:
+    """The ids of the rows whose unique ``column`` is one of ``keys`` (in no particular order)."""
+    found: list[int] = []
+    for start in range(0, len(keys), KEY_CHUNK):
+        found.extend(_by_keys(connection, column, list(keys[start : start + KEY_CHUNK]), False).scalars())
+    return found
+
+
+def ids_by_key(connection: Connection, column: Column[Any], keys: Sequence[str]) -> dict[str, int]:
+    """Each of ``keys`` that a row's unique ``column`` holds, mapped to that row's id."""
+    found: dict[str, int] = {}
+    for start in range(0, len(keys), KEY_CHUNK):
+        for row_id, key in _by_keys(connection, column, list(keys[start : start + KEY_CHUNK]), True).all():
+            found[key] = row_id
+    return found
+
+
+@dataclass(frozen=True)
+class Echo:
+    """Rows written into ``table`` by the statement that allocates ids: one per id, the id in
+    ``id_column`` and each of ``values`` (bound parameters) in the column of its name."""
+
+    table: Table
+    id_column: str
+    values: Mapping[str, Any]
+
+
+def _allocate_statement(table: Table, echo: Echo | None) -> Select[Any]:
+    name = (
+        table.name,
+        echo.table.name if echo else "",
+        echo.id_column if echo else "",
+        tuple(echo.values) if echo else (),
+    )
+    statement = _ALLOCATE_STATEMENTS.get(name)
+    if statement is None:
+        statement = _ALLOCATE_STATEMENTS[name] = _build_allocate(table, echo)
+    return statement
+
+
+def _build_allocate(table: Table, echo: Echo | None) -> Select[Any]:
+    ids = (
+        select(
+            func.nextval(
+                sql_cast(select(func.pg_get_serial_sequence(table.name, "id")).scalar_subquery(), postgresql.REGCLASS)
+            ).label("id")
+        )
+        .select_from(func.generate_series(1, bindparam("count", type_=Integer)))
+        .cte("ids")
+    )
+    statement = select(ids.c.id)
+    if echo is not None:
+        # A data-modifying WITH: the echo rows cost no second round trip.
+        names = list(echo.values)
+        values = [bindparam(name, type_=echo.table.c[name].type) for name in names]
+        echoed = insert(echo.table).from_select([echo.id_column, *names], select(ids.c.id, *values)).cte("echoed")
+        statement = statement.add_cte(echoed)
+    return statement.order_by(ids.c.id)
+
+
+def preallocate_ids(connection: Connection, table: Table, count: int, echo: Echo | None = None) -> list[int] | None:
+    """``count`` new ids from ``table``'s sequence, ascending, for rows not written yet (and the
+    ``echo`` rows written for them); ``None`` where the database hands out ids only on insert.
+
+    Ids known before the rows are written travel in the bulk load itself, so no lookup by key
+    (an index probe per new row) has to find them afterwards.
+    """
+    if connection.dialect.name != "postgresql" or count == 0:
+        return None
+    statement = _allocate_statement(table, echo)
+    params = {"count": count, **(echo.values if echo is not None else {})}
+    return list(connection.execute(statement, params).scalars())
+
+
+def insert_returning_ids(
+    connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]], key: Column[Any]
+) -> list[int]:
+    """``insert_many`` of ``rows``, then their ids in row order (``key`` is a unique column every
+    row gives). Rows that carry their ``id`` (``preallocate_ids``) keep it.
+
+    A plain bulk INSERT then the ids, not INSERT … RETURNING: for many rows that is rendered as
+    one huge multi-VALUES statement per page that the driver parses every time (and SQLite runs
+    one INSERT per row to keep the order).
+    """
+    if not rows:
+        return []
+    if "id" in rows[0]:
+        insert_many(connection, table, rows)
+        return [row["id"] for row in rows]
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        before = connection.exec_driver_sql(f"SELECT max(id) FROM {table.name}").scalar() or 0
+    insert_many(connection, table, rows)
+    if sqlite and _consecutive_ids(connection, before, len(rows)):
+        return list(range(before + 1, before + len(rows) + 1))
+    found = ids_by_key(connection, key, [row[key.name] for row in rows])
+    return [found[row[key.name]] for row in rows]
+
+
+def _consecutive_ids(connection: Connection, before: int, count: int) -> bool:
+    """Whether the rows just inserted took the ids after ``before``, in order.
+
+    Without an explicit id, SQLite gives a row the largest id in the table plus one (a random one
+    only once the largest is 2**63 - 1), and the transaction holds the write lock: the rows took
+    ``before + 1`` … ``before + count`` exactly when the last one took ``before + count``.
+    """
+    return connection.exec_driver_sql("SELECT last_insert_rowid()").scalar() == before + count

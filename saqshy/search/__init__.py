@@ -36,6 +36,7 @@ __all__ = [
     "SearchResult",
     "SearchUnavailable",
     "build_search_engine",
+    "in_store_search_engine",
     "index_in_store",
 ]
 
@@ -53,6 +54,15 @@ def index_in_store(settings: Settings, engine: Engine) -> bool:
     return not settings.elasticsearch_url and engine.dialect.name == "sqlite"
 
 
+def in_store_search_engine(settings: Settings, engine: Engine) -> SearchEngine | None:
+    """The search engine whose index is inside the store behind ``engine``, if it is there."""
+    if not index_in_store(settings, engine):
+        return None
+    from saqshy.search.sqlite_fts import SqliteFtsEngine
+
+    return SqliteFtsEngine(engine)
+
+
 def build_search_engine(settings: Settings, engine: Engine) -> SearchEngine:
     if settings.elasticsearch_url:
         from saqshy.search.elastic import ElasticsearchEngine
@@ -61,8 +71,9 @@ def build_search_engine(settings: Settings, engine: Engine) -> SearchEngine:
 
     from saqshy.search.sqlite_fts import SqliteFtsEngine
 
-    if index_in_store(settings, engine):
-        return SqliteFtsEngine(engine)
+    in_store = in_store_search_engine(settings, engine)
+    if in_store is not None:
+        return in_store
 
     from saqshy.db.session import make_engine
 

@@ -279,6 +279,10 @@ class PreparedDocuments:
     payload: Any  # what the engine's ``index_prepared`` sends; its own business
 
 
+NewItem = tuple[int, str, str]
+"""A new item as ``SearchEngine.index_new_items`` takes it: its id, title (or "") and text."""
+
+
 @dataclass(slots=True)
 class BulkOutcome:
     """What the engine acknowledged in one bulk call; ``failed`` maps item id to its error."""
@@ -329,6 +333,16 @@ class SearchEngine(ABC):
     @abstractmethod
     def indexed_ids(self) -> set[int]:
         """Every indexed item id: for checks and tests, not for large production indexes."""
+
+    def indexes_in_store(self, connection: Connection) -> bool:
+        """Whether this index lives in the store's database behind ``connection``: then a new
+        item is indexed in its own transaction (``index_new_items``), with nothing to catch up."""
+        return False
+
+    def index_new_items(self, connection: Connection, items: Sequence[NewItem]) -> None:
+        """Index items just inserted into the store, in the caller's transaction on ``connection``:
+        ``(item id, title or "", text)`` each. Only for an engine that ``indexes_in_store``."""
+        raise NotImplementedError(f"{self.name} does not index in the store's transaction")
 
     def refresh(self) -> None:  # noqa: B027 - optional hook, a no-op where writes are visible at once
         """Make acknowledged writes visible to search."""

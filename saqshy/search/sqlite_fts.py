@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import json
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -50,6 +50,7 @@ from saqshy.search.base import (
     MARK_END,
     MARK_START,
     BulkOutcome,
+    NewItem,
     SearchDocument,
     SearchEngine,
     SearchHit,
@@ -90,6 +91,28 @@ def _utc_text(value: datetime | None) -> str | None:
     if value.tzinfo is not UTC:
         value = as_utc(value)
     return value.isoformat("T", "microseconds")[:26]
+
+
+def _as_is(value: Any) -> Any:
+    return value
+
+
+def _enum_value(value: Any) -> Any:
+    return value.value
+
+
+# Each filter of a SearchQuery: its field, its condition on the documents table, its bound value.
+_FILTERS: tuple[tuple[str, str, Callable[[Any], Any]], ...] = (
+    ("language", "d.language = ?", _as_is),
+    ("source_id", "d.source_id = ?", _as_is),
+    ("category", "EXISTS (SELECT 1 FROM json_each(d.categories) WHERE json_each.value = ?)", _as_is),
+    ("task_status", "d.task_status = ?", _enum_value),
+    ("decision", "d.decision = ?", _enum_value),
+    ("min_score", "d.score >= ?", _as_is),
+    ("max_score", "d.score <= ?", _as_is),
+    ("fetched_from", "d.fetched_at >= ?", _utc_text),
+    ("fetched_to", "d.fetched_at < ?", _utc_text),
+)
 
 
 class SqliteFtsEngine(SearchEngine):
@@ -335,7 +358,14 @@ class SqliteFtsEngine(SearchEngine):
         )
         return list(latest)
 
-    def write_new_items(self, conn: Connection, items: Sequence[tuple[int, str, str]]) -> list[int]:
+    def indexes_in_store(self, connection: Connection) -> bool:
+        # Its own file beside a PostgreSQL store is another database, out of the store's transaction.
+        return not self.owns_engine and connection.engine is self.engine
+
+    def index_new_items(self, connection: Connection, items: Sequence[NewItem]) -> None:
+        self.write_new_items(connection, items)
+
+    def write_new_items(self, conn: Connection, items: Sequence[NewItem]) -> list[int]:
         """``write`` for items just inserted into the store's ``content_items`` table, in this same
         database and in the caller's transaction on ``conn``: ``(item id, title, text)`` each,
         exactly the row's title (a missing one as "") and text. Returns the ids.
@@ -424,33 +454,11 @@ class SqliteFtsEngine(SearchEngine):
     def _filters(self, query: SearchQuery) -> tuple[list[str], list[Any]]:
         where: list[str] = []
         params: list[Any] = []
-        if query.language is not None:
-            where.append("d.language = ?")
-            params.append(query.language)
-        if query.source_id is not None:
-            where.append("d.source_id = ?")
-            params.append(query.source_id)
-        if query.category is not None:
-            where.append("EXISTS (SELECT 1 FROM json_each(d.categories) WHERE json_each.value = ?)")
-            params.append(query.category)
-        if query.task_status is not None:
-            where.append("d.task_status = ?")
-            params.append(query.task_status.value)
-        if query.decision is not None:
-            where.append("d.decision = ?")
-            params.append(query.decision.value)
-        if query.min_score is not None:
-            where.append("d.score >= ?")
-            params.append(query.min_score)
-        if query.max_score is not None:
-            where.append("d.score <= ?")
-            params.append(query.max_score)
-        if query.fetched_from is not None:
-            where.append("d.fetched_at >= ?")
-            params.append(_utc_text(query.fetched_from))
-        if query.fetched_to is not None:
-            where.append("d.fetched_at < ?")
-            params.append(_utc_text(query.fetched_to))
+        for name, condition, bound in _FILTERS:
+            value = getattr(query, name)
+            if value is not None:
+                where.append(condition)
+                params.append(bound(value))
         return where, params
 
     def search(self, query: SearchQuery) -> SearchResult:

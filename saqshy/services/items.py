@@ -2,15 +2,15 @@
 
 One row per canonical URL: a recrawl updates the row in place and records whether the text
 changed. Every write also queues the item in ``search_outbox`` in the same transaction, so the
-search index can never miss an item, whatever happens to Elasticsearch. When the index is the
-FTS5 index inside the store's own SQLite database, a *new* item's document is written in that
-transaction instead (same atomicity, no outbox round trip).
+search index can never miss an item, whatever happens to Elasticsearch. When the search engine's
+index lives in the store itself (``SearchEngine.indexes_in_store``), a *new* item's document is
+written in that transaction instead (same atomicity, no outbox round trip). The bulk mechanics of
+each database (ids without RETURNING, lookups by key) live in ``saqshy.db.bulk``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,28 +21,24 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 from sqlalchemy import (
     Connection,
-    Executable,
-    Integer,
-    Result,
-    String,
     Table,
-    any_,
-    bindparam,
-    func,
     insert,
-    literal,
-    literal_column,
     select,
 )
-from sqlalchemy import cast as sql_cast
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
-from saqshy.db.bulk import insert_many, unprepared
+from saqshy.db.bulk import (
+    KEY_CHUNK,
+    Echo,
+    ids_for_keys,
+    insert_many,
+    insert_returning_ids,
+    preallocate_ids,
+    unprepared,
+)
 from saqshy.db.models import ContentItem, OutboxOp, SearchOutbox
 from saqshy.errors import InvalidInput, NotFound
-from saqshy.search import index_in_store
-from saqshy.search.sqlite_fts import SqliteFtsEngine
+from saqshy.search import SearchEngine, in_store_search_engine
 from saqshy.settings import Settings
 from saqshy.timeutil import utcnow
 
@@ -144,6 +140,10 @@ def _problems(errors: Sequence[Any]) -> str:
     )
 
 
+_ITEMS = cast(Table, ContentItem.__table__)
+_OUTBOX = cast(Table, SearchOutbox.__table__)
+_CANONICAL_URL = _ITEMS.c.canonical_url
+
 # A whole batch of dicts in one call into pydantic-core, not one ``model_validate`` per item.
 _ITEM_LIST = TypeAdapter(list[ItemIn])
 
@@ -196,77 +196,16 @@ def _row_values(values: dict[str, Any], now: datetime) -> dict[str, Any]:
     return values
 
 
-# Lookups by canonical URL, built once. An ``in_(list)`` built per call coerces every one of its
-# hundreds of literals and cost more than the query; an expanding IN still renders one
-# placeholder per key at each execution (which PostgreSQL and psycopg then also parse). So the
-# keys travel as one parameter, a JSON array (``json.dumps`` is C; psycopg dumps a list parameter
-# as an array in Python): ``= ANY(ARRAY(SELECT json_array_elements_text(…)))``
-# on PostgreSQL, ``IN (SELECT value FROM json_each(?))`` on SQLite; other engines get the
-# expanding IN.
-_PG_KEYS = func.array(
-    select(func.json_array_elements_text(sql_cast(bindparam("keys", type_=String), postgresql.JSON))).scalar_subquery()
-)
-_KEY_CONDITIONS = {
-    # = ANY(an array), as with an array parameter: an index condition, whatever the planner
-    # guesses of the number of keys.
-    "postgresql": ContentItem.canonical_url == any_(_PG_KEYS),
-    "sqlite": ContentItem.canonical_url.in_(
-        select(literal_column("value")).select_from(func.json_each(bindparam("keys", type_=String)))
-    ),
-    "other": ContentItem.canonical_url.in_(bindparam("keys", expanding=True)),
-}
-_KNOWN_IDS: dict[str, Executable] = {
-    name: select(ContentItem.id).where(where) for name, where in _KEY_CONDITIONS.items()
-}
-_NEW_IDS: dict[str, Executable] = {
-    name: select(ContentItem.id, ContentItem.canonical_url).where(where) for name, where in _KEY_CONDITIONS.items()
-}
-# PostgreSQL: ids for the new rows taken from the table's sequence before they are written, and
-# their outbox rows inserted by the same statement (a data-modifying WITH): the COPY then carries
-# the ids, and no lookup by canonical URL (an index probe per new row) finds them afterwards.
-_PG_IDS = (
-    select(
-        func.nextval(
-            sql_cast(
-                select(func.pg_get_serial_sequence(ContentItem.__tablename__, "id")).scalar_subquery(),
-                postgresql.REGCLASS,
-            )
-        ).label("id")
-    )
-    .select_from(func.generate_series(1, bindparam("count", type_=Integer)))
-    .cte("ids")
-)
-_PG_NEW_IDS_QUEUED = (
-    select(_PG_IDS.c.id)
-    .add_cte(
-        insert(SearchOutbox)
-        .from_select(
-            ["item_id", "op", "created_at", "attempts"],
-            select(
-                _PG_IDS.c.id,
-                literal(OutboxOp.UPSERT, SearchOutbox.__table__.c.op.type),
-                bindparam("now", type_=SearchOutbox.__table__.c.created_at.type),
-                literal(0),
-            ),
-        )
-        .cte("queued")
-    )
-    .order_by(_PG_IDS.c.id)
-)
-
-
-def _by_keys(connection: Connection, statements: dict[str, Executable], keys: list[str]) -> Result[Any, Any]:
-    """Run one of the statements above for these canonical URLs."""
-    dialect = connection.dialect.name
-    if dialect in ("sqlite", "postgresql"):
-        return connection.execute(statements[dialect], {"keys": json.dumps(keys)})
-    return connection.execute(statements["other"], {"keys": keys})
-
-
-def ingest_items(session: Session, items: Sequence[ItemIn | dict[str, Any]], settings: Settings) -> list[IngestResult]:
+def ingest_items(
+    session: Session,
+    items: Sequence[ItemIn | dict[str, Any]],
+    settings: Settings,
+    search: SearchEngine | None = None,
+) -> list[IngestResult]:
     """Validate every item first (all or nothing), then insert new rows and update known ones.
 
     The caller commits. Items with the same canonical URL in one batch collapse to the last one.
+    ``search`` is the context's search engine (by default the index in the store, if it is there).
     """
     now = utcnow()
     parsed = [_row_values(values, now) for values in _parse_all(items, settings)]
@@ -281,7 +220,7 @@ def ingest_items(session: Session, items: Sequence[ItemIn | dict[str, Any]], set
         return []
     connection = session.connection()
     with unprepared(connection):
-        return _write(session, connection, by_canonical, order, settings, now)
+        return _write(session, connection, by_canonical, order, settings, now, search)
 
 
 def _write(
@@ -291,108 +230,95 @@ def _write(
     order: list[str],
     settings: Settings,
     now: datetime,
+    search: SearchEngine | None,
 ) -> list[IngestResult]:
     """``ingest_items`` once its input is valid: the writes, in the caller's transaction."""
-    # Which canonical URLs are known: a plain Core query (a bulk load mostly finds none), then
-    # ORM objects for those only.
-    keys = list(by_canonical)
-    known: list[int] = []
-    for start in range(0, len(keys), 500):
-        known.extend(_by_keys(connection, _KNOWN_IDS, keys[start : start + 500]).scalars())
-    existing: dict[str, ContentItem] = {}
-    for start in range(0, len(known), 500):
-        for row in session.scalars(select(ContentItem).where(ContentItem.id.in_(known[start : start + 500]))):
-            existing[row.canonical_url] = row
-
-    in_store = index_in_store(settings, connection.engine)
-    # On PostgreSQL the statement that reads the new ids back also queues them in the outbox.
-    queue_with_ids = not in_store and connection.dialect.name == "postgresql"
+    existing = _known_rows(session, connection, list(by_canonical))
+    index = _index_in_transaction(settings, connection, search)
     results: dict[str, IngestResult] = {}
     new_rows = [values for key, values in by_canonical.items() if key not in existing]
-    if new_rows:
-        for values in new_rows:
-            values["created_at"] = now
-            values["updated_at"] = now
-            values["fetch_count"] = 1
-            values["text_changed_count"] = 0
-        # A plain executemany (no RETURNING), then the new ids by canonical URL: psycopg pipelines
-        # an executemany with one prepared statement, while INSERT … RETURNING for many rows is
-        # rendered as one huge multi-VALUES statement per page that psycopg must parse every time
-        # (and, with sort_by_parameter_order, SQLite runs one INSERT per row). On PostgreSQL the
-        # ids are taken first (and the rows queued in the outbox by the same statement).
-        sqlite = connection.dialect.name == "sqlite"
-        new_keys = [values["canonical_url"] for values in new_rows]
-        if queue_with_ids:
-            ids = connection.execute(_PG_NEW_IDS_QUEUED, {"count": len(new_rows), "now": now}).scalars().all()
-            for values, item_id in zip(new_rows, ids, strict=True):
-                values["id"] = item_id
-                results[values["canonical_url"]] = IngestResult(item_id=item_id, created=True, text_changed=True)
-            new_keys = []
-        if sqlite:
-            before = connection.exec_driver_sql("SELECT max(id) FROM content_items").scalar() or 0
-        insert_many(connection, cast(Table, ContentItem.__table__), new_rows)
-        if sqlite and _consecutive_ids(connection, before, len(new_rows)):
-            # SQLite gave each row the largest id so far plus one, in order: the ids need no lookup.
-            for item_id, key in enumerate(new_keys, start=before + 1):
-                results[key] = IngestResult(item_id=item_id, created=True, text_changed=True)
-            new_keys = []
-        for start in range(0, len(new_keys), 500):
-            for item_id, canonical in _by_keys(connection, _NEW_IDS, new_keys[start : start + 500]).all():
-                results[canonical] = IngestResult(item_id=item_id, created=True, text_changed=True)
-
+    queued_with_ids = _insert_new(connection, new_rows, now, results, queue=index is None)
     for key, row in existing.items():
-        values = by_canonical[key]
-        text_changed = row.text_sha256 != values["text_sha256"]
-        for name, value in values.items():
-            if name in ("extra",) and not value:
-                continue
-            if value is None and name in ("source_id", "cluster_id", "simhash", "author", "post_id"):
-                continue
-            setattr(row, name, value)
-        row.fetch_count = (row.fetch_count or 0) + 1
-        if text_changed:
-            row.text_changed_count = (row.text_changed_count or 0) + 1
-        results[key] = IngestResult(item_id=row.id, created=False, text_changed=text_changed)
+        results[key] = _update_known(row, by_canonical[key])
     session.flush()
-
-    queued = order
-    if in_store:
-        # The index is in this database: new items' documents are written in this transaction.
+    if index is not None:
         # A new item has no score or review task yet, so its document is its row.
-        SqliteFtsEngine(connection.engine).write_new_items(
+        new = [key for key in order if results[key].created]
+        index.index_new_items(
             connection,
-            [
-                (results[key].item_id, by_canonical[key]["title"] or "", by_canonical[key]["text"])
-                for key in order
-                if results[key].created
-            ],
+            [(results[key].item_id, by_canonical[key]["title"] or "", by_canonical[key]["text"]) for key in new],
         )
-    if in_store or queue_with_ids:
-        # Updated rows go through the outbox: their documents also carry scores and decisions,
-        # and a drain that read the old version just before this commit must be followed by one
-        # that reads the new one.
-        queued = [key for key in order if not results[key].created]
+    # Updated rows always go through the outbox: their documents also carry scores and decisions,
+    # and a drain that read the old version just before this commit must be followed by one that
+    # reads the new one.
+    in_transaction = index is not None or queued_with_ids
+    queued = [key for key in order if not results[key].created] if in_transaction else order
     if queued:
         insert_many(
             connection,
-            cast(Table, SearchOutbox.__table__),
+            _OUTBOX,
             [{"item_id": results[key].item_id, "op": OutboxOp.UPSERT, "created_at": now} for key in queued],
         )
     return [results[key] for key in order]
 
 
-def _consecutive_ids(connection: Connection, before: int, count: int) -> bool:
-    """Whether the rows just inserted into content_items took the ids after ``before``, in order.
+def _known_rows(session: Session, connection: Connection, keys: list[str]) -> dict[str, ContentItem]:
+    """The stored items among these canonical URLs: ids by a plain Core query (a bulk load mostly
+    finds none), then ORM objects for those only."""
+    known = ids_for_keys(connection, _CANONICAL_URL, keys)
+    existing: dict[str, ContentItem] = {}
+    for start in range(0, len(known), KEY_CHUNK):
+        for row in session.scalars(select(ContentItem).where(ContentItem.id.in_(known[start : start + KEY_CHUNK]))):
+            existing[row.canonical_url] = row
+    return existing
 
-    Without an explicit id, SQLite gives a row the largest id in the table plus one (a random one
-    only once the largest is 2**63 - 1), and the transaction holds the write lock: the rows took
-    ``before + 1`` … ``before + count`` exactly when the last one took ``before + count``.
-    """
-    return connection.exec_driver_sql("SELECT last_insert_rowid()").scalar() == before + count
+
+def _index_in_transaction(
+    settings: Settings, connection: Connection, search: SearchEngine | None
+) -> SearchEngine | None:
+    """The search engine that indexes new items in their own transaction, if the index is in the store."""
+    engine = search if search is not None else in_store_search_engine(settings, connection.engine)
+    return engine if engine is not None and engine.indexes_in_store(connection) else None
 
 
-def ingest_item(session: Session, item: ItemIn | dict[str, Any], settings: Settings) -> IngestResult:
-    return ingest_items(session, [item], settings)[0]
+def _insert_new(
+    connection: Connection, rows: list[dict[str, Any]], now: datetime, results: dict[str, IngestResult], *, queue: bool
+) -> bool:
+    """Insert the new items and record their results. With ``queue``, their outbox rows are written
+    by the statement that allocates their ids where the store has one; returns whether it did."""
+    if not rows:
+        return False
+    for values in rows:
+        values.update(created_at=now, updated_at=now, fetch_count=1, text_changed_count=0)
+    echo = Echo(_OUTBOX, "item_id", {"op": OutboxOp.UPSERT, "created_at": now, "attempts": 0}) if queue else None
+    preallocated = preallocate_ids(connection, _ITEMS, len(rows), echo) if queue else None
+    for values, item_id in zip(rows, preallocated or (), strict=False):
+        values["id"] = item_id
+    ids = insert_returning_ids(connection, _ITEMS, rows, _CANONICAL_URL)
+    for values, item_id in zip(rows, ids, strict=True):
+        results[values["canonical_url"]] = IngestResult(item_id=item_id, created=True, text_changed=True)
+    return preallocated is not None
+
+
+def _update_known(row: ContentItem, values: dict[str, Any]) -> IngestResult:
+    """A recrawl of a stored item: its row takes the new values (missing optional ones kept)."""
+    text_changed = row.text_sha256 != values["text_sha256"]
+    for name, value in values.items():
+        if name in ("extra",) and not value:
+            continue
+        if value is None and name in ("source_id", "cluster_id", "simhash", "author", "post_id"):
+            continue
+        setattr(row, name, value)
+    row.fetch_count = (row.fetch_count or 0) + 1
+    if text_changed:
+        row.text_changed_count = (row.text_changed_count or 0) + 1
+    return IngestResult(item_id=row.id, created=False, text_changed=text_changed)
+
+
+def ingest_item(
+    session: Session, item: ItemIn | dict[str, Any], settings: Settings, search: SearchEngine | None = None
+) -> IngestResult:
+    return ingest_items(session, [item], settings, search)[0]
 
 
 def get_item(session: Session, item_id: int) -> ContentItem:
