@@ -35,7 +35,8 @@ WAIT = 600.0  # seconds; a few on an idle machine, much longer on a loaded share
 @pytest.fixture
 def settings(settings: Settings, tiny_base: Path, tmp_path: Path, redis_url: str) -> Settings:
     seed = tiny_dataset(tmp_path / "seed.jsonl")
-    return job_settings(settings, base_model=str(tiny_base), seed_data=seed, redis_url=redis_url,
+    # One torch thread: two threads on a busy shared CPU wait on each other at every operation.
+    return job_settings(settings, base_model=str(tiny_base), seed_data=seed, redis_url=redis_url, torch_threads=1,
                         rq_queue=f"saqshy-test-{uuid.uuid4().hex[:12]}")
 
 
@@ -43,7 +44,8 @@ def settings(settings: Settings, tiny_base: Path, tmp_path: Path, redis_url: str
 def worker(settings: Settings, ctx: Context, tmp_path: Path) -> Iterator[RQHarness]:
     """One RQ worker process on the test's queue, started before production is replaced."""
     harness = RQHarness(settings, ctx, tmp_path)
-    harness.worker_env = {"SAQSHY_BASE_MODEL": settings.base_model or "", "SAQSHY_SEED_DATA": str(settings.seed_data)}
+    harness.worker_env = {"SAQSHY_BASE_MODEL": settings.base_model or "", "SAQSHY_SEED_DATA": str(settings.seed_data),
+                          "SAQSHY_TORCH_THREADS": str(settings.torch_threads)}
     harness.start_worker()
     yield harness
     harness.close()
