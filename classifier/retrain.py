@@ -20,6 +20,7 @@ from saqshy.jobs.registry import job
 from saqshy.timeutil import as_utc
 
 if TYPE_CHECKING:
+    from classifier.train import TrainConfig
     from saqshy.context import Context
 
 RETRAIN_JOB = names.RETRAIN
@@ -71,12 +72,21 @@ class _TrainProgress:
 def retrain(ctx: Context, mode: str = "fast", since: str | None = None,
             base_data: list[str] | None = None) -> dict[str, Any]:
     """Export the decisions, train a candidate on them plus the base data, gate it against production."""
+    from classifier.train import TrainConfig
+
+    check_request(mode, since)
+    return retrain_with(ctx, TrainConfig(mode=mode), since=since, base_data=base_data)
+
+
+def retrain_with(ctx: Context, config: TrainConfig, *, since: str | None = None,
+                 base_data: list[str] | None = None) -> dict[str, Any]:
+    """The job's work with a given training configuration (benchmarks.retrain shortens full mode's epochs)."""
     from classifier.dataset import export_dataset
     from classifier.gate import run_gate
     from classifier.taxonomy import load_taxonomy
-    from classifier.train import TrainConfig, train
+    from classifier.train import train
 
-    check_request(mode, since)
+    check_request(config.mode, since)
     taxonomy = load_taxonomy()
     report_progress(ctx, "export", 0.01, "exporting the decisions")
     with session_scope(ctx.sessions) as session:
@@ -84,8 +94,7 @@ def retrain(ctx: Context, mode: str = "fast", since: str | None = None,
     report_progress(ctx, "export", STAGE_END["export"], f"dataset {export.version}: {export.manifest['examples']} "
                     "examples", {"dataset": export.version})
     files = [Path(p) for p in base_data] if base_data else [ctx.settings.seed_data]
-    version = train(ctx.settings, taxonomy, [*files, export.path], TrainConfig(mode=mode),
-                    progress=_TrainProgress(ctx))
+    version = train(ctx.settings, taxonomy, [*files, export.path], config, progress=_TrainProgress(ctx))
     report_progress(ctx, "gate", STAGE_END["train"], f"{version}: scoring the held-out set with both models",
                     {"dataset": export.version, "version": version})
     report = run_gate(ctx.settings, version)
