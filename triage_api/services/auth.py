@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
-from saqshy.db.models import AuthToken, LoginAttempt, Role, User
+from saqshy.db.models import AuthToken, LoginAttempt, User
 from saqshy.errors import ErrorCode, InvalidInput, SaqshyError
 from saqshy.settings import Settings
 from saqshy.timeutil import as_utc, utcnow
@@ -189,49 +188,6 @@ def resolve_token(session: Session, token: str, kind: str) -> tuple[ResolvedToke
     if not _live(record) or not user.is_active:
         return None
     return record, user
-
-
-class Actor(Protocol):
-    """What the review loop's services read of the person acting: a ``User`` or a ``Principal``."""
-
-    @property
-    def id(self) -> int: ...
-    @property
-    def role(self) -> Role: ...
-    @property
-    def preferences(self) -> Mapping[str, Any] | None: ...
-
-
-class Principal(NamedTuple):
-    """The caller as the review loop's hot endpoints (claim, vote) need them, read-only.
-
-    Read as one Core row with the token (``resolve_principal``), so claims and votes build no
-    ``User`` entity.
-    """
-
-    id: int
-    role: Role
-    preferences: Mapping[str, Any] | None
-
-
-_TOKEN_AND_PRINCIPAL = (
-    select(AuthToken.id, AuthToken.expires_at, AuthToken.revoked_at, AuthToken.csrf_sha256,
-           User.id, User.role, User.preferences, User.is_active)
-    .join(User, User.id == AuthToken.user_id)
-    .where(AuthToken.token_sha256 == bindparam("token_sha256"), AuthToken.kind == bindparam("kind"))
-)
-
-
-def resolve_principal(session: Session, token: str, kind: str) -> tuple[ResolvedToken, Principal] | None:
-    """``resolve_token``, with the user as a ``Principal`` (a Core row) instead of an entity."""
-    row = session.connection().execute(
-        _TOKEN_AND_PRINCIPAL, {"token_sha256": security.sha256_hex(token), "kind": kind}).one_or_none()
-    if row is None:
-        return None
-    record = ResolvedToken(*row[:4])
-    if not _live(record) or not row[7]:
-        return None
-    return record, Principal(row[4], row[5], row[6])
 
 
 def _live(record: ResolvedToken) -> bool:

@@ -58,7 +58,6 @@ from saqshy.settings import Settings
 from saqshy.timeutil import as_utc, utcnow
 from triage_api.services import label_coverage, reposts, wellbeing
 from triage_api.services.audit import append_audit
-from triage_api.services.auth import Actor
 from triage_api.services.label_coverage import Shortage
 
 log = logging.getLogger(__name__)
@@ -549,7 +548,7 @@ def tell_held_task(session: Session, task_id: int, values: dict[str, Any]) -> No
             set_committed_value(held, name, value)
 
 
-def _held_claim(session: Session, user: Actor, now: datetime) -> Claim | None:
+def _held_claim(session: Session, user: User, now: datetime) -> Claim | None:
     session.flush()  # Core reads bypass autoflush: anything pending goes first
     row = session.connection().execute(_HELD_TASK, {"user_id": user.id, "now": now}).first()
     return None if row is None else Claim(row, as_utc(row.lease_expires_at))
@@ -567,7 +566,7 @@ def claim_next(
 
 
 def claim(
-    session: Session, settings: Settings, user: Actor, *, rng: random.Random | None = None,
+    session: Session, settings: Settings, user: User, *, rng: random.Random | None = None,
     only: ClaimFilter | None = None,
 ) -> Claim | None:
     """``claim_next`` as the row a reviewer is shown (the claim endpoint's path: no ORM entities).
@@ -606,7 +605,7 @@ def claim(
     return None
 
 
-def _claim_params(session: Session, user: Actor, only: ClaimFilter, now: datetime) -> dict[str, Any] | None:
+def _claim_params(session: Session, user: User, only: ClaimFilter, now: datetime) -> dict[str, Any] | None:
     """The claim's parameters for this reviewer now; None once the daily cap is reached.
 
     Wellbeing: no category outside the reviewer's opt-ins or past its budgets (services/wellbeing.py)."""
@@ -630,7 +629,7 @@ def _claim_shape(params: dict[str, Any]) -> tuple[bool, bool, bool, bool]:
     return ("excluded" in params, "skipped" in params, "category" in params, "language" in params)
 
 
-def available(session: Session, user: Actor, only: ClaimFilter | None = None) -> int:
+def available(session: Session, user: User, only: ClaimFilter | None = None) -> int:
     """How many tasks a claim could still give this reviewer now, within ``only`` (the queue's progress)."""
     only = only or ClaimFilter()
     check_category(only.category)
@@ -661,7 +660,7 @@ class LeasedTask(Protocol):
     def lease_expires_at(self) -> datetime | None: ...
 
 
-def require_lease(task: LeasedTask, user: Actor, now: datetime | None = None) -> None:
+def require_lease(task: LeasedTask, user: User, now: datetime | None = None) -> None:
     """The user must hold a live lease on the task.
 
     An expired lease is lost even while nobody has claimed the task again: expiry returns the task
@@ -694,7 +693,7 @@ def extend_lease(session: Session, settings: Settings, user: User, task_id: int,
     return task
 
 
-def skipped_task_ids(user: Actor, now: datetime | None = None) -> set[int]:
+def skipped_task_ids(user: User, now: datetime | None = None) -> set[int]:
     """Tasks the user skipped within the last ``SKIP_HOURS``: ``claim_next`` does not serve them to them."""
     now = now or utcnow()
     raw = (user.preferences or {}).get(SKIPPED_KEY)

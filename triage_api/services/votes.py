@@ -31,7 +31,6 @@ from saqshy.settings import Settings
 from saqshy.timeutil import as_utc, utcnow
 from triage_api.services import cases, queue, reposts, users
 from triage_api.services.audit import append_audit
-from triage_api.services.auth import Actor
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +174,7 @@ def ballots_of(session: Session, task_id: int) -> list[Ballot]:
 
 
 def cast_vote(
-    session: Session, settings: Settings, user: Actor, task_id: int, *, verdict: Verdict,
+    session: Session, settings: Settings, user: User, task_id: int, *, verdict: Verdict,
     category: str | None, note: str | None,
 ) -> Vote:
     """Record the leaseholder's vote and apply the consensus rule, in one transaction."""

@@ -23,7 +23,6 @@ from saqshy.errors import ErrorCode, Forbidden, InvalidInput, NotFound
 from saqshy.timeutil import utcnow
 from triage_api.schemas.wellbeing import MAX_DAILY_CAP
 from triage_api.services.audit import append_audit
-from triage_api.services.auth import Actor
 
 PREFERENCES_KEY = "wellbeing"
 # The most distressing categories: served only to reviewers who opted in, and at most this many a shift.
@@ -80,7 +79,7 @@ class ClaimGate:
     excluded_categories: frozenset[str]
 
 
-def _prefs(user: Actor) -> dict[str, Any]:
+def _prefs(user: User) -> dict[str, Any]:
     raw = (user.preferences or {}).get(PREFERENCES_KEY)
     return dict(raw) if isinstance(raw, dict) else {}
 
@@ -153,7 +152,7 @@ def wellbeing_for(session: Session, user: User, now: datetime | None = None) -> 
     return _state(session, user, now or utcnow(), count=True)
 
 
-def _state(session: Session, user: Actor, now: datetime, *, count: bool) -> WellbeingState:
+def _state(session: Session, user: User, now: datetime, *, count: bool) -> WellbeingState:
     """The reviewer's state; with ``count`` false the counts are taken as zero (see claim_gate)."""
     prefs = _prefs(user)
     shift_start = now - timedelta(hours=SHIFT_HOURS)
@@ -207,7 +206,7 @@ def _state(session: Session, user: Actor, now: datetime, *, count: bool) -> Well
     )
 
 
-def claim_gate(session: Session, user: Actor, now: datetime | None = None) -> ClaimGate:
+def claim_gate(session: Session, user: User, now: datetime | None = None) -> ClaimGate:
     """For ``claim_next``: skip ``excluded_categories``; serve nothing when ``cap_reached``."""
     # Without a cap or a budget that applies, the counts cannot exclude anything: no query.
     state = _state(session, user, now or utcnow(), count=_counts_matter(_prefs(user)))
@@ -221,7 +220,7 @@ def get_user(session: Session, user_id: int) -> User:
     return user
 
 
-def get_managed_user(session: Session, actor: Actor, user_id: int) -> User:
+def get_managed_user(session: Session, actor: User, user_id: int) -> User:
     """The reviewer whose wellbeing ``actor`` may read and limit (moderators: volunteers only)."""
     user = get_user(session, user_id)
     if user.role not in MANAGED_REVIEWERS.get(actor.role, frozenset()):
