@@ -13,10 +13,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from saqshy.context import Context
-from saqshy.db.models import Role, User
+from saqshy.db.models import Role
 from saqshy.errors import ErrorCode, Forbidden
 from saqshy.settings import Settings
 from triage_api.services import auth, security
+from triage_api.services.auth import Actor
 
 # Dependencies that do no I/O are ``async def``: FastAPI runs a sync one on a worker thread, and
 # each hop to a thread and back costs more than these functions themselves.
@@ -94,7 +95,7 @@ def _unauthorised(message: str) -> HTTPException:
 
 def authenticate(
     request: Request, session: Session, settings: Settings, bearer: HTTPAuthorizationCredentials | None
-) -> User:
+) -> Actor:
     """The caller: a bearer token (API clients) or the session cookie (the browser UI, with CSRF)."""
     if bearer is not None:
         found = auth.resolve_token(session, bearer.credentials, auth.BEARER)
@@ -125,15 +126,15 @@ def get_current_user(
     session: SessionDep,
     settings: SettingsDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
-) -> User:
+) -> Actor:
     """The caller (see ``authenticate``), resolved on a worker thread before the endpoint runs."""
     return authenticate(request, session, settings, bearer)
 
 
-CurrentUser = Annotated[User, Depends(get_current_user)]
+CurrentUser = Annotated[Actor, Depends(get_current_user)]
 
 
-def _forbidden(roles: frozenset[Role], user: User) -> HTTPException:
+def _forbidden(roles: frozenset[Role], user: Actor) -> HTTPException:
     allowed = ", ".join(sorted(r.value for r in roles))
     return HTTPException(status_code=status.HTTP_403_FORBIDDEN,
                          detail=f"requires role {allowed}; you are {user.role.value}")
@@ -148,7 +149,7 @@ class RoleGuard:
     def __repr__(self) -> str:
         return f"require_roles({', '.join(sorted(r.value for r in self.roles))})"
 
-    async def __call__(self, user: CurrentUser) -> User:
+    async def __call__(self, user: CurrentUser) -> Actor:
         if user.role not in self.roles:
             raise _forbidden(self.roles, user)
         return user

@@ -6,18 +6,19 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response, status
 
-from saqshy.db.models import Role, TaskStatus, User
+from saqshy.db.models import Role, TaskStatus
 from triage_api.deps import SessionDep, SettingsDep, require_roles
 from triage_api.schemas.common import IdPath, LimitParam, OffsetParam, Page, json_response
 from triage_api.schemas.convert import claim_for_review, task_for_review, task_public
 from triage_api.schemas.tasks import AvailablePublic, LeaseExtend, LeasePublic, SyncPublic, TaskForReview, TaskPublic
 from triage_api.services import queue
+from triage_api.services.auth import Actor
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
-Reviewer = Annotated[User, Depends(require_roles(Role.VOLUNTEER, Role.MODERATOR))]
-Staff = Annotated[User, Depends(require_roles(Role.MODERATOR, Role.ADMIN, Role.ML_ENGINEER))]
-Operator = Annotated[User, Depends(require_roles(Role.ADMIN, Role.ML_ENGINEER))]
+Reviewer = Annotated[Actor, Depends(require_roles(Role.VOLUNTEER, Role.MODERATOR))]
+Staff = Annotated[Actor, Depends(require_roles(Role.MODERATOR, Role.ADMIN, Role.ML_ENGINEER))]
+Operator = Annotated[Actor, Depends(require_roles(Role.ADMIN, Role.ML_ENGINEER))]
 
 LEASE_ERRORS: dict[int | str, dict[str, Any]] = {404: {"description": "No such task."},
                 409: {"description": "You do not hold the lease (it expired and was claimed), or the task is closed."}}

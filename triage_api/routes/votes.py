@@ -6,19 +6,20 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response, status
 
-from saqshy.db.models import Role, User
+from saqshy.db.models import Role
 from triage_api.deps import SessionDep, SettingsDep, require_roles
 from triage_api.schemas.common import IdPath, LimitParam, OffsetParam, Page, json_response
 from triage_api.schemas.convert import my_decision, task_for_review
 from triage_api.schemas.tasks import TaskForReview
 from triage_api.schemas.votes import MyDecision, MyVote, VoteCast, VoteCreate, VotePublic
 from triage_api.services import votes
+from triage_api.services.auth import Actor
 
 router = APIRouter(tags=["votes"])
 
-Reviewer = Annotated[User, Depends(require_roles(Role.VOLUNTEER, Role.MODERATOR))]
+Reviewer = Annotated[Actor, Depends(require_roles(Role.VOLUNTEER, Role.MODERATOR))]
 # Volunteers open the tasks they voted on; staff who can list tasks may open any.
-DecisionReader = Annotated[User, Depends(require_roles(Role.VOLUNTEER, Role.MODERATOR, Role.ADMIN, Role.ML_ENGINEER))]
+DecisionReader = Annotated[Actor, Depends(require_roles(Role.VOLUNTEER, Role.MODERATOR, Role.ADMIN, Role.ML_ENGINEER))]
 
 
 @router.post(

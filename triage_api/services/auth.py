@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
-from saqshy.db.models import AuthToken, LoginAttempt, User
+from saqshy.db.models import AuthToken, LoginAttempt, Role, User
 from saqshy.errors import ErrorCode, InvalidInput, SaqshyError
 from saqshy.settings import Settings
 from saqshy.timeutil import as_utc, utcnow
@@ -169,25 +170,47 @@ class ResolvedToken(NamedTuple):
     csrf_sha256: str | None
 
 
+class Actor(Protocol):
+    """What services read of the person acting: a request's ``TokenUser``, or a ``User`` row.
+
+    A service that changes the account loads the ``User`` itself.
+    """
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def role(self) -> Role: ...
+    @property
+    def preferences(self) -> Mapping[str, Any] | None: ...
+
+
+class TokenUser(NamedTuple):
+    """The caller as read with their token: one row of columns, no ORM entity to build per request."""
+
+    id: int
+    role: Role
+    preferences: Mapping[str, Any] | None
+
+
 # Built once: every request runs it, and SQLAlchemy then reuses the statement's cache key too.
-# The token's columns, not the entity: no ORM object to build for it on every request.
-_TOKEN_AND_USER = (
-    select(AuthToken.id, AuthToken.expires_at, AuthToken.revoked_at, AuthToken.csrf_sha256, User)
+# Columns, not entities: no ORM object to build on every request.
+_TOKEN_AND_ACTOR = (
+    select(AuthToken.id, AuthToken.expires_at, AuthToken.revoked_at, AuthToken.csrf_sha256,
+           User.id, User.role, User.preferences, User.is_active)
     .join(User, User.id == AuthToken.user_id)
     .where(AuthToken.token_sha256 == bindparam("token_sha256"), AuthToken.kind == bindparam("kind"))
 )
 
 
-def resolve_token(session: Session, token: str, kind: str) -> tuple[ResolvedToken, User] | None:
+def resolve_token(session: Session, token: str, kind: str) -> tuple[ResolvedToken, TokenUser] | None:
     """The live token and its active user, or None (unknown, expired, revoked, or disabled user)."""
-    row = session.execute(_TOKEN_AND_USER, {"token_sha256": security.sha256_hex(token), "kind": kind}).one_or_none()
+    row = session.execute(_TOKEN_AND_ACTOR, {"token_sha256": security.sha256_hex(token), "kind": kind}).one_or_none()
     if row is None:
         return None
     record = ResolvedToken(*row[:4])
-    user: User = row[4]
-    if not _live(record) or not user.is_active:
+    if not _live(record) or not row[7]:
         return None
-    return record, user
+    return record, TokenUser(row[4], row[5], row[6])
 
 
 def _live(record: ResolvedToken) -> bool:

@@ -58,6 +58,7 @@ from saqshy.settings import Settings
 from saqshy.timeutil import as_utc, utcnow
 from triage_api.services import label_coverage, reposts, wellbeing
 from triage_api.services.audit import append_audit
+from triage_api.services.auth import Actor
 from triage_api.services.label_coverage import Shortage
 
 log = logging.getLogger(__name__)
@@ -137,7 +138,7 @@ def thresholds(session: Session) -> dict[str, float]:
     return values
 
 
-def set_threshold(session: Session, actor: User, category: str, threshold: float) -> CategoryThreshold:
+def set_threshold(session: Session, actor: Actor, category: str, threshold: float) -> CategoryThreshold:
     check_category(category)
     if not 0.0 < threshold < 1.0 or not math.isfinite(threshold):
         raise InvalidInput("a threshold is a number strictly between 0 and 1", code=ErrorCode.THRESHOLD_RANGE)
@@ -548,14 +549,14 @@ def tell_held_task(session: Session, task_id: int, values: dict[str, Any]) -> No
             set_committed_value(held, name, value)
 
 
-def _held_claim(session: Session, user: User, now: datetime) -> Claim | None:
+def _held_claim(session: Session, user: Actor, now: datetime) -> Claim | None:
     session.flush()  # Core reads bypass autoflush: anything pending goes first
     row = session.connection().execute(_HELD_TASK, {"user_id": user.id, "now": now}).first()
     return None if row is None else Claim(row, as_utc(row.lease_expires_at))
 
 
 def claim_next(
-    session: Session, settings: Settings, user: User, *, rng: random.Random | None = None
+    session: Session, settings: Settings, user: Actor, *, rng: random.Random | None = None
 ) -> ReviewTask | None:
     """Lease the most urgent open task this user has not voted on; None when there is none.
 
@@ -566,7 +567,7 @@ def claim_next(
 
 
 def claim(
-    session: Session, settings: Settings, user: User, *, rng: random.Random | None = None,
+    session: Session, settings: Settings, user: Actor, *, rng: random.Random | None = None,
     only: ClaimFilter | None = None,
 ) -> Claim | None:
     """``claim_next`` as the row a reviewer is shown (the claim endpoint's path: no ORM entities).
@@ -605,7 +606,7 @@ def claim(
     return None
 
 
-def _claim_params(session: Session, user: User, only: ClaimFilter, now: datetime) -> dict[str, Any] | None:
+def _claim_params(session: Session, user: Actor, only: ClaimFilter, now: datetime) -> dict[str, Any] | None:
     """The claim's parameters for this reviewer now; None once the daily cap is reached.
 
     Wellbeing: no category outside the reviewer's opt-ins or past its budgets (services/wellbeing.py)."""
@@ -629,7 +630,7 @@ def _claim_shape(params: dict[str, Any]) -> tuple[bool, bool, bool, bool]:
     return ("excluded" in params, "skipped" in params, "category" in params, "language" in params)
 
 
-def available(session: Session, user: User, only: ClaimFilter | None = None) -> int:
+def available(session: Session, user: Actor, only: ClaimFilter | None = None) -> int:
     """How many tasks a claim could still give this reviewer now, within ``only`` (the queue's progress)."""
     only = only or ClaimFilter()
     check_category(only.category)
@@ -660,7 +661,7 @@ class LeasedTask(Protocol):
     def lease_expires_at(self) -> datetime | None: ...
 
 
-def require_lease(task: LeasedTask, user: User, now: datetime | None = None) -> None:
+def require_lease(task: LeasedTask, user: Actor, now: datetime | None = None) -> None:
     """The user must hold a live lease on the task.
 
     An expired lease is lost even while nobody has claimed the task again: expiry returns the task
@@ -680,7 +681,7 @@ def require_lease(task: LeasedTask, user: User, now: datetime | None = None) -> 
                        params={"id": task.id})
 
 
-def extend_lease(session: Session, settings: Settings, user: User, task_id: int, seconds: int | None) -> ReviewTask:
+def extend_lease(session: Session, settings: Settings, user: Actor, task_id: int, seconds: int | None) -> ReviewTask:
     seconds = seconds or settings.triage_lease_seconds
     if not 1 <= seconds <= settings.triage_lease_max_seconds:
         raise InvalidInput(f"seconds must be between 1 and {settings.triage_lease_max_seconds}")
@@ -693,7 +694,7 @@ def extend_lease(session: Session, settings: Settings, user: User, task_id: int,
     return task
 
 
-def skipped_task_ids(user: User, now: datetime | None = None) -> set[int]:
+def skipped_task_ids(user: Actor, now: datetime | None = None) -> set[int]:
     """Tasks the user skipped within the last ``SKIP_HOURS``: ``claim_next`` does not serve them to them."""
     now = now or utcnow()
     raw = (user.preferences or {}).get(SKIPPED_KEY)
@@ -727,7 +728,7 @@ def _remember_skip(user: User, task_id: int, now: datetime) -> None:
     user.preferences = {**(user.preferences or {}), SKIPPED_KEY: newest}
 
 
-def release_lease(session: Session, user: User, task_id: int, *, skip: bool = False) -> None:
+def release_lease(session: Session, user: Actor, task_id: int, *, skip: bool = False) -> None:
     """Give the task back; with ``skip`` it is also not served to this user again for ``SKIP_HOURS``."""
     task = lock_task(session, task_id)
     require_lease(task, user)
@@ -735,12 +736,12 @@ def release_lease(session: Session, user: User, task_id: int, *, skip: bool = Fa
     task.lease_expires_at = None
     task.version += 1
     if skip:
-        _remember_skip(user, task.id, utcnow())
+        _remember_skip(session.get_one(User, user.id), task.id, utcnow())
     append_audit(session, actor_id=user.id, action="task.release", entity_type="review_task", entity_id=task.id,
                  payload={"skip": True} if skip else {})
 
 
-def release_held(session: Session, user: User, now: datetime, *, keep: int) -> None:
+def release_held(session: Session, user: Actor, now: datetime, *, keep: int) -> None:
     """Give back every live lease the user holds except on task ``keep`` (a reviewer holds one task)."""
     held = session.execute(
         select(ReviewTask).where(ReviewTask.lease_owner_id == user.id, ReviewTask.lease_expires_at > now,
@@ -776,7 +777,7 @@ def get_task(session: Session, task_id: int) -> ReviewTask:
     return task
 
 
-def task_for_reviewer(session: Session, user: User, task_id: int) -> ReviewTask:
+def task_for_reviewer(session: Session, user: Actor, task_id: int) -> ReviewTask:
     """A volunteer sees a task only while leasing it or after voting on it (never others' votes)."""
     task = get_task(session, task_id)
     if user.role in STAFF_ROLES:

@@ -23,6 +23,7 @@ from saqshy.errors import ErrorCode, Forbidden, InvalidInput, NotFound
 from saqshy.timeutil import utcnow
 from triage_api.schemas.wellbeing import MAX_DAILY_CAP
 from triage_api.services.audit import append_audit
+from triage_api.services.auth import Actor
 
 PREFERENCES_KEY = "wellbeing"
 # The most distressing categories: served only to reviewers who opted in, and at most this many a shift.
@@ -79,7 +80,7 @@ class ClaimGate:
     excluded_categories: frozenset[str]
 
 
-def _prefs(user: User) -> dict[str, Any]:
+def _prefs(user: Actor) -> dict[str, Any]:
     raw = (user.preferences or {}).get(PREFERENCES_KEY)
     return dict(raw) if isinstance(raw, dict) else {}
 
@@ -148,11 +149,11 @@ def _counts_matter(prefs: dict[str, Any]) -> bool:
     )
 
 
-def wellbeing_for(session: Session, user: User, now: datetime | None = None) -> WellbeingState:
+def wellbeing_for(session: Session, user: Actor, now: datetime | None = None) -> WellbeingState:
     return _state(session, user, now or utcnow(), count=True)
 
 
-def _state(session: Session, user: User, now: datetime, *, count: bool) -> WellbeingState:
+def _state(session: Session, user: Actor, now: datetime, *, count: bool) -> WellbeingState:
     """The reviewer's state; with ``count`` false the counts are taken as zero (see claim_gate)."""
     prefs = _prefs(user)
     shift_start = now - timedelta(hours=SHIFT_HOURS)
@@ -206,7 +207,7 @@ def _state(session: Session, user: User, now: datetime, *, count: bool) -> Wellb
     )
 
 
-def claim_gate(session: Session, user: User, now: datetime | None = None) -> ClaimGate:
+def claim_gate(session: Session, user: Actor, now: datetime | None = None) -> ClaimGate:
     """For ``claim_next``: skip ``excluded_categories``; serve nothing when ``cap_reached``."""
     # Without a cap or a budget that applies, the counts cannot exclude anything: no query.
     state = _state(session, user, now or utcnow(), count=_counts_matter(_prefs(user)))
@@ -220,7 +221,7 @@ def get_user(session: Session, user_id: int) -> User:
     return user
 
 
-def get_managed_user(session: Session, actor: User, user_id: int) -> User:
+def get_managed_user(session: Session, actor: Actor, user_id: int) -> User:
     """The reviewer whose wellbeing ``actor`` may read and limit (moderators: volunteers only)."""
     user = get_user(session, user_id)
     if user.role not in MANAGED_REVIEWERS.get(actor.role, frozenset()):
@@ -262,7 +263,7 @@ def update_own(
 
 def update_for_user(
     session: Session,
-    moderator: User,
+    moderator: Actor,
     target: User,
     *,
     daily_cap: int | None,
