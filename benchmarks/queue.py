@@ -53,16 +53,9 @@ UPDATE, the audit insert and the commit; a vote auth, the row lock, the ballots 
 vote), the vote INSERT, the task UPDATE, the audit insert and the commit. Through the ORM a
 statement cost 0.3-0.45 ms against 0.10-0.16 ms in SQLAlchemy Core (0.04 ms in raw psycopg), so
 the hot paths read Core rows. Each hop between the event loop and a worker thread costs far more
-under load than alone (GIL hand-offs among the threads): resolving the caller in the endpoint's
-session (``triage_api.deps.Caller``) instead of on a thread of its own gave 1.1-1.8x the
-requests/s; running claim and vote as async endpoints whose work awaits its statements on the
-event loop (``triage_api.deps.SessionRunner``: an async session's ``run_sync``), with no thread
-hop at all, another 1.17-1.32x (alternated A/B rounds, AVX2 machine); reading the caller as one
-Core row (``triage_api.services.auth.Principal``) instead of loading the ``User`` entity, and two
-dependencies fewer on those endpoints, another 1.14x (the same). Tried and dropped, no
-faster: picking and leasing in one PostgreSQL statement, inserting the vote in a WITH of the
-task's UPDATE, and uvloop (both servers). The 50-volunteer p99 follows the same CPU: requests
-queue in one process for the GIL.
+under load than alone (GIL hand-offs among the threads). What was tried on the claim and vote
+endpoints, kept or dropped, is in ``docs/performance.md`` (Review loop). The 50-volunteer p99
+follows the same CPU: requests queue in one process for the GIL.
 
 With ``--workers 2`` (two processes per server; measured 2026-12-02 with one worker meeting both
 targets) the 50-volunteer p99 drops further (21 ms), but the ratio falls to ~0.39: the bare server

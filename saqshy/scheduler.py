@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from saqshy.jobs.registry import load_job_modules, registered_jobs
+from saqshy.jobs.registry import registered_jobs
 
 if TYPE_CHECKING:
     from saqshy.context import Context
@@ -58,7 +58,8 @@ def periodic_key(name: str) -> str:
 
 
 def periodic_jobs() -> list[PeriodicJob]:
-    load_job_modules()
+    import saqshy.jobs.catalog  # noqa: F401  (its modules import this one)
+
     return list(_periodic.values())
 
 
@@ -110,7 +111,8 @@ class Scheduler:
         return keys
 
     def run_start_hooks(self) -> None:
-        load_job_modules()
+        import saqshy.jobs.catalog  # noqa: F401  (its modules import this one)
+
         for hook in list(_start_hooks):
             try:
                 hook(self.ctx)

@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from typing import Annotated, TypeVar
+from collections.abc import AsyncIterator
+from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from saqshy.context import Context
-from saqshy.db.models import Role, User
+from saqshy.db.models import Role
 from saqshy.errors import ErrorCode, Forbidden
 from saqshy.settings import Settings
-from triage_api.services import auth
-from triage_api.services.auth import Actor, Principal, ResolvedToken
+from triage_api.services import auth, security
+from triage_api.services.auth import Actor
 
 # Dependencies that do no I/O are ``async def``: FastAPI runs a sync one on a worker thread, and
 # each hop to a thread and back costs more than these functions themselves.
@@ -78,63 +77,6 @@ def _rollback_and_close(session: Session) -> None:
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
-T = TypeVar("T")
-ActorT = TypeVar("ActorT", User, Principal)
-
-
-class SessionRunner:
-    """Runs ``work(session)`` in a session of its own, which ``work`` commits; rolled back if it raises.
-
-    For the review loop's hot endpoints (claim, vote), declared ``async def``. On PostgreSQL the
-    work runs on the event loop and its statements are awaited (``AsyncSession.run_sync``:
-    SQLAlchemy's greenlet bridge over psycopg's async connections), so a request makes no hop to a
-    worker thread at all; a sync endpoint makes one there and back, and under load each hop costs
-    more than the endpoint's own statements (GIL hand-offs among the worker threads). On SQLite
-    (no async driver installed) the work runs on a worker thread, as a sync endpoint would.
-    The app's lifespan builds one (``app.state.session_runner``) and closes it.
-    """
-
-    def __init__(
-        self, sessions: sessionmaker[Session], async_sessions: async_sessionmaker[AsyncSession] | None
-    ) -> None:
-        self.sessions = sessions
-        self.async_sessions = async_sessions
-
-    async def run(self, work: Callable[[Session], T]) -> T:
-        if self.async_sessions is None:
-            return await run_in_threadpool(self._run_sync, work)
-        async with self.async_sessions() as session:
-            try:
-                return await session.run_sync(work)
-            except BaseException:
-                await session.rollback()
-                raise
-
-    def _run_sync(self, work: Callable[[Session], T]) -> T:
-        with self.sessions() as session:
-            try:
-                return work(session)
-            except BaseException:
-                session.rollback()
-                raise
-
-    @property
-    def async_engine(self) -> AsyncEngine | None:
-        return self.async_sessions.kw["bind"] if self.async_sessions is not None else None
-
-    async def aclose(self) -> None:
-        if self.async_engine is not None:
-            await self.async_engine.dispose()
-
-
-async def get_session_runner(request: Request) -> SessionRunner:
-    runner: SessionRunner = request.app.state.session_runner
-    return runner
-
-
-SessionRunnerDep = Annotated[SessionRunner, Depends(get_session_runner)]
-
-
 # --- Authentication and roles -------------------------------------------------------------
 
 # Declared as security schemes so the OpenAPI schema documents both ways in.
@@ -156,43 +98,27 @@ def _unauthorised(message: str) -> HTTPException:
 
 def authenticate(
     request: Request, session: Session, settings: Settings, bearer: HTTPAuthorizationCredentials | None
-) -> User:
+) -> Actor:
     """The caller: a bearer token (API clients) or the session cookie (the browser UI, with CSRF)."""
-    return _authenticate(request, session, settings, bearer, auth.resolve_token)
-
-
-def authenticate_principal(
-    request: Request, session: Session, settings: Settings, bearer: HTTPAuthorizationCredentials | None
-) -> Principal:
-    """``authenticate``, with the caller read as a ``Principal`` (the hot endpoints: ``Caller``)."""
-    return _authenticate(request, session, settings, bearer, auth.resolve_principal)
-
-
-def _authenticate(
-    request: Request, session: Session, settings: Settings, bearer: HTTPAuthorizationCredentials | None,
-    resolve: Callable[[Session, str, str], tuple[ResolvedToken, ActorT] | None],
-) -> ActorT:
-    from triage_api.services.security import same_secret
-
     if bearer is not None:
-        found = resolve(session, bearer.credentials, auth.BEARER)
+        found = auth.resolve_token(session, bearer.credentials, auth.BEARER)
         if found is None:
             raise _unauthorised("invalid or expired token")
     else:
         cookie = request.cookies.get(settings.triage_session_cookie)
         if not cookie:
             raise _unauthorised(_NO_CREDENTIALS)
-        found = resolve(session, cookie, auth.SESSION)
+        found = auth.resolve_token(session, cookie, auth.SESSION)
         if found is None:
             raise _unauthorised("session expired; log in again")
         # Double submit: a cross-site form can send the cookie but cannot read the CSRF token.
-        if request.method not in SAFE_METHODS and not same_secret(
+        if request.method not in SAFE_METHODS and not security.same_secret(
             request.headers.get(CSRF_HEADER, ""), found[0].csrf_sha256
         ):
             raise Forbidden(f"missing or wrong {CSRF_HEADER} header", code=ErrorCode.CSRF_FAILED)
-    record, actor = found
+    record, user = found
     request.state.auth_token = record
-    return actor
+    return user
 
 
 _NO_CREDENTIALS = "not authenticated: send 'Authorization: Bearer <token>' or log in"
@@ -203,12 +129,12 @@ def get_current_user(
     session: SessionDep,
     settings: SettingsDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
-) -> User:
+) -> Actor:
     """The caller (see ``authenticate``), resolved on a worker thread before the endpoint runs."""
     return authenticate(request, session, settings, bearer)
 
 
-CurrentUser = Annotated[User, Depends(get_current_user)]
+CurrentUser = Annotated[Actor, Depends(get_current_user)]
 
 
 def _forbidden(roles: frozenset[Role], user: Actor) -> HTTPException:
@@ -217,73 +143,19 @@ def _forbidden(roles: frozenset[Role], user: Actor) -> HTTPException:
                          detail=f"requires role {allowed}; you are {user.role.value}")
 
 
-class _Guard:
-    """A dependency that admits only ``roles`` (``route_roles`` reads them, for docs and tests)."""
-
-    factory = "require_roles"
+class RoleGuard:
+    """A dependency that admits only ``roles``: the current user (``route_roles`` reads them, for docs and tests)."""
 
     def __init__(self, roles: frozenset[Role]) -> None:
         self.roles = roles
 
     def __repr__(self) -> str:
-        return f"{self.factory}({', '.join(sorted(r.value for r in self.roles))})"
+        return f"require_roles({', '.join(sorted(r.value for r in self.roles))})"
 
-
-class RoleGuard(_Guard):
-    """A dependency that lets only the given roles through: the current user."""
-
-    async def __call__(self, user: CurrentUser) -> User:
+    async def __call__(self, user: CurrentUser) -> Actor:
         if user.role not in self.roles:
             raise _forbidden(self.roles, user)
         return user
-
-
-class Caller:
-    """A request's credentials, checked inside the endpoint's own session: ``caller.user(session)``.
-
-    ``CurrentUser`` resolves the token on a worker thread of its own before the endpoint starts; the
-    review loop's two hot endpoints (claim, vote) use this instead, so the token's query runs in the
-    endpoint's session (``SessionRunner``: on PostgreSQL, on the event loop, with no thread hop at
-    all). (They then report a malformed body (422) before a bad token (401); missing credentials
-    are still a 401 before anything else.)
-    """
-
-    def __init__(self, roles: frozenset[Role], request: Request, settings: Settings,
-                 bearer: HTTPAuthorizationCredentials | None) -> None:
-        self.roles = roles
-        self.request = request
-        self.settings = settings
-        self.bearer = bearer
-
-    def user(self, session: Session) -> Principal:
-        """The authenticated user (read-only), if their role is allowed (401 or 403 otherwise)."""
-        user = authenticate_principal(self.request, session, self.settings, self.bearer)
-        if user.role not in self.roles:
-            raise _forbidden(self.roles, user)
-        return user
-
-
-class DeferredRoleGuard(_Guard):
-    """Like ``RoleGuard``, but it hands the endpoint a ``Caller`` to resolve in its own session."""
-
-    factory = "caller_with_roles"
-
-    async def __call__(
-        self, request: Request, bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]
-    ) -> Caller:
-        # The settings straight from the app's context, not as a dependency: one dependency fewer
-        # for FastAPI to solve on the two hottest endpoints.
-        settings: Settings = request.app.state.context.settings
-        if bearer is None and not request.cookies.get(settings.triage_session_cookie):
-            raise _unauthorised(_NO_CREDENTIALS)
-        return Caller(self.roles, request, settings, bearer)
-
-
-def caller_with_roles(*roles: Role) -> DeferredRoleGuard:
-    """``Depends(caller_with_roles(Role.VOLUNTEER))``: a ``Caller`` the endpoint resolves itself."""
-    if not roles:
-        raise ValueError("caller_with_roles needs at least one role")
-    return DeferredRoleGuard(frozenset(roles))
 
 
 def require_roles(*roles: Role) -> RoleGuard:
@@ -299,7 +171,7 @@ def route_roles(route: APIRoute) -> frozenset[Role] | None:
     stack: list[Dependant] = [route.dependant]
     while stack:
         dependant = stack.pop()
-        if isinstance(dependant.call, _Guard):
+        if isinstance(dependant.call, RoleGuard):
             found = dependant.call.roles if found is None else found & dependant.call.roles
         stack.extend(dependant.dependencies)
     return found

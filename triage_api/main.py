@@ -17,12 +17,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 import review_ui
 import saqshy
 from saqshy.context import Context, build_context
-from saqshy.db.session import make_async_session_factory
 from saqshy.errors import ErrorCode
 from saqshy.scheduler import Scheduler
 from saqshy.settings import Settings, get_settings
 from triage_api import api_docs
-from triage_api.deps import SessionRunner, route_roles
+from triage_api.deps import route_roles
 from triage_api.exception_handlers import error_body, register_exception_handlers
 from triage_api.observability import RequestObservability
 from triage_api.routes import (
@@ -226,14 +225,8 @@ def create_app(settings: Settings | None = None, context: Context | None = None)
             security.refuse_insecure_production(ctx.settings, session)
         app.state.context = ctx
         scheduler: Scheduler | None = None
-        # Claims and votes run on these (deps.SessionRunner); the in-flight cap bounds how many
-        # run at once, so a connection each is enough.
-        async_sessions = make_async_session_factory(ctx.engine, ctx.sessions,
-                                                    pool_size=settings.triage_max_in_flight)
-        runner = app.state.session_runner = SessionRunner(ctx.sessions, async_sessions)
         # Requests insert their audit entries; this thread chains them (services/audit.py).
-        also_for = [runner.async_engine.sync_engine] if runner.async_engine is not None else []
-        sequencer = AuditSequencer(ctx.engine, also_for=also_for).start()
+        sequencer = AuditSequencer(ctx.engine).start()
         if owned:
             # Built now, not inside the first request: that request would hold the store's
             # write lock while the adapters open their own connections.
@@ -252,7 +245,6 @@ def create_app(settings: Settings | None = None, context: Context | None = None)
             if scheduler is not None:
                 scheduler.stop()
             sequencer.stop()
-            await runner.aclose()
             if owned:
                 ctx.close()
 

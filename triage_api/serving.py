@@ -13,9 +13,8 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from saqshy.db.session import warm_async_pool, warm_pool
+from saqshy.db.session import warm_pool
 from saqshy.gc_tuning import tune_gc
-from triage_api.deps import SessionRunner
 from triage_api.main import create_app
 
 # Short, so a request holding row locks gets the GIL back soon after each statement it sends.
@@ -40,17 +39,11 @@ def _tuned(lifespan: Lifespan) -> Lifespan:
     async def tuned(app: FastAPI) -> AsyncIterator[None]:
         sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
         async with lifespan(app):
-            await warm_pools(app)
+            # Open the store's connections now, rather than inside the first requests.
+            warm_pool(app.state.context.engine)
             # The app, its models and the adapters exist now: keep full collections off them.
             tune_gc()
             yield
 
     return tuned
 
-
-async def warm_pools(app: FastAPI) -> None:
-    """Open the store's connections at start, rather than inside the first requests."""
-    warm_pool(app.state.context.engine)
-    runner: SessionRunner = app.state.session_runner
-    if runner.async_sessions is not None:
-        await warm_async_pool(runner.async_sessions)

@@ -9,7 +9,6 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, sessionmaker
 
 from saqshy.settings import Settings
@@ -69,37 +68,6 @@ def make_engine(settings: Settings, url: str | None = None, **kwargs: Any) -> En
     kwargs.setdefault("pool_size", settings.database_pool_size)
     kwargs.setdefault("max_overflow", settings.database_max_overflow)
     return create_engine(url, **kwargs)
-
-
-def make_async_session_factory(
-    engine: Engine, sessions: sessionmaker[Session], *, pool_size: int
-) -> async_sessionmaker[AsyncSession] | None:
-    """PostgreSQL: async sessions on the same store as ``engine`` (None on SQLite: no async driver).
-
-    The engine is a second one, on the same URL, whose ``pool_size`` connections (and no more) are
-    psycopg's async ones (dispose it when done: ``await factory.kw["bind"].dispose()``). Its sessions' sync side is
-    of ``sessions``' own class, so every listener on ``sessions`` applies to them too.
-    """
-    if is_sqlite(engine):
-        return None
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    # No overflow: the caller sizes the pool by what can run at once (the API's in-flight cap).
-    async_engine = create_async_engine(engine.url, pool_pre_ping=True, pool_size=pool_size, max_overflow=0)
-    return async_sessionmaker(async_engine, expire_on_commit=False, sync_session_class=sessions.class_)
-
-
-async def warm_async_pool(sessions: async_sessionmaker[AsyncSession]) -> int:
-    """``warm_pool`` for an async session factory's engine."""
-    engine: AsyncEngine = sessions.kw["bind"]
-    connections = []
-    try:
-        for _ in range(getattr(engine.pool, "size", lambda: 0)()):
-            connections.append(await engine.connect())
-    finally:
-        for connection in connections:
-            await connection.close()
-    return len(connections)
 
 
 def warm_pool(engine: Engine) -> int:

@@ -14,14 +14,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from saqshy.jobs import names
 from saqshy.jobs.base import JobCancelled, JobInfo, JobQueue, PermanentJobError, enqueue_after_commit
-from saqshy.jobs.registry import JOB_MODULES, get_job, job, load_job_modules
+from saqshy.jobs.registry import get_job, job
 from saqshy.settings import Settings
 
 if TYPE_CHECKING:
     from saqshy.context import Context
 
 __all__ = [
-    "JOB_MODULES",
     "JobCancelled",
     "JobInfo",
     "JobQueue",
@@ -30,7 +29,6 @@ __all__ = [
     "enqueue_after_commit",
     "get_job",
     "job",
-    "load_job_modules",
     "names",
     "report_progress",
     "requeue_pending",

@@ -45,11 +45,9 @@ def worker(
 
 
 def _embedded_worker(settings: Settings, *, burst: bool, poll: float) -> None:
+    import saqshy.jobs.catalog  # noqa: F401
     from saqshy.context import build_context
     from saqshy.jobs.inprocess import InProcessJobQueue
-    from saqshy.jobs.registry import load_job_modules
-
-    load_job_modules()
     ctx = build_context(settings)
     pool = InProcessJobQueue(settings, ctx.sessions, context=ctx)
     try:

@@ -13,9 +13,7 @@ more than once (a retry after a crash half-way, a requeue after Redis was lost).
 
 from __future__ import annotations
 
-import importlib
 import inspect
-import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,20 +24,6 @@ from saqshy.errors import InvalidInput
 if TYPE_CHECKING:
     from saqshy.settings import Settings
 
-logger = logging.getLogger(__name__)
-
-# Modules whose import registers the platform's jobs. A worker (or the in-process pool) imports
-# them before running anything, so the producer and the consumer agree on every name.
-JOB_MODULES: list[str] = [
-    "saqshy.jobs.retention",
-    "saqshy.search.jobs",
-    "classifier.jobs",
-    "classifier.promotion",
-    "classifier.retrain",
-    "classifier.drift",
-    "crawlers.jobs",
-    "triage_api.jobs",
-]
 
 MAX_NAME_CHARS = 150
 
@@ -69,7 +53,6 @@ class JobSpec:
 
 _registry: dict[str, JobSpec] = {}
 _lock = threading.Lock()
-_loaded = False
 
 
 def job(name: str, *, max_attempts: Attempts | None = None, timeout: float | None = None) -> Callable[[F], F]:
@@ -104,7 +87,7 @@ def get_job_spec(name: str) -> JobSpec:
     """The registered job ``name``; ``InvalidInput`` if no job has that name."""
     spec = _registry.get(name)
     if spec is None:
-        load_job_modules()
+        _import_catalog()
         spec = _registry.get(name)
     if spec is None:
         known = ", ".join(sorted(_registry)) or "none"
@@ -118,8 +101,13 @@ def get_job(name: str) -> Callable[..., Any]:
 
 
 def registered_jobs() -> dict[str, JobSpec]:
-    load_job_modules()
+    _import_catalog()
     return dict(_registry)
+
+
+def _import_catalog() -> None:
+    # Imported here, not at the top: the job modules import this one.
+    import saqshy.jobs.catalog  # noqa: F401
 
 
 def check_args(spec: JobSpec, args: dict[str, Any]) -> None:
@@ -128,30 +116,3 @@ def check_args(spec: JobSpec, args: dict[str, Any]) -> None:
         inspect.signature(spec.fn).bind(None, **args)
     except TypeError as exc:
         raise InvalidInput(f"bad arguments for job {spec.name!r}: {exc}", name=spec.name) from None
-
-
-def load_job_modules(modules: list[str] | None = None) -> list[str]:
-    """Import the modules that register jobs; return those imported.
-
-    A module that does not exist (yet) is skipped; an error raised *inside* a module that
-    exists (including a missing dependency it imports) propagates: a worker must not start
-    half-configured.
-    """
-    global _loaded
-    explicit = modules is not None
-    if not explicit and _loaded:
-        return []
-    imported: list[str] = []
-    for module_name in modules if modules is not None else JOB_MODULES:
-        try:
-            importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            missing = exc.name or ""
-            if missing and (module_name == missing or module_name.startswith(missing + ".")):
-                logger.debug("job module %s not present, skipped", module_name)
-                continue
-            raise
-        imported.append(module_name)
-    if not explicit:
-        _loaded = True
-    return imported

@@ -166,10 +166,9 @@ def run_worker(
         raise InvalidInput(
             "`saqshy worker` needs SAQSHY_REDIS_URL; without it jobs run in the in-process pool of `saqshy serve`"
         )
-    from saqshy.jobs.registry import load_job_modules
+    import saqshy.jobs.catalog  # noqa: F401
     from saqshy.jobs.runner import set_worker_context
 
-    load_job_modules()
     if context is None:
         from saqshy.context import build_context
 

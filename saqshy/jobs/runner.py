@@ -178,11 +178,10 @@ def worker_context() -> Context:
     global _worker_context
     with _worker_lock:
         if _worker_context is None:
+            import saqshy.jobs.catalog  # noqa: F401
             from saqshy.context import build_context
-            from saqshy.jobs.registry import load_job_modules
             from saqshy.settings import get_settings
 
-            load_job_modules()
             _worker_context = build_context(get_settings())
         return _worker_context
 

@@ -82,7 +82,7 @@ def test_session_cookie_is_http_only_and_needs_csrf(client, make_user) -> None: 
     assert client.post("/tasks/claim").status_code == 403
     assert client.post("/tasks/claim", headers={"X-CSRF-Token": "wrong"}).status_code == 403
     assert client.post("/tasks/claim", headers={"X-CSRF-Token": csrf}).status_code == 204
-    # The same on a route whose caller is resolved on the endpoint's thread (deps.Caller).
+    # The same on a route with a body.
     vote = {"verdict": "legal"}
     assert client.post("/tasks/999999/votes", json=vote).status_code == 403
     assert client.post("/tasks/999999/votes", json=vote, headers={"X-CSRF-Token": csrf}).status_code == 404
@@ -160,8 +160,7 @@ def test_cli_user_create_bootstraps_an_admin(ctx, monkeypatch) -> None:  # type:
 
 
 def test_hot_endpoints_refuse_expired_revoked_and_disabled_callers(client, make_user, auth_headers, ctx) -> None:  # type: ignore[no-untyped-def]
-    """Claim and vote read their caller as a Core row (``auth.resolve_principal``), not the entity
-    the other endpoints load: the same token and account rules hold there."""
+    """The review loop's endpoints refuse expired and revoked tokens and disabled accounts."""
     hot = [("post", "/tasks/claim", None), ("post", "/tasks/1/votes", {"verdict": "legal"})]
 
     def statuses(headers: dict[str, str]) -> set[int]:

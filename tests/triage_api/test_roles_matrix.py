@@ -4,9 +4,8 @@ Each operation in the OpenAPI schema carries ``x-roles`` (from its ``require_rol
 each role, a disallowed call is a 403 that names the roles required, an allowed call gets past the
 guard (whatever the handler then says about the dummy ids and bodies), and no token is a 401.
 
-The review loop's hot endpoints check the role on the endpoint's own thread (``deps.Caller``),
-after FastAPI has validated the body: they get a valid body here (``VALID_BODIES``), and
-``test_deferred_guard_checks_the_body_first`` pins down that order.
+Endpoints with a required body get a valid one here (``VALID_BODIES``), so an allowed call is
+judged by what the handler does past the guard.
 """
 
 from __future__ import annotations
@@ -37,7 +36,7 @@ PUBLIC = {
     ("GET", "/metrics"),
 }
 
-# Endpoints whose role check runs after body validation (deps.Caller): a body that passes it.
+# Endpoints with a required body: a body that passes validation.
 VALID_BODIES = {("POST", "/tasks/{task_id}/votes"): {"verdict": "legal"}}
 
 
@@ -100,10 +99,9 @@ def test_role_matrix(client: TestClient, role_users, auth_headers) -> None:  # t
     assert not failures, "\n".join(failures)
 
 
-def test_deferred_guard_checks_the_body_first(client: TestClient, role_users, auth_headers) -> None:  # type: ignore[no-untyped-def]
+def test_vote_refuses_missing_wrong_and_bad_credentials(client: TestClient, role_users, auth_headers) -> None:  # type: ignore[no-untyped-def]
     police = auth_headers(role_users[Role.POLICE])
-    assert client.post("/tasks/999999/votes", json={}).status_code == 401  # no credentials: 401 first
-    assert client.post("/tasks/999999/votes", json={}, headers=police).status_code == 422
+    assert client.post("/tasks/999999/votes", json={}).status_code == 401
     denied = client.post("/tasks/999999/votes", json={"verdict": "legal"}, headers=police)
     assert denied.status_code == 403 and "requires role" in denied.text
     bad = client.post("/tasks/999999/votes", json={"verdict": "legal"}, headers={"Authorization": "Bearer nope"})

@@ -7,16 +7,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from saqshy.db.models import Role, User
+from saqshy.db.models import Role
 from triage_api.deps import SessionDep, SettingsDep, require_roles
 from triage_api.schemas.audit import AuditEntryPublic, AuditVerifyPublic
 from triage_api.schemas.common import LimitParam, OffsetParam, Page
 from triage_api.services.audit import AuditFilter, audit_actions, list_entries
 from triage_api.services.audit_checkpoints import verify_audit_log
+from triage_api.services.auth import Actor
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
-Admin = Annotated[User, Depends(require_roles(Role.ADMIN))]
+Admin = Annotated[Actor, Depends(require_roles(Role.ADMIN))]
 
 
 @router.get("", response_model=Page[AuditEntryPublic])

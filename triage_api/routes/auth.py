@@ -13,10 +13,11 @@ from triage_api.deps import SessionDep, SettingsDep, client_ip, require_roles
 from triage_api.schemas.auth import InviteInfo, LoginRequest, RegisterRequest, SessionPublic, TokenPublic
 from triage_api.schemas.users import UserPublic
 from triage_api.services import auth, users
+from triage_api.services.auth import Actor
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
-AnyRole = Annotated[User, Depends(require_roles(*Role))]
+AnyRole = Annotated[Actor, Depends(require_roles(*Role))]
 
 RATE_LIMITED: dict[int | str, dict[str, Any]] = {429: {"description": "Too many failed logins; see Retry-After."}}
 BAD_LOGIN: dict[int | str, dict[str, Any]] = {401: {"description": "Wrong e-mail or password."}}
@@ -70,9 +71,9 @@ def logout(request: Request, user: AnyRole, session: SessionDep, settings: Setti
 
 
 @router.get("/me", response_model=UserPublic)
-def me(user: AnyRole) -> User:
+def me(user: AnyRole, session: SessionDep) -> User:
     """Any signed-in user."""
-    return user
+    return users.get_user(session, user.id)
 
 
 @router.get("/invites/{token}", response_model=InviteInfo)

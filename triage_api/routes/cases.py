@@ -11,7 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from saqshy.db.models import CaseOutcome, CaseStatus, ContentItem, Role, User, WebhookStatus
+from saqshy.db.models import CaseOutcome, CaseStatus, ContentItem, Role, WebhookStatus
 from saqshy.timeutil import as_utc
 from triage_api.deps import CurrentUser, SessionDep, SettingsDep, require_roles
 from triage_api.schemas.cases import (
@@ -28,6 +28,7 @@ from triage_api.schemas.convert import case_member_public
 from triage_api.schemas.labels import LabelCountPublic, LabelCoveragePublic
 from triage_api.services import cases as cases_service
 from triage_api.services import evidence, label_coverage, reposts, webhooks
+from triage_api.services.auth import Actor
 
 CASE_READERS = (Role.POLICE, Role.MODERATOR, Role.ADMIN)
 POLICE = (Role.POLICE, Role.ADMIN)
@@ -104,7 +105,7 @@ def list_webhook_deliveries(
 def retry_webhook_delivery(
     delivery_id: IdPath,
     session: SessionDep,
-    user: Annotated[User, Depends(require_roles(Role.ADMIN))],
+    user: Annotated[Actor, Depends(require_roles(Role.ADMIN))],
 ) -> WebhookDeliveryPublic:
     """Send a failed delivery again, with a fresh set of attempts. Roles: admin."""
     return WebhookDeliveryPublic.model_validate(webhooks.reset_for_retry(session, delivery_id, user.id))
@@ -150,7 +151,7 @@ def download_evidence(case_id: IdPath, session: SessionDep, settings: SettingsDe
 
 @cases_router.post("/{case_id}/acknowledge", response_model=CasePublic)
 def acknowledge_case(
-    case_id: IdPath, session: SessionDep, user: Annotated[User, Depends(require_roles(*POLICE))]
+    case_id: IdPath, session: SessionDep, user: Annotated[Actor, Depends(require_roles(*POLICE))]
 ) -> CasePublic:
     """The police have taken the case (409 if it is not new). Roles: police, admin."""
     return CasePublic.model_validate(cases_service.acknowledge_case(session, case_id, user.id))
@@ -162,7 +163,7 @@ def set_case_outcome(
     body: OutcomeUpdate,
     session: SessionDep,
     settings: SettingsDep,
-    user: Annotated[User, Depends(require_roles(*POLICE))],
+    user: Annotated[Actor, Depends(require_roles(*POLICE))],
 ) -> CasePublic:
     """Close the case with the police outcome, or correct it. Roles: police, admin."""
     case = cases_service.set_outcome(session, case_id, user.id, body.outcome, settings, body.note)

@@ -11,10 +11,11 @@ from sqlalchemy import text
 
 import saqshy
 from saqshy.context import Context
-from saqshy.db.models import Role, User
+from saqshy.db.models import Role
 from saqshy.db.session import READ_ONLY
 from triage_api.deps import ContextDep, require_roles
 from triage_api.services.audit import sequencer_for
+from triage_api.services.auth import Actor
 
 router = APIRouter(tags=["health"])
 
@@ -35,7 +36,7 @@ class HealthPublic(LivenessPublic):
     components: list[ComponentHealth]
 
 
-Staff = Annotated[User, Depends(require_roles(Role.ADMIN, Role.MODERATOR, Role.ML_ENGINEER))]
+Staff = Annotated[Actor, Depends(require_roles(Role.ADMIN, Role.MODERATOR, Role.ML_ENGINEER))]
 
 
 @router.get("/health", response_model=LivenessPublic)

@@ -6,15 +6,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, status
 
-from saqshy.db.models import Role, User
+from saqshy.db.models import Role
 from triage_api.deps import SessionDep, SettingsDep, require_roles
 from triage_api.schemas.common import IdPath, LimitParam, OffsetParam, Page
 from triage_api.schemas.users import InviteCreate, InviteCreated, InvitePublic
 from triage_api.services import users
+from triage_api.services.auth import Actor
 
 router = APIRouter(prefix="/invites", tags=["invites"])
 
-Inviter = Annotated[User, Depends(require_roles(Role.MODERATOR, Role.ADMIN))]
+Inviter = Annotated[Actor, Depends(require_roles(Role.MODERATOR, Role.ADMIN))]
 
 
 @router.post("", response_model=InviteCreated, status_code=status.HTTP_201_CREATED)

@@ -6,16 +6,17 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Response
 
-from saqshy.db.models import Role, User
+from saqshy.db.models import Role
 from triage_api.deps import SessionDep, SettingsDep, require_roles
 from triage_api.schemas.common import IdPath
 from triage_api.schemas.media import MediaPublic
 from triage_api.services import media
+from triage_api.services.auth import Actor
 
 router = APIRouter(tags=["media"])
 
 # Every role may ask; whether the item is theirs to see is decided per item (services.media).
-Viewer = Annotated[User, Depends(require_roles(*Role))]
+Viewer = Annotated[Actor, Depends(require_roles(*Role))]
 
 # A thumbnail is an image and nothing else: no script, no subresource, no plugin, even opened
 # on its own; the security headers middleware keeps this stricter policy for these responses.

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from classifier.errors import ModelNotFoundError, RegistryError
 from classifier.registry import Registry
-from saqshy.db.models import ContentItem, JobRecord, Role, Score, Source, User
+from saqshy.db.models import ContentItem, JobRecord, Role, Score, Source
 from saqshy.errors import ErrorCode, NotFound, ServiceUnavailable
 from saqshy.jobs import names
 from saqshy.jobs.base import JobInfo
@@ -30,12 +30,13 @@ from saqshy.settings import Settings
 from saqshy.timeutil import utcnow
 from triage_api.deps import ContextDep, SessionDep, SettingsDep, require_roles
 from triage_api.schemas.drift import DriftReportPublic
+from triage_api.services.auth import Actor
 from triage_api.services.drift import drift_report
 
 router = APIRouter(prefix="/models", tags=["models"])
 
-MLUser = Annotated[User, Depends(require_roles(Role.ML_ENGINEER, Role.ADMIN, Role.MODERATOR))]
-MLEngineer = Annotated[User, Depends(require_roles(Role.ML_ENGINEER, Role.ADMIN))]
+MLUser = Annotated[Actor, Depends(require_roles(Role.ML_ENGINEER, Role.ADMIN, Role.MODERATOR))]
+MLEngineer = Annotated[Actor, Depends(require_roles(Role.ML_ENGINEER, Role.ADMIN))]
 HISTOGRAM_BINS = 10
 # classifier.model.OVERALL, the "any category" output; not imported because that module loads torch.
 OVERALL = "illegal"

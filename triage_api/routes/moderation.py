@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path
 from sqlalchemy import select
 
-from saqshy.db.models import CategoryThreshold, ClusterLabelStatus, Role, TaskStatus, User
+from saqshy.db.models import CategoryThreshold, ClusterLabelStatus, Role, TaskStatus
 from triage_api.deps import SessionDep, SettingsDep, require_roles
 from triage_api.schemas.common import IdPath, LimitParam, OffsetParam, Page
 from triage_api.schemas.convert import repost_public, task_detail, task_public
@@ -15,11 +15,12 @@ from triage_api.schemas.reposts import RepostFilter, RepostPublic
 from triage_api.schemas.tasks import TaskDetail, TaskPublic, ThresholdPublic, ThresholdUpdate
 from triage_api.schemas.votes import GoldCreate, Resolution
 from triage_api.services import queue, reposts, votes
+from triage_api.services.auth import Actor
 
 router = APIRouter(prefix="/moderation", tags=["moderation"])
 
-Moderator = Annotated[User, Depends(require_roles(Role.MODERATOR, Role.ADMIN))]
-Tuner = Annotated[User, Depends(require_roles(Role.MODERATOR, Role.ADMIN, Role.ML_ENGINEER))]
+Moderator = Annotated[Actor, Depends(require_roles(Role.MODERATOR, Role.ADMIN))]
+Tuner = Annotated[Actor, Depends(require_roles(Role.MODERATOR, Role.ADMIN, Role.ML_ENGINEER))]
 ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"description": "No such task."},
     409: {"description": "The task is not in a state that allows this."},

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from saqshy.db.models import Role, SourceKind, User
+from saqshy.db.models import Role, SourceKind
 from saqshy.timeutil import utcnow
 from triage_api.deps import SessionDep, SettingsDep, require_roles
 from triage_api.schemas.common import IdPath, LimitParam, OffsetParam, Page
@@ -20,6 +20,7 @@ from triage_api.schemas.sources import (
     SourceUpdate,
 )
 from triage_api.services import sources as sources_service
+from triage_api.services.auth import Actor
 
 router = APIRouter(prefix="/sources", tags=["sources"])
 
@@ -42,7 +43,7 @@ def list_sources(
 @router.post("", response_model=SourcePublic, status_code=201)
 def create_source(
     body: SourceCreate, session: SessionDep, settings: SettingsDep,
-    user: Annotated[User, Depends(require_roles(*MODERATORS))],
+    user: Annotated[Actor, Depends(require_roles(*MODERATORS))],
 ) -> SourcePublic:
     """Add a source to crawl, due now (422 for a URL it refuses, 409 for a name in use). Roles: moderator, admin."""
     source = sources_service.create_source(
@@ -65,7 +66,7 @@ def list_candidates(
 
 @router.post("/rollup", response_model=RollupPublic)
 def rollup(
-    session: SessionDep, settings: SettingsDep, user: Annotated[User, Depends(require_roles(*MODERATORS))]
+    session: SessionDep, settings: SettingsDep, user: Annotated[Actor, Depends(require_roles(*MODERATORS))]
 ) -> RollupPublic:
     """Recompute every source's risk now and suggest candidates (the sweep job does it periodically).
 
@@ -111,7 +112,7 @@ def accept_candidate(
     source_id: IdPath,
     session: SessionDep,
     settings: SettingsDep,
-    user: Annotated[User, Depends(require_roles(*MODERATORS))],
+    user: Annotated[Actor, Depends(require_roles(*MODERATORS))],
 ) -> SourcePublic:
     """Turn a candidate into a crawled source (409 if it is not a candidate, 422 if its address is
     private). Roles: moderator, admin."""
@@ -121,7 +122,7 @@ def accept_candidate(
 
 @router.post("/{source_id}/reject", response_model=SourcePublic)
 def reject_candidate(
-    source_id: IdPath, session: SessionDep, user: Annotated[User, Depends(require_roles(*MODERATORS))]
+    source_id: IdPath, session: SessionDep, user: Annotated[Actor, Depends(require_roles(*MODERATORS))]
 ) -> SourcePublic:
     """Turn a candidate down; it is not suggested again. Roles: moderator, admin."""
     return SourcePublic.model_validate(sources_service.reject_candidate(session, source_id, user.id))
@@ -129,7 +130,7 @@ def reject_candidate(
 
 @router.post("/{source_id}/crawl", response_model=SourcePublic)
 def crawl_source_now(
-    source_id: IdPath, session: SessionDep, user: Annotated[User, Depends(require_roles(*MODERATORS))]
+    source_id: IdPath, session: SessionDep, user: Annotated[Actor, Depends(require_roles(*MODERATORS))]
 ) -> SourcePublic:
     """Crawl a source at the next crawl round (409 if it is disabled or a candidate). Roles: moderator, admin."""
     return SourcePublic.model_validate(sources_service.crawl_now(session, source_id, user.id))
@@ -138,7 +139,7 @@ def crawl_source_now(
 @router.patch("/{source_id}", response_model=SourcePublic)
 def update_source(
     source_id: IdPath, body: SourceUpdate, session: SessionDep, settings: SettingsDep,
-    user: Annotated[User, Depends(require_roles(*MODERATORS))],
+    user: Annotated[Actor, Depends(require_roles(*MODERATORS))],
 ) -> SourcePublic:
     """Change a source's recrawl interval, enable or disable it, set its crawl depth (audited).
 

@@ -2,45 +2,37 @@
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response, status
-from sqlalchemy.orm import Session
 
-from saqshy.db.models import Role, TaskStatus, User
-from triage_api.deps import Caller, SessionDep, SessionRunnerDep, SettingsDep, caller_with_roles, require_roles
+from saqshy.db.models import Role, TaskStatus
+from triage_api.deps import SessionDep, SettingsDep, require_roles
 from triage_api.schemas.common import IdPath, LimitParam, OffsetParam, Page, json_response
 from triage_api.schemas.convert import claim_for_review, task_for_review, task_public
 from triage_api.schemas.tasks import AvailablePublic, LeaseExtend, LeasePublic, SyncPublic, TaskForReview, TaskPublic
 from triage_api.services import queue
+from triage_api.services.auth import Actor
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
-Reviewer = Annotated[User, Depends(require_roles(Role.VOLUNTEER, Role.MODERATOR))]
-# The claim is the queue's hot path: its caller is resolved in the endpoint's session (deps.Caller,
-# deps.SessionRunner).
-ReviewerCaller = Annotated[Caller, Depends(caller_with_roles(Role.VOLUNTEER, Role.MODERATOR))]
-Staff = Annotated[User, Depends(require_roles(Role.MODERATOR, Role.ADMIN, Role.ML_ENGINEER))]
-Operator = Annotated[User, Depends(require_roles(Role.ADMIN, Role.ML_ENGINEER))]
+Reviewer = Annotated[Actor, Depends(require_roles(Role.VOLUNTEER, Role.MODERATOR))]
+Staff = Annotated[Actor, Depends(require_roles(Role.MODERATOR, Role.ADMIN, Role.ML_ENGINEER))]
+Operator = Annotated[Actor, Depends(require_roles(Role.ADMIN, Role.ML_ENGINEER))]
 
 LEASE_ERRORS: dict[int | str, dict[str, Any]] = {404: {"description": "No such task."},
                 409: {"description": "You do not hold the lease (it expired and was claimed), or the task is closed."}}
 
 
 @router.post("/claim", response_model=TaskForReview, responses={204: {"description": "The queue is empty for you."}})
-async def claim_next(
-    caller: ReviewerCaller, runner: SessionRunnerDep,
+def claim_next(
+    user: Reviewer, session: SessionDep, settings: SettingsDep,
     category: Annotated[str | None, Query(max_length=64, description="Only tasks of this category")] = None,
     language: Annotated[str | None, Query(pattern=r"^[a-z]{2,8}$", description="Only items in this language")] = None,
 ) -> Response:
     """Volunteer, moderator: lease the most urgent task you have not voted on (the one you hold, if any),
     optionally of one category and/or language."""
-    return await runner.run(partial(_claim, caller, queue.ClaimFilter(category=category, language=language)))
-
-
-def _claim(caller: Caller, only: queue.ClaimFilter, session: Session) -> Response:
-    claimed = queue.claim(session, caller.settings, caller.user(session), only=only)
+    claimed = queue.claim(session, settings, user, only=queue.ClaimFilter(category=category, language=language))
     if claimed is None:
         return Response(status_code=status.HTTP_204_NO_CONTENT)
     result = json_response(claim_for_review(session, claimed))

@@ -19,12 +19,13 @@ from triage_api.schemas.users import (
     UserWithAccuracy,
 )
 from triage_api.services import auth, users
+from triage_api.services.auth import Actor
 
 router = APIRouter(prefix="/users", tags=["users"])
 
-Manager = Annotated[User, Depends(require_roles(Role.MODERATOR, Role.ADMIN))]
-Admin = Annotated[User, Depends(require_roles(Role.ADMIN))]
-AnyRole = Annotated[User, Depends(require_roles(*Role))]
+Manager = Annotated[Actor, Depends(require_roles(Role.MODERATOR, Role.ADMIN))]
+Admin = Annotated[Actor, Depends(require_roles(Role.ADMIN))]
+AnyRole = Annotated[Actor, Depends(require_roles(*Role))]
 
 
 def _with_accuracy(user: User, accuracy: users.Accuracy | None) -> UserWithAccuracy:
@@ -39,14 +40,14 @@ def _with_accuracy(user: User, accuracy: users.Accuracy | None) -> UserWithAccur
 def read_me(user: AnyRole, session: SessionDep) -> MePublic:
     """Every role: your account, your accuracy on gold tasks (``accuracy`` null before any) and the
     roles you may grant."""
-    mine = _with_accuracy(user, users.accuracy_of(session, user.id))
+    mine = _with_accuracy(users.get_user(session, user.id), users.accuracy_of(session, user.id))
     return MePublic(**mine.model_dump(), grantable_roles=users.grantable_roles(user.role))
 
 
 @router.patch("/me", response_model=UserPublic)
 def update_me(body: MeUpdate, user: AnyRole, session: SessionDep) -> User:
     """Every role: display name, interface language, UI preferences."""
-    me = session.merge(user)
+    me = users.get_user(session, user.id)
     if body.display_name is not None:
         me.display_name = users.clean_display_name(body.display_name) or me.display_name
     if body.locale is not None:
@@ -63,8 +64,8 @@ def change_my_password(
 ) -> None:
     """Every role. Signs out every other session and token of yours; wrong current passwords are rate-limited."""
     try:
-        users.change_password(session, settings, session.merge(user), body.current_password, body.new_password,
-                              ip=client_ip(request), keep_token_id=request.state.auth_token.id)
+        users.change_password(session, settings, users.get_user(session, user.id), body.current_password,
+                              body.new_password, ip=client_ip(request), keep_token_id=request.state.auth_token.id)
     except auth.WrongPassword:
         # Commit the failed guess so it counts towards the rate limit, then answer the error.
         session.commit()

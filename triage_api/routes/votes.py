@@ -2,28 +2,24 @@
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response, status
-from sqlalchemy.orm import Session
 
-from saqshy.db.models import Role, User
-from triage_api.deps import Caller, SessionDep, SessionRunnerDep, SettingsDep, caller_with_roles, require_roles
+from saqshy.db.models import Role
+from triage_api.deps import SessionDep, SettingsDep, require_roles
 from triage_api.schemas.common import IdPath, LimitParam, OffsetParam, Page, json_response
 from triage_api.schemas.convert import my_decision, task_for_review
 from triage_api.schemas.tasks import TaskForReview
 from triage_api.schemas.votes import MyDecision, MyVote, VoteCast, VoteCreate, VotePublic
 from triage_api.services import votes
+from triage_api.services.auth import Actor
 
 router = APIRouter(tags=["votes"])
 
-Reviewer = Annotated[User, Depends(require_roles(Role.VOLUNTEER, Role.MODERATOR))]
+Reviewer = Annotated[Actor, Depends(require_roles(Role.VOLUNTEER, Role.MODERATOR))]
 # Volunteers open the tasks they voted on; staff who can list tasks may open any.
-DecisionReader = Annotated[User, Depends(require_roles(Role.VOLUNTEER, Role.MODERATOR, Role.ADMIN, Role.ML_ENGINEER))]
-# Voting is the queue's hot path: its caller is resolved in the endpoint's session (deps.Caller,
-# deps.SessionRunner).
-ReviewerCaller = Annotated[Caller, Depends(caller_with_roles(Role.VOLUNTEER, Role.MODERATOR))]
+DecisionReader = Annotated[Actor, Depends(require_roles(Role.VOLUNTEER, Role.MODERATOR, Role.ADMIN, Role.ML_ENGINEER))]
 
 
 @router.post(
@@ -33,17 +29,14 @@ ReviewerCaller = Annotated[Caller, Depends(caller_with_roles(Role.VOLUNTEER, Rol
     responses={404: {"description": "No such task."},
                409: {"description": "Already voted, lease lost, or the task is closed."}},
 )
-async def cast_vote(task_id: IdPath, body: VoteCreate, caller: ReviewerCaller, runner: SessionRunnerDep) -> Response:
+def cast_vote(
+    task_id: IdPath, body: VoteCreate, user: Reviewer, session: SessionDep, settings: SettingsDep
+) -> Response:
     """Volunteer, moderator holding the task's lease: illegal / legal / unsure, a category, a note."""
-    return await runner.run(partial(_cast_vote, task_id, body, caller))
-
-
-def _cast_vote(task_id: int, body: VoteCreate, caller: Caller, session: Session) -> Response:
-    user = caller.user(session)
-    vote = votes.cast_vote(session, caller.settings, user, task_id, verdict=body.verdict, category=body.category,
+    vote = votes.cast_vote(session, settings, user, task_id, verdict=body.verdict, category=body.category,
                            note=body.note)
     cast = VoteCast(id=vote.id, task_id=vote.task_id, verdict=vote.verdict, category=vote.category, note=vote.note,
-                    created_at=vote.created_at, undo_seconds=caller.settings.triage_vote_undo_seconds)
+                    created_at=vote.created_at, undo_seconds=settings.triage_vote_undo_seconds)
     result = json_response(cast, status.HTTP_201_CREATED)
     # Commit before answering: the task's new state and the audit entry are stored before the response.
     session.commit()

@@ -9,20 +9,22 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
-from saqshy.db.models import Role, User
+from saqshy.db.models import Role
 from triage_api.deps import SessionDep, require_roles
 from triage_api.schemas.common import IdPath
 from triage_api.schemas.wellbeing import WellbeingModeratorUpdate, WellbeingPublic, WellbeingSelfUpdate
+from triage_api.services import users
 from triage_api.services import wellbeing as service
+from triage_api.services.auth import Actor
 
 # Re-exported: the rules are the service's; older callers import them from here.
 from triage_api.services.wellbeing import DISTRESSING_BUDGETS, ClaimGate, claim_gate, wellbeing_for  # noqa: F401
 
 router = APIRouter(prefix="/wellbeing", tags=["wellbeing"])
 
-ModeratorUser = Annotated[User, Depends(require_roles(Role.MODERATOR, Role.ADMIN))]
+ModeratorUser = Annotated[Actor, Depends(require_roles(Role.MODERATOR, Role.ADMIN))]
 ReviewerUser = Annotated[
-    User, Depends(require_roles(Role.VOLUNTEER, Role.MODERATOR, Role.ADMIN, Role.POLICE, Role.ML_ENGINEER))
+    Actor, Depends(require_roles(Role.VOLUNTEER, Role.MODERATOR, Role.ADMIN, Role.POLICE, Role.ML_ENGINEER))
 ]
 
 
@@ -40,8 +42,9 @@ def read_my_wellbeing(session: SessionDep, user: ReviewerUser) -> WellbeingPubli
 def update_my_wellbeing(body: WellbeingSelfUpdate, session: SessionDep, user: ReviewerUser) -> WellbeingPublic:
     """Opt in to (or out of) the most distressing categories; set the break reminder interval, your own
     per-category daily limits and the categories whose text is blurred until revealed."""
+    account = users.get_user(session, user.id)
     return _public(service.update_own(
-        session, user, opt_in_categories=body.opt_in_categories, break_every_minutes=body.break_every_minutes,
+        session, account, opt_in_categories=body.opt_in_categories, break_every_minutes=body.break_every_minutes,
         daily_budgets=body.daily_budgets, blur_text_categories=body.blur_text_categories,
     ))
 

@@ -31,7 +31,7 @@ import logging
 import threading
 import time
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
@@ -277,12 +277,8 @@ class AuditSequencer:
 
     def __init__(
         self, engine: Engine, *, poll_seconds: float = 2.0, linger_seconds: float = 0.2, batch: int = CHAIN_BATCH,
-        also_for: Sequence[Engine] = (),
     ) -> None:
         self.engine = engine
-        # Other engines on the same store whose sessions' entries this sequencer chains (the sync
-        # engine under the API's async one: ``triage_api.deps.SessionRunner``).
-        self.engines = [engine, *also_for]
         self.poll_seconds = poll_seconds
         # After a wake-up, wait this long for more entries: one chaining transaction (five
         # statements and a flush) then serves every request of the interval, not each one.
@@ -303,8 +299,7 @@ class AuditSequencer:
     def start(self) -> AuditSequencer:
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="audit-sequencer", daemon=True)
-            for engine in self.engines:
-                _SEQUENCERS[engine] = self
+            _SEQUENCERS[self.engine] = self
             self._thread.start()
         return self
 
@@ -313,9 +308,8 @@ class AuditSequencer:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop, after chaining what this process committed (new commits chain inline again)."""
-        for engine in self.engines:
-            if _SEQUENCERS.get(engine) is self:
-                del _SEQUENCERS[engine]
+        if _SEQUENCERS.get(self.engine) is self:
+            del _SEQUENCERS[self.engine]
         self._stop.set()
         self._wake.set()
         if self._thread is not None:

@@ -170,29 +170,11 @@ class ResolvedToken(NamedTuple):
     csrf_sha256: str | None
 
 
-# Built once: every request runs it, and SQLAlchemy then reuses the statement's cache key too.
-# The token's columns, not the entity: no ORM object to build for it on every request.
-_TOKEN_AND_USER = (
-    select(AuthToken.id, AuthToken.expires_at, AuthToken.revoked_at, AuthToken.csrf_sha256, User)
-    .join(User, User.id == AuthToken.user_id)
-    .where(AuthToken.token_sha256 == bindparam("token_sha256"), AuthToken.kind == bindparam("kind"))
-)
-
-
-def resolve_token(session: Session, token: str, kind: str) -> tuple[ResolvedToken, User] | None:
-    """The live token and its active user, or None (unknown, expired, revoked, or disabled user)."""
-    row = session.execute(_TOKEN_AND_USER, {"token_sha256": security.sha256_hex(token), "kind": kind}).one_or_none()
-    if row is None:
-        return None
-    record = ResolvedToken(*row[:4])
-    user: User = row[4]
-    if not _live(record) or not user.is_active:
-        return None
-    return record, user
-
-
 class Actor(Protocol):
-    """What the review loop's services read of the person acting: a ``User`` or a ``Principal``."""
+    """What services read of the person acting: a request's ``TokenUser``, or a ``User`` row.
+
+    A service that changes the account loads the ``User`` itself.
+    """
 
     @property
     def id(self) -> int: ...
@@ -202,19 +184,17 @@ class Actor(Protocol):
     def preferences(self) -> Mapping[str, Any] | None: ...
 
 
-class Principal(NamedTuple):
-    """The caller as the review loop's hot endpoints (claim, vote) need them, read-only.
-
-    Read as one Core row with the token (``resolve_principal``), so claims and votes build no
-    ``User`` entity.
-    """
+class TokenUser(NamedTuple):
+    """The caller as read with their token: one row of columns, no ORM entity to build per request."""
 
     id: int
     role: Role
     preferences: Mapping[str, Any] | None
 
 
-_TOKEN_AND_PRINCIPAL = (
+# Built once: every request runs it, and SQLAlchemy then reuses the statement's cache key too.
+# Columns, not entities: no ORM object to build on every request.
+_TOKEN_AND_ACTOR = (
     select(AuthToken.id, AuthToken.expires_at, AuthToken.revoked_at, AuthToken.csrf_sha256,
            User.id, User.role, User.preferences, User.is_active)
     .join(User, User.id == AuthToken.user_id)
@@ -222,16 +202,15 @@ _TOKEN_AND_PRINCIPAL = (
 )
 
 
-def resolve_principal(session: Session, token: str, kind: str) -> tuple[ResolvedToken, Principal] | None:
-    """``resolve_token``, with the user as a ``Principal`` (a Core row) instead of an entity."""
-    row = session.connection().execute(
-        _TOKEN_AND_PRINCIPAL, {"token_sha256": security.sha256_hex(token), "kind": kind}).one_or_none()
+def resolve_token(session: Session, token: str, kind: str) -> tuple[ResolvedToken, TokenUser] | None:
+    """The live token and its active user, or None (unknown, expired, revoked, or disabled user)."""
+    row = session.execute(_TOKEN_AND_ACTOR, {"token_sha256": security.sha256_hex(token), "kind": kind}).one_or_none()
     if row is None:
         return None
     record = ResolvedToken(*row[:4])
     if not _live(record) or not row[7]:
         return None
-    return record, Principal(row[4], row[5], row[6])
+    return record, TokenUser(row[4], row[5], row[6])
 
 
 def _live(record: ResolvedToken) -> bool:

@@ -11,15 +11,16 @@ from __future__ import annotations
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from saqshy.db.models import Case, ContentItem, Media, ReviewTask, Role, User, Vote
+from saqshy.db.models import Case, ContentItem, Media, ReviewTask, Role, Vote
 from saqshy.errors import NotFound
 from saqshy.services.media import get_media, list_media, read_thumbnail
 from saqshy.settings import Settings
+from triage_api.services.auth import Actor
 
 STAFF_ROLES = frozenset({Role.MODERATOR, Role.ADMIN, Role.ML_ENGINEER})
 
 
-def may_see_item(session: Session, user: User, item_id: int) -> bool:
+def may_see_item(session: Session, user: Actor, item_id: int) -> bool:
     if user.role in STAFF_ROLES:
         return session.get(ContentItem, item_id) is not None
     if user.role is Role.POLICE:
@@ -31,13 +32,13 @@ def may_see_item(session: Session, user: User, item_id: int) -> bool:
     return False
 
 
-def item_media(session: Session, user: User, item_id: int) -> list[Media]:
+def item_media(session: Session, user: Actor, item_id: int) -> list[Media]:
     if not may_see_item(session, user, item_id):
         raise NotFound(f"item {item_id} not found")
     return list_media(session, item_id)
 
 
-def thumbnail(session: Session, settings: Settings, user: User, media_id: int) -> tuple[bytes, str]:
+def thumbnail(session: Session, settings: Settings, user: Actor, media_id: int) -> tuple[bytes, str]:
     """The thumbnail's bytes and our own Content-Type for it."""
     row = get_media(session, media_id)
     if not may_see_item(session, user, row.item_id):

@@ -138,7 +138,7 @@ def thresholds(session: Session) -> dict[str, float]:
     return values
 
 
-def set_threshold(session: Session, actor: User, category: str, threshold: float) -> CategoryThreshold:
+def set_threshold(session: Session, actor: Actor, category: str, threshold: float) -> CategoryThreshold:
     check_category(category)
     if not 0.0 < threshold < 1.0 or not math.isfinite(threshold):
         raise InvalidInput("a threshold is a number strictly between 0 and 1", code=ErrorCode.THRESHOLD_RANGE)
@@ -556,7 +556,7 @@ def _held_claim(session: Session, user: Actor, now: datetime) -> Claim | None:
 
 
 def claim_next(
-    session: Session, settings: Settings, user: User, *, rng: random.Random | None = None
+    session: Session, settings: Settings, user: Actor, *, rng: random.Random | None = None
 ) -> ReviewTask | None:
     """Lease the most urgent open task this user has not voted on; None when there is none.
 
@@ -681,7 +681,7 @@ def require_lease(task: LeasedTask, user: Actor, now: datetime | None = None) ->
                        params={"id": task.id})
 
 
-def extend_lease(session: Session, settings: Settings, user: User, task_id: int, seconds: int | None) -> ReviewTask:
+def extend_lease(session: Session, settings: Settings, user: Actor, task_id: int, seconds: int | None) -> ReviewTask:
     seconds = seconds or settings.triage_lease_seconds
     if not 1 <= seconds <= settings.triage_lease_max_seconds:
         raise InvalidInput(f"seconds must be between 1 and {settings.triage_lease_max_seconds}")
@@ -728,7 +728,7 @@ def _remember_skip(user: User, task_id: int, now: datetime) -> None:
     user.preferences = {**(user.preferences or {}), SKIPPED_KEY: newest}
 
 
-def release_lease(session: Session, user: User, task_id: int, *, skip: bool = False) -> None:
+def release_lease(session: Session, user: Actor, task_id: int, *, skip: bool = False) -> None:
     """Give the task back; with ``skip`` it is also not served to this user again for ``SKIP_HOURS``."""
     task = lock_task(session, task_id)
     require_lease(task, user)
@@ -736,12 +736,12 @@ def release_lease(session: Session, user: User, task_id: int, *, skip: bool = Fa
     task.lease_expires_at = None
     task.version += 1
     if skip:
-        _remember_skip(user, task.id, utcnow())
+        _remember_skip(session.get_one(User, user.id), task.id, utcnow())
     append_audit(session, actor_id=user.id, action="task.release", entity_type="review_task", entity_id=task.id,
                  payload={"skip": True} if skip else {})
 
 
-def release_held(session: Session, user: User, now: datetime, *, keep: int) -> None:
+def release_held(session: Session, user: Actor, now: datetime, *, keep: int) -> None:
     """Give back every live lease the user holds except on task ``keep`` (a reviewer holds one task)."""
     held = session.execute(
         select(ReviewTask).where(ReviewTask.lease_owner_id == user.id, ReviewTask.lease_expires_at > now,
@@ -777,7 +777,7 @@ def get_task(session: Session, task_id: int) -> ReviewTask:
     return task
 
 
-def task_for_reviewer(session: Session, user: User, task_id: int) -> ReviewTask:
+def task_for_reviewer(session: Session, user: Actor, task_id: int) -> ReviewTask:
     """A volunteer sees a task only while leasing it or after voting on it (never others' votes)."""
     task = get_task(session, task_id)
     if user.role in STAFF_ROLES:

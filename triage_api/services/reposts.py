@@ -31,7 +31,6 @@ from saqshy.db.models import (
     ReviewTask,
     Source,
     TaskStatus,
-    User,
     utcnow,
 )
 from saqshy.errors import Conflict, ErrorCode, InvalidTransition, NotFound
@@ -39,6 +38,7 @@ from saqshy.services.items import mark_for_reindex
 from saqshy.settings import Settings
 from triage_api.services import evidence
 from triage_api.services.audit import append_audit
+from triage_api.services.auth import Actor
 
 
 @dataclass(frozen=True)
@@ -188,7 +188,7 @@ def _refuse(label: ClusterLabel) -> InvalidTransition:
                              params={"id": label.id, "status": label.status.value})
 
 
-def acknowledge(session: Session, moderator: User, label_id: int) -> ClusterLabel:
+def acknowledge(session: Session, moderator: Actor, label_id: int) -> ClusterLabel:
     """The moderator agrees the cluster's decision holds for the repost (only a pending one)."""
     label = _lock_repost(session, label_id)
     if label.status != ClusterLabelStatus.PENDING:
@@ -201,7 +201,7 @@ def acknowledge(session: Session, moderator: User, label_id: int) -> ClusterLabe
     return label
 
 
-def reopen(session: Session, settings: Settings, moderator: User, label_id: int) -> ClusterLabel:
+def reopen(session: Session, settings: Settings, moderator: Actor, label_id: int) -> ClusterLabel:
     """The repost is reviewed afresh on a task of its own; its own decision then outranks the label."""
     # The queue builds the task (its ranking), and the queue's sync calls this module.
     from triage_api.services import queue

@@ -19,7 +19,7 @@ from saqshy.text import UnsafeText, clean_text
 from saqshy.timeutil import as_utc, utcnow
 from triage_api.services import auth, security
 from triage_api.services.audit import append_audit
-from triage_api.services.auth import normalise_email, revoke_all_for_user
+from triage_api.services.auth import Actor, normalise_email, revoke_all_for_user
 from triage_api.services.password_policy import check_password
 from triage_api.services.queue import SKIPPED_KEY
 from triage_api.services.wellbeing import PREFERENCES_KEY as WELLBEING_KEY
@@ -111,7 +111,7 @@ def create_user(
 
 def update_user(
     session: Session,
-    actor: User,
+    actor: Actor,
     user_id: int,
     *,
     role: Role | None = None,
@@ -226,7 +226,7 @@ def list_users(
 
 
 def create_invite(
-    session: Session, settings: Settings, actor: User, *, role: Role, email: str | None, ttl_hours: int | None
+    session: Session, settings: Settings, actor: Actor, *, role: Role, email: str | None, ttl_hours: int | None
 ) -> tuple[Invite, str]:
     """A one-time invite; the token is returned once and only its hash is stored."""
     if role not in GRANTABLE.get(actor.role, frozenset()):
@@ -286,7 +286,7 @@ def accept_invite(
     return user
 
 
-def revoke_invite(session: Session, actor: User, invite_id: int) -> None:
+def revoke_invite(session: Session, actor: Actor, invite_id: int) -> None:
     invite = session.get(Invite, invite_id)
     if invite is None:
         raise NotFound(f"invite {invite_id} not found")
@@ -299,7 +299,7 @@ def revoke_invite(session: Session, actor: User, invite_id: int) -> None:
                  payload={})
 
 
-def list_invites(session: Session, actor: User, *, offset: int, limit: int) -> tuple[list[Invite], int]:
+def list_invites(session: Session, actor: Actor, *, offset: int, limit: int) -> tuple[list[Invite], int]:
     query = select(Invite)
     count = select(func.count()).select_from(Invite)
     if actor.role != Role.ADMIN:

@@ -238,7 +238,7 @@ def cast_vote(
     return vote
 
 
-def undo_vote(session: Session, settings: Settings, user: User, vote_id: int) -> ReviewTask:
+def undo_vote(session: Session, settings: Settings, user: Actor, vote_id: int) -> ReviewTask:
     """Take back the user's own vote while it is fresh and its task undecided; the task is leased
     back to them (any other task they hold goes back to the queue) so they can vote again."""
     # 404 rather than 403 for another's vote: a reviewer cannot probe others' vote ids.
@@ -282,7 +282,7 @@ def undo_vote(session: Session, settings: Settings, user: User, vote_id: int) ->
 
 
 def resolve(
-    session: Session, settings: Settings, moderator: User, task_id: int, *, verdict: Verdict,
+    session: Session, settings: Settings, moderator: Actor, task_id: int, *, verdict: Verdict,
     category: str | None, note: str | None,
 ) -> ReviewTask:
     """A moderator's decision on a task that went to moderation (or an open one they override)."""
@@ -311,7 +311,7 @@ def resolve(
 
 
 def make_gold(
-    session: Session, moderator: User, task_id: int, *, verdict: Verdict, category: str | None
+    session: Session, moderator: Actor, task_id: int, *, verdict: Verdict, category: str | None
 ) -> ReviewTask:
     """Give an open task a known answer: from now on it measures accuracy instead of being decided."""
     if verdict == Verdict.UNSURE:
@@ -335,7 +335,7 @@ def make_gold(
 
 
 def make_gold_from_item(
-    session: Session, settings: Settings, moderator: User, item_id: int, *, verdict: Verdict, category: str | None
+    session: Session, settings: Settings, moderator: Actor, item_id: int, *, verdict: Verdict, category: str | None
 ) -> ReviewTask:
     """Plant a gold task for any stored item whose answer the moderator knows.
 
@@ -395,7 +395,7 @@ def votes_of_task(session: Session, task_id: int) -> list[tuple[Vote, User]]:
     return [(vote, user) for vote, user in rows]
 
 
-def my_votes(session: Session, user: User, *, offset: int, limit: int) -> tuple[list[tuple[Vote, ReviewTask]], int]:
+def my_votes(session: Session, user: Actor, *, offset: int, limit: int) -> tuple[list[tuple[Vote, ReviewTask]], int]:
     from sqlalchemy import func
 
     result = session.execute(
@@ -411,7 +411,7 @@ def my_votes(session: Session, user: User, *, offset: int, limit: int) -> tuple[
     return rows, int(total)
 
 
-def my_decision(session: Session, user: User, task_id: int) -> tuple[ReviewTask, Vote | None]:
+def my_decision(session: Session, user: Actor, task_id: int) -> tuple[ReviewTask, Vote | None]:
     """A task with the user's own vote on it: volunteers open only tasks they voted on, staff any task."""
     task = queue.get_task(session, task_id)
     vote = session.scalars(select(Vote).where(Vote.task_id == task.id, Vote.user_id == user.id)).one_or_none()

@@ -149,7 +149,7 @@ def _counts_matter(prefs: dict[str, Any]) -> bool:
     )
 
 
-def wellbeing_for(session: Session, user: User, now: datetime | None = None) -> WellbeingState:
+def wellbeing_for(session: Session, user: Actor, now: datetime | None = None) -> WellbeingState:
     return _state(session, user, now or utcnow(), count=True)
 
 
@@ -263,7 +263,7 @@ def update_own(
 
 def update_for_user(
     session: Session,
-    moderator: User,
+    moderator: Actor,
     target: User,
     *,
     daily_cap: int | None,

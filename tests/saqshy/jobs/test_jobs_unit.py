@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,7 +15,7 @@ from saqshy.db.models import JobStatus
 from saqshy.jobs import build_job_queue, registry
 from saqshy.jobs.base import backoff_seconds, default_key, delivery_id, normalise_args
 from saqshy.jobs.inprocess import InProcessJobQueue
-from saqshy.jobs.registry import get_job, job, load_job_modules
+from saqshy.jobs.registry import get_job, job
 from saqshy.jobs.rq_queue import RQJobQueue, rq_job_id
 from saqshy.settings import Settings
 from tests.saqshy.jobs.conftest import job_settings
@@ -68,33 +67,11 @@ def test_registry_refuses_a_second_function_under_one_name() -> None:
         job(" spaced ")
 
 
-@pytest.fixture
-def job_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    package = tmp_path / "jobpkg_for_tests"
-    package.mkdir()
-    (package / "__init__.py").write_text("")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    yield package
-    for name in [m for m in sys.modules if m.startswith("jobpkg_for_tests")]:
-        del sys.modules[name]
+def test_the_catalog_registers_every_job_module() -> None:
+    import saqshy.jobs.catalog  # noqa: F401
 
-
-def test_load_job_modules_skips_missing_modules_only(job_package: Path) -> None:
-    (job_package / "good.py").write_text(
-        "from saqshy.jobs import job\n\n@job('test.from_module')\ndef f(ctx):\n    return 1\n"
-    )
-    (job_package / "broken.py").write_text("import a_dependency_that_is_not_installed\n")
-    loaded = load_job_modules(["jobpkg_for_tests.good", "jobpkg_for_tests.absent", "package_absent.jobs"])
-    assert loaded == ["jobpkg_for_tests.good"]
-    assert get_job("test.from_module")(None) == 1
-    # A module that exists but fails inside must stop a worker from starting half-configured.
-    with pytest.raises(ModuleNotFoundError, match="a_dependency_that_is_not_installed"):
-        load_job_modules(["jobpkg_for_tests.broken"])
-
-
-def test_default_job_modules_load() -> None:
-    assert "saqshy.search.jobs" in registry.JOB_MODULES
-    load_job_modules(list(registry.JOB_MODULES))  # whatever exists imports cleanly
+    modules = {spec.fn.__module__ for spec in registry.registered_jobs().values()}
+    assert {"saqshy.search.jobs", "classifier.jobs", "triage_api.jobs", "crawlers.jobs"} <= modules
 
 
 def test_build_job_queue_picks_the_adapter(settings: Settings, ctx: Context) -> None:
