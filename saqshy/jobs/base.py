@@ -562,8 +562,9 @@ class HasJobs(Protocol):
     def jobs(self) -> JobQueue: ...
 
 
-# Per session class (one per session factory): the contexts built on it, oldest first, held weakly.
-_OWNERS: weakref.WeakKeyDictionary[type[Session], list[weakref.ref[HasJobs]]] = weakref.WeakKeyDictionary()
+# The key, in a session factory's ``info`` (copied into each session's), of the context whose jobs
+# port carries its sessions' after-commit jobs, held weakly.
+_JOBS_OWNER = "saqshy.jobs_owner"
 
 
 def enqueue_after_commit(
@@ -581,20 +582,15 @@ def enqueue_after_commit(
 def watch_commits(sessions: sessionmaker[Session], owner: HasJobs) -> None:
     """Send the after-commit jobs of the sessions ``sessions`` makes to ``owner.jobs``.
 
-    Every ``Context`` calls it for its session factory; the latest context built on a factory that
-    is still alive carries its jobs (held weakly: a dropped context keeps nothing alive).
+    Every ``Context`` calls it for its session factory; the latest one wins, and a dropped context
+    keeps nothing alive.
     """
-    owners = [ref for ref in _OWNERS.get(sessions.class_, []) if ref() is not None]
-    owners.append(weakref.ref(owner))
-    _OWNERS[sessions.class_] = owners
+    sessions.configure(info={**sessions.kw.get("info", {}), _JOBS_OWNER: weakref.ref(owner)})
 
 
 def _owner(session: Session) -> HasJobs | None:
-    for ref in reversed(_OWNERS.get(type(session), [])):
-        owner = ref()
-        if owner is not None:
-            return owner
-    return None
+    ref: weakref.ref[HasJobs] | None = session.info.get(_JOBS_OWNER)
+    return ref() if ref is not None else None
 
 
 def _enqueue_committed(session: Session) -> None:
