@@ -182,28 +182,17 @@ class Deployment:
     def env(self) -> dict[str, str]:
         settings = self.settings
         return saqshy_env(
-            var_dir=settings.var_dir,
-            models_dir=settings.models_dir,
-            base_model=settings.base_model,
-            database_url=settings.sqlalchemy_url,
-            elasticsearch_url=settings.elasticsearch_url,
-            elasticsearch_index=settings.elasticsearch_index,
-            redis_url=settings.redis_url,
-            rq_queue=settings.rq_queue,
-            crawler_allowed_networks=settings.crawler_allowed_networks,
+            var_dir=settings.var_dir, models_dir=settings.models_dir, base_model=settings.base_model,
+            database_url=settings.sqlalchemy_url, elasticsearch_url=settings.elasticsearch_url,
+            elasticsearch_index=settings.elasticsearch_index, redis_url=settings.redis_url,
+            rq_queue=settings.rq_queue, crawler_allowed_networks=settings.crawler_allowed_networks,
             # A process takes only what it fetches at once from the shared frontier: on one small
             # site, the default (32) lets the first process take the whole crawl.
             crawler_concurrent_requests="2",
-            job_backoff_seconds="0.2",
-            job_backoff_max_seconds="1",
-            triage_exploration_share="1",
-            triage_gold_share="0",
-            triage_vote_undo_seconds="0",
-            triage_argon2_time_cost="1",
-            triage_argon2_memory_kib="8",
-            triage_argon2_parallelism="1",
-            triage_cookie_secure="false",
-            triage_login_max_failures="1000",
+            job_backoff_seconds="0.2", job_backoff_max_seconds="1",
+            triage_exploration_share="1", triage_gold_share="0", triage_vote_undo_seconds="0",
+            triage_argon2_time_cost="1", triage_argon2_memory_kib="8", triage_argon2_parallelism="1",
+            triage_cookie_secure="false", triage_login_max_failures="1000",
         )
 
     def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
