@@ -66,6 +66,7 @@ from saqshy.context import Context, build_context
 from saqshy.db.models import ContentItem, JobRecord, JobStatus, ReviewTask, Score
 from saqshy.db.session import session_scope
 from saqshy.settings import PROJECT_ROOT, Settings
+from tests.processes import saqshy_env
 
 SAQSHY = [sys.executable, "-c", "from saqshy.cli import run; run()"]
 SOURCE = "bench"
@@ -140,20 +141,11 @@ def services_store(folder: Path, models_dir: Path, args: argparse.Namespace) -> 
 
 
 def worker_env(settings: Settings) -> dict[str, str]:
-    env = {name: value for name, value in os.environ.items() if not name.startswith("SAQSHY_")}
-    env.update(
-        {
-            "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT), env.get("PYTHONPATH", "")]),
-            "SAQSHY_VAR_DIR": str(settings.var_dir),
-            "SAQSHY_MODELS_DIR": str(settings.models_dir),
-            "SAQSHY_DATABASE_URL": settings.sqlalchemy_url,
-            "SAQSHY_ELASTICSEARCH_URL": settings.elasticsearch_url or "",
-            "SAQSHY_ELASTICSEARCH_INDEX": settings.elasticsearch_index,
-            "SAQSHY_REDIS_URL": settings.redis_url or "",
-            "SAQSHY_RQ_QUEUE": settings.rq_queue,
-        }
+    return saqshy_env(
+        var_dir=settings.var_dir, models_dir=settings.models_dir, database_url=settings.sqlalchemy_url,
+        elasticsearch_url=settings.elasticsearch_url, elasticsearch_index=settings.elasticsearch_index,
+        redis_url=settings.redis_url, rq_queue=settings.rq_queue,
     )
-    return env
 
 
 @contextmanager

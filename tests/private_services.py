@@ -37,6 +37,20 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def redis_answers(url: str) -> bool:
+    """Whether a Redis at ``url`` answers a PING now."""
+    from redis import Redis
+
+    try:
+        client = Redis.from_url(url, socket_connect_timeout=1, socket_timeout=2)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except Exception:
+        return False
+
+
 def _is_root() -> bool:
     return os.geteuid() == 0
 
@@ -95,16 +109,7 @@ class PrivateRedis:
             time.sleep(0.05)
 
     def ping(self) -> bool:
-        from redis import Redis
-
-        try:
-            client = Redis.from_url(self.url, socket_connect_timeout=1, socket_timeout=2)
-            try:
-                return bool(client.ping())
-            finally:
-                client.close()
-        except Exception:
-            return False
+        return redis_answers(self.url)
 
     def stop(self) -> None:
         """SIGTERM, as ``systemctl restart`` sends: Redis writes its append-only file and exits."""

@@ -7,10 +7,15 @@ A missing service skips its adapter's tests with a clear reason, unless
 from __future__ import annotations
 
 import socket
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 import pytest
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 
 class TestServices(BaseSettings):
@@ -42,3 +47,29 @@ def service_missing(name: str, url: str, reason: str | None = None) -> None:
     if SERVICES.require_services:
         pytest.fail(f"SAQSHY_REQUIRE_SERVICES=1 but {message}", pytrace=False)
     pytest.skip(f"{message} (set SAQSHY_TEST_* URLs or run .ci/run to test this adapter)")
+
+
+@contextmanager
+def private_database(label: str) -> Iterator[str]:
+    """A PostgreSQL database of the caller's own, next to the test database, dropped afterwards.
+
+    Private so a suite neither sees nor disturbs other suites' tables when test runs share the
+    server (the test role may create databases: ``scripts/services.sh``).
+    """
+    base = SERVICES.test_database_url
+    if not port_open(base, 5432):
+        service_missing("PostgreSQL", base)
+    admin_url = make_url(base).set(drivername="postgresql+psycopg")
+    name = f"{admin_url.database or 'saqshy_test'}_{label}_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        try:
+            with admin.connect() as connection:
+                connection.execute(text(f'CREATE DATABASE "{name}"'))
+        except Exception as exc:
+            service_missing("PostgreSQL", base, f"cannot create a test database on {base}: {exc}")
+        yield admin_url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

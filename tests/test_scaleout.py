@@ -17,7 +17,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -35,8 +34,7 @@ from typing import Any
 import httpx
 import pytest
 from redis import Redis
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 
 from crawlers.sources import add_source
 from saqshy.context import Context, build_context
@@ -44,7 +42,9 @@ from saqshy.db.models import ContentItem, JobRecord, ReviewTask, Role, Score, Ta
 from saqshy.db.session import session_scope
 from saqshy.settings import PROJECT_ROOT, Settings
 from tests.classifier.conftest import tiny_base, tiny_registry  # noqa: F401 - fixtures
-from tests.services import SERVICES, port_open, service_missing
+from tests.private_services import free_port
+from tests.processes import saqshy_env
+from tests.services import SERVICES, private_database, service_missing
 
 pytestmark = [pytest.mark.scaleout, pytest.mark.integration, pytest.mark.slow]
 
@@ -144,23 +144,8 @@ def site() -> Iterator[SiteServer]:
 @pytest.fixture
 def database_url() -> Iterator[str]:
     """A PostgreSQL database of this test's own, dropped afterwards."""
-    base = SERVICES.test_database_url
-    if not port_open(base, 5432):
-        service_missing("PostgreSQL", base)
-    admin_url = make_url(base).set(drivername="postgresql+psycopg")
-    name = f"{admin_url.database or 'saqshy_test'}_scaleout_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        try:
-            with admin.connect() as connection:
-                connection.execute(text(f'CREATE DATABASE "{name}"'))
-        except Exception as exc:
-            service_missing("PostgreSQL", base, f"cannot create a test database on {base}: {exc}")
-        yield admin_url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with private_database("scaleout") as url:
+        yield url
 
 
 @pytest.fixture
@@ -195,35 +180,20 @@ class Deployment:
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def env(self) -> dict[str, str]:
-        env = {name: value for name, value in os.environ.items() if not name.startswith("SAQSHY_")}
-        env.update(
-            {
-                "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT), env.get("PYTHONPATH", "")]),
-                "SAQSHY_VAR_DIR": str(self.settings.var_dir),
-                "SAQSHY_MODELS_DIR": str(self.settings.models_dir),
-                "SAQSHY_BASE_MODEL": str(self.settings.base_model),
-                "SAQSHY_DATABASE_URL": self.settings.sqlalchemy_url,
-                "SAQSHY_ELASTICSEARCH_URL": self.settings.elasticsearch_url or "",
-                "SAQSHY_ELASTICSEARCH_INDEX": self.settings.elasticsearch_index,
-                "SAQSHY_REDIS_URL": self.settings.redis_url or "",
-                "SAQSHY_RQ_QUEUE": self.settings.rq_queue,
-                "SAQSHY_CRAWLER_ALLOWED_NETWORKS": self.settings.crawler_allowed_networks,
-                # A process takes only what it fetches at once from the shared frontier: on one small
-                # site, the default (32) lets the first process take the whole crawl.
-                "SAQSHY_CRAWLER_CONCURRENT_REQUESTS": "2",
-                "SAQSHY_JOB_BACKOFF_SECONDS": "0.2",
-                "SAQSHY_JOB_BACKOFF_MAX_SECONDS": "1",
-                "SAQSHY_TRIAGE_EXPLORATION_SHARE": "1",
-                "SAQSHY_TRIAGE_GOLD_SHARE": "0",
-                "SAQSHY_TRIAGE_VOTE_UNDO_SECONDS": "0",
-                "SAQSHY_TRIAGE_ARGON2_TIME_COST": "1",
-                "SAQSHY_TRIAGE_ARGON2_MEMORY_KIB": "8",
-                "SAQSHY_TRIAGE_ARGON2_PARALLELISM": "1",
-                "SAQSHY_TRIAGE_COOKIE_SECURE": "false",
-                "SAQSHY_TRIAGE_LOGIN_MAX_FAILURES": "1000",
-            }
+        settings = self.settings
+        return saqshy_env(
+            var_dir=settings.var_dir, models_dir=settings.models_dir, base_model=settings.base_model,
+            database_url=settings.sqlalchemy_url, elasticsearch_url=settings.elasticsearch_url,
+            elasticsearch_index=settings.elasticsearch_index, redis_url=settings.redis_url,
+            rq_queue=settings.rq_queue, crawler_allowed_networks=settings.crawler_allowed_networks,
+            # A process takes only what it fetches at once from the shared frontier: on one small
+            # site, the default (32) lets the first process take the whole crawl.
+            crawler_concurrent_requests="2",
+            job_backoff_seconds="0.2", job_backoff_max_seconds="1",
+            triage_exploration_share="1", triage_gold_share="0", triage_vote_undo_seconds="0",
+            triage_argon2_time_cost="1", triage_argon2_memory_kib="8", triage_argon2_parallelism="1",
+            triage_cookie_secure="false", triage_login_max_failures="1000",
         )
-        return env
 
     def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
         with (self.folder / f"{name}.log").open("ab") as log:
@@ -253,12 +223,6 @@ class Deployment:
             process.wait(15)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def deployment(
     tiny_registry: tuple[Settings, str],  # noqa: F811 - the fixture imported above
@@ -284,7 +248,7 @@ def deployment(
         triage_argon2_memory_kib=8,
         triage_argon2_parallelism=1,
     )
-    made = Deployment(settings=settings, token=token, folder=tmp_path, port=_free_port())
+    made = Deployment(settings=settings, token=token, folder=tmp_path, port=free_port())
     try:
         yield made
     finally:

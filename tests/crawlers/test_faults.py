@@ -4,7 +4,6 @@ and started again while a crawler process is working. Nothing may be lost or don
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import threading
@@ -31,12 +30,12 @@ from tests.crawlers.conftest import FAST
 from tests.crawlers.fixture_site import FixtureSite, serve
 from tests.crawlers.many_pages import ARTICLES, many_pages
 from tests.private_services import PrivateElasticsearch, PrivateRedis, free_port
+from tests.processes import saqshy_env
 from tests.saqshy.jobs.conftest import RQHarness, job_settings
 from tests.saqshy.jobs.sample_jobs import calls
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 SAQSHY = str(Path(sys.executable).with_name("saqshy"))  # the installed command; PYTHONPATH picks this checkout
 WAIT = 60.0
 # A few requests in flight and a slow site: the crawl lasts long enough for the fault to land in it.
@@ -56,18 +55,11 @@ def slow_site() -> Iterator[FixtureSite]:
 
 def _process_env(settings: Settings) -> dict[str, str]:
     """The environment of a Saqshy process configured as ``settings`` (no developer .env applies)."""
-    env = {name: value for name, value in os.environ.items() if not name.startswith("SAQSHY_")}
-    env.update({
-        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), env.get("PYTHONPATH", "")]),
-        "SAQSHY_VAR_DIR": str(settings.var_dir),
-        "SAQSHY_MODELS_DIR": str(settings.models_dir),
-        "SAQSHY_DATABASE_URL": settings.sqlalchemy_url,
-        "SAQSHY_ELASTICSEARCH_URL": settings.elasticsearch_url or "",
-        "SAQSHY_ELASTICSEARCH_INDEX": settings.elasticsearch_index,
-        "SAQSHY_JOB_BACKOFF_SECONDS": str(settings.job_backoff_seconds),
-        "SAQSHY_JOB_BACKOFF_MAX_SECONDS": str(settings.job_backoff_max_seconds),
-    })
-    return env
+    return saqshy_env(
+        var_dir=settings.var_dir, models_dir=settings.models_dir, database_url=settings.sqlalchemy_url,
+        elasticsearch_url=settings.elasticsearch_url, elasticsearch_index=settings.elasticsearch_index,
+        job_backoff_seconds=settings.job_backoff_seconds, job_backoff_max_seconds=settings.job_backoff_max_seconds,
+    )
 
 
 class Server:
@@ -202,15 +194,20 @@ def test_elasticsearch_stopped_mid_crawl_the_crawl_goes_on_and_the_index_catches
         es.remove()
 
 
+def _crawl_settings(tmp_path: Path, redis_url: str) -> Settings:
+    """A crawl on SQLite whose frontier is in the Redis at ``redis_url``, under a queue name of its own."""
+    return Settings(
+        _env_file=None,
+        var_dir=tmp_path / "var", models_dir=tmp_path / "models", database_url=None, elasticsearch_url=None,
+        redis_url=redis_url, rq_queue=f"saqshy-crawl-{uuid.uuid4().hex[:8]}",
+        crawler_timeout_seconds=5.0, crawler_allowed_networks="127.0.0.0/8",
+    )
+
+
 def test_redis_restarted_mid_crawl_and_mid_jobs_both_resume(slow_site: FixtureSite, tmp_path: Path) -> None:
     redis = PrivateRedis(tmp_path, persistent=True)
     redis.start()
-    settings = Settings(
-        _env_file=None,
-        var_dir=tmp_path / "var", models_dir=tmp_path / "models", database_url=None, elasticsearch_url=None,
-        redis_url=redis.url, rq_queue=f"saqshy-crawl-{uuid.uuid4().hex[:8]}",
-        crawler_timeout_seconds=5.0, crawler_allowed_networks="127.0.0.0/8",
-    )
+    settings = _crawl_settings(tmp_path, redis.url)
     ctx = build_context(settings)
     jobs = RQHarness(job_settings(settings, rq_queue=f"saqshy-test-{uuid.uuid4().hex[:12]}"), ctx, tmp_path)
     try:
@@ -257,12 +254,7 @@ def test_a_crawl_whose_redis_comes_back_empty_says_it_is_incomplete_and_stays_du
 ) -> None:
     redis = PrivateRedis(tmp_path, persistent=False)  # not as deployed: the frontier is lost
     redis.start()
-    settings = Settings(
-        _env_file=None,
-        var_dir=tmp_path / "var", models_dir=tmp_path / "models", database_url=None, elasticsearch_url=None,
-        redis_url=redis.url, rq_queue=f"saqshy-crawl-{uuid.uuid4().hex[:8]}",
-        crawler_timeout_seconds=5.0, crawler_allowed_networks="127.0.0.0/8",
-    )
+    settings = _crawl_settings(tmp_path, redis.url)
     ctx = build_context(settings)
     try:
         with session_scope(ctx.sessions) as session:

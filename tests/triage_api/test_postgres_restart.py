@@ -8,7 +8,6 @@ error body, requests after it succeed, no vote is half-stored and the audit chai
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -28,6 +27,7 @@ from saqshy.db.models import AuditEntry, Role, User, Vote
 from saqshy.errors import ErrorCode
 from saqshy.settings import Settings
 from tests.private_services import PrivatePostgres, free_port
+from tests.processes import saqshy_env
 from tests.triage_api.concurrency import check_invariants
 from tests.triage_api.conftest import FAST_AUTH, PASSWORD
 from tests.triage_api.triage_factories import make_tasks
@@ -35,7 +35,6 @@ from triage_api.services import auth, users
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 SAQSHY = str(Path(sys.executable).with_name("saqshy"))  # the installed command; PYTHONPATH picks this checkout
 VOLUNTEERS = 6
 TASKS = 40
@@ -64,16 +63,8 @@ def store(postgres: PrivatePostgres, tmp_path: Path) -> Iterator[Context]:
 
 
 def _server_env(settings: Settings) -> dict[str, str]:
-    env = {name: value for name, value in os.environ.items() if not name.startswith("SAQSHY_")}
-    env.update({
-        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), env.get("PYTHONPATH", "")]),
-        "SAQSHY_DATABASE_URL": settings.sqlalchemy_url,
-        "SAQSHY_VAR_DIR": str(settings.var_dir),
-        "SAQSHY_MODELS_DIR": str(settings.models_dir),
-        "SAQSHY_SCHEDULER_IN_PROCESS": "false",
-        **{f"SAQSHY_{name.upper()}": str(value) for name, value in FAST_AUTH.items()},
-    })
-    return env
+    return saqshy_env(database_url=settings.sqlalchemy_url, var_dir=settings.var_dir,
+                      models_dir=settings.models_dir, scheduler_in_process="false", **FAST_AUTH)
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,8 +22,7 @@ from typing import Any
 
 import pytest
 from redis import Redis
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 
 from saqshy.context import Context
 from saqshy.db.migrate import upgrade
@@ -32,10 +30,11 @@ from saqshy.db.session import make_engine, make_session_factory
 from saqshy.jobs.base import JobQueue
 from saqshy.jobs.inprocess import InProcessJobQueue
 from saqshy.settings import Settings
+from tests.private_services import free_port, redis_answers
+from tests.processes import saqshy_env
 from tests.saqshy.jobs import sample_jobs  # noqa: F401 - registers the test jobs
-from tests.services import SERVICES, port_open, service_missing
+from tests.services import SERVICES, private_database, service_missing
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
 # Small but measurable: the backoff test checks the gaps between attempts.
 BACKOFF = 0.1
 BACKOFF_MAX = 0.15
@@ -47,34 +46,17 @@ HEARTBEAT = 0.5
 WAIT = 45.0
 
 
-def _ping(url: str) -> bool:
-    try:
-        client = Redis.from_url(url, socket_connect_timeout=1, socket_timeout=2)
-        try:
-            return bool(client.ping())
-        finally:
-            client.close()
-    except Exception:
-        return False
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     url = SERVICES.test_redis_url
-    if _ping(url):
+    if redis_answers(url):
         yield url
         return
     server = shutil.which("redis-server")
     if "test_redis_url" in SERVICES.model_fields_set or server is None:
         service_missing("Redis", url)
     assert server is not None
-    port = _free_port()
+    port = free_port()
     workdir = tmp_path_factory.mktemp("redis")
     process = subprocess.Popen(
         [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
@@ -84,7 +66,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )
     private = f"redis://127.0.0.1:{port}/0"
     deadline = time.monotonic() + 10
-    while not _ping(private):
+    while not redis_answers(private):
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
             service_missing("Redis", url, f"Redis is not reachable at {url} and a private redis-server failed")
@@ -96,35 +78,14 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def jobs_postgres_url() -> Iterator[str]:
-    """A private PostgreSQL database, next to the test database, migrated once per session.
-
-    Private so the jobs suite neither sees nor disturbs other suites' tables when test runs
-    share the server (the test role may create databases: ``scripts/services.sh``).
-    """
-    base = SERVICES.test_database_url
-    if not port_open(base, 5432):
-        service_missing("PostgreSQL", base)
-    admin_url = make_url(base).set(drivername="postgresql+psycopg")
-    name = f"{admin_url.database or 'saqshy_test'}_jobs_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        try:
-            with admin.connect() as connection:
-                connection.execute(text(f'CREATE DATABASE "{name}"'))
-        except Exception as exc:
-            admin.dispose()
-            service_missing("PostgreSQL", base, f"cannot create a test database on {base}: {exc}")
-        url = admin_url.set(database=name).render_as_string(hide_password=False)
+    """A private PostgreSQL database, next to the test database, migrated once per session."""
+    with private_database("jobs") as url:
         engine = make_engine(Settings(_env_file=None), url=url)
         try:
             upgrade(engine)
         finally:
             engine.dispose()
         yield url
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def job_settings(settings: Settings, **changes: Any) -> Settings:
@@ -209,22 +170,14 @@ class RQHarness(Harness):
         self.worker_env: dict[str, str] = {}
 
     def start_worker(self) -> None:
-        env = {name: value for name, value in os.environ.items() if not name.startswith("SAQSHY_")}
-        env.update(
-            {
-                "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), env.get("PYTHONPATH", "")]),
-                "SAQSHY_VAR_DIR": str(self.settings.var_dir),
-                "SAQSHY_MODELS_DIR": str(self.settings.models_dir),
-                "SAQSHY_DATABASE_URL": self.settings.sqlalchemy_url,
-                "SAQSHY_REDIS_URL": self.settings.redis_url or "",
-                "SAQSHY_RQ_QUEUE": self.settings.rq_queue,
-                "SAQSHY_JOB_BACKOFF_SECONDS": str(self.settings.job_backoff_seconds),
-                "SAQSHY_JOB_BACKOFF_MAX_SECONDS": str(self.settings.job_backoff_max_seconds),
-                "SAQSHY_JOB_MAX_ATTEMPTS": str(self.settings.job_max_attempts),
-                "SAQSHY_JOB_WORKER_HEARTBEAT_SECONDS": str(self.settings.job_worker_heartbeat_seconds),
-                **self.worker_env,
-            }
-        )
+        settings = self.settings
+        env = saqshy_env(
+            var_dir=settings.var_dir, models_dir=settings.models_dir, database_url=settings.sqlalchemy_url,
+            redis_url=settings.redis_url, rq_queue=settings.rq_queue,
+            job_backoff_seconds=settings.job_backoff_seconds, job_backoff_max_seconds=settings.job_backoff_max_seconds,
+            job_max_attempts=settings.job_max_attempts,
+            job_worker_heartbeat_seconds=settings.job_worker_heartbeat_seconds,
+        ) | self.worker_env
         with self.worker_log.open("ab") as log:
             self.worker = subprocess.Popen(
                 [sys.executable, "-m", "tests.saqshy.jobs.worker_main"],
