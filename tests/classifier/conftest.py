@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pytest
 
-from saqshy.settings import PROJECT_ROOT
+from saqshy.settings import PROJECT_ROOT, Settings
 
 if TYPE_CHECKING:
     from classifier.train import TrainConfig
@@ -184,3 +184,13 @@ def tiny_train_config() -> TrainConfig:
     from classifier.train import TrainConfig
 
     return TrainConfig(head_steps=200, head_hidden=32, folds=3)
+
+
+def weak_production(settings: Settings) -> str:
+    """A production model trained on shuffled labels: a retrained candidate beats it, and it fails the gate."""
+    from classifier.taxonomy import load_taxonomy
+    from classifier.train import train
+
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    shuffled = shuffled_dataset(settings.seed_data, settings.var_dir / "shuffled.jsonl")
+    return train(settings, load_taxonomy(), [shuffled], tiny_train_config(), progress=lambda _: None)

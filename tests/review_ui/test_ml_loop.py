@@ -12,12 +12,10 @@ from typing import Any
 import pytest
 
 from classifier.registry import Registry
-from classifier.taxonomy import load_taxonomy
-from classifier.train import train
 from saqshy.db.models import Role
 from saqshy.db.session import session_scope
 from saqshy.settings import Settings
-from tests.classifier.conftest import shuffled_dataset, tiny_base, tiny_dataset, tiny_train_config
+from tests.classifier.conftest import tiny_base, tiny_dataset, weak_production
 from tests.classifier.review_factories import keyword_reviews
 from tests.review_ui.conftest import LiveServer, Seed
 from tests.review_ui.test_ml_view import phone_layout_problems, press
@@ -35,13 +33,6 @@ def settings(settings: Settings, tiny_base: Path, tmp_path: Path) -> Settings:
     """The tiny encoder and a small keyword data set: the server's retraining job trains on them."""
     seed_data = tiny_dataset(tmp_path / "seed.jsonl")
     return settings.model_copy(update={"base_model": str(tiny_base), "seed_data": seed_data})
-
-
-def _weak_production(settings: Settings) -> str:
-    """Production trained on shuffled labels: the candidate beats it, and it fails the gate against the candidate."""
-    settings.var_dir.mkdir(parents=True, exist_ok=True)
-    shuffled = shuffled_dataset(settings.seed_data, settings.var_dir / "shuffled.jsonl")
-    return train(settings, load_taxonomy(), [shuffled], tiny_train_config(), progress=lambda _: None)
 
 
 def _watch_training(page: Any, shots: Path) -> list[tuple[str, int, bool]]:
@@ -71,7 +62,7 @@ def test_ml_engineer_trains_compares_promotes_and_rolls_back(
 ) -> None:
     settings = seed.ctx.settings
     registry = Registry(settings.models_dir)
-    old = _weak_production(settings)
+    old = weak_production(settings)
     with session_scope(seed.ctx.sessions) as session:
         keyword_reviews(session, DECISIONS)
     engineer = seed.user(Role.ML_ENGINEER)

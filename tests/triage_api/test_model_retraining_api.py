@@ -12,13 +12,11 @@ from sqlalchemy import select
 
 from classifier.jobs import enqueue_scoring
 from classifier.registry import Registry
-from classifier.taxonomy import load_taxonomy
-from classifier.train import train
 from saqshy.context import Context
 from saqshy.db.models import AuditEntry, Role, Score, User
 from saqshy.db.session import session_scope
 from saqshy.settings import Settings
-from tests.classifier.conftest import shuffled_dataset, tiny_base, tiny_dataset, tiny_train_config
+from tests.classifier.conftest import tiny_base, tiny_dataset, weak_production
 from tests.classifier.review_factories import keyword_reviews, make_item
 
 __all__ = ["tiny_base"]  # the session fixture, shared with the classifier tests
@@ -32,18 +30,12 @@ def settings(settings: Settings, tiny_base: Path, tmp_path: Path) -> Settings:
     return settings.model_copy(update={"base_model": str(tiny_base), "seed_data": seed})
 
 
-def _weak_production(settings: Settings) -> str:
-    """Production trained on shuffled labels: what the retrained candidate must beat."""
-    shuffled = shuffled_dataset(settings.seed_data, settings.var_dir / "shuffled.jsonl")
-    return train(settings, load_taxonomy(), [shuffled], tiny_train_config(), progress=lambda _: None)
-
-
 def test_decisions_retrain_gate_promote_rescore_rollback(
     client: TestClient, ctx: Context, make_user: Callable[..., User], auth_headers: Callable[[User], dict[str, str]]
 ) -> None:
     settings = ctx.settings
     settings.var_dir.mkdir(parents=True, exist_ok=True)
-    old = _weak_production(settings)
+    old = weak_production(settings)
     with session_scope(ctx.sessions) as session:
         decided = keyword_reviews(session, 45)
         undecided = [make_item(session, text).id for text in ("drug sale news", "abc mix ок")]

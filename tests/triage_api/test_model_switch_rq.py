@@ -16,13 +16,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from classifier.jobs import enqueue_scoring
-from classifier.taxonomy import load_taxonomy
-from classifier.train import train
 from saqshy.context import Context
 from saqshy.db.models import Role, Score, User
 from saqshy.db.session import session_scope
 from saqshy.settings import Settings
-from tests.classifier.conftest import shuffled_dataset, tiny_base, tiny_dataset, tiny_train_config
+from tests.classifier.conftest import tiny_base, tiny_dataset, weak_production
 from tests.classifier.review_factories import keyword_reviews, make_item
 from tests.saqshy.jobs.conftest import RQHarness, job_settings, redis_url
 
@@ -75,9 +73,7 @@ def test_a_running_worker_and_the_api_switch_models_without_a_restart(
     auth_headers: Callable[[User], dict[str, str]],
 ) -> None:
     settings = ctx.settings
-    settings.var_dir.mkdir(parents=True, exist_ok=True)
-    shuffled = shuffled_dataset(settings.seed_data, settings.var_dir / "shuffled.jsonl")
-    old = train(settings, load_taxonomy(), [shuffled], tiny_train_config(), progress=lambda _: None)
+    old = weak_production(settings)
     with session_scope(ctx.sessions) as session:
         keyword_reviews(session, 45)
     ml = auth_headers(make_user(Role.ML_ENGINEER))
