@@ -342,3 +342,25 @@ def test_filter_by_language_and_category(live_server: LiveServer, browser: Any, 
     assert page.input_value("[data-testid=filter-language]") == ""
     assert len(_votes(live_server, volunteer)) == 2
     assert page.saqshy_errors == []
+
+
+def test_queue_left_while_claiming_gives_the_task_back(live_server: LiveServer, browser: Any, seed: Seed) -> None:
+    volunteer, other = seed.user(Role.VOLUNTEER), seed.user(Role.VOLUNTEER)
+    seed.tasks(1)
+    page = live_server.page(browser)
+    held: list[Any] = []
+    page.route("**/tasks/claim*", lambda route: held.append(route))
+    live_server.sign_in(page, volunteer)  # the queue opens and claims: the claim is held on its way
+    while not held:
+        page.wait_for_timeout(50)
+    page.click("[data-testid=nav-settings]")
+    page.wait_for_selector("[data-testid=exposure]")
+    # The claim answers now: the queue left behind gives its task back, and its keys no longer vote.
+    with page.expect_response(lambda response: "/lease" in response.url and response.request.method == "DELETE"):
+        held[0].continue_()
+    page.keyboard.press("1")
+    _settle(page)
+    assert _votes(live_server, volunteer) == []
+    with closing(live_server_client(live_server, other)) as client:
+        assert client.post("/tasks/claim").status_code == 200, "the task is still leased to the page left"
+    assert page.saqshy_errors == []

@@ -18,6 +18,7 @@ import { goldView } from "./views/gold.js";
 import { sourcesView } from "./views/sources.js";
 
 export const state = { user: null, teardown: null };
+let routeCount = 0;
 
 const NAV = [
   { route: "queue", key: "nav.queue", roles: ["volunteer", "moderator", "admin"] },
@@ -166,7 +167,15 @@ export async function signedIn(user) {
   renderChrome();
 }
 
+// A view's teardown, unless the user has moved on while it loaded (a queue's claim still in
+// flight): then it runs at once, so the task goes back and the view's keys stop.
+function adopt(current, teardown) {
+  if (current === routeCount) state.teardown = teardown || null;
+  else if (teardown) teardown();
+}
+
 async function route() {
+  const current = ++routeCount;
   if (state.teardown) { try { state.teardown(); } catch { /* ignore */ } state.teardown = null; }
   // A fresh container a route: a view still loading for the page just left draws into a detached one.
   const main = h("div", { class: "page" });
@@ -176,10 +185,10 @@ async function route() {
   highlightNav();
   // Invite links are server paths (/invite/TOKEN, as the API hands them out) or #/invite/TOKEN.
   if (location.pathname.startsWith("/invite/")) { name = "invite"; args = [decodeURIComponent(location.pathname.slice(8))]; }
-  if (name === "invite") { state.teardown = await inviteView(main, args[0]); return; }
+  if (name === "invite") { adopt(current, await inviteView(main, args[0])); return; }
   if (!state.user) {
     if (name !== "login") { location.hash = "#/login"; return; }
-    state.teardown = await loginView(main);
+    adopt(current, await loginView(main));
     return;
   }
   if (!name || name === "login") { location.hash = `#/${homeRoute(state.user.role)}`; return; }
@@ -188,7 +197,7 @@ async function route() {
   const view = VIEWS[name];
   if (!view) { main.append(h("p", { class: "muted" }, t("error.not_found"))); return; }
   try {
-    state.teardown = (await view(main, ...args)) || null;
+    adopt(current, await view(main, ...args));
   } catch (err) {
     showError(err);
   }
