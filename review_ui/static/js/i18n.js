@@ -33,6 +33,12 @@ export function t(key, params) {
   return text.replace(/\{(\w+)\}/g, (_, name) => (params[name] ?? `{${name}}`));
 }
 
+// A content language's name (an item's, a filter's, a model report's row), or the code itself.
+export function languageName(code) {
+  if (!code) return "—";
+  return has(`lang.${code}`) ? t(`lang.${code}`) : code;
+}
+
 // Category labels come from the server's taxonomy ({ru, kk, en}); fall back to the machine name.
 export function label(labels, fallback) {
   if (labels && typeof labels === "object") return labels[current] || labels.ru || labels.en || fallback;

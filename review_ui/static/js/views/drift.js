@@ -2,17 +2,16 @@
 // per source, each group's PSI against the model's held-out scores, and an alert past the threshold.
 import { api } from "../api.js";
 import { h, clear, fmtNum, table } from "../dom.js";
-import { t } from "../i18n.js";
+import { t, languageName } from "../i18n.js";
 import { showError } from "../app.js";
 import { dailyHeat } from "../charts.js";
 import { scrollBox } from "./staff.js";
-import { langName } from "./retrain.js";
 
 const WINDOWS = [7, 30, 90];
 
 function groupName(group) {
   if (group.kind === "source") return group.key ? group.name : t("drift.no_source");
-  return ["other", "mixed"].includes(group.key) ? t(`drift.lang.${group.key}`) : langName(group.key);
+  return languageName(group.key);
 }
 
 function status(group, report) {

@@ -3,16 +3,11 @@
 // The queue's exploration share leans the same way (triage_api/services/label_coverage.py).
 import { api, ApiError } from "../api.js";
 import { h, listOf } from "../dom.js";
-import { t, has } from "../i18n.js";
+import { t, languageName } from "../i18n.js";
 import { showError } from "../app.js";
 import { categoryName, scrollBox } from "./staff.js";
 
 const LEGAL = "legal";
-
-function languageName(code) {
-  for (const key of [`lang.${code}`, `ml_labels.lang_${code}`]) if (has(key)) return t(key);
-  return code;
-}
 
 function rowName(categories, category) {
   return category === LEGAL ? t("ml_labels.legal") : categoryName(categories, category);

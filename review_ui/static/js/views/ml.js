@@ -4,12 +4,12 @@
 // labels per category and language against their target (views/label_coverage.js).
 import { api, ApiError } from "../api.js";
 import { h, append, clear, fmtDate, fmtNum, listOf, table } from "../dom.js";
-import { t, has, locale } from "../i18n.js";
+import { t, has, locale, languageName } from "../i18n.js";
 import { showError } from "../app.js";
 import { lineChart, barChart } from "../charts.js";
 import { loadCategories, categoryName, scrollBox } from "./staff.js";
 import { driftPanel } from "./drift.js";
-import { trainPanel, gateComparison, failureReasons, confirmChange, changeSummary, langName } from "./retrain.js";
+import { trainPanel, gateComparison, failureReasons, confirmChange, changeSummary } from "./retrain.js";
 import { labelCoverageSection } from "./label_coverage.js";
 
 function metricsOf(v) {
@@ -176,7 +176,7 @@ export async function mlView(main) {
     const curves = prSeries(v.pr_curves || m.pr_curves || {}).map((s) => ({ ...s, name: categoryName(categories, s.name) }));
     const perCategory = breakdownRows(v.per_category || m.per_category).map((r) => ({ ...r, name: categoryName(categories, r.name) }));
     const byLanguage = breakdownRows(v.per_language || m.per_language);
-    const perLanguage = byLanguage.map((r) => ({ ...r, name: langName(r.name) }));
+    const perLanguage = byLanguage.map((r) => ({ ...r, name: languageName(r.name) }));
     const summary = headline(v, byLanguage);
     const section = h("section", { class: "card ml-panel", "data-testid": "model-detail", "data-n": n },
       h("h2", null, t("ml.version"), " ", v.version, v.is_current ? h("span", { class: "badge outcome ml-badge" }, t("ml.current")) : null),

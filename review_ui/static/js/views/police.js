@@ -2,7 +2,7 @@
 // evidence ZIP, acknowledge and outcome.
 import { api } from "../api.js";
 import { h, clear, fmtDate, fmtPct, listOf, table } from "../dom.js";
-import { t, has, locale } from "../i18n.js";
+import { t, locale, languageName } from "../i18n.js";
 import { showError, toast } from "../app.js";
 import { categories, categoryFromText, categoryLabel, loadCategories } from "../categories.js";
 import { renderMedia, renderText, dressItemText } from "./queue.js";
@@ -17,7 +17,6 @@ function select(id, options, value, withAll = true) {
     options.map(([v, text]) => h("option", { value: v, selected: v === value }, text)));
 }
 
-const languageLabel = (code) => (code && has(`lang.${code}`) ? t(`lang.${code}`) : code || "—");
 
 export async function policeView(main) {
   await loadCategories();
@@ -107,7 +106,7 @@ export async function caseView(main, id) {
         h("dt", null, t("case.category")), h("dd", null, categoryLabel(c.category)),
         h("dt", null, "URL"), h("dd", null, h("code", { class: "url", "data-testid": "case-url" }, c.url || item.url || "—")),
         h("dt", null, t("item.source")), h("dd", null, (item.source && item.source.name) || "—"),
-        h("dt", null, t("item.language")), h("dd", null, languageLabel(item.language)),
+        h("dt", null, t("item.language")), h("dd", null, languageName(item.language)),
         h("dt", null, t("item.fetched")), h("dd", null, fmtDate(c.fetched_at || item.fetched_at, locale())),
         h("dt", null, "IP"), h("dd", null, item.server_ip || "—"),
         h("dt", null, "SHA-256"), h("dd", null, h("code", null, c.sha256 || item.sha256 || "—")),

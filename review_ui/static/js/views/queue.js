@@ -1,7 +1,7 @@
 // Volunteer queue: claim, read, decide by key or button, next item without a page reload.
 import { api, ApiError } from "../api.js";
 import { h, append, clear, fmtDate, fmtPct, isLocalPath, modal } from "../dom.js";
-import { t, label, locale } from "../i18n.js";
+import { t, label, locale, languageName } from "../i18n.js";
 import { state, toast, showError } from "../app.js";
 import { wellbeingBar, BreakReminder } from "./wellbeing.js";
 
@@ -278,7 +278,7 @@ export async function queueView(main) {
   let only = readFilter();
   const filterCategory = h("select", { id: "filter-category", "data-testid": "filter-category" });
   const filterLanguage = h("select", { id: "filter-language", "data-testid": "filter-language" },
-    ["", ...FILTER_LANGUAGES].map((code) => h("option", { value: code, selected: code === only.language }, code ? t(`lang.${code}`) : t("queue.filter_all"))));
+    ["", ...FILTER_LANGUAGES].map((code) => h("option", { value: code, selected: code === only.language }, code ? languageName(code) : t("queue.filter_all"))));
   const leftToday = h("span", { class: "muted", "data-testid": "left-today" });
   const inQueue = h("span", { class: "muted", "data-testid": "in-queue", "aria-live": "polite" });
   const filters = h("div", { class: "queue-filters" },

@@ -2,7 +2,7 @@
 // polled), compare it with production (its gate report), promote it, or roll production back.
 import { api, ApiError } from "../api.js";
 import { h, append, clear, fmtNum, modal, table } from "../dom.js";
-import { t } from "../i18n.js";
+import { t, languageName } from "../i18n.js";
 import { showError } from "../app.js";
 import { lineChart } from "../charts.js";
 import { categoryName, field, scrollBox } from "./staff.js";
@@ -14,12 +14,6 @@ const JOB_STORAGE = "saqshy.ml.retrainJob";
 const OVERALL = "illegal";
 // A change smaller than this shows as unchanged (the gate rounds ROC-AUC to 4 digits).
 const EPSILON = 0.00005;
-
-export function langName(code) {
-  const key = `lang.${code}`;
-  const text = t(key);
-  return text === key ? code : text;
-}
 
 function outputName(categories, name) {
   return name === OVERALL ? t("ml.overall") : categoryName(categories, name);
@@ -155,7 +149,7 @@ function delta(candidate, production, { lowerIsBetter = false, margin = null } =
 
 function checkName(categories, name) {
   const m = /^(language|category) (.+) ROC-AUC$/.exec(name);
-  if (m) return t(`ml.check_${m[1]}`, { name: m[1] === "language" ? langName(m[2]) : categoryName(categories, m[2]) });
+  if (m) return t(`ml.check_${m[1]}`, { name: m[1] === "language" ? languageName(m[2]) : categoryName(categories, m[2]) });
   if (name === "overall ROC-AUC") return t("ml.check_overall");
   if (name === "overall Brier score") return t("ml.check_brier");
   return name;
@@ -212,7 +206,7 @@ function flipsSection(flips, categories) {
   return h("div", null, head, h("details", { class: "ml-flips" }, h("summary", null, t("ml.flips_show")),
     scrollBox(table([
       { label: t("ml.flip_id"), key: "id" },
-      { label: t("ml.language"), render: (f) => langName(f.lang) },
+      { label: t("ml.language"), render: (f) => languageName(f.lang) },
       { label: t("ml.flip_labels"), render: (f) => ((f.labels || []).length ? f.labels.map((c) => categoryName(categories, c)).join(", ") : t("ml.flip_legal")) },
       { label: t("ml.candidate"), render: (f) => fmtNum(f.candidate, 3) },
       { label: t("ml.production"), render: (f) => fmtNum(f.production, 3) },
@@ -254,7 +248,7 @@ export function gateComparison(report, categories) {
   const rows = (tableOf) => Object.entries(tableOf || {}).map(([name, r]) => ({ name, ...r }));
   box.append(h("div", { class: "ml-cols" },
     h("div", null, h("h3", null, t("ml.per_language")),
-      aucTable(rows(report.per_language), langName, margins.roc_auc, t("ml.language"), "ml-per-language")),
+      aucTable(rows(report.per_language), languageName, margins.roc_auc, t("ml.language"), "ml-per-language")),
     h("div", null, h("h3", null, t("ml.per_category")),
       aucTable(rows(report.per_category), (n) => categoryName(categories, n), margins.roc_auc, t("ml.category"), "ml-per-category"))));
   box.append(h("h3", null, t("ml.pr_curves")), prCurves(report, categories));

@@ -2,7 +2,7 @@
 // and each hit's item with its review task or police case.
 import { api, ApiError } from "../api.js";
 import { h, clear, fmtDate, fmtPct, listOf, table } from "../dom.js";
-import { t, locale } from "../i18n.js";
+import { t, locale, languageName } from "../i18n.js";
 import { errorMessage, showError, state } from "../app.js";
 import { categoryName, categoryOptions, field, highlight, isoFromInput, loadCategories, pager, scrollBox } from "./staff.js";
 
@@ -23,7 +23,7 @@ export async function searchView(main) {
   const q = h("input", { id: "search-q", type: "search", name: "q", maxlength: 1000, placeholder: t("search.placeholder"), "data-testid": "search-q" });
   const category = h("select", { id: "search-category", "data-testid": "search-category" }, categoryOptions(cats, t("common.all")));
   const language = h("select", { id: "search-language" }, h("option", { value: "" }, t("common.all")),
-    LANGUAGES.map((code) => h("option", { value: code }, t(`search.lang.${code}`))));
+    LANGUAGES.map((code) => h("option", { value: code }, languageName(code))));
   const source = h("select", { id: "search-source" }, h("option", { value: "" }, t("common.all")));
   const status = h("select", { id: "search-status", "data-testid": "search-status" }, h("option", { value: "" }, t("common.all")),
     TASK_STATUSES.map((s) => h("option", { value: s }, t(`search.status.${s}`))));
