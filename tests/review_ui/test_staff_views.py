@@ -71,6 +71,17 @@ def test_moderator_resolves_invites_and_caps(
         assert p.saqshy_errors == []
 
 
+def test_moderation_stats_of_an_empty_queue(live_server: LiveServer, browser: Any, seed: Seed) -> None:
+    moderator = seed.user(Role.MODERATOR)
+    page = live_server.page(browser)
+    live_server.sign_in(page, moderator)
+    page.goto("/#/moderation")
+    page.wait_for_selector("[data-testid=stats] .stat")
+    text = page.locator("[data-testid=stats]").inner_text()
+    assert "null" not in text and "undefined" not in text, text
+    assert page.saqshy_errors == []
+
+
 def test_language_is_per_user_and_settings_persist(live_server: LiveServer, browser: Any, seed: Seed) -> None:
     volunteer = seed.user(Role.VOLUNTEER, locale="ru")
     page = live_server.page(browser)

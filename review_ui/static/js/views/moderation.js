@@ -176,7 +176,7 @@ export async function moderationView(main) {
         h("div", { class: "stat" }, h("b", null, s.median_hours_to_decision == null ? "—" : t("mod.hours", { n: Number(s.median_hours_to_decision).toFixed(1) })), h("span", null, t("mod.median_decision"))),
         h("div", { class: "stat" }, h("b", null, fmtPct(s.agreement && s.agreement.pairwise_agreement)), h("span", null, t("mod.agreement")))),
       depth.length ? barChart(depth.map((d) => ({ name: categoryLabel(d.category), values: { open: (d.open || 0) / max, needs_moderator: (d.needs_moderator || 0) / max } })),
-        [t("mod.open_tasks"), t("mod.disagreements")], { keys: ["open", "needs_moderator"], yLabel: t("mod.queue_share"), testid: "queue-depth" }) : null);
+        [t("mod.open_tasks"), t("mod.disagreements")], { keys: ["open", "needs_moderator"], yLabel: t("mod.queue_share"), testid: "queue-depth" }) : "");
   }
 
   renderInvites();
