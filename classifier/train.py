@@ -391,6 +391,17 @@ def _data_info(
     }
 
 
+def _publish(registry: Registry, version: str, promote_if_none: bool, write: Callable[[Path], None]) -> None:
+    """Write a version into a staging folder and publish it; a failure leaves nothing behind."""
+    staging = registry.staging_dir()
+    try:
+        write(staging)
+        registry.publish(staging, version, promote_if_none=promote_if_none)
+    except BaseException:
+        registry.discard(staging)
+        raise
+
+
 def train(
     settings: Settings,
     taxonomy: Taxonomy,
@@ -424,14 +435,9 @@ def train(
     trained = _Trained(spec, head, model, encoder, calibration, probs, metrics, split["test"])
     registry = Registry(settings.models_dir)
     version = registry.new_version_name(config.mode, digest)
-    staging = registry.staging_dir()
-    try:
-        data_info = functools.partial(_data_info, digest, data_paths, counts, config, started)
-        _write_version(staging, version, trained, taxonomy, config, data_info)
-        registry.publish(staging, version, promote_if_none=promote_if_none)
-    except BaseException:
-        registry.discard(staging)
-        raise
+    data_info = functools.partial(_data_info, digest, data_paths, counts, config, started)
+    _publish(registry, version, promote_if_none, lambda staging: _write_version(
+        staging, version, trained, taxonomy, config, data_info))
     progress(
         f"saved {version} in {time.perf_counter() - started:.0f}s"
         + (" (production)" if registry.production() == version else "")
