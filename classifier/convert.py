@@ -177,30 +177,9 @@ def read_image(path: Path) -> E5Image:
     if qk != QK or hidden % heads or hidden % QK:
         raise ConversionError(f"unsupported image geometry (QK={qk}, H={hidden}, heads={heads})")
     n_pieces, bos, eos, pad, unk = r.take("<5i")
-    (blob_len,) = r.take("<Q")
-    offsets = np.frombuffer(r.raw(4 * (n_pieces + 1)), "<u4")
-    scores = np.frombuffer(r.raw(4 * n_pieces), "<f4").astype(np.float32)
-    blob = r.raw(blob_len)
-    try:
-        pieces = [blob[offsets[i] : offsets[i + 1]].decode("utf-8") for i in range(n_pieces)]
-    except UnicodeDecodeError:
-        raise ConversionError("the vocabulary holds a piece that is not UTF-8") from None
-    n_norm, norm_bytes = r.take("<iI")
-    norm_blob = r.raw(norm_bytes)
-    norm_map: dict[int, tuple[int, ...]] = {}
-    pos = 0
-    for _ in range(n_norm):
-        cp, k = struct.unpack_from("<IB", norm_blob, pos)
-        pos += 5
-        norm_map[cp] = struct.unpack_from(f"<{k}I", norm_blob, pos)
-        pos += 4 * k
-    (n_tensors,) = r.take("<i")
-    tensors: dict[str, tuple[int, int, int, int]] = {}
-    for _ in range(n_tensors):
-        (name_len,) = r.take("<H")
-        name = r.raw(name_len).decode("ascii")
-        dtype, count, offset, nbytes = r.take("<BIQQ")
-        tensors[name] = (dtype, count, offset, nbytes)
+    pieces, scores = _read_vocabulary(r, n_pieces)
+    norm_map = _read_norm_map(r)
+    tensors = _read_tensor_table(r)
     if vocab < n_pieces:
         raise ConversionError(f"embedding rows ({vocab}) fewer than vocabulary pieces ({n_pieces})")
     return E5Image(
@@ -222,6 +201,45 @@ def read_image(path: Path) -> E5Image:
         tensors=tensors,
         data=data,
     )
+
+
+def _read_vocabulary(r: _Reader, n_pieces: int) -> tuple[list[str], np.ndarray]:
+    """The vocabulary's pieces and their unigram scores."""
+    (blob_len,) = r.take("<Q")
+    offsets = np.frombuffer(r.raw(4 * (n_pieces + 1)), "<u4")
+    scores = np.frombuffer(r.raw(4 * n_pieces), "<f4").astype(np.float32)
+    blob = r.raw(blob_len)
+    try:
+        pieces = [blob[offsets[i] : offsets[i + 1]].decode("utf-8") for i in range(n_pieces)]
+    except UnicodeDecodeError:
+        raise ConversionError("the vocabulary holds a piece that is not UTF-8") from None
+    return pieces, scores
+
+
+def _read_norm_map(r: _Reader) -> dict[int, tuple[int, ...]]:
+    """The normaliser's table: a code point to the code points it becomes."""
+    n_norm, norm_bytes = r.take("<iI")
+    norm_blob = r.raw(norm_bytes)
+    norm_map: dict[int, tuple[int, ...]] = {}
+    pos = 0
+    for _ in range(n_norm):
+        cp, k = struct.unpack_from("<IB", norm_blob, pos)
+        pos += 5
+        norm_map[cp] = struct.unpack_from(f"<{k}I", norm_blob, pos)
+        pos += 4 * k
+    return norm_map
+
+
+def _read_tensor_table(r: _Reader) -> dict[str, tuple[int, int, int, int]]:
+    """Each tensor's name to its dtype, element count, offset and size in bytes."""
+    (n_tensors,) = r.take("<i")
+    tensors: dict[str, tuple[int, int, int, int]] = {}
+    for _ in range(n_tensors):
+        (name_len,) = r.take("<H")
+        name = r.raw(name_len).decode("ascii")
+        dtype, count, offset, nbytes = r.take("<BIQQ")
+        tensors[name] = (dtype, count, offset, nbytes)
+    return tensors
 
 
 # --------------------------------------------------------------------------- weights

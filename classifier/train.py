@@ -12,6 +12,7 @@ neither training nor calibration sees.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import platform
 import random
@@ -208,6 +209,199 @@ def model_card(version: str, spec: ModelSpec, data: dict[str, Any], metrics: dic
     return "\n".join(lines) + "\n"
 
 
+Logits = dict[str, np.ndarray]
+
+
+def _check_mode(config: TrainConfig) -> None:
+    if config.mode not in ("fast", "full"):
+        from classifier.errors import InvalidInputError
+
+        raise InvalidInputError(f"unknown training mode {config.mode!r} (fast or full)")
+
+
+def _read_splits(
+    data_paths: Sequence[Path], taxonomy: Taxonomy, progress: Progress
+) -> tuple[dict[str, list[Example]], dict[str, Any], str]:
+    """The train, calibration and test splits, the data's description and its hash."""
+    examples = read_examples(data_paths, taxonomy)
+    counts = describe(examples)
+    digest = data_hash(examples)
+    progress(f"{len(examples)} examples ({counts['by_split']}), data hash {digest[:12]}")
+    split = {s: [e for e in examples if e.split == s] for s in ("train", "calibration", "test")}
+    split["train"] = dedupe_clusters(split["train"])  # a near-duplicate cluster counts once
+    for name, part in split.items():
+        if not part or len({e.is_illegal for e in part}) < 2:
+            from classifier.errors import InvalidInputError
+
+            raise InvalidInputError(f"the {name} split needs both legal and illegal examples; add more data")
+    return split, counts, digest
+
+
+def _model_spec(settings: Settings, taxonomy: Taxonomy, ref: str, encoder: Encoder, config: TrainConfig) -> ModelSpec:
+    base_for_spec = ref  # a hub name, or a path outside models/: stored as given
+    with contextlib.suppress(ValueError):
+        base_for_spec = str(Path(ref).resolve().relative_to(settings.models_dir.resolve()))
+    return ModelSpec(
+        categories=list(taxonomy.names),
+        base_model=base_for_spec,
+        hidden_size=encoder.hidden_size,
+        head_hidden=config.head_hidden,
+        dropout=config.dropout,
+        max_length=min(512, encoder.max_length),
+        mode=config.mode,
+        encoder_in_registry=config.mode == "full",
+    )
+
+
+def _train_fast(
+    encoder: Encoder,
+    spec: ModelSpec,
+    split: dict[str, list[Example]],
+    y: dict[str, np.ndarray],
+    config: TrainConfig,
+    progress: Progress,
+) -> tuple[Head, Classifier, Logits, np.ndarray]:
+    """Head on frozen features; returns it, the model, calibration and test logits, calibration targets."""
+    feats = {
+        s: pooled_features(encoder, spec, [e.text for e in part], max_length=config.max_length, progress=progress)
+        for s, part in split.items()
+    }
+    fit = split["train"] + split["calibration"]
+    x_fit = np.concatenate([feats["train"], feats["calibration"]])
+    y_fit = np.concatenate([y["train"], y["calibration"]])
+    oof = _out_of_fold_logits(fit, x_fit, y_fit, spec, config, progress)
+    progress("training the head on all training data")
+    head = train_head(x_fit, y_fit, spec, config)
+    logits = {"calibration": oof, "test": _head_logits(head, feats["test"])}
+    return head, Classifier(encoder.model, head), logits, y_fit
+
+
+def _out_of_fold_logits(
+    fit: Sequence[Example],
+    x_fit: np.ndarray,
+    y_fit: np.ndarray,
+    spec: ModelSpec,
+    config: TrainConfig,
+    progress: Progress,
+) -> np.ndarray:
+    """Each example scored by a head trained on the other group folds, for an honest calibration."""
+    fold = np.array([int(hashlib.sha256(e.group.encode()).hexdigest(), 16) % config.folds for e in fit])
+    oof = np.zeros_like(y_fit)
+    for k in range(config.folds):
+        progress(f"training the head: fold {k + 1}/{config.folds}")
+        fold_head = train_head(x_fit[fold != k], y_fit[fold != k], spec, config)
+        oof[fold == k] = _head_logits(fold_head, x_fit[fold == k])
+    return oof
+
+
+def _train_full(
+    encoder: Encoder,
+    spec: ModelSpec,
+    split: dict[str, list[Example]],
+    y: dict[str, np.ndarray],
+    config: TrainConfig,
+    progress: Progress,
+) -> tuple[Head, Classifier, Logits, np.ndarray]:
+    """Encoder and head fine-tuned; returns the head, the model, calibration and test logits, calibration targets."""
+    head = Head(spec.hidden_size, len(spec.outputs), spec.head_hidden, spec.dropout)
+    model = _finetune(encoder, head, spec, split["train"], config, progress)
+
+    def fwd(ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return model(ids, mask)
+
+    logits = {}
+    for s in ("calibration", "test"):
+        local = ModelSpec(**{**spec.to_dict(), "max_length": config.max_length})
+        windows, _ = make_windows([e.text for e in split[s]], encoder.tokenizer, local, max_windows=1)
+        logits[s] = run_windows(fwd, windows, encoder.tokenizer.pad_token_id or 0)
+    return head, model, logits, y["calibration"]
+
+
+def _evaluate_on_test(
+    test: Sequence[Example], probs: np.ndarray, spec: ModelSpec, progress: Progress
+) -> dict[str, Any]:
+    metrics = evaluate(test, probs, spec.outputs)
+    metrics["headline"] = headline(metrics)
+    metrics["test_examples"] = len(test)
+    progress(f"held-out test: {metrics['headline']}")
+    return metrics
+
+
+@dataclass
+class _Trained:
+    """What one training run produced, ready to be written into a registry version."""
+
+    spec: ModelSpec
+    head: Head
+    model: Classifier
+    encoder: Encoder
+    calibration: Calibration
+    probs: np.ndarray
+    metrics: dict[str, Any]
+    test: list[Example]
+
+
+def _write_version(
+    staging: Path,
+    version: str,
+    trained: _Trained,
+    taxonomy: Taxonomy,
+    config: TrainConfig,
+    data_info_after: Callable[[], dict[str, Any]],
+) -> None:
+    """Every file of a registry version, written into its staging folder.
+
+    ``data_info_after`` is called once the weights are written, so the recorded duration includes them.
+    """
+    from safetensors.torch import save_file
+
+    spec = trained.spec
+    save_file({k: v.contiguous() for k, v in trained.head.state_dict().items()}, str(staging / "head.safetensors"))
+    if config.mode == "full":
+        trained.model.encoder.save_pretrained(str(staging / "encoder"))  # type: ignore[operator]
+        trained.encoder.tokenizer.save_pretrained(str(staging / "encoder"))
+    write_json(staging / "spec.json", spec.to_dict())
+    write_json(staging / "calibration.json", trained.calibration.to_dict())
+    thresholds = taxonomy.thresholds() | {OVERALL: 0.5}
+    write_json(staging / "thresholds.json", thresholds)
+    write_json(staging / "metrics.json", trained.metrics)
+    write_json(
+        staging / REFERENCE,
+        reference_from_scores(trained.probs[:, -1].tolist(), [e.lang for e in trained.test], source="test_split"),
+    )
+    data_info = data_info_after()
+    write_json(staging / "data.json", data_info)
+    save_pr_curves(trained.test, trained.probs, spec.outputs, staging)
+    model_card_text = model_card(version, spec, data_info, trained.metrics)
+    (staging / "model_card.md").write_text(model_card_text, encoding="utf-8")
+
+
+def _data_info(
+    digest: str, data_paths: Sequence[Path], counts: dict[str, Any], config: TrainConfig, started: float
+) -> dict[str, Any]:
+    return {
+        "data_hash": digest,
+        "files": [str(p) for p in data_paths],
+        "counts": counts,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "config": asdict(config),
+        "seconds": round(time.perf_counter() - started, 1),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def _publish(registry: Registry, version: str, promote_if_none: bool, write: Callable[[Path], None]) -> None:
+    """Write a version into a staging folder and publish it; a failure leaves nothing behind."""
+    staging = registry.staging_dir()
+    try:
+        write(staging)
+        registry.publish(staging, version, promote_if_none=promote_if_none)
+    except BaseException:
+        registry.discard(staging)
+        raise
+
+
 def train(
     settings: Settings,
     taxonomy: Taxonomy,
@@ -223,118 +417,27 @@ def train(
     goes through the gate (``classifier.promotion.promote``), never through here.
     """
     config = config or TrainConfig()
-    if config.mode not in ("fast", "full"):
-        from classifier.errors import InvalidInputError
-
-        raise InvalidInputError(f"unknown training mode {config.mode!r} (fast or full)")
+    _check_mode(config)
     started = time.perf_counter()
     seed_everything(config.seed)
     torch.set_num_threads(settings.torch_threads)
-    examples = read_examples(data_paths, taxonomy)
-    counts = describe(examples)
-    digest = data_hash(examples)
-    progress(f"{len(examples)} examples ({counts['by_split']}), data hash {digest[:12]}")
-    split = {s: [e for e in examples if e.split == s] for s in ("train", "calibration", "test")}
-    split["train"] = dedupe_clusters(split["train"])  # a near-duplicate cluster counts once
-    for name, part in split.items():
-        if not part or len({e.is_illegal for e in part}) < 2:
-            from classifier.errors import InvalidInputError
-
-            raise InvalidInputError(f"the {name} split needs both legal and illegal examples; add more data")
-
+    split, counts, digest = _read_splits(data_paths, taxonomy, progress)
     ref = base_model_ref(settings)
     progress(f"loading base encoder {ref}")
     encoder = load_encoder(ref, threads=settings.torch_threads)
-    base_for_spec = ref  # a hub name, or a path outside models/: stored as given
-    with contextlib.suppress(ValueError):
-        base_for_spec = str(Path(ref).resolve().relative_to(settings.models_dir.resolve()))
-    spec = ModelSpec(
-        categories=list(taxonomy.names),
-        base_model=base_for_spec,
-        hidden_size=encoder.hidden_size,
-        head_hidden=config.head_hidden,
-        dropout=config.dropout,
-        max_length=min(512, encoder.max_length),
-        mode=config.mode,
-        encoder_in_registry=config.mode == "full",
-    )
+    spec = _model_spec(settings, taxonomy, ref, encoder, config)
     y = {s: targets(part, spec.categories) for s, part in split.items()}
-
-    if config.mode == "fast":
-        feats = {
-            s: pooled_features(encoder, spec, [e.text for e in part], max_length=config.max_length, progress=progress)
-            for s, part in split.items()
-        }
-        fit = split["train"] + split["calibration"]
-        x_fit = np.concatenate([feats["train"], feats["calibration"]])
-        y_fit = np.concatenate([y["train"], y["calibration"]])
-        fold = np.array([int(hashlib.sha256(e.group.encode()).hexdigest(), 16) % config.folds for e in fit])
-        oof = np.zeros_like(y_fit)
-        for k in range(config.folds):
-            progress(f"training the head: fold {k + 1}/{config.folds}")
-            fold_head = train_head(x_fit[fold != k], y_fit[fold != k], spec, config)
-            oof[fold == k] = _head_logits(fold_head, x_fit[fold == k])
-        progress("training the head on all training data")
-        head = train_head(x_fit, y_fit, spec, config)
-        logits = {"calibration": oof, "test": _head_logits(head, feats["test"])}
-        y["calibration"] = y_fit
-        model = Classifier(encoder.model, head)
-    else:
-        head = Head(spec.hidden_size, len(spec.outputs), spec.head_hidden, spec.dropout)
-        model = _finetune(encoder, head, spec, split["train"], config, progress)
-        from classifier.model import mean_pool
-
-        def fwd(ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-            return model(ids, mask)
-
-        logits = {}
-        for s in ("calibration", "test"):
-            local = ModelSpec(**{**spec.to_dict(), "max_length": config.max_length})
-            windows, _ = make_windows([e.text for e in split[s]], encoder.tokenizer, local, max_windows=1)
-            logits[s] = run_windows(fwd, windows, encoder.tokenizer.pad_token_id or 0)
-        del mean_pool
-
-    calibration: Calibration = fit_calibration(logits["calibration"], y["calibration"], spec.outputs)
+    fit_mode = _train_fast if config.mode == "fast" else _train_full
+    head, model, logits, y_calibration = fit_mode(encoder, spec, split, y, config, progress)
+    calibration: Calibration = fit_calibration(logits["calibration"], y_calibration, spec.outputs)
     probs = calibration.apply(logits["test"])
-    metrics = evaluate(split["test"], probs, spec.outputs)
-    metrics["headline"] = headline(metrics)
-    metrics["test_examples"] = len(split["test"])
-    progress(f"held-out test: {metrics['headline']}")
-
+    metrics = _evaluate_on_test(split["test"], probs, spec, progress)
+    trained = _Trained(spec, head, model, encoder, calibration, probs, metrics, split["test"])
     registry = Registry(settings.models_dir)
     version = registry.new_version_name(config.mode, digest)
-    staging = registry.staging_dir()
-    try:
-        from safetensors.torch import save_file
-
-        save_file({k: v.contiguous() for k, v in head.state_dict().items()}, str(staging / "head.safetensors"))
-        if config.mode == "full":
-            model.encoder.save_pretrained(str(staging / "encoder"))  # type: ignore[operator]
-            encoder.tokenizer.save_pretrained(str(staging / "encoder"))
-        write_json(staging / "spec.json", spec.to_dict())
-        write_json(staging / "calibration.json", calibration.to_dict())
-        thresholds = taxonomy.thresholds() | {OVERALL: 0.5}
-        write_json(staging / "thresholds.json", thresholds)
-        write_json(staging / "metrics.json", metrics)
-        write_json(staging / REFERENCE, reference_from_scores(
-            probs[:, -1].tolist(), [e.lang for e in split["test"]], source="test_split"))
-        data_info = {
-            "data_hash": digest,
-            "files": [str(p) for p in data_paths],
-            "counts": counts,
-            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "config": asdict(config),
-            "seconds": round(time.perf_counter() - started, 1),
-            "torch": torch.__version__,
-            "python": platform.python_version(),
-        }
-        write_json(staging / "data.json", data_info)
-        save_pr_curves(split["test"], probs, spec.outputs, staging)
-        (staging / "model_card.md").write_text(model_card(version, spec, data_info, metrics), encoding="utf-8")
-        registry.publish(staging, version, promote_if_none=promote_if_none)
-    except BaseException:
-        registry.discard(staging)
-        raise
+    data_info = functools.partial(_data_info, digest, data_paths, counts, config, started)
+    _publish(registry, version, promote_if_none, lambda staging: _write_version(
+        staging, version, trained, taxonomy, config, data_info))
     progress(
         f"saved {version} in {time.perf_counter() - started:.0f}s"
         + (" (production)" if registry.production() == version else "")

@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 from scrapy.crawler import Crawler, CrawlerProcess
+from scrapy.settings import Settings as ScrapySettings
 from scrapy.utils.reactor import install_reactor, is_reactor_installed
 
 from crawlers.progress import snapshot
@@ -202,88 +203,122 @@ def crawl_in_process(
         process = CrawlerProcess(base)
         if not is_reactor_installed():
             install_reactor(base["TWISTED_REACTOR"], base["ASYNCIO_EVENT_LOOP"])
-        crawlers: list[tuple[CrawlTarget, Crawler]] = []
-        redis_keys: list[str] = []
-        for target in targets:
-            crawler_settings = base.copy()
-            if settings.redis_url:
-                key = crawl_key or f"{int(time.time() // target.crawl_every_seconds)}"
-                prefix = f"saqshy:crawl:{target.source_id}:{key}"
-                crawler_settings.set("SCHEDULER_QUEUE_KEY", f"{prefix}:requests", priority="cmdline")
-                crawler_settings.set("SCHEDULER_DUPEFILTER_KEY", f"{prefix}:dupefilter", priority="cmdline")
-                crawler_settings.set("SAQSHY_SHARED_CRAWL_KEY", prefix, priority="cmdline")
-                redis_keys += [f"{prefix}:requests", f"{prefix}:dupefilter", f"{prefix}:frontier"]
-            spider_cls = SPIDERS[target.kind]
-            crawler = Crawler(spider_cls, crawler_settings)
-            crawler.saqshy_context = ctx  # type: ignore[attr-defined]
-            crawlers.append((target, crawler))
-            spider_args: dict[str, Any] = {}
-            if target.kind == SourceKind.TELEGRAM:
-                spider_args["until"] = target.until
-            process.crawl(
-                crawler,
-                url=target.url,
-                source_id=target.source_id,
-                max_depth=target.max_depth,
-                max_items=target.max_items,
-                **spider_args,
-            )
-
-        def rows() -> list[tuple[str, dict[str, int]]]:
-            return [(t.name, snapshot(c.stats)) for t, c in crawlers if c.stats is not None]
-
-        live: Live | None = None
-        if progress:
-            from twisted.internet import task
-
-            live = Live(_progress_table(rows(), started), console=console or Console(stderr=True), refresh_per_second=2)
-            live.start()
-            ticker = task.LoopingCall(lambda: live.update(_progress_table(rows(), started)) if live else None)
-            ticker.start(0.5, now=False)
-        tune_gc()
-        try:
-            process.start()
-        finally:
-            if live is not None:
-                live.update(_progress_table(rows(), started))
-                live.stop()
-
+        crawlers, redis_keys = _queue_crawlers(process, base, ctx, settings, targets, crawl_key)
+        _run_reactor(process, crawlers, started, console=console, progress=progress)
         summary.elapsed_seconds = time.monotonic() - started
         now = datetime.now(UTC)
-        for target, crawler in crawlers:
-            stats = crawler.stats.get_stats() if crawler.stats is not None else {}
-            start_time, finish_time = stats.get("start_time"), stats.get("finish_time")
-            elapsed = (finish_time - start_time).total_seconds() if start_time and finish_time else 0.0
-            counters = snapshot(crawler.stats) if crawler.stats is not None else {}
-            note = frontier_lost_note(counters) or read_back_note(target, counters)
-            if note:
-                logger.warning("%s: %s", target.name, note)
-            summary.sources.append(
-                SourceSummary(
-                    name=target.name,
-                    counters=counters,
-                    finish_reason=stats.get("finish_reason"),
-                    elapsed_seconds=elapsed,
-                    note=note,
-                )
-            )
-        incomplete = {s.name for s in summary.sources if s.counters.get("frontier/lost")}
-        with session_scope(ctx.sessions) as session:
-            for target in targets:
-                if target.name not in incomplete:  # a crawl that lost its frontier stays due
-                    mark_crawled(session, target.source_id, settings, now)
-        try:
-            with session_scope(ctx.sessions) as session:
-                changed, candidates = refresh_discovery(session, settings)
-            if changed or candidates:
-                logger.info("risk changed for %d sources; %d candidate sources suggested", len(changed), candidates)
-        except Exception:  # the crawl's items are stored; a failed roll-up is retried next crawl
-            logger.exception("risk roll-up and candidate suggestion failed")
+        summary.sources.extend(_source_summary(target, crawler) for target, crawler in crawlers)
+        _record_crawled(ctx, settings, targets, summary, now)
         if redis_keys and settings.redis_url:
             _expire(settings.redis_url, redis_keys)
         return summary
     finally:
         ctx.close()
+
+
+Crawlers = list[tuple[CrawlTarget, Crawler]]
+
+
+def _queue_crawlers(
+    process: CrawlerProcess,
+    base: ScrapySettings,
+    ctx: Context,
+    settings: Settings,
+    targets: list[CrawlTarget],
+    crawl_key: str | None,
+) -> tuple[Crawlers, list[str]]:
+    """One crawler per target, queued on the process; returns them and the Redis keys they share."""
+    crawlers: Crawlers = []
+    redis_keys: list[str] = []
+    for target in targets:
+        crawler_settings = base.copy()
+        if settings.redis_url:
+            redis_keys += _share_frontier(crawler_settings, target, crawl_key)
+        crawler = Crawler(SPIDERS[target.kind], crawler_settings)
+        crawler.saqshy_context = ctx  # type: ignore[attr-defined]
+        crawlers.append((target, crawler))
+        spider_args: dict[str, Any] = {}
+        if target.kind == SourceKind.TELEGRAM:
+            spider_args["until"] = target.until
+        process.crawl(
+            crawler,
+            url=target.url,
+            source_id=target.source_id,
+            max_depth=target.max_depth,
+            max_items=target.max_items,
+            **spider_args,
+        )
+    return crawlers, redis_keys
+
+
+def _share_frontier(crawler_settings: ScrapySettings, target: CrawlTarget, crawl_key: str | None) -> list[str]:
+    """Point a crawler at the Redis frontier of this source's current crawl; returns its keys."""
+    key = crawl_key or f"{int(time.time() // target.crawl_every_seconds)}"
+    prefix = f"saqshy:crawl:{target.source_id}:{key}"
+    crawler_settings.set("SCHEDULER_QUEUE_KEY", f"{prefix}:requests", priority="cmdline")
+    crawler_settings.set("SCHEDULER_DUPEFILTER_KEY", f"{prefix}:dupefilter", priority="cmdline")
+    crawler_settings.set("SAQSHY_SHARED_CRAWL_KEY", prefix, priority="cmdline")
+    return [f"{prefix}:requests", f"{prefix}:dupefilter", f"{prefix}:frontier"]
+
+
+def _run_reactor(
+    process: CrawlerProcess, crawlers: Crawlers, started: float, *, console: Console | None, progress: bool
+) -> None:
+    """Run every queued crawl to its end, with a live progress table when asked."""
+
+    def rows() -> list[tuple[str, dict[str, int]]]:
+        return [(t.name, snapshot(c.stats)) for t, c in crawlers if c.stats is not None]
+
+    live: Live | None = None
+    if progress:
+        from twisted.internet import task
+
+        live = Live(_progress_table(rows(), started), console=console or Console(stderr=True), refresh_per_second=2)
+        live.start()
+        ticker = task.LoopingCall(lambda: live.update(_progress_table(rows(), started)) if live else None)
+        ticker.start(0.5, now=False)
+    tune_gc()
+    try:
+        process.start()
+    finally:
+        if live is not None:
+            live.update(_progress_table(rows(), started))
+            live.stop()
+
+
+def _source_summary(target: CrawlTarget, crawler: Crawler) -> SourceSummary:
+    stats = crawler.stats.get_stats() if crawler.stats is not None else {}
+    start_time, finish_time = stats.get("start_time"), stats.get("finish_time")
+    elapsed = (finish_time - start_time).total_seconds() if start_time and finish_time else 0.0
+    counters = snapshot(crawler.stats) if crawler.stats is not None else {}
+    note = frontier_lost_note(counters) or read_back_note(target, counters)
+    if note:
+        logger.warning("%s: %s", target.name, note)
+    return SourceSummary(
+        name=target.name,
+        counters=counters,
+        finish_reason=stats.get("finish_reason"),
+        elapsed_seconds=elapsed,
+        note=note,
+    )
+
+
+def _record_crawled(
+    ctx: Context, settings: Settings, targets: list[CrawlTarget], summary: CrawlSummary, now: datetime
+) -> None:
+    """Mark the crawled sources done, then roll up their risk and suggest candidate sources."""
+    incomplete = {s.name for s in summary.sources if s.counters.get("frontier/lost")}
+    with session_scope(ctx.sessions) as session:
+        for target in targets:
+            if target.name not in incomplete:  # a crawl that lost its frontier stays due
+                mark_crawled(session, target.source_id, settings, now)
+    try:
+        with session_scope(ctx.sessions) as session:
+            changed, candidates = refresh_discovery(session, settings)
+        if changed or candidates:
+            logger.info("risk changed for %d sources; %d candidate sources suggested", len(changed), candidates)
+    except Exception:  # the crawl's items are stored; a failed roll-up is retried next crawl
+        logger.exception("risk roll-up and candidate suggestion failed")
 
 
 def _expire(redis_url: str, keys: list[str]) -> None:

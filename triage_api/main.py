@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import anyio
@@ -213,9 +213,44 @@ def create_app(settings: Settings | None = None, context: Context | None = None)
     """Build the app. A given context is used as is (tests); otherwise one is built at start-up.
 
     Process tuning (collector, GIL switch interval, pool warm-up) is ``saqshy serve``'s, in
-    ``triage_api.serving``.
+    ``triage_api.serving``. The in-flight limit is not process tuning but this app's own
+    middleware: every server of the app needs it to never run out of threads for a commit.
     """
     settings = settings or (context.settings if context is not None else get_settings())
+    app = FastAPI(
+        title="Saqshy triage API",
+        version=saqshy.__version__,
+        description="Review queue, consensus and escalation for cyber-volunteers. Each operation lists the "
+        "roles allowed to call it in `x-roles`.",
+        lifespan=_lifespan(settings, context),
+        # FastAPI's own pages load Swagger UI / ReDoc from a CDN with an inline script: api_docs
+        # serves Swagger UI from this origin instead, and there is no ReDoc or OAuth2 flow to redirect.
+        docs_url=None,
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
+    )
+    register_exception_handlers(app)
+    app.add_exception_handler(DataError, _data_error)
+    _add_middleware(app, settings)
+    for module in ROUTERS:
+        _include(app, module.router)
+    _document_errors(app)
+    api_docs.mount_api_docs(app)
+    # UI at / + security headers on every response (the docs page with a policy of its own).
+    review_ui.mount_review_ui(
+        app, page_policies={api_docs.DOCS_PATH: api_docs.CONTENT_SECURITY_POLICY})
+    return app
+
+
+def _add_middleware(app: FastAPI, settings: Settings) -> None:
+    app.add_middleware(BodySizeLimit)
+    app.add_middleware(InFlightLimit, limit=settings.triage_max_in_flight)
+    # Outermost of these: a request's id and latency include its wait for a place in flight.
+    app.add_middleware(RequestObservability)
+
+
+def _lifespan(settings: Settings, context: Context | None) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """The app's start-up and shut-down: a given context is borrowed, otherwise one is built and owned."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -228,17 +263,8 @@ def create_app(settings: Settings | None = None, context: Context | None = None)
         # Requests insert their audit entries; this thread chains them (services/audit.py).
         sequencer = AuditSequencer(ctx.engine).start()
         if owned:
-            # Built now, not inside the first request: that request would hold the store's
-            # write lock while the adapters open their own connections.
-            for name in ("search", "jobs"):
-                try:
-                    getattr(ctx, name)
-                except Exception:
-                    logger.exception("the %s adapter is not available; /health reports it", name)
-            if ctx.settings.scheduler_in_process:
-                scheduler = Scheduler(ctx)
-                scheduler.run_start_hooks()
-                scheduler.start()
+            _open_adapters(ctx)
+            scheduler = _start_scheduler(ctx)
         try:
             yield
         finally:
@@ -248,29 +274,24 @@ def create_app(settings: Settings | None = None, context: Context | None = None)
             if owned:
                 ctx.close()
 
-    app = FastAPI(
-        title="Saqshy triage API",
-        version=saqshy.__version__,
-        description="Review queue, consensus and escalation for cyber-volunteers. Each operation lists the "
-        "roles allowed to call it in `x-roles`.",
-        lifespan=lifespan,
-        # FastAPI's own pages load Swagger UI / ReDoc from a CDN with an inline script: api_docs
-        # serves Swagger UI from this origin instead, and there is no ReDoc or OAuth2 flow to redirect.
-        docs_url=None,
-        redoc_url=None,
-        swagger_ui_oauth2_redirect_url=None,
-    )
-    register_exception_handlers(app)
-    app.add_exception_handler(DataError, _data_error)
-    app.add_middleware(BodySizeLimit)
-    app.add_middleware(InFlightLimit, limit=settings.triage_max_in_flight)
-    # Outermost of these: a request's id and latency include its wait for a place in flight.
-    app.add_middleware(RequestObservability)
-    for module in ROUTERS:
-        _include(app, module.router)
-    _document_errors(app)
-    api_docs.mount_api_docs(app)
-    # UI at / + security headers on every response (the docs page with a policy of its own).
-    review_ui.mount_review_ui(
-        app, page_policies={api_docs.DOCS_PATH: api_docs.CONTENT_SECURITY_POLICY})
-    return app
+    return lifespan
+
+
+def _open_adapters(ctx: Context) -> None:
+    # Built now, not inside the first request: that request would hold the store's
+    # write lock while the adapters open their own connections.
+    for name in ("search", "jobs"):
+        try:
+            getattr(ctx, name)
+        except Exception:
+            logger.exception("the %s adapter is not available; /health reports it", name)
+
+
+def _start_scheduler(ctx: Context) -> Scheduler | None:
+    """The recurring-jobs scheduler in this process, when the settings keep it here."""
+    if not ctx.settings.scheduler_in_process:
+        return None
+    scheduler = Scheduler(ctx)
+    scheduler.run_start_hooks()
+    scheduler.start()
+    return scheduler

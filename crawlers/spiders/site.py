@@ -14,15 +14,17 @@ from urllib.parse import urljoin, urlsplit
 
 import scrapy
 from lxml import etree
+from parsel import Selector
 from scrapy.http import Response, TextResponse
 from scrapy.linkextractors import IGNORED_EXTENSIONS, LinkExtractor
 from scrapy.utils.gz import gunzip
 from scrapy.utils.sitemap import Sitemap, sitemap_urls_from_robots
 
 from crawlers.extraction.canonical import host_of, page_canonical_url
-from crawlers.extraction.forum import extract_posts
+from crawlers.extraction.forum import ForumPost, extract_posts
 from crawlers.extraction.media import has_images, image_refs, resolve_refs
 from crawlers.extraction.telegram import has_preview_markup, parse_preview
+from crawlers.items import ContentItem
 from crawlers.spiders.base import SaqshySpider
 
 # Documents and archives linked from a page are fetched and recorded by hash; media that only
@@ -115,17 +117,27 @@ class SiteSpider(SaqshySpider):
             return
         assert isinstance(response, TextResponse)
         depth = int(response.meta.get("saqshy_depth", 0))
+        selector, rel_canonical, links, next_pages = self._read_links(response)
+        canonical = page_canonical_url(response.url, rel_canonical)
+        outlinks = self.outlinks(links, self.host)
+        yield from self._page_items(response, selector, canonical, outlinks)
+        yield from self._follow(response, depth, next_pages, links)
+
+    def _read_links(self, response: TextResponse) -> tuple[Selector | None, str | None, list[str], list[str]]:
+        """The page's selector, rel=canonical, links and rel=next pages (none from markup lxml cannot parse)."""
         try:
             selector = response.selector
             rel_canonical, next_pages = rel_links(selector.root)
             links = [link.url for link in self.links.extract_links(response)]
         except (ValueError, AttributeError, TypeError) as exc:  # markup lxml cannot parse at all
             self.logger.warning("unparsable page %s: %s", response.url, exc)
-            rel_canonical, links, next_pages = None, [], []
-            selector = None
-        canonical = page_canonical_url(response.url, rel_canonical)
-        outlinks = self.outlinks(links, self.host)
+            return None, None, [], []
+        return selector, rel_canonical, links, next_pages
 
+    def _page_items(
+        self, response: TextResponse, selector: Selector | None, canonical: str, outlinks: list[list[str]]
+    ) -> Iterator[Any]:
+        """The page's items: one per channel post or forum post, else the whole page as one."""
         # A Telegram channel preview (t.me/s/..., a mirror, an embed): one item per post, as the
         # telegram spider makes them, never the whole page as one.
         channel_posts = parse_preview(selector) if selector is not None and has_preview_markup(response.body) else []
@@ -139,19 +151,7 @@ class SiteSpider(SaqshySpider):
             for post in posts:
                 if self.limit_reached:
                     break
-                yield self.new_item(
-                    response,
-                    url=f"{response.url.split('#', 1)[0]}#post-{post.post_id}",
-                    canonical_url=f"{canonical}#post-{post.post_id}",
-                    post_id=post.post_id,
-                    author=post.author,
-                    published_at=post.published_at,
-                    text=post.text,
-                    title=None,
-                    outlinks=outlinks,
-                    extra={"forum_layout": post.rule, "page_url": canonical},
-                    media_urls=resolve_refs(list(post.images), response.url, 32) if post.images else None,
-                )
+                yield self._forum_post_item(response, post, canonical, outlinks)
         else:
             # The byte scan first: a page without images never runs the image selectors.
             images = image_refs(selector, response.url) if selector is not None and has_images(response.body) else None
@@ -164,6 +164,25 @@ class SiteSpider(SaqshySpider):
                 media_urls=images,
             )
 
+    def _forum_post_item(
+        self, response: TextResponse, post: ForumPost, canonical: str, outlinks: list[list[str]]
+    ) -> ContentItem:
+        return self.new_item(
+            response,
+            url=f"{response.url.split('#', 1)[0]}#post-{post.post_id}",
+            canonical_url=f"{canonical}#post-{post.post_id}",
+            post_id=post.post_id,
+            author=post.author,
+            published_at=post.published_at,
+            text=post.text,
+            title=None,
+            outlinks=outlinks,
+            extra={"forum_layout": post.rule, "page_url": canonical},
+            media_urls=resolve_refs(list(post.images), response.url, 32) if post.images else None,
+        )
+
+    def _follow(self, response: TextResponse, depth: int, next_pages: list[str], links: list[str]) -> Iterator[Any]:
+        """Requests for the page's next pages (same depth) and, above the depth limit, its links."""
         for href in next_pages:
             url = urljoin(response.url, href)
             if self._same_site(url):

@@ -149,6 +149,19 @@ class AfterCommitJob:
     key: str | None = None
 
 
+@dataclass(frozen=True)
+class _EnqueueRequest:
+    """One checked ``enqueue`` call: what to record, and when it was asked for."""
+
+    name: str
+    args: dict[str, Any]
+    key: str
+    max_attempts: int
+    force: bool
+    now: datetime
+    due: datetime | None
+
+
 class JobQueue(abc.ABC):
     """Enqueue jobs, inspect them, retry failed ones. Adapters only implement ``dispatch``."""
 
@@ -195,6 +208,29 @@ class JobQueue(abc.ABC):
         runs again only with ``force=True``; a failed key is queued again. The default key is
         derived from ``name`` and ``args``. Bad input raises ``InvalidInput`` and records nothing.
         """
+        wanted = self._checked_request(name, args, key=key, delay=delay, force=force, max_attempts=max_attempts)
+        try:
+            with session_scope(self.sessions) as session:
+                if not self._record(session, wanted):
+                    return wanted.key
+        except IntegrityError:
+            # Another producer recorded the same key between our read and our insert: it is
+            # queued now, and that producer hands it to the transport.
+            return wanted.key
+        self._dispatch_or_raise(wanted.key, delivery_id(wanted.now, 0), delay)
+        return wanted.key
+
+    def _checked_request(
+        self,
+        name: str,
+        args: dict[str, Any] | None,
+        *,
+        key: str | None,
+        delay: float,
+        force: bool,
+        max_attempts: int | None,
+    ) -> _EnqueueRequest:
+        """The request ``enqueue`` records, or ``InvalidInput`` for bad input."""
         spec = get_job_spec(name)
         clean = normalise_args(args)
         check_args(spec, clean)
@@ -206,50 +242,52 @@ class JobQueue(abc.ABC):
         key = default_key(name, clean) if key is None else key
         if not key or len(key) > MAX_KEY_CHARS or key != key.strip():
             raise InvalidInput(f"job key must be 1-{MAX_KEY_CHARS} characters without outer spaces")
-
         now = utcnow()
         due = now + timedelta(seconds=delay) if delay else None
-        try:
-            with session_scope(self.sessions) as session:
-                record = session.scalars(select(JobRecord).where(JobRecord.key == key).with_for_update()).one_or_none()
-                if record is not None and record.name != name:
-                    raise Conflict(f"job key {key!r} belongs to job {record.name!r}, not {name!r}", key=key)
-                if record is None:
-                    session.add(
-                        JobRecord(
-                            key=key,
-                            name=name,
-                            args=clean,
-                            status=JobStatus.QUEUED,
-                            attempts=0,
-                            max_attempts=attempts_allowed,
-                            enqueued_at=now,
-                            next_attempt_at=due,
-                            request_id=current_request_id(),
-                        )
-                    )
-                elif record.status in ACTIVE_STATUSES or (record.status == JobStatus.SUCCEEDED and not force):
-                    status = JobStatus(record.status)
-                    delivery = delivery_id(record.enqueued_at, record.attempts)
-                    pending_due = as_utc(record.next_attempt_at)
-                    session.rollback()
-                    # Already recorded: make sure the transport still carries it (it may have
-                    # been lost with Redis), without delivering it twice.
-                    if status in (JobStatus.QUEUED, JobStatus.RETRYING):
-                        wait = max(0.0, (pending_due - now).total_seconds()) if pending_due else 0.0
-                        self._dispatch_logged(key, delivery, wait, if_missing=True)
-                    return key
-                else:
-                    _queue_again(record, now, due)
-                    record.args = clean
-                    record.max_attempts = attempts_allowed
-                    record.request_id = current_request_id()
-        except IntegrityError:
-            # Another producer recorded the same key between our read and our insert: it is
-            # queued now, and that producer hands it to the transport.
-            return key
-        self._dispatch_or_raise(key, delivery_id(now, 0), delay)
-        return key
+        return _EnqueueRequest(name, clean, key, attempts_allowed, force, now, due)
+
+    def _record(self, session: Session, wanted: _EnqueueRequest) -> bool:
+        """Write the job's row; returns whether it needs a fresh delivery (False: it was already recorded)."""
+        key, name = wanted.key, wanted.name
+        record = session.scalars(select(JobRecord).where(JobRecord.key == key).with_for_update()).one_or_none()
+        if record is not None and record.name != name:
+            raise Conflict(f"job key {key!r} belongs to job {record.name!r}, not {name!r}", key=key)
+        if record is None:
+            session.add(
+                JobRecord(
+                    key=key,
+                    name=name,
+                    args=wanted.args,
+                    status=JobStatus.QUEUED,
+                    attempts=0,
+                    max_attempts=wanted.max_attempts,
+                    enqueued_at=wanted.now,
+                    next_attempt_at=wanted.due,
+                    request_id=current_request_id(),
+                )
+            )
+        elif record.status in ACTIVE_STATUSES or (record.status == JobStatus.SUCCEEDED and not wanted.force):
+            self._keep_delivered(session, record, wanted)
+            return False
+        else:
+            _queue_again(record, wanted.now, wanted.due)
+            record.args = wanted.args
+            record.max_attempts = wanted.max_attempts
+            record.request_id = current_request_id()
+        return True
+
+    def _keep_delivered(self, session: Session, record: JobRecord, wanted: _EnqueueRequest) -> None:
+        """Leave an already recorded job alone, but make sure the transport still carries it.
+
+        It may have been lost with Redis; ``if_missing`` keeps it from being delivered twice.
+        """
+        status = JobStatus(record.status)
+        delivery = delivery_id(record.enqueued_at, record.attempts)
+        pending_due = as_utc(record.next_attempt_at)
+        session.rollback()
+        if status in (JobStatus.QUEUED, JobStatus.RETRYING):
+            wait = max(0.0, (pending_due - wanted.now).total_seconds()) if pending_due else 0.0
+            self._dispatch_logged(wanted.key, delivery, wait, if_missing=True)
 
     def enqueue_committed(self, jobs: Iterable[AfterCommitJob]) -> None:
         """Enqueue the jobs a committed transaction asked for (``enqueue_after_commit``).

@@ -92,6 +92,50 @@ def index_body(language_analyzers: bool) -> dict[str, Any]:
     }
 
 
+# The matched words of the title (whole) and of one text fragment, marked for render_highlight.
+HIGHLIGHT: dict[str, Any] = {
+    "pre_tags": [MARK_START],
+    "post_tags": [MARK_END],
+    "require_field_match": False,
+    "fields": {
+        "title": {"number_of_fragments": 0},
+        "text": {"fragment_size": 200, "number_of_fragments": 1, "no_match_size": 0},
+    },
+}
+
+
+def _filters(query: SearchQuery) -> list[dict[str, Any]]:
+    """The query's structured filters, as Elasticsearch filter clauses."""
+    filters: list[dict[str, Any]] = []
+    if query.language is not None:
+        filters.append({"term": {"language": query.language}})
+    if query.source_id is not None:
+        filters.append({"term": {"source_id": query.source_id}})
+    if query.category is not None:
+        filters.append({"term": {"categories": query.category}})
+    if query.task_status is not None:
+        filters.append({"term": {"task_status": query.task_status.value}})
+    if query.decision is not None:
+        filters.append({"term": {"decision": query.decision.value}})
+    if query.min_score is not None or query.max_score is not None:
+        score_bounds = {"gte": query.min_score, "lte": query.max_score}
+        filters.append({"range": {"score": {k: v for k, v in score_bounds.items() if v is not None}}})
+    if query.fetched_from is not None or query.fetched_to is not None:
+        bounds = {"gte": iso(query.fetched_from), "lt": iso(query.fetched_to)}
+        filters.append({"range": {"fetched_at": {k: v for k, v in bounds.items() if v is not None}}})
+    return filters
+
+
+def _search_hit(hit: dict[str, Any]) -> SearchHit:
+    highlights = {
+        field: [render_highlight(fragment) for fragment in fragments]
+        for field, fragments in (hit.get("highlight") or {}).items()
+        if field in ("title", "text")
+    }
+    relevance = hit.get("_score")
+    return SearchHit(item_id=int(hit["_id"]), relevance=float(relevance or 0.0), highlights=highlights)
+
+
 class ElasticsearchEngine(SearchEngine):
     name = "elasticsearch"
 
@@ -261,24 +305,16 @@ class ElasticsearchEngine(SearchEngine):
 
     def search(self, query: SearchQuery) -> SearchResult:
         self.ensure_index()
-        filters: list[dict[str, Any]] = []
-        if query.language is not None:
-            filters.append({"term": {"language": query.language}})
-        if query.source_id is not None:
-            filters.append({"term": {"source_id": query.source_id}})
-        if query.category is not None:
-            filters.append({"term": {"categories": query.category}})
-        if query.task_status is not None:
-            filters.append({"term": {"task_status": query.task_status.value}})
-        if query.decision is not None:
-            filters.append({"term": {"decision": query.decision.value}})
-        if query.min_score is not None or query.max_score is not None:
-            score_bounds = {"gte": query.min_score, "lte": query.max_score}
-            filters.append({"range": {"score": {k: v for k, v in score_bounds.items() if v is not None}}})
-        if query.fetched_from is not None or query.fetched_to is not None:
-            bounds = {"gte": iso(query.fetched_from), "lt": iso(query.fetched_to)}
-            filters.append({"range": {"fetched_at": {k: v for k, v in bounds.items() if v is not None}}})
+        body = self._search_body(query)
+        if body is None:
+            return SearchResult(total=0, hits=[])
+        response = self._call(self.client.search, index=self.index, **body)
+        hits = [_search_hit(hit) for hit in response["hits"]["hits"]]
+        return SearchResult(total=response["hits"]["total"]["value"], hits=hits)
 
+    def _search_body(self, query: SearchQuery) -> dict[str, Any] | None:
+        """The search request's body; None for a text query without a searchable term (it matches nothing)."""
+        filters = _filters(query)
         body: dict[str, Any] = {
             "from": query.offset,
             "size": query.limit,
@@ -288,7 +324,7 @@ class ElasticsearchEngine(SearchEngine):
         if query.text is not None and query.text.strip():
             terms = query.terms
             if not terms:
-                return SearchResult(total=0, hits=[])
+                return None
             must = {
                 "multi_match": {
                     "query": " ".join(terms),
@@ -299,29 +335,11 @@ class ElasticsearchEngine(SearchEngine):
             }
             body["query"] = {"bool": {"must": [must], "filter": filters}}
             body["sort"] = ["_score", {"item_id": "asc"}]
-            body["highlight"] = {
-                "pre_tags": [MARK_START],
-                "post_tags": [MARK_END],
-                "require_field_match": False,
-                "fields": {
-                    "title": {"number_of_fragments": 0},
-                    "text": {"fragment_size": 200, "number_of_fragments": 1, "no_match_size": 0},
-                },
-            }
+            body["highlight"] = HIGHLIGHT
         else:
             body["query"] = {"bool": {"filter": filters}} if filters else {"match_all": {}}
             body["sort"] = [{"fetched_at": "desc"}, {"item_id": "desc"}]
-        response = self._call(self.client.search, index=self.index, **body)
-        hits = []
-        for hit in response["hits"]["hits"]:
-            highlights = {
-                field: [render_highlight(fragment) for fragment in fragments]
-                for field, fragments in (hit.get("highlight") or {}).items()
-                if field in ("title", "text")
-            }
-            relevance = hit.get("_score")
-            hits.append(SearchHit(item_id=int(hit["_id"]), relevance=float(relevance or 0.0), highlights=highlights))
-        return SearchResult(total=response["hits"]["total"]["value"], hits=hits)
+        return body
 
     def refresh(self) -> None:
         self.ensure_index()

@@ -197,77 +197,15 @@ def bundle_files(session: Session, case: Case, settings: Settings) -> tuple[dict
     task = session.get(ReviewTask, case.task_id)
     if task is None:
         raise NotFound(f"case {case.id} refers to a missing task")
-    snapshot = dict(case.item_snapshot or {})
-    if not snapshot:  # a case opened before snapshots existed: the item as it is now
-        item = session.get(ContentItem, case.item_id)
-        if item is None:
-            raise NotFound(f"case {case.id} refers to a missing item")
-        snapshot = item_snapshot(item)
-    source_id = snapshot.get("source_id")
-    source = session.get(Source, source_id) if isinstance(source_id, int) else None
-    scores = session.scalars(select(Score).where(Score.item_id == case.item_id).order_by(Score.created_at, Score.id))
-    votes = session.execute(
-        select(Vote, User.pseudonym)
-        .join(User, User.id == Vote.user_id)
-        .where(Vote.task_id == task.id)
-        .order_by(Vote.id)
-    ).all()
+    snapshot = _case_item_snapshot(session, case)
     warc = read_warc_record(snapshot, settings)
-    item_fields = {
-        k: v for k, v in snapshot.items() if k not in ("text", "source_id") and not k.startswith("evidence_")
-    }
-    item_fields["source"] = (
-        None if source is None else {
-            "id": source.id,
-            "name": source.name,
-            "url": without_credentials(source.url),
-            "kind": source.kind.value,
-        }
-    )
-
     files: dict[str, bytes] = {
-        "case.json": _json_bytes(
-            {
-                "case_id": case.id,
-                "category": case.category,
-                "opened_at": iso(case.created_at),
-                "task": {
-                    "task_id": task.id,
-                    "decision": task.decision.value if task.decision else None,
-                    "decided_category": task.decided_category,
-                    "decided_at": iso(task.decided_at),
-                    "queued_at": iso(task.created_at),
-                },
-            }
-        ),
-        "item.json": _json_bytes(item_fields),
+        "case.json": _json_bytes(_case_record(case, task)),
+        "item.json": _json_bytes(_item_fields(session, snapshot)),
         "text.txt": str(snapshot.get("text") or "").encode("utf-8", errors="replace"),
-        "scores.json": _json_bytes(
-            [
-                {
-                    "model_version": s.model_version,
-                    "score": s.score,
-                    "top_category": s.top_category,
-                    "probabilities": s.probabilities,
-                    "scored_at": iso(s.created_at),
-                }
-                for s in scores
-            ]
-        ),
+        "scores.json": _json_bytes(_score_records(session, case.item_id)),
         # Pseudonyms only: the police never learn who the volunteers are.
-        "decisions.json": _json_bytes(
-            [
-                {
-                    "volunteer": pseudonym,
-                    "verdict": vote.verdict.value,
-                    "category": vote.category,
-                    "note": vote.note,
-                    "moderator_decision": vote.is_moderator_decision,
-                    "voted_at": iso(vote.created_at),
-                }
-                for vote, pseudonym in votes
-            ]
-        ),
+        "decisions.json": _json_bytes(_decision_records(session, task.id)),
     }
     if warc.data is not None:
         files[WARC_NAME] = warc.data
@@ -279,6 +217,84 @@ def bundle_files(session: Session, case: Case, settings: Settings) -> tuple[dict
         files.update(media_files)
         files["media.json"] = _json_bytes(media_entries)
     return files, warc.info
+
+
+def _case_item_snapshot(session: Session, case: Case) -> dict[str, Any]:
+    """The item as frozen when the case was opened."""
+    snapshot = dict(case.item_snapshot or {})
+    if not snapshot:  # a case opened before snapshots existed: the item as it is now
+        item = session.get(ContentItem, case.item_id)
+        if item is None:
+            raise NotFound(f"case {case.id} refers to a missing item")
+        snapshot = item_snapshot(item)
+    return snapshot
+
+
+def _item_fields(session: Session, snapshot: dict[str, Any]) -> dict[str, Any]:
+    """The item's frozen fields without its text and evidence paths, with its source described."""
+    source_id = snapshot.get("source_id")
+    source = session.get(Source, source_id) if isinstance(source_id, int) else None
+    item_fields = {
+        k: v for k, v in snapshot.items() if k not in ("text", "source_id") and not k.startswith("evidence_")
+    }
+    item_fields["source"] = (
+        None if source is None else {
+            "id": source.id,
+            "name": source.name,
+            "url": without_credentials(source.url),
+            "kind": source.kind.value,
+        }
+    )
+    return item_fields
+
+
+def _case_record(case: Case, task: ReviewTask) -> dict[str, Any]:
+    return {
+        "case_id": case.id,
+        "category": case.category,
+        "opened_at": iso(case.created_at),
+        "task": {
+            "task_id": task.id,
+            "decision": task.decision.value if task.decision else None,
+            "decided_category": task.decided_category,
+            "decided_at": iso(task.decided_at),
+            "queued_at": iso(task.created_at),
+        },
+    }
+
+
+def _score_records(session: Session, item_id: int) -> list[dict[str, Any]]:
+    scores = session.scalars(select(Score).where(Score.item_id == item_id).order_by(Score.created_at, Score.id))
+    return [
+        {
+            "model_version": s.model_version,
+            "score": s.score,
+            "top_category": s.top_category,
+            "probabilities": s.probabilities,
+            "scored_at": iso(s.created_at),
+        }
+        for s in scores
+    ]
+
+
+def _decision_records(session: Session, task_id: int) -> list[dict[str, Any]]:
+    votes = session.execute(
+        select(Vote, User.pseudonym)
+        .join(User, User.id == Vote.user_id)
+        .where(Vote.task_id == task_id)
+        .order_by(Vote.id)
+    ).all()
+    return [
+        {
+            "volunteer": pseudonym,
+            "verdict": vote.verdict.value,
+            "category": vote.category,
+            "note": vote.note,
+            "moderator_decision": vote.is_moderator_decision,
+            "voted_at": iso(vote.created_at),
+        }
+        for vote, pseudonym in votes
+    ]
 
 
 def _members(session: Session, case: Case) -> list[dict[str, Any]]:

@@ -38,6 +38,7 @@ import json
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -156,56 +157,95 @@ def verify_signature(
     return abs(current - timestamp) <= tolerance and hmac.compare_digest(expected, header)
 
 
+@dataclass(frozen=True)
+class _Message:
+    """A pending delivery's request, read before any request is made."""
+
+    url: str
+    body: bytes
+    key: str
+    event: str
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    """What one attempt got: the answer's status, or the error and whether a retry could fix it."""
+
+    status_code: int | None = None
+    error: str | None = None
+    permanent: bool = False
+
+
 def deliver(
     sessions: sessionmaker[Session], settings: Settings, delivery_id: int, *, client: httpx.Client | None = None
 ) -> WebhookStatus:
     """Make one attempt. No transaction is held while the request is in flight."""
+    message = _pending_message(sessions, delivery_id)
+    if not isinstance(message, _Message):
+        return message  # delivered already, or given up: a late duplicate job does nothing
+    attempt = _attempt(message, settings, client)
+    return _record_attempt(sessions, settings, delivery_id, attempt)
+
+
+def _pending_message(sessions: sessionmaker[Session], delivery_id: int) -> _Message | WebhookStatus:
+    """The delivery's request while it is pending, otherwise its status."""
     with session_scope(sessions) as session:
         delivery = session.get(WebhookDelivery, delivery_id)
         if delivery is None:
             raise _permanent(f"webhook delivery {delivery_id} does not exist")
         if delivery.status != WebhookStatus.PENDING:
-            return delivery.status  # delivered already, or given up: a late duplicate job does nothing
-        url, body, key, event = delivery.url, delivery.body.encode("utf-8"), delivery.idempotency_key, delivery.event
+            return delivery.status
+        return _Message(delivery.url, delivery.body.encode("utf-8"), delivery.idempotency_key, delivery.event)
 
+
+def _attempt(message: _Message, settings: Settings, client: httpx.Client | None) -> _Attempt:
     secret = settings.police_webhook_secret.get_secret_value() if settings.police_webhook_secret else ""
-    status_code: int | None = None
-    error: str | None = None
-    permanent = False
-    target: PinnedRequest | None = None
     if not secret:
-        error, permanent = "SAQSHY_POLICE_WEBHOOK_SECRET is not set: refusing to send an unsigned webhook", True
-    else:
-        try:
-            target = endpoint(url, settings)
-        except HostUnresolvable as exc:
-            error = str(exc)  # DNS may come back: retried
-        except InvalidInput as exc:
-            error, permanent = str(exc), True
-    if target is not None:
-        headers = {
-            "Content-Type": "application/json",
-            "Idempotency-Key": key,
-            "X-Saqshy-Event": event,
-            "X-Saqshy-Signature": sign(secret, int(time.time()), body),
-            "User-Agent": f"Saqshy-Webhook (+{settings.crawler_contact_url})",
-        }
-        own_client = client is None
-        http = client or httpx.Client(timeout=settings.police_webhook_timeout_seconds, follow_redirects=False)
-        try:
-            response = http.post(
-                target.url, content=body, headers={**headers, **target.headers}, extensions=target.extensions
-            )
-            status_code = response.status_code
-            if not 200 <= status_code < 300:
-                error = f"HTTP {status_code}: {response.text[:300]}"
-                permanent = 400 <= status_code < 500 and status_code not in RETRYABLE_STATUS
-        except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {exc}"[:500]
-        finally:
-            if own_client:
-                http.close()
+        return _Attempt(error="SAQSHY_POLICE_WEBHOOK_SECRET is not set: refusing to send an unsigned webhook",
+                        permanent=True)
+    try:
+        target = endpoint(message.url, settings)
+    except HostUnresolvable as exc:
+        return _Attempt(error=str(exc))  # DNS may come back: retried
+    except InvalidInput as exc:
+        return _Attempt(error=str(exc), permanent=True)
+    return _post(target, message, secret, settings, client)
 
+
+def _post(
+    target: PinnedRequest, message: _Message, secret: str, settings: Settings, client: httpx.Client | None
+) -> _Attempt:
+    """Send the signed request to the pinned endpoint."""
+    headers = {
+        "Content-Type": "application/json",
+        "Idempotency-Key": message.key,
+        "X-Saqshy-Event": message.event,
+        "X-Saqshy-Signature": sign(secret, int(time.time()), message.body),
+        "User-Agent": f"Saqshy-Webhook (+{settings.crawler_contact_url})",
+    }
+    own_client = client is None
+    http = client or httpx.Client(timeout=settings.police_webhook_timeout_seconds, follow_redirects=False)
+    try:
+        response = http.post(
+            target.url, content=message.body, headers={**headers, **target.headers}, extensions=target.extensions
+        )
+        status_code = response.status_code
+        if not 200 <= status_code < 300:
+            permanent = 400 <= status_code < 500 and status_code not in RETRYABLE_STATUS
+            return _Attempt(status_code, f"HTTP {status_code}: {response.text[:300]}", permanent)
+        return _Attempt(status_code)
+    except httpx.HTTPError as exc:
+        return _Attempt(error=f"{type(exc).__name__}: {exc}"[:500])
+    finally:
+        if own_client:
+            http.close()
+
+
+def _record_attempt(
+    sessions: sessionmaker[Session], settings: Settings, delivery_id: int, attempt: _Attempt
+) -> WebhookStatus:
+    """Count the attempt on the delivery; a failed one raises, to be retried or given up."""
+    error = attempt.error
     with session_scope(sessions) as session:
         delivery = session.scalars(
             select(WebhookDelivery).where(WebhookDelivery.id == delivery_id).with_for_update()
@@ -214,7 +254,7 @@ def deliver(
             return delivery.status
         delivery.attempts += 1
         delivery.last_attempt_at = utcnow()
-        delivery.last_status_code = status_code
+        delivery.last_status_code = attempt.status_code
         if error is None:
             delivery.status = WebhookStatus.DELIVERED
             delivery.delivered_at = delivery.last_attempt_at
@@ -222,10 +262,10 @@ def deliver(
             return WebhookStatus.DELIVERED
         delivery.last_error = error
         used_up = delivery.attempts >= settings.police_webhook_max_attempts
-        if permanent or used_up:
+        if attempt.permanent or used_up:
             delivery.status = WebhookStatus.FAILED
         attempts = delivery.attempts
-    if permanent or used_up:
+    if attempt.permanent or used_up:
         raise _permanent(f"webhook delivery {delivery_id} failed after {attempts} attempt(s): {error}")
     raise DeliveryFailed(f"webhook delivery {delivery_id} attempt {attempts} failed: {error}")
 
