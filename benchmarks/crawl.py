@@ -285,9 +285,9 @@ def run_bare(root: str, result: Connection) -> None:
 
 def run_saqshy(root: str, var_dir: str, processes: int, result: Connection) -> None:
     from crawlers.runner import crawl_in_process
-    from crawlers.sources import add_source
     from saqshy.context import build_context
     from saqshy.db.session import session_scope
+    from saqshy.services.sources import add_source
     from saqshy.settings import Settings
 
     settings = Settings(

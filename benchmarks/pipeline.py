@@ -178,7 +178,7 @@ def workers(store: Store, log: Path) -> Iterator[None]:
 
 
 def add_bench_source(ctx: Context, root: str) -> None:
-    from crawlers.sources import add_source
+    from saqshy.services.sources import add_source
 
     with session_scope(ctx.sessions) as session:
         source = add_source(session, root + "/a/0", "site", policy=ctx.settings.address_policy, depth=20, name=SOURCE)

@@ -2,6 +2,6 @@
 
 Standard Scrapy layout: ``settings`` (defaults), ``items``, ``middlewares``, ``pipelines``,
 ``spiders/``; page analysis lives in ``extraction/``, evidence in ``evidence``, near-duplicate
-clustering in ``dedup``, source management in ``sources``, the in-process runner in ``runner`` and
-the command line in ``cli`` (mounted into ``saqshy``).
+clustering in ``dedup``, the in-process runner in ``runner`` and the command line in ``cli``
+(mounted into ``saqshy``); sources to crawl are a core service, ``saqshy.services.sources``.
 """

@@ -45,9 +45,9 @@ def source_add(
     ] = None,
 ) -> None:
     """Add a source to crawl."""
-    from crawlers.sources import add_source
     from saqshy.context import build_context
     from saqshy.db.session import session_scope
+    from saqshy.services.sources import add_source
 
     settings = _settings()
     ctx = build_context(settings)
@@ -75,9 +75,9 @@ def source_read_back(
     read_back: Annotated[str, typer.Argument(help="30d, 12h, a date (2024-01-31) or all.")],
 ) -> None:
     """Change how far back each crawl reads a Telegram channel."""
-    from crawlers.sources import set_read_back
     from saqshy.context import build_context
     from saqshy.db.session import session_scope
+    from saqshy.services.sources import set_read_back
 
     ctx = build_context(_settings())
     try:
@@ -93,10 +93,10 @@ def source_list(
     candidates: Annotated[bool, typer.Option("--candidates", help="Only discovered candidate sources.")] = False,
 ) -> None:
     """List sources with their schedule and risk."""
-    from crawlers.sources import effective_interval, list_sources
     from saqshy.context import build_context
     from saqshy.db.session import session_scope
     from saqshy.netpolicy import without_credentials
+    from saqshy.services.sources import SourceOrder, list_sources, recrawl_interval_seconds
 
     settings = _settings()
     ctx = build_context(settings)
@@ -105,14 +105,16 @@ def source_list(
             table = Table()
             for column in ("id", "name", "kind", "url", "every", "depth", "risk", "last crawl", "next crawl", "state"):
                 table.add_column(column)
-            for s in list_sources(session, candidates=True if candidates else None):
+            listed = list_sources(session, candidates=True if candidates else None, include_rejected=True,
+                                  order=SourceOrder.ADDED, limit=None)
+            for s in listed.items:
                 state = "candidate" if s.is_candidate else ("enabled" if s.enabled else "disabled")
                 table.add_row(
                     str(s.id),
                     s.name,
                     str(s.kind),
                     without_credentials(s.url),
-                    f"{effective_interval(s, settings) // 60}m",
+                    f"{recrawl_interval_seconds(s, settings) // 60}m",
                     str(s.max_depth),
                     f"{s.risk_score:.2f}",
                     f"{s.last_crawled_at:%Y-%m-%d %H:%M}" if s.last_crawled_at else "-",

@@ -32,7 +32,6 @@ from crawlers.extraction.page import analyse_batch, analyse_item, warm_up
 from crawlers.items import ContentItem
 from crawlers.media import store_item_media
 from crawlers.progress import count_error
-from crawlers.sources import record_outlinks
 from saqshy.context import Context, build_context
 from saqshy.db.session import session_scope
 from saqshy.errors import InvalidInput
@@ -41,6 +40,7 @@ from saqshy.jobs.base import JobQueue
 from saqshy.services import clustering
 from saqshy.services.items import IngestResult, ingest_item, ingest_items
 from saqshy.services.media import MediaRecord
+from saqshy.services.sources import record_outlinks
 from saqshy.settings import Settings
 
 logger = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ import logging
 import multiprocessing
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -25,19 +25,19 @@ from scrapy.utils.reactor import install_reactor, is_reactor_installed
 
 from crawlers.progress import snapshot
 from crawlers.settings import scrapy_settings
-from crawlers.sources import (
-    due_sources,
-    effective_interval,
-    mark_crawled,
-    refresh_discovery,
-    resolve_sources,
-    telegram_until,
-)
 from crawlers.spiders import SPIDERS
 from saqshy.context import Context, build_context
 from saqshy.db.models import SourceKind
 from saqshy.db.session import session_scope
 from saqshy.gc_tuning import tune_gc
+from saqshy.services.sources import (
+    due_sources,
+    mark_crawled,
+    next_crawl_after,
+    refresh_discovery,
+    resolve_sources,
+    telegram_until,
+)
 from saqshy.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ def targets_for(ctx: Context, names: list[str] | None = None) -> list[CrawlTarge
         if not names:
             now = datetime.now(UTC)
             for source in sources:
-                source.next_crawl_at = now + timedelta(seconds=effective_interval(source, ctx.settings))
+                source.next_crawl_at = next_crawl_after(source, ctx.settings, now)
         return [
             CrawlTarget(
                 source_id=s.id,
@@ -316,7 +316,8 @@ def _record_crawled(
         with session_scope(ctx.sessions) as session:
             changed, candidates = refresh_discovery(session, settings)
         if changed or candidates:
-            logger.info("risk changed for %d sources; %d candidate sources suggested", len(changed), candidates)
+            logger.info("risk changed for %d sources; %d candidate sources suggested", len(changed),
+                        len(candidates))
     except Exception:  # the crawl's items are stored; a failed roll-up is retried next crawl
         logger.exception("risk roll-up and candidate suggestion failed")
 

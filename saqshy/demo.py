@@ -194,7 +194,7 @@ def _previous_ports(ctx: Context) -> dict[str, int]:
 
 def _ensure_site_sources(ctx: Context, origins: dict[str, str], policy: AddressPolicy) -> None:
     """The sample site's sources, disabled (the site is up only while ``saqshy demo`` runs)."""
-    from crawlers.sources import add_source
+    from saqshy.services.sources import add_source
 
     with session_scope(ctx.sessions) as session:
         for part in SAMPLE_PARTS:

@@ -36,10 +36,10 @@ import pytest
 from redis import Redis
 from sqlalchemy import func, select
 
-from crawlers.sources import add_source
 from saqshy.context import Context, build_context
 from saqshy.db.models import ContentItem, JobRecord, ReviewTask, Role, Score, TaskStatus, Vote
 from saqshy.db.session import session_scope
+from saqshy.services.sources import add_source
 from saqshy.settings import PROJECT_ROOT, Settings
 from tests.classifier.conftest import tiny_base, tiny_registry  # noqa: F401 - fixtures
 from tests.private_services import free_port

@@ -87,15 +87,15 @@ def sweep_now(
     """Recompute source risk, suggest candidate sources, send pending webhooks, re-check due cases."""
     from saqshy.context import build_context
     from saqshy.db.session import session_scope
+    from saqshy.services import sources
     from saqshy.settings import get_settings
     from triage_api.jobs import enqueue_pending
-    from triage_api.services import sources, takedown, webhooks
+    from triage_api.services import takedown, webhooks
 
     ctx = build_context(get_settings())
     try:
         with session_scope(ctx.sessions) as session:
-            changed = sources.refresh_source_risk(session, ctx.settings)
-            created = sources.suggest_candidates(session, ctx.settings)
+            changed, created = sources.refresh_discovery(session, ctx.settings)
         console.print(f"sources: {len(changed)} risk changes, {len(created)} new candidates")
         if not inline:
             console.print(f"enqueued: {enqueue_pending(ctx)}")

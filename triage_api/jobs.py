@@ -23,7 +23,8 @@ from saqshy.db.session import session_scope
 from saqshy.jobs import names
 from saqshy.jobs.registry import job
 from saqshy.scheduler import on_scheduler_start, register_periodic
-from triage_api.services import audit_checkpoints, cases, queue, retention, sources, takedown, webhooks
+from saqshy.services import sources
+from triage_api.services import audit_checkpoints, cases, queue, retention, takedown, webhooks
 from triage_api.services.audit import chain_pending
 
 logger = logging.getLogger(__name__)
@@ -57,8 +58,7 @@ def sweep(ctx: Context, slot: int) -> None:
     schedule_recurring(ctx, after_slot=slot)
     enqueue_pending(ctx)
     with session_scope(ctx.sessions) as session:
-        sources.refresh_source_risk(session, ctx.settings)
-        sources.suggest_candidates(session, ctx.settings)
+        sources.refresh_discovery(session, ctx.settings)
 
 
 def enqueue_pending(ctx: Context) -> dict[str, int]:

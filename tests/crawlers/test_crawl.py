@@ -20,10 +20,10 @@ from sqlalchemy import select
 from crawlers.evidence import read_response
 from crawlers.export import export_items
 from crawlers.runner import CrawlSummary, CrawlTarget, SourceSummary, read_back_note, run_crawl
-from crawlers.sources import add_source
 from saqshy.context import Context, build_context
 from saqshy.db.models import ContentItem, JobRecord, Source, SourceLink
 from saqshy.db.session import session_scope
+from saqshy.services.sources import add_source
 from saqshy.settings import Settings
 from tests.crawlers.conftest import FAST
 from tests.crawlers.fixture_site import EN_TEXT, KK_TEXT, RU_TEXT, FixtureSite

@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy import func, select
 
 from crawlers.runner import run_crawl
-from crawlers.sources import add_source
 from saqshy.context import build_context
 from saqshy.db.models import ContentItem
 from saqshy.db.session import session_scope
+from saqshy.services.sources import add_source
 from saqshy.settings import Settings
 from tests.crawlers.conftest import FAST
 from tests.crawlers.fixture_site import FixtureSite

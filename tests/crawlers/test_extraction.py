@@ -13,9 +13,9 @@ from crawlers.extraction.forum import extract_posts
 from crawlers.extraction.language import detect_language
 from crawlers.extraction.page import extract_page
 from crawlers.extraction.telegram import channel_from_url, parse_preview, parse_views
-from crawlers.sources import parse_interval
 from crawlers.spiders.site import rel_links
 from saqshy.errors import InvalidInput
+from saqshy.services.sources import parse_interval
 from tests.crawlers.fixture_site import AD_TEXT, EN_TEXT, FORUM, KK_TEXT, RU_TEXT, html_page, telegram_preview
 
 RU_PAGE = html_page("Заголовок", f"<p>{RU_TEXT}</p>", charset=None)

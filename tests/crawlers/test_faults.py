@@ -18,13 +18,13 @@ import pytest
 from sqlalchemy import select
 
 from crawlers.runner import CrawlSummary, run_crawl
-from crawlers.sources import add_source, due_sources
 from saqshy.context import Context, build_context
 from saqshy.db.models import ContentItem, JobStatus
 from saqshy.db.session import session_scope
 from saqshy.search.base import SearchUnavailable
 from saqshy.search.elastic import ElasticsearchEngine
 from saqshy.search.indexer import pending_count
+from saqshy.services.sources import add_source, due_sources
 from saqshy.settings import Settings
 from tests.crawlers.conftest import FAST
 from tests.crawlers.fixture_site import FixtureSite, serve

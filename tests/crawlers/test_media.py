@@ -18,11 +18,11 @@ from crawlers.evidence import read_response
 from crawlers.extraction.media import has_images, image_refs, telegram_refs
 from crawlers.media import judge_image
 from crawlers.runner import CrawlSummary, run_crawl
-from crawlers.sources import add_source
 from saqshy.context import Context, build_context
 from saqshy.db.models import ContentItem, Media, MediaStatus
 from saqshy.db.session import session_scope
 from saqshy.services.media import read_thumbnail, thumbnail_path
+from saqshy.services.sources import add_source
 from saqshy.settings import Settings
 from tests.crawlers.conftest import FAST
 from tests.crawlers.fixture_site import EN_TEXT, RU_TEXT, FixtureSite, Page, _ok, html_page, paragraphs, serve

@@ -20,10 +20,10 @@ import pytest
 from sqlalchemy import select
 
 from crawlers.runner import CrawlSummary, crawl_in_process, run_crawl
-from crawlers.sources import add_source
 from saqshy.context import Context, build_context
 from saqshy.db.models import ContentItem, Media, MediaStatus
 from saqshy.db.session import session_scope
+from saqshy.services.sources import add_source
 from saqshy.settings import Settings
 from tests.crawlers.conftest import FAST
 from tests.crawlers.fixture_site import EN_TEXT, FixtureSite, Page, _ok, html_page, paragraphs, serve

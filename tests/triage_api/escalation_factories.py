@@ -29,6 +29,7 @@ from saqshy.db.models import (
 from saqshy.services.items import ingest_item
 from saqshy.settings import Settings
 from tests.factories import item_data
+from triage_api.services import cases
 
 _counter = itertools.count(1)
 
@@ -168,3 +169,12 @@ def make_decided_task(
         session.add(Vote(task_id=task.id, user_id=user.id, verdict=verdict, category=category, note="seen in channel"))
     session.flush()
     return task
+
+
+def decide_source_items(session: Session, settings: Settings, source: Source, verdicts: list[Verdict]) -> None:
+    """One decided item of the source per verdict; an illegal one opens its case with evidence."""
+    for verdict in verdicts:
+        task = make_decided_task(session, make_item(session, settings, source=source), verdict)
+        if verdict == Verdict.ILLEGAL:
+            case = cases.open_case(session, task, settings, None)
+            cases.ensure_evidence(session, case.id, settings)  # what the job does after commit

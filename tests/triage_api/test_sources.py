@@ -1,132 +1,17 @@
-"""Sources as entities: roll-up of decisions to risk, recrawl interval, candidates from outlinks."""
+"""The sources API: listing, detail, roll-up, candidates, schedule changes, crawl status, adding, crawl now."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
 
 from saqshy.context import Context
-from saqshy.db.models import AuditEntry, CaseOutcome, Role, Source, SourceKind, SourceLink, User, Verdict, utcnow
-from saqshy.errors import InvalidTransition
-from saqshy.netpolicy import AddressNotAllowed
-from saqshy.settings import Settings
-from tests.triage_api.escalation_factories import make_decided_task, make_item, make_source, make_user
+from saqshy.db.models import AuditEntry, Role, Source, SourceKind, SourceLink, User, Verdict, utcnow
+from tests.triage_api.escalation_factories import decide_source_items, make_source
 from tests.triage_api.triage_factories import make_item as make_bare_item
-from triage_api.services import cases, sources
-
-
-def _decide(session: Session, settings: Settings, source: Source, verdicts: list[Verdict]) -> None:
-    for verdict in verdicts:
-        task = make_decided_task(session, make_item(session, settings, source=source), verdict)
-        if verdict == Verdict.ILLEGAL:
-            case = cases.open_case(session, task, settings, None)
-            cases.ensure_evidence(session, case.id, settings)  # what the job does after commit
-
-
-def test_rollup_counts_and_shrunk_rate(sessions: sessionmaker[Session], settings: Settings) -> None:
-    with sessions.begin() as session:
-        risky, clean, quiet = make_source(session), make_source(session), make_source(session)
-        _decide(session, settings, risky, [Verdict.ILLEGAL] * 3 + [Verdict.LEGAL, Verdict.UNSURE])
-        _decide(session, settings, clean, [Verdict.LEGAL] * 4)
-        # Gold tasks measure volunteers; they say nothing about the source.
-        make_decided_task(session, make_item(session, settings, source=quiet), Verdict.ILLEGAL, is_gold=True)
-        changed = sources.refresh_source_risk(session, settings)
-        # The legal decisions came after the last case: the roll-up catches them up.
-        assert risky.id in changed and clean.id not in changed
-        assert (risky.reviewed_count, risky.illegal_count) == (4, 3)
-        assert risky.risk_score == pytest.approx(3 / (4 + settings.source_risk_prior_weight))
-        assert (clean.reviewed_count, clean.illegal_count, clean.risk_score) == (4, 0, 0.0)
-        assert quiet.reviewed_count == 0
-        rows, count = sources.list_sources(session)
-        assert rows[0].id == risky.id and count == 3
-
-
-def test_police_not_illegal_lowers_risk(sessions: sessionmaker[Session], settings: Settings) -> None:
-    with sessions.begin() as session:
-        police = make_user(session, Role.POLICE)
-        source = make_source(session)
-        task = make_decided_task(session, make_item(session, settings, source=source))
-        case = cases.open_case(session, task, settings, None)
-        cases.ensure_evidence(session, case.id, settings)
-        assert source.illegal_count == 1
-        cases.set_outcome(session, case.id, police.id, CaseOutcome.NOT_ILLEGAL, settings)
-        session.refresh(source)
-        assert (source.reviewed_count, source.illegal_count, source.risk_score) == (1, 0, 0.0)
-    with sessions() as session:  # audit entries are written when their transaction commits
-        changes = session.scalars(
-            select(AuditEntry).where(AuditEntry.action == "source.risk_changed").order_by(AuditEntry.id)
-        ).all()
-        assert [c.payload["to"] for c in changes] == [pytest.approx(1 / 6, abs=1e-6), 0.0]
-
-
-def test_risk_shortens_recrawl(sessions: sessionmaker[Session], settings: Settings) -> None:
-    with sessions.begin() as session:
-        crawled = utcnow() - timedelta(minutes=30)
-        source = make_source(
-            session, crawl_every_seconds=6 * 3600, last_crawled_at=crawled, next_crawl_at=crawled + timedelta(hours=6)
-        )
-        assert sources.recrawl_interval_seconds(source, settings) == 6 * 3600
-        _decide(session, settings, source, [Verdict.ILLEGAL] * 5)
-        session.refresh(source)
-        interval = sources.recrawl_interval_seconds(source, settings)
-        assert settings.source_min_recrawl_seconds <= interval < 6 * 3600 / 4
-        # The next crawl is pulled in from six hours after the last one.
-        assert source.next_crawl_at is not None
-        assert source.next_crawl_at.replace(tzinfo=None) < (crawled + timedelta(hours=2)).replace(tzinfo=None)
-
-
-def test_candidates_from_outlinks_accept_and_reject(sessions: sessionmaker[Session], settings: Settings) -> None:
-    with sessions.begin() as session:
-        moderator = make_user(session, Role.MODERATOR)
-        risky, clean = make_source(session), make_source(session)
-        _decide(session, settings, risky, [Verdict.ILLEGAL] * 4)
-        _decide(session, settings, clean, [Verdict.LEGAL] * 4)
-        links = [
-            SourceLink(source_id=risky.id, target="shop-channel", target_kind=SourceKind.TELEGRAM, seen_count=5),
-            SourceLink(source_id=risky.id, target="mirror.example", target_kind=SourceKind.SITE, seen_count=2),
-            SourceLink(source_id=risky.id, target="once.example", target_kind=SourceKind.SITE, seen_count=1),
-            SourceLink(source_id=risky.id, target=clean.name, target_kind=SourceKind.SITE, seen_count=9),
-            SourceLink(source_id=clean.id, target="harmless.example", target_kind=SourceKind.SITE, seen_count=9),
-            # A hostile page links inside, in every spelling: never suggested.
-            *(
-                SourceLink(source_id=risky.id, target=target, target_kind=SourceKind.SITE, seen_count=9)
-                for target in ("127.0.0.1", "169.254.169.254", "2130706433", "0x7f000001", "::1", "localhost")
-            ),
-        ]
-        session.add_all(links)
-        session.flush()
-        created = sources.suggest_candidates(session, settings)
-        assert {(s.name, s.url, s.enabled, s.discovered_from_id) for s in created} == {
-            ("shop-channel", "https://t.me/s/shop-channel", False, risky.id),
-            ("mirror.example", "https://mirror.example/", False, risky.id),
-        }
-        assert sources.suggest_candidates(session, settings) == []
-        candidates, count = sources.list_sources(session, candidates=True)
-        assert count == 2
-        by_name = {s.name: s for s in candidates}
-        accepted = sources.accept_candidate(session, by_name["shop-channel"].id, moderator.id, settings.address_policy)
-        assert accepted.enabled and not accepted.is_candidate
-        rejected = sources.reject_candidate(session, by_name["mirror.example"].id, moderator.id)
-        assert rejected.candidate_rejected_at is not None and not rejected.enabled
-        with pytest.raises(InvalidTransition):
-            sources.accept_candidate(session, risky.id, moderator.id, settings.address_policy)
-        assert sources.list_sources(session, candidates=True)[1] == 0
-        assert sources.suggest_candidates(session, settings) == []
-
-
-def test_a_private_candidate_is_never_accepted(sessions: sessionmaker[Session], settings: Settings) -> None:
-    """A candidate suggested before the address policy existed (or allowed then) is refused at acceptance."""
-    with sessions.begin() as session:
-        moderator = make_user(session, Role.MODERATOR)
-        candidate = make_source(session, url="http://169.254.169.254/latest/", is_candidate=True, enabled=False)
-        with pytest.raises(AddressNotAllowed, match="not a public address"):
-            sources.accept_candidate(session, candidate.id, moderator.id, settings.address_policy)
-        assert candidate.is_candidate and not candidate.enabled
 
 
 def test_sources_api(
@@ -136,7 +21,7 @@ def test_sources_api(
     volunteer = auth_headers(make_user(Role.VOLUNTEER))
     with ctx.sessions.begin() as session:
         risky = make_source(session)
-        _decide(session, ctx.settings, risky, [Verdict.ILLEGAL] * 3)
+        decide_source_items(session, ctx.settings, risky, [Verdict.ILLEGAL] * 3)
         session.add(SourceLink(source_id=risky.id, target="next.example", target_kind=SourceKind.SITE, seen_count=3))
         risky_id = risky.id
     assert client.get("/sources", headers=volunteer).status_code == 403

@@ -6,7 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from saqshy.db.models import Role, SourceKind
+from saqshy.db.models import Role, Source, SourceKind
+from saqshy.services import sources as sources_service
+from saqshy.services.sources import SourceFigures, SourceOrder, SourcePage
 from saqshy.timeutil import utcnow
 from triage_api.deps import SessionDep, SettingsDep, require_roles
 from triage_api.schemas.common import IdPath, LimitParam, OffsetParam, Page
@@ -16,15 +18,33 @@ from triage_api.schemas.sources import (
     RollupPublic,
     SourceCreate,
     SourceDetail,
+    SourceLinkPublic,
     SourcePublic,
     SourceUpdate,
 )
-from triage_api.services import sources as sources_service
 from triage_api.services.auth import Actor
 
 router = APIRouter(prefix="/sources", tags=["sources"])
 
 MODERATORS = (Role.MODERATOR, Role.ADMIN)
+
+
+def _page(found: SourcePage, offset: int, limit: int) -> Page[SourcePublic]:
+    return Page(items=[SourcePublic.model_validate(row) for row in found.items], total=found.total, offset=offset,
+                limit=limit)
+
+
+def _detail(source: Source, figures: SourceFigures) -> SourceDetail:
+    return SourceDetail(
+        **SourcePublic.model_validate(source).model_dump(),
+        illegal_rate=figures.illegal_rate,
+        recrawl_interval_seconds=figures.recrawl_interval_seconds,
+        cases=figures.cases,
+        top_links=[
+            SourceLinkPublic(target=link.target, kind=link.target_kind, seen_count=link.seen_count)
+            for link in figures.top_links
+        ],
+    )
 
 
 @router.get("", response_model=Page[SourcePublic], dependencies=[Depends(require_roles(*MODERATORS))])
@@ -36,8 +56,8 @@ def list_sources(
     limit: LimitParam = 50,
 ) -> Page[SourcePublic]:
     """Sources, riskiest first, with decision counts. Roles: moderator, admin."""
-    rows, count = sources_service.list_sources(session, min_risk=min_risk, kind=kind, offset=offset, limit=limit)
-    return Page(items=[SourcePublic.model_validate(row) for row in rows], total=count, offset=offset, limit=limit)
+    return _page(sources_service.list_sources(session, min_risk=min_risk, kind=kind, offset=offset, limit=limit),
+                 offset, limit)
 
 
 @router.post("", response_model=SourcePublic, status_code=201)
@@ -58,10 +78,11 @@ def list_candidates(
     session: SessionDep, include_rejected: bool = False, offset: OffsetParam = 0, limit: LimitParam = 50
 ) -> Page[SourcePublic]:
     """Sources suggested from the outlinks of risky sources, awaiting a moderator. Roles: moderator, admin."""
-    rows, count = sources_service.list_sources(
-        session, candidates=True, include_rejected=include_rejected, offset=offset, limit=limit
+    found = sources_service.list_sources(
+        session, candidates=True, include_rejected=include_rejected, order=SourceOrder.NEWEST, offset=offset,
+        limit=limit,
     )
-    return Page(items=[SourcePublic.model_validate(row) for row in rows], total=count, offset=offset, limit=limit)
+    return _page(found, offset, limit)
 
 
 @router.post("/rollup", response_model=RollupPublic)
@@ -72,8 +93,7 @@ def rollup(
 
     Roles: moderator, admin.
     """
-    changed = sources_service.refresh_source_risk(session, settings, actor_id=user.id)
-    created = sources_service.suggest_candidates(session, settings, actor_id=user.id)
+    changed, created = sources_service.refresh_discovery(session, settings, actor_id=user.id)
     return RollupPublic(
         changed_source_ids=changed, candidates_created=[SourcePublic.model_validate(s) for s in created]
     )
@@ -102,9 +122,7 @@ def crawl_status(session: SessionDep, settings: SettingsDep) -> CrawlStatusPubli
 def get_source(source_id: IdPath, session: SessionDep, settings: SettingsDep) -> SourceDetail:
     """One source with its illegal rate, recrawl interval, cases and top outlinks. Roles: moderator, admin."""
     source = sources_service.get_source(session, source_id)
-    return SourceDetail(
-        **SourcePublic.model_validate(source).model_dump(), **sources_service.source_detail(session, source, settings)
-    )
+    return _detail(source, sources_service.source_figures(session, source, settings))
 
 
 @router.post("/{source_id}/accept", response_model=SourcePublic)

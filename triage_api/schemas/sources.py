@@ -8,12 +8,10 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from saqshy.db.models import SourceKind
 from saqshy.netpolicy import without_credentials
+from saqshy.services.sources import MAX_DEPTH, MIN_CRAWL_EVERY_SECONDS
 from triage_api.schemas.common import StrictModel, UtcDatetime
 
-# Bounds shared with the crawlers' CLI (``saqshy source add``): at least a minute, depth 0..20.
-MIN_CRAWL_EVERY_SECONDS = 60
 MAX_CRAWL_EVERY_SECONDS = 90 * 24 * 3600
-MAX_DEPTH = 20
 
 
 class SourcePublic(BaseModel):

@@ -28,6 +28,7 @@ from saqshy.db.models import Case, CaseOutcome, CaseStatus, ContentItem, ReviewT
 from saqshy.errors import ErrorCode, InvalidInput, InvalidTransition, NotFound
 from saqshy.jobs import names
 from saqshy.jobs.base import enqueue_after_commit
+from saqshy.services import sources
 from saqshy.settings import Settings
 from saqshy.timeutil import utcnow
 from triage_api.services import evidence, webhooks
@@ -137,8 +138,6 @@ def evidence_bundle(session: Session, case_id: int, settings: Settings) -> tuple
 
 def _refresh_source(session: Session, case: Case, settings: Settings, actor_id: int | None) -> None:
     # The source's risk counts confirmed items: a new case or a police outcome changes it.
-    from triage_api.services import sources  # sources imports this module for its roll-up
-
     source_id = session.scalar(select(ContentItem.source_id).where(ContentItem.id == case.item_id))
     if source_id is not None:
         sources.refresh_source_risk(session, settings, [source_id], actor_id=actor_id)
