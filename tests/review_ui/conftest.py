@@ -331,25 +331,13 @@ def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def api_settings(settings: Settings) -> Settings:
-    return settings.model_copy(update=UI_SETTINGS)
-
-
-@pytest.fixture
-def api_ctx(api_settings: Settings) -> Iterator[Context]:
-    context = build_context(api_settings)
-    yield context
-    context.close()
-
-
-@pytest.fixture
-def api(api_settings: Settings, api_ctx: Context) -> Iterator[TestClient]:
-    with TestClient(create_app(api_settings, context=api_ctx)) as client:
+def api(ui_settings: Settings, ui_ctx: Context) -> Iterator[TestClient]:
+    with TestClient(create_app(ui_settings, context=ui_ctx)) as client:
         yield client
 
 
 @pytest.fixture
-def person(api_ctx: Context) -> Callable[..., tuple[User, dict[str, str]]]:
+def person(ui_ctx: Context) -> Callable[..., tuple[User, dict[str, str]]]:
     """``person(Role.MODERATOR)``: a committed user and an Authorization header for them."""
     from triage_api.services import auth, users
 
@@ -357,10 +345,10 @@ def person(api_ctx: Context) -> Callable[..., tuple[User, dict[str, str]]]:
 
     def make(role: Role = Role.VOLUNTEER, **fields: Any) -> tuple[User, dict[str, str]]:
         n = next(counter)
-        with api_ctx.sessions.begin() as session:
-            user = users.create_user(session, api_ctx.settings, email=f"{role.value}{n}@saqshy.test",
+        with ui_ctx.sessions.begin() as session:
+            user = users.create_user(session, ui_ctx.settings, email=f"{role.value}{n}@saqshy.test",
                                      password=PASSWORD, role=role, display_name=f"{role.value} {n}", **fields)
-            token = auth.issue_token(session, api_ctx.settings, user, auth.BEARER).token
+            token = auth.issue_token(session, ui_ctx.settings, user, auth.BEARER).token
             session.flush()
             session.expunge(user)
         return user, {"Authorization": f"Bearer {token}"}
