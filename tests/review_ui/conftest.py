@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -267,16 +267,17 @@ class LiveServer:
         page.wait_for_selector("[data-testid=logout]")
 
 
-@pytest.fixture
-def live_server(ui_settings: Settings, ui_ctx: Context, tmp_path: Path) -> Iterator[LiveServer]:
-    """``saqshy``'s app under uvicorn in its own process, on the test store, on a free loopback port."""
+@contextmanager
+def uvicorn_server(
+    settings: Settings, log: Path, *, app: str = "triage_api.main:create_app", stop_seconds: float = 10
+) -> Iterator[LiveServer]:
+    """``app`` (a factory) under uvicorn in its own process, on ``settings``' store, on a free loopback port."""
     port = _free_port()
-    log = tmp_path / "uvicorn.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "triage_api.main:create_app", "--factory",
+            [sys.executable, "-m", "uvicorn", app, "--factory",
              "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"],
-            cwd=ROOT, env=_env_for(ui_settings), stdout=out, stderr=subprocess.STDOUT,
+            cwd=ROOT, env=_env_for(settings), stdout=out, stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -298,9 +299,17 @@ def live_server(ui_settings: Settings, ui_ctx: Context, tmp_path: Path) -> Itera
     finally:
         process.terminate()
         try:
-            process.wait(timeout=10)
+            process.wait(timeout=stop_seconds)
         except subprocess.TimeoutExpired:
             process.kill()
+            process.wait()
+
+
+@pytest.fixture
+def live_server(ui_settings: Settings, ui_ctx: Context, tmp_path: Path) -> Iterator[LiveServer]:
+    """``saqshy``'s app under uvicorn in its own process, on the test store, on a free loopback port."""
+    with uvicorn_server(ui_settings, tmp_path / "uvicorn.log") as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
