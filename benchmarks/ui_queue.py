@@ -19,14 +19,11 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
-
-import httpx
 
 from saqshy.context import build_context
 from saqshy.db.models import Role
@@ -35,12 +32,9 @@ from tests.review_ui.conftest import (
     ARMED_ITEM,
     CHROMIUM,
     CHROMIUM_ARGS,
-    ROOT,
     UI_SETTINGS,
-    LiveServer,
     Seed,
-    _env_for,
-    _free_port,
+    uvicorn_server,
 )
 from tests.review_ui.test_queue_latency import PROBE
 
@@ -88,23 +82,10 @@ def run(tasks: int, decisions: int) -> dict[str, Any]:
         seed.tasks(tasks)
         volunteer = seed.user(Role.VOLUNTEER)
         print(f"seeded {tasks} tasks in {time.perf_counter() - started:.1f} s", file=sys.stderr)
-        port = _free_port()
-        log = Path(tmp) / "uvicorn.log"
-        with log.open("wb") as out:
-            server = subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "triage_api.serving:served_app", "--factory", "--host", "127.0.0.1",
-                 "--port", str(port), "--log-level", "warning", "--no-access-log"],
-                cwd=ROOT, env=_env_for(settings), stdout=out, stderr=subprocess.STDOUT,
-            )
-        live = LiveServer(url=f"http://127.0.0.1:{port}", log=log)
         try:
-            for _ in range(300):
-                try:
-                    if httpx.get(f"{live.url}/ui/favicon.svg", trust_env=False, timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.2)
-            with sync_playwright() as playwright:
+            # A loaded machine can take a while to finish the server's shutdown.
+            with uvicorn_server(settings, Path(tmp) / "uvicorn.log", app="triage_api.serving:served_app",
+                                stop_seconds=120) as live, sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
                 page = live.page(browser)
                 live.sign_in(page, volunteer)
@@ -119,13 +100,6 @@ def run(tasks: int, decisions: int) -> dict[str, Any]:
                 api = page.evaluate(API_LOOP, decisions)
                 browser.close()
         finally:
-            server.terminate()
-            try:
-                # A loaded machine can take a while to finish the server's shutdown.
-                server.wait(timeout=120)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
             ctx.close()
     result = {"tasks": tasks, "ui": _summary(ui), "api": _summary(api)}
     result["ratio_api_to_ui"] = round(result["api"]["median_ms"] / result["ui"]["median_ms"], 2)

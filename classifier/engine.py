@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -64,15 +64,7 @@ class ItemScore:
     spans: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "score": self.score,
-            "probabilities": self.probabilities,
-            "top_category": self.top_category,
-            "flagged": self.flagged,
-            "windows": self.windows,
-            "truncated": self.truncated,
-            "spans": self.spans,
-        }
+        return asdict(self)
 
 
 def special_ids(tokenizer: Any) -> tuple[list[int], list[int]]:

@@ -55,17 +55,6 @@ class VersionInfo:
     headline: str
     production: bool
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "created_at": self.created_at,
-            "mode": self.mode,
-            "data_hash": self.data_hash,
-            "headline": self.headline,
-            "production": self.production,
-            "path": str(self.path),
-        }
-
 
 def _read_json(path: Path) -> dict[str, Any]:
     try:

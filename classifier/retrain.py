@@ -17,7 +17,7 @@ from saqshy.db.session import session_scope
 from saqshy.errors import InvalidInput
 from saqshy.jobs import names, report_progress
 from saqshy.jobs.registry import job
-from saqshy.timeutil import as_utc
+from saqshy.timeutil import parse_instant
 
 if TYPE_CHECKING:
     from classifier.train import TrainConfig
@@ -30,13 +30,10 @@ STAGE_END = {"export": 0.1, "train": 0.85, "gate": 1.0}
 
 
 def parse_since(since: str | None) -> datetime | None:
-    if since is None:
-        return None
     try:
-        value = datetime.fromisoformat(since)
+        return parse_instant(since)
     except ValueError:
         raise InvalidInput(f"since must be an ISO date or date-time, not {since!r}") from None
-    return as_utc(value)
 
 
 def check_request(mode: str, since: str | None) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from saqshy.db.models import SourceKind
+from saqshy.timeutil import parse_instant
 
 console = Console(stderr=True)
 app = typer.Typer(no_args_is_help=True, help="Crawling: sources, crawls, item export.")
@@ -150,13 +151,10 @@ def crawl(
 
 
 def _parse_since(value: str | None) -> datetime | None:
-    if value is None:
-        return None
     try:
-        parsed = datetime.fromisoformat(value)
+        return parse_instant(value)
     except ValueError:
         raise typer.BadParameter(f"not a date: {value!r} (use e.g. 2026-10-01 or 2026-10-01T12:00)") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 @items_app.command("export")

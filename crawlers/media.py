@@ -22,6 +22,7 @@ import io
 import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 from typing import Any, Self
 
@@ -60,27 +61,17 @@ def looks_like_svg(body: bytes, content_type: str | None) -> bool:
     )
 
 
+@dataclass(slots=True)
 class Verdict:
     """What ``judge_image`` made of some bytes (a thumbnail only when ``status`` is STORED)."""
 
-    __slots__ = ("detail", "height", "sniffed_type", "status", "thumbnail", "width")
-
-    def __init__(
-        self,
-        status: MediaStatus,
-        *,
-        sniffed_type: str | None = None,
-        width: int | None = None,
-        height: int | None = None,
-        thumbnail: bytes | None = None,
-        detail: str | None = None,
-    ) -> None:
-        self.status = status
-        self.sniffed_type = sniffed_type
-        self.width = width
-        self.height = height
-        self.thumbnail = thumbnail
-        self.detail = detail
+    status: MediaStatus
+    _: KW_ONLY
+    sniffed_type: str | None = None
+    width: int | None = None
+    height: int | None = None
+    thumbnail: bytes | None = field(default=None, repr=False)
+    detail: str | None = None
 
 
 def judge_image(body: bytes, content_type: str | None, *, max_pixels: int, max_side: int) -> Verdict:

@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,9 +32,19 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.registry import REGISTRY, Collector
 from sqlalchemy import event, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from saqshy.db.models import AuditEntry, Case, ContentItem, JobRecord, Score, SearchOutbox, Source
+from saqshy.db.models import (
+    AuditEntry,
+    Case,
+    CaseStatus,
+    ContentItem,
+    JobRecord,
+    JobStatus,
+    Score,
+    SearchOutbox,
+    Source,
+)
 from saqshy.db.session import READ_ONLY, session_scope
 from saqshy.timeutil import as_utc, utcnow
 
@@ -200,11 +211,13 @@ class SqlCollector(Collector):
         with session_scope(self.ctx.sessions) as session:
             session.connection(execution_options=READ_ONLY)
             yield _queue_depth(session)
-            yield _jobs_by_state(session)
+            yield _rows_by(session, GaugeMetricFamily("saqshy_jobs", "Job rows by state", labels=["state"]),
+                           JobRecord.status, JobStatus)
             yield from _outbox_lag(session)
             yield from _audit_lag(session)
             yield _items_per_source(session)
-            yield _cases_by_status(session)
+            yield _rows_by(session, GaugeMetricFamily("saqshy_cases", "Police cases by status", labels=["status"]),
+                           Case.status, CaseStatus)
             yield _scoring_rate(session)
         yield _production_model(self.ctx.settings)
 
@@ -226,13 +239,13 @@ def _queue_depth(session: Session) -> Metric:
     return family
 
 
-def _jobs_by_state(session: Session) -> Metric:
-    from saqshy.db.models import JobStatus
-
-    family = GaugeMetricFamily("saqshy_jobs", "Job rows by state", labels=["state"])
-    found = dict(session.execute(select(JobRecord.status, func.count()).group_by(JobRecord.status)).all())
-    for state in JobStatus:
-        family.add_metric([state.value], found.get(state, 0))
+def _rows_by(
+    session: Session, family: GaugeMetricFamily, column: InstrumentedAttribute[Any], members: type[Enum]
+) -> Metric:
+    """``family`` with one sample per member of ``members``: the rows whose ``column`` holds it, 0 when none."""
+    found: dict[Any, int] = dict(session.execute(select(column, func.count()).group_by(column)).all())
+    for member in members:
+        family.add_metric([member.value], found.get(member, 0))
     return family
 
 
@@ -260,16 +273,6 @@ def _items_per_source(session: Session) -> Metric:
     ).all()
     for name, count in rows:
         family.add_metric([name or ""], count)
-    return family
-
-
-def _cases_by_status(session: Session) -> Metric:
-    from saqshy.db.models import CaseStatus
-
-    family = GaugeMetricFamily("saqshy_cases", "Police cases by status", labels=["status"])
-    found = dict(session.execute(select(Case.status, func.count()).group_by(Case.status)).all())
-    for case_status in CaseStatus:
-        family.add_metric([case_status.value], found.get(case_status, 0))
     return family
 
 

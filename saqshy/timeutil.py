@@ -32,3 +32,11 @@ def as_utc(value: datetime | None) -> datetime | None:
 def iso(value: datetime | None) -> str | None:
     """RFC 3339 in UTC (``2026-01-01T12:00:00+00:00``); None stays None."""
     return None if value is None else as_utc(value).isoformat()
+
+
+def parse_instant(text: str | None) -> datetime | None:
+    """An ISO 8601 date or date-time as an instant in UTC (a naive one is taken as UTC); None stays None.
+
+    ValueError when ``text`` is not one: the caller says so in its own words.
+    """
+    return None if text is None else as_utc(datetime.fromisoformat(text))

@@ -10,7 +10,6 @@ import hashlib
 import io
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,60 +18,28 @@ from sqlalchemy import select
 
 from crawlers.evidence import read_response
 from crawlers.export import export_items
-from crawlers.runner import CrawlSummary, CrawlTarget, SourceSummary, read_back_note, run_crawl
-from saqshy.context import Context, build_context
+from crawlers.runner import CrawlTarget, read_back_note, run_crawl
+from saqshy.context import build_context
 from saqshy.db.models import ContentItem, JobRecord, Source, SourceLink
 from saqshy.db.session import session_scope
 from saqshy.services.sources import add_source
 from saqshy.settings import Settings
-from tests.crawlers.conftest import FAST
+from tests.crawlers.conftest import FAST, Crawled, SourceSpec, crawl
 from tests.crawlers.fixture_site import EN_TEXT, KK_TEXT, RU_TEXT, FixtureSite
 
 pytestmark = pytest.mark.slow
 
 
-@dataclass
-class Crawled:
-    settings: Settings
-    ctx: Context
-    summary: CrawlSummary
-    requests: dict[str, int]
-
-    def source(self, name: str) -> SourceSummary:
-        return next(s for s in self.summary.sources if s.name == name)
-
-    def items(self, **filters: object) -> list[ContentItem]:
-        with session_scope(self.ctx.sessions) as session:
-            query = select(ContentItem).order_by(ContentItem.id)
-            for name, value in filters.items():
-                query = query.where(getattr(ContentItem, name) == value)
-            return list(session.scalars(query))
-
-    def item(self, path: str, root: str) -> ContentItem:
-        found = [i for i in self.items() if i.canonical_url == root + path]
-        assert len(found) == 1, f"{path}: {[i.canonical_url for i in self.items()]}"
-        return found[0]
-
-
 @pytest.fixture(scope="module")
 def crawled(site: FixtureSite, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Crawled]:
-    var = tmp_path_factory.mktemp("crawl") / "var"
-    settings = Settings(
-        _env_file=None, var_dir=var, redis_url=None, database_url=None, crawler_timeout_seconds=3.0,
-        crawler_allowed_networks="127.0.0.0/8",  # the fixture site
-    )
-    ctx = build_context(settings)
-    policy = settings.address_policy
-    with session_scope(ctx.sessions) as session:
-        add_source(session, site.root + "/", "site", policy=policy, depth=1, name="fixture")
-        add_source(session, site.root + "/s/chan", "telegram", policy=policy, name="channel", read_back="all")
-        add_source(session, site.root + "/feed.rss", "feed", policy=policy, name="rss")
-        add_source(session, site.root + "/feed.atom", "feed", policy=policy, name="atom")
-    before = site.counts()
-    summary = run_crawl(settings, ["fixture", "channel", "rss", "atom"], overrides=FAST, timeout=120)
-    requests = site.counts() - before
-    yield Crawled(settings, ctx, summary, dict(requests))
-    ctx.close()
+    sources: list[SourceSpec] = [
+        ("/", "site", {"depth": 1, "name": "fixture"}),
+        ("/s/chan", "telegram", {"name": "channel", "read_back": "all"}),
+        ("/feed.rss", "feed", {"name": "rss"}),
+        ("/feed.atom", "feed", {"name": "atom"}),
+    ]
+    with crawl(site, tmp_path_factory.mktemp("crawl") / "var", sources, timeout_seconds=3.0) as crawled:
+        yield crawled
 
 
 def test_robots_disallowed_pages_are_never_requested(crawled: Crawled) -> None:

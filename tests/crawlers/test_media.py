@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import io
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -17,14 +16,14 @@ from sqlalchemy import select
 from crawlers.evidence import read_response
 from crawlers.extraction.media import has_images, image_refs, telegram_refs
 from crawlers.media import judge_image
-from crawlers.runner import CrawlSummary, run_crawl
-from saqshy.context import Context, build_context
-from saqshy.db.models import ContentItem, Media, MediaStatus
+from crawlers.runner import run_crawl
+from saqshy.context import build_context
+from saqshy.db.models import Media, MediaStatus
 from saqshy.db.session import session_scope
 from saqshy.services.media import read_thumbnail, thumbnail_path
 from saqshy.services.sources import add_source
 from saqshy.settings import Settings
-from tests.crawlers.conftest import FAST
+from tests.crawlers.conftest import FAST, Crawled, SourceSpec, crawl
 from tests.crawlers.fixture_site import EN_TEXT, RU_TEXT, FixtureSite, Page, _ok, html_page, paragraphs, serve
 from tests.crawlers.media_fixtures import HTML_AS_IMAGE, SVG_WITH_SCRIPT, jpeg_with_exif, png, png_bomb
 
@@ -108,23 +107,6 @@ def media_routes(root: str) -> dict[str, Page]:
     }
 
 
-@dataclass
-class Crawled:
-    settings: Settings
-    ctx: Context
-    summary: CrawlSummary
-    requests: dict[str, int]
-    root: str
-
-    def media(self, path: str) -> list[Media]:
-        with session_scope(self.ctx.sessions) as session:
-            item = session.scalars(select(ContentItem).where(ContentItem.url.like(f"%{path}"))).one()
-            return list(session.scalars(select(Media).where(Media.item_id == item.id).order_by(Media.position)))
-
-    def by_path(self, path: str) -> dict[str, Media]:
-        return {row.url.removeprefix(self.root): row for row in self.media(path)}
-
-
 @pytest.fixture(scope="module")
 def media_site() -> Iterator[FixtureSite]:
     fixture, server = serve(media_routes)  # type: ignore[arg-type]
@@ -134,21 +116,13 @@ def media_site() -> Iterator[FixtureSite]:
 
 @pytest.fixture(scope="module")
 def crawled(media_site: FixtureSite, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Crawled]:
-    var = tmp_path_factory.mktemp("media") / "var"
-    settings = Settings(  # type: ignore[call-arg]
-        _env_file=None, var_dir=var, redis_url=None, database_url=None, crawler_timeout_seconds=5.0,
-        crawler_allowed_networks="127.0.0.0/8",
-    )
-    policy = settings.address_policy
-    ctx = build_context(settings)
-    with session_scope(ctx.sessions) as session:
-        add_source(session, media_site.root + "/", "site", policy=policy, depth=1, name="gallery-site")
-        add_source(session, media_site.root + "/s/mediachan", "telegram", policy=policy, name="media-channel")
-        add_source(session, media_site.root + "/feed.rss", "feed", policy=policy, name="media-feed")
-    before = media_site.counts()
-    summary = run_crawl(settings, ["gallery-site", "media-channel", "media-feed"], overrides=FAST, timeout=120)
-    yield Crawled(settings, ctx, summary, dict(media_site.counts() - before), media_site.root)
-    ctx.close()
+    sources: list[SourceSpec] = [
+        ("/", "site", {"depth": 1, "name": "gallery-site"}),
+        ("/s/mediachan", "telegram", {"name": "media-channel"}),
+        ("/feed.rss", "feed", {"name": "media-feed"}),
+    ]
+    with crawl(media_site, tmp_path_factory.mktemp("media") / "var", sources, timeout_seconds=5.0) as crawled:
+        yield crawled
 
 
 pytestmark = pytest.mark.slow

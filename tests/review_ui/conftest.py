@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -267,16 +267,17 @@ class LiveServer:
         page.wait_for_selector("[data-testid=logout]")
 
 
-@pytest.fixture
-def live_server(ui_settings: Settings, ui_ctx: Context, tmp_path: Path) -> Iterator[LiveServer]:
-    """``saqshy``'s app under uvicorn in its own process, on the test store, on a free loopback port."""
+@contextmanager
+def uvicorn_server(
+    settings: Settings, log: Path, *, app: str = "triage_api.main:create_app", stop_seconds: float = 10
+) -> Iterator[LiveServer]:
+    """``app`` (a factory) under uvicorn in its own process, on ``settings``' store, on a free loopback port."""
     port = _free_port()
-    log = tmp_path / "uvicorn.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "triage_api.main:create_app", "--factory",
+            [sys.executable, "-m", "uvicorn", app, "--factory",
              "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"],
-            cwd=ROOT, env=_env_for(ui_settings), stdout=out, stderr=subprocess.STDOUT,
+            cwd=ROOT, env=_env_for(settings), stdout=out, stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -298,9 +299,17 @@ def live_server(ui_settings: Settings, ui_ctx: Context, tmp_path: Path) -> Itera
     finally:
         process.terminate()
         try:
-            process.wait(timeout=10)
+            process.wait(timeout=stop_seconds)
         except subprocess.TimeoutExpired:
             process.kill()
+            process.wait()
+
+
+@pytest.fixture
+def live_server(ui_settings: Settings, ui_ctx: Context, tmp_path: Path) -> Iterator[LiveServer]:
+    """``saqshy``'s app under uvicorn in its own process, on the test store, on a free loopback port."""
+    with uvicorn_server(ui_settings, tmp_path / "uvicorn.log") as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
@@ -331,25 +340,13 @@ def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def api_settings(settings: Settings) -> Settings:
-    return settings.model_copy(update=UI_SETTINGS)
-
-
-@pytest.fixture
-def api_ctx(api_settings: Settings) -> Iterator[Context]:
-    context = build_context(api_settings)
-    yield context
-    context.close()
-
-
-@pytest.fixture
-def api(api_settings: Settings, api_ctx: Context) -> Iterator[TestClient]:
-    with TestClient(create_app(api_settings, context=api_ctx)) as client:
+def api(ui_settings: Settings, ui_ctx: Context) -> Iterator[TestClient]:
+    with TestClient(create_app(ui_settings, context=ui_ctx)) as client:
         yield client
 
 
 @pytest.fixture
-def person(api_ctx: Context) -> Callable[..., tuple[User, dict[str, str]]]:
+def person(ui_ctx: Context) -> Callable[..., tuple[User, dict[str, str]]]:
     """``person(Role.MODERATOR)``: a committed user and an Authorization header for them."""
     from triage_api.services import auth, users
 
@@ -357,10 +354,10 @@ def person(api_ctx: Context) -> Callable[..., tuple[User, dict[str, str]]]:
 
     def make(role: Role = Role.VOLUNTEER, **fields: Any) -> tuple[User, dict[str, str]]:
         n = next(counter)
-        with api_ctx.sessions.begin() as session:
-            user = users.create_user(session, api_ctx.settings, email=f"{role.value}{n}@saqshy.test",
+        with ui_ctx.sessions.begin() as session:
+            user = users.create_user(session, ui_ctx.settings, email=f"{role.value}{n}@saqshy.test",
                                      password=PASSWORD, role=role, display_name=f"{role.value} {n}", **fields)
-            token = auth.issue_token(session, api_ctx.settings, user, auth.BEARER).token
+            token = auth.issue_token(session, ui_ctx.settings, user, auth.BEARER).token
             session.flush()
             session.expunge(user)
         return user, {"Authorization": f"Bearer {token}"}

@@ -14,8 +14,8 @@ from tests.review_ui.test_ml_view import write_registry_version
 Person = Callable[..., tuple[User, dict[str, str]]]
 
 
-def test_versions_and_detail(api: TestClient, person: Person, api_ctx: Context) -> None:
-    models = api_ctx.settings.models_dir
+def test_versions_and_detail(api: TestClient, person: Person, ui_ctx: Context) -> None:
+    models = ui_ctx.settings.models_dir
     _, headers = person(Role.ML_ENGINEER)
     assert api.get("/models", headers=headers).json() == {"items": []}
     older, newer = "20261101-000000-head-aaaa0000", "20261102-000000-head-bbbb0000"
@@ -45,9 +45,9 @@ def test_errors_and_roles(api: TestClient, person: Person) -> None:
     assert api.get("/models/score-distribution?days=0", headers=ml).status_code == 422
 
 
-def test_score_distribution(api: TestClient, person: Person, api_ctx: Context) -> None:
+def test_score_distribution(api: TestClient, person: Person, ui_ctx: Context) -> None:
     _, headers = person(Role.ML_ENGINEER)
-    Seed(api_ctx).tasks(12, score=0.85)
+    Seed(ui_ctx).tasks(12, score=0.85)
     body = api.get("/models/score-distribution?days=30", headers=headers).json()
     assert body["bins"] == 10
     assert sum(row["count"] for row in body["items"]) == 12

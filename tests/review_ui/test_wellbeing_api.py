@@ -51,7 +51,7 @@ def test_bad_input_changes_nothing(api: TestClient, person: Person) -> None:
     assert api.get("/wellbeing/me", headers=headers).json()["break_every_minutes"] == 50
 
 
-def test_only_moderators_set_caps(api: TestClient, person: Person, api_ctx: Context) -> None:
+def test_only_moderators_set_caps(api: TestClient, person: Person, ui_ctx: Context) -> None:
     volunteer, v_headers = person(Role.VOLUNTEER)
     _, m_headers = person(Role.MODERATOR)
     _, p_headers = person(Role.POLICE)
@@ -69,27 +69,27 @@ def test_only_moderators_set_caps(api: TestClient, person: Person, api_ctx: Cont
     assert api.put(url, json={"daily_cap": None}, headers=m_headers).json()["daily_cap"] is None
     from saqshy.db.models import AuditEntry
 
-    with api_ctx.sessions() as session:
+    with ui_ctx.sessions() as session:
         actions = session.scalars(select(AuditEntry.action).where(AuditEntry.entity_id == str(volunteer.id))).all()
     assert actions.count("wellbeing.update") == 2
 
 
-def test_counts_budget_and_cap_drive_the_claim_gate(api: TestClient, person: Person, api_ctx: Context) -> None:
+def test_counts_budget_and_cap_drive_the_claim_gate(api: TestClient, person: Person, ui_ctx: Context) -> None:
     volunteer, v_headers = person(Role.VOLUNTEER)
     _, m_headers = person(Role.MODERATOR)
     api.put(f"/wellbeing/users/{volunteer.id}", json={"daily_cap": 3, "budgets": {"drugs": 2}}, headers=m_headers)
-    Seed(api_ctx).tasks(2, category="drugs")
-    with api_ctx.sessions.begin() as session:
+    Seed(ui_ctx).tasks(2, category="drugs")
+    with ui_ctx.sessions.begin() as session:
         for task in session.scalars(select(ReviewTask)).all():
             session.add(Vote(task_id=task.id, user_id=volunteer.id, verdict=Verdict.ILLEGAL, category="drugs"))
     body = api.get("/wellbeing/me", headers=v_headers).json()
     assert body["reviewed_today"] == 2 and not body["cap_reached"]
     assert _by_name(body)["drugs"]["shift_count"] == 2 and "drugs" in body["excluded_categories"]
-    with api_ctx.sessions() as session:
+    with ui_ctx.sessions() as session:
         gate = claim_gate(session, session.get(User, volunteer.id))  # type: ignore[arg-type]
     assert "drugs" in gate.excluded_categories and not gate.cap_reached
-    Seed(api_ctx).tasks(1, category="fraud")
-    with api_ctx.sessions.begin() as session:
+    Seed(ui_ctx).tasks(1, category="fraud")
+    with ui_ctx.sessions.begin() as session:
         task = session.scalars(select(ReviewTask).where(ReviewTask.category == "fraud")).one()
         session.add(Vote(task_id=task.id, user_id=volunteer.id, verdict=Verdict.LEGAL, category="fraud"))
     assert api.get("/wellbeing/me", headers=v_headers).json()["cap_reached"] is True
@@ -107,7 +107,7 @@ def test_moderators_limit_and_read_volunteers_only(api: TestClient, person: Pers
     assert api.put(f"/wellbeing/users/{colleague.id}", json={"daily_cap": 5}, headers=a_headers).status_code == 200
     police, _ = person(Role.POLICE)
     assert api.get(f"/wellbeing/users/{police.id}", headers=a_headers).status_code == 403
-def test_own_daily_budgets_and_text_blur(api: TestClient, person: Person, api_ctx: Context) -> None:
+def test_own_daily_budgets_and_text_blur(api: TestClient, person: Person, ui_ctx: Context) -> None:
     volunteer, headers = person(Role.VOLUNTEER)
     body = api.get("/wellbeing/me", headers=headers).json()
     assert _by_name(body)["drugs"]["own_daily_budget"] is None and not _by_name(body)["drugs"]["blur_text"]
@@ -119,13 +119,13 @@ def test_own_daily_budgets_and_text_blur(api: TestClient, person: Person, api_ct
     assert categories["drugs"]["blur_text"] and categories["suicide"]["blur_text"]
     assert not categories["fraud"]["blur_text"] and categories["drugs"]["served"]
     # A vote today spends the own limit: the category is no longer served.
-    Seed(api_ctx).tasks(1, category="drugs")
-    with api_ctx.sessions.begin() as session:
+    Seed(ui_ctx).tasks(1, category="drugs")
+    with ui_ctx.sessions.begin() as session:
         task = session.scalars(select(ReviewTask)).one()
         session.add(Vote(task_id=task.id, user_id=volunteer.id, verdict=Verdict.ILLEGAL, category="drugs"))
     body = api.get("/wellbeing/me", headers=headers).json()
     assert _by_name(body)["drugs"]["today_count"] == 1 and "drugs" in body["excluded_categories"]
-    with api_ctx.sessions() as session:
+    with ui_ctx.sessions() as session:
         assert "drugs" in claim_gate(session, session.get(User, volunteer.id)).excluded_categories  # type: ignore[arg-type]
     # A null value removes one limit and keeps the others; other settings are left as they were.
     body = api.put("/wellbeing/me", json={"daily_budgets": {"drugs": None}}, headers=headers).json()

@@ -1,8 +1,10 @@
-"""Invariants checked after many volunteers claimed and voted at once."""
+"""Many volunteers claiming and voting at once: running them together, and the invariants checked after."""
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
+from collections.abc import Callable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -10,6 +12,15 @@ from sqlalchemy.orm import Session
 from saqshy.db.models import AuditEntry, ReviewTask, TaskStatus, Vote
 from saqshy.settings import Settings
 from triage_api.services.audit import verify_audit_chain
+
+
+def run_together(volunteer: Callable[[int], None], count: int, *, timeout: float) -> None:
+    """``volunteer(0)`` to ``volunteer(count - 1)``, each on a thread of its own, all at once; waits for them."""
+    threads = [threading.Thread(target=volunteer, args=(index,)) for index in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=timeout)
 
 
 def check_invariants(session: Session, settings: Settings, accepted_votes: int) -> dict[str, int]:

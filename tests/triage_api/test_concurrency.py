@@ -8,7 +8,7 @@ import threading
 from saqshy.context import Context
 from saqshy.db.models import Role, User, Verdict
 from saqshy.errors import Conflict
-from tests.triage_api.concurrency import check_invariants
+from tests.triage_api.concurrency import check_invariants, run_together
 from tests.triage_api.triage_factories import make_tasks
 from triage_api.services import queue, votes
 
@@ -49,11 +49,7 @@ def test_concurrent_claims_never_share_a_lease(any_ctx: Context, make_user) -> N
         except BaseException as exc:
             errors.append(exc)
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(VOLUNTEERS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=300)
+    run_together(work, VOLUNTEERS, timeout=300)
     assert not errors, errors[:3]
     # A volunteer stops when nothing is claimable for them at that moment, which can be while
     # others still hold leases: finish the remaining votes one volunteer at a time.

@@ -13,7 +13,7 @@ import uvicorn
 
 from saqshy.context import Context
 from saqshy.db.models import Role
-from tests.triage_api.concurrency import check_invariants
+from tests.triage_api.concurrency import check_invariants, run_together
 from tests.triage_api.triage_factories import make_tasks
 from triage_api.main import create_app
 
@@ -67,11 +67,7 @@ def test_fifty_volunteers_over_http(any_ctx: Context, make_user, auth_headers) -
                 accepted[index] += 1
 
     try:
-        workers = [threading.Thread(target=volunteer, args=(i,)) for i in range(VOLUNTEERS)]
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.join(timeout=400)
+        run_together(volunteer, VOLUNTEERS, timeout=400)
         assert not failures, failures[:5]
         # A volunteer stops at the first 204, possibly while others still hold leases: finish the
         # remaining votes one volunteer at a time.

@@ -6,9 +6,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
 
 from saqshy.context import Context
-from saqshy.db.models import Role, User, Verdict
+from saqshy.db.models import ContentItem, Role, Source, User, Verdict
 from saqshy.search.indexer import index_pending
 from saqshy.services.items import mark_for_reindex
 from tests.triage_api.escalation_factories import add_score, make_decided_task, make_item, make_source
@@ -16,36 +17,19 @@ from triage_api.services import cases
 
 
 def _seed(ctx: Context) -> dict[str, int]:
+    def item(session: Session, language: str, text: str, day: int, source: Source | None = None) -> ContentItem:
+        fetched_at = datetime(2026, 11, day, tzinfo=UTC)
+        return make_item(session, ctx.settings, language=language, source=source, text=text, fetched_at=fetched_at,
+                         with_warc=False)
+
     with ctx.sessions.begin() as session:
         shop = make_source(session, name="shop.example")
-        ru = make_item(
-            session,
-            ctx.settings,
-            language="ru",
-            source=shop,
-            text="Продаю закладки, доставка по Алматы",
-            fetched_at=datetime(2026, 11, 2, tzinfo=UTC),
-            with_warc=False,
-        )
+        ru = item(session, "ru", "Продаю закладки, доставка по Алматы", 2, source=shop)
         add_score(session, ru, 0.95, "drugs")
         case = cases.open_case(session, make_decided_task(session, ru, Verdict.ILLEGAL), ctx.settings, None)
-        kk = make_item(
-            session,
-            ctx.settings,
-            language="kk",
-            text="Жаңа жұмыс ұсынысы доставка",
-            fetched_at=datetime(2026, 11, 5, tzinfo=UTC),
-            with_warc=False,
-        )
+        kk = item(session, "kk", "Жаңа жұмыс ұсынысы доставка", 5)
         add_score(session, kk, 0.7, "fraud")
-        en = make_item(
-            session,
-            ctx.settings,
-            language="en",
-            text="Police warn residents about phone scam",
-            fetched_at=datetime(2026, 11, 9, tzinfo=UTC),
-            with_warc=False,
-        )
+        en = item(session, "en", "Police warn residents about phone scam", 9)
         mark_for_reindex(session, [ru.id, kk.id, en.id])
         ids = {"ru": ru.id, "kk": kk.id, "en": en.id, "case": case.id, "shop": shop.id}
     index_pending(ctx)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from saqshy.db.models import CaseOutcome, CaseStatus, Verdict, WebhookStatus
+from saqshy.db.models import CaseOutcome, CaseStatus, WebhookStatus
 from triage_api.schemas.common import CleanNote, StrictModel, UtcDatetime
 from triage_api.schemas.reposts import CaseMemberPublic
+from triage_api.services.cases import TrainingLabel, VolunteerOutcome
 
 
 class CasePublic(BaseModel):
@@ -46,17 +47,11 @@ class OutcomeUpdate(StrictModel):
     note: CleanNote | None = Field(default=None, max_length=2000)
 
 
-class VolunteerOutcomePublic(BaseModel):
+class VolunteerOutcomePublic(VolunteerOutcome):
     """What became of a case the volunteer helped confirm (the police's note is not shown)."""
 
     model_config = ConfigDict(from_attributes=True)
 
-    case_id: int
-    task_id: int
-    item_id: int
-    category: str
-    status: CaseStatus
-    outcome: CaseOutcome | None
     outcome_at: UtcDatetime | None
     offline_at: UtcDatetime | None
     opened_at: UtcDatetime
@@ -80,20 +75,10 @@ class WebhookDeliveryPublic(BaseModel):
     created_at: UtcDatetime
 
 
-class TrainingLabelPublic(BaseModel):
+class TrainingLabelPublic(TrainingLabel):
     model_config = ConfigDict(from_attributes=True)
 
-    task_id: int
-    item_id: int
-    language: str
-    text: str
-    label: Verdict
-    category: str | None
-    label_source: str
-    is_gold: bool
-    is_exploration: bool
     decided_at: UtcDatetime | None
-    case_outcome: CaseOutcome | None
 
 
 class TrainingLabelsPublic(BaseModel):

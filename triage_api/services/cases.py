@@ -16,9 +16,9 @@ back to the volunteers who voted illegal (``volunteer_outcomes``) and into train
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -234,8 +234,11 @@ def set_outcome(
 # --- outcomes for volunteers ------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class VolunteerOutcome:
+class VolunteerOutcome(BaseModel):
+    """What became of a case a volunteer helped confirm (``VolunteerOutcomePublic`` is its API shape)."""
+
+    model_config = ConfigDict(frozen=True)
+
     case_id: int
     task_id: int
     item_id: int
@@ -282,8 +285,11 @@ def volunteer_outcomes(
 # --- training labels --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class TrainingLabel:
+class TrainingLabel(BaseModel):
+    """A decided task as a label for retraining (``TrainingLabelPublic`` is its API shape)."""
+
+    model_config = ConfigDict(frozen=True)
+
     task_id: int
     item_id: int
     language: str

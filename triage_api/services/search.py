@@ -7,9 +7,9 @@ status. Items deleted from the store since they were indexed are dropped from th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -18,10 +18,15 @@ from saqshy.search.base import SearchEngine, SearchHit, SearchQuery
 from triage_api.services import reposts
 
 
-@dataclass(frozen=True)
-class ItemHit:
+class ItemHit(BaseModel):
+    """One hit as the store of record enriches it (``ItemHitPublic`` is its API shape)."""
+
+    model_config = ConfigDict(frozen=True)
+
     item_id: int
     relevance: float
+    # Field -> safe HTML fragments (escaped text, <mark> around matches). Every other string is
+    # crawled text as is: the client must escape it.
     highlights: dict[str, list[str]]
     url: str
     title: str | None

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -21,15 +22,17 @@ from triage_api.services.takedown import TakedownStats, takedown_stats
 UNCATEGORISED = "uncategorised"
 
 
-@dataclass(frozen=True)
-class QueueDepth:
+class QueueDepth(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
     category: str
     open: int
     needs_moderator: int
 
 
-@dataclass(frozen=True)
-class DayCount:
+class DayCount(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
     day: date
     decisions: int
     illegal: int
@@ -37,9 +40,10 @@ class DayCount:
     unsure: int
 
 
-@dataclass(frozen=True)
-class Agreement:
+class Agreement(BaseModel):
     """Between volunteers (moderator decisions excluded) on tasks with at least two votes."""
+
+    model_config = ConfigDict(frozen=True)
 
     tasks: int
     pairs: int
@@ -48,12 +52,11 @@ class Agreement:
     fleiss_kappa: float | None
 
 
-@dataclass
-class Stats:
+class Stats(BaseModel):
     window_days: int
     generated_at: datetime
-    queue_depth: list[QueueDepth]
-    decisions_per_day: list[DayCount]
+    queue_depth: Sequence[QueueDepth]
+    decisions_per_day: Sequence[DayCount]
     decisions_in_window: int
     median_hours_to_decision: float | None
     agreement: Agreement

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from urllib.parse import urljoin
 
 import httpx
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -168,8 +169,9 @@ def due_case_ids(session: Session, settings: Settings, *, now: datetime | None =
     return list(session.scalars(query))
 
 
-@dataclass(frozen=True)
-class TakedownStats:
+class TakedownStats(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
     cases: int
     offline: int
     share_offline: float

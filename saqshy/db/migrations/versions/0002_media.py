@@ -1,19 +1,10 @@
-"""media: the images of crawled items and their re-encoded thumbnails
-
-Revision ID: 0002
-Revises: 0001
-Create Date: 2026-11-22 02:31:01.974938
-"""
-
-from collections.abc import Sequence
+"""media: the images of crawled items and their re-encoded thumbnails"""
 
 import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0002'
 down_revision: str | None = '0001'
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

@@ -3,21 +3,13 @@
 Each entry gets ``seq`` (its position in the chain); ``prev_hash`` and ``hash`` are NULL until the
 sequencer chains it. Entries already stored were chained in id order, so they get seq = their rank
 by id, which keeps their hashes valid.
-
-Revision ID: 0003
-Revises: 0002
-Create Date: 2026-11-22 05:40:00
 """
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0003'
 down_revision: str | None = '0002'
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

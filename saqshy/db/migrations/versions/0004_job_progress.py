@@ -1,19 +1,10 @@
-"""job progress: a long job's stage, fraction done and ETA, and a cancellation request
-
-Revision ID: 0004
-Revises: 0003
-Create Date: 2026-12-06 05:00:00
-"""
-
-from collections.abc import Sequence
+"""job progress: a long job's stage, fraction done and ETA, and a cancellation request"""
 
 import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0004'
 down_revision: str | None = '0003'
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

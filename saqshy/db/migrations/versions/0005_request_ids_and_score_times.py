@@ -3,21 +3,13 @@
 ``jobs.request_id`` carries the id of the request that enqueued a job into the job's log lines.
 ``ix_scores_created_at`` lets the /metrics scoring rate count the last minute's scores without
 reading the whole table.
-
-Revision ID: 0005
-Revises: 0004
-Create Date: 2026-12-06 05:30:00
 """
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0005'
 down_revision: str | None = '0004'
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

@@ -3,21 +3,13 @@
 ``cluster_labels`` holds one row per item labelled by its cluster's decided task: the members
 present at the decision, and reposts arriving after it (listed for moderators), each attached to
 the task's case when it has one.
-
-Revision ID: 0006
-Revises: 0005
-Create Date: 2026-12-06 08:00:00
 """
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0006'
 down_revision: str | None = '0005'
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

@@ -2,20 +2,12 @@
 
 ``ix_scores_version_created`` serves drift's "the production version's scores of the last days"
 (``triage_api.services.drift``) without reading the other versions' scores of the window.
-
-Revision ID: 0007
-Revises: 0006
-Create Date: 2026-12-06 08:00:00
 """
-
-from collections.abc import Sequence
 
 from alembic import op
 
 revision: str = '0007'
 down_revision: str | None = '0006'
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
