@@ -206,95 +206,130 @@ def sync_tasks_from_scores(
     given and exploration needs it, ``label_coverage.cached_shortage`` (counted now and then).
     """
     rng = rng or random.Random()
-    tax = taxonomy()
-    limits = thresholds(session)
-    result = SyncResult()
-    scores = list(
-        session.execute(
-            select(Score)
-            .where(Score.triaged_at.is_(None))
-            .order_by(Score.id)
-            .limit(limit or settings.triage_sync_batch_size)
-            .with_for_update(skip_locked=True)
-        ).scalars()
-    )
+    batch = _Batch(session, settings, taxonomy(), thresholds(session), shortage)
+    scores = _untriaged_scores(session, limit or settings.triage_sync_batch_size)
     if not scores:
-        return result
+        return batch.result
     now = utcnow()
-    items = {
-        item.id: item
-        for item in session.execute(
-            select(ContentItem).where(ContentItem.id.in_({s.item_id for s in scores}))
-        ).scalars()
-    }
-    below: list[_Candidate] = []
-    claimed_clusters: dict[int, ReviewTask] = {}
+    items = _items_of(session, scores)
     for score in scores:
         score.triaged_at = now
-        result.scores_seen += 1
+        batch.result.scores_seen += 1
         item = items.get(score.item_id)
-        if item is None:
-            continue
-        category, p, passes, closeness = _assess(tax, limits, score)
-        candidate = _Candidate(score, item, category, p, closeness)
-        existing = session.execute(select(ReviewTask).where(ReviewTask.item_id == item.id)).scalar_one_or_none()
-        if existing is None and item.cluster_id is not None:
-            existing = claimed_clusters.get(item.cluster_id) or session.execute(
-                select(ReviewTask)
-                .where(ReviewTask.cluster_id == item.cluster_id, ReviewTask.status != TaskStatus.CANCELLED)
-                .order_by(ReviewTask.id)
-                .limit(1)
-            ).scalar_one_or_none()
-            if existing is not None:
-                _fold(session, settings, tax, existing, candidate, passes, result)
-                continue
-        if existing is not None:
-            if passes and existing.status == TaskStatus.OPEN and not existing.is_gold:
-                _refresh(settings, tax, existing, candidate)
-                result.updated += 1
-            elif existing.is_exploration and existing.status == TaskStatus.OPEN:
-                # Still below every threshold under the new score: ranked by the current model's uncertainty.
-                shortage = label_coverage.cached_shortage(session, settings, tax) if shortage is None else shortage
-                _refresh(settings, tax, existing, candidate, exploration_value=_learning_value(shortage, candidate))
-                result.updated += 1
-            continue
-        if not passes:
-            result.below_threshold += 1
-            below.append(candidate)
-            continue
-        task = _new_task(settings, tax, candidate, exploration=False)
-        session.add(task)
-        session.flush()
-        if item.cluster_id is not None:
-            claimed_clusters[item.cluster_id] = task
-        result.created += 1
-        result.task_ids.append(task.id)
-    share = settings.triage_exploration_share
-    if below and share > 0:
-        wanted = len(below) if share >= 1 else _stochastic_round(result.created * share / (1 - share), rng)
-        chosen: list[tuple[_Candidate, float]] = []
-        if wanted:
-            if shortage is None:
-                shortage = label_coverage.cached_shortage(session, settings, tax)
-            chosen = _pick_exploration(below, wanted, shortage, rng)
-        for candidate, value in chosen:
-            if candidate.item.cluster_id is not None and candidate.item.cluster_id in claimed_clusters:
-                continue
-            task = _new_task(settings, tax, candidate, exploration=True, priority=value)
-            session.add(task)
-            session.flush()
-            if candidate.item.cluster_id is not None:
-                claimed_clusters[candidate.item.cluster_id] = task
-            result.exploration += 1
-            result.task_ids.append(task.id)
-    if result.created or result.exploration:
+        if item is not None:
+            _triage(batch, score, item)
+    if batch.below and settings.triage_exploration_share > 0:
+        _explore(batch, rng)
+    if batch.result.created or batch.result.exploration:
         append_audit(
             session, actor_id=None, action="tasks.create", entity_type="review_task", entity_id=None,
-            payload={"task_ids": result.task_ids, "exploration": result.exploration},
+            payload={"task_ids": batch.result.task_ids, "exploration": batch.result.exploration},
         )
     # Search filters on each item's latest score and its task: index the triaged items again.
     mark_for_reindex(session, sorted({score.item_id for score in scores}))
-    return result
+    return batch.result
+
+
+@dataclass
+class _Batch:
+    """One sync batch as it goes: its result, the task each cluster got in it, the candidates below
+    every threshold, and the label shortage once something needs it."""
+
+    session: Session
+    settings: Settings
+    tax: Taxonomy
+    limits: dict[str, float]
+    shortage: Shortage | None
+    result: SyncResult = field(default_factory=SyncResult)
+    cluster_tasks: dict[int, ReviewTask] = field(default_factory=dict)
+    below: list[_Candidate] = field(default_factory=list)
+
+    def label_shortage(self) -> Shortage:
+        if self.shortage is None:
+            self.shortage = label_coverage.cached_shortage(self.session, self.settings, self.tax)
+        return self.shortage
+
+
+def _untriaged_scores(session: Session, limit: int) -> list[Score]:
+    """The oldest scores not yet triaged, locked (a concurrent sync skips them)."""
+    return list(
+        session.execute(
+            select(Score).where(Score.triaged_at.is_(None)).order_by(Score.id).limit(limit)
+            .with_for_update(skip_locked=True)
+        ).scalars()
+    )
+
+
+def _items_of(session: Session, scores: list[Score]) -> dict[int, ContentItem]:
+    found = select(ContentItem).where(ContentItem.id.in_({s.item_id for s in scores}))
+    return {item.id: item for item in session.execute(found).scalars()}
+
+
+def _triage(batch: _Batch, score: Score, item: ContentItem) -> None:
+    """One score: fold it into its cluster's task, update its item's task, or keep it for a new task."""
+    category, p, passes, closeness = _assess(batch.tax, batch.limits, score)
+    candidate = _Candidate(score, item, category, p, closeness)
+    session = batch.session
+    existing = session.execute(select(ReviewTask).where(ReviewTask.item_id == item.id)).scalar_one_or_none()
+    if existing is None and item.cluster_id is not None:
+        cluster_task = batch.cluster_tasks.get(item.cluster_id) or _cluster_task(session, item.cluster_id)
+        if cluster_task is not None:
+            _fold(session, batch.settings, batch.tax, cluster_task, candidate, passes, batch.result)
+            return
+    if existing is not None:
+        _follow_score(batch, existing, candidate, passes)
+    elif not passes:
+        batch.result.below_threshold += 1
+        batch.below.append(candidate)
+    else:
+        _add_task(batch, candidate, exploration=False)
+
+
+def _cluster_task(session: Session, cluster_id: int) -> ReviewTask | None:
+    """The cluster's first task that is not cancelled (the one its near-duplicates fold into)."""
+    return session.execute(
+        select(ReviewTask)
+        .where(ReviewTask.cluster_id == cluster_id, ReviewTask.status != TaskStatus.CANCELLED)
+        .order_by(ReviewTask.id)
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def _follow_score(batch: _Batch, task: ReviewTask, candidate: _Candidate, passes: bool) -> None:
+    """The item already has a task: an open one follows the newer score."""
+    if passes and task.status == TaskStatus.OPEN and not task.is_gold:
+        _refresh(batch.settings, batch.tax, task, candidate)
+        batch.result.updated += 1
+    elif task.is_exploration and task.status == TaskStatus.OPEN:
+        # Still below every threshold under the new score: ranked by the current model's uncertainty.
+        value = _learning_value(batch.label_shortage(), candidate)
+        _refresh(batch.settings, batch.tax, task, candidate, exploration_value=value)
+        batch.result.updated += 1
+
+
+def _add_task(batch: _Batch, candidate: _Candidate, *, exploration: bool, priority: float | None = None) -> None:
+    task = _new_task(batch.settings, batch.tax, candidate, exploration=exploration, priority=priority)
+    batch.session.add(task)
+    batch.session.flush()
+    if candidate.item.cluster_id is not None:
+        batch.cluster_tasks[candidate.item.cluster_id] = task
+    if exploration:
+        batch.result.exploration += 1
+    else:
+        batch.result.created += 1
+    batch.result.task_ids.append(task.id)
+
+
+def _explore(batch: _Batch, rng: random.Random) -> None:
+    """Exploration tasks from the batch's candidates below every threshold, in proportion to the tasks it created."""
+    share = batch.settings.triage_exploration_share
+    wanted = len(batch.below) if share >= 1 else _stochastic_round(batch.result.created * share / (1 - share), rng)
+    if not wanted:
+        return
+    for candidate, value in _pick_exploration(batch.below, wanted, batch.label_shortage(), rng):
+        if candidate.item.cluster_id is not None and candidate.item.cluster_id in batch.cluster_tasks:
+            continue
+        _add_task(batch, candidate, exploration=True, priority=value)
 
 
 def _fold(
