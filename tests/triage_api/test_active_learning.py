@@ -19,7 +19,7 @@ from saqshy.db.models import CaseOutcome, ContentItem, ReviewTask, Role, User, V
 from saqshy.settings import Settings
 from tests.classifier.review_factories import T0, make_decision
 from tests.classifier.review_factories import make_item as make_review_item
-from tests.triage_api.triage_factories import make_score
+from tests.triage_api.triage_factories import claim_task, make_score
 from triage_api.services import label_coverage, queue
 
 
@@ -149,7 +149,7 @@ def test_the_exploration_lane_serves_the_most_valuable_task_first(ctx: Context, 
     _sync(ctx, shortage={("fraud", "kk"): 0.5})
     settings = ctx.settings.model_copy(update={"triage_exploration_share": 1.0, "triage_gold_share": 0.0})
     with ctx.sessions.begin() as session:
-        claimed = queue.claim_next(session, settings, session.merge(volunteer), rng=random.Random(0))
+        claimed = claim_task(session, settings, session.merge(volunteer), rng=random.Random(0))
         assert claimed is not None and claimed.is_exploration and claimed.item_id == best
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from saqshy.context import Context
 from saqshy.db.models import AuditEntry, ReviewTask, Role, Source, SourceKind, User, Verdict, Vote, utcnow
-from tests.triage_api.triage_factories import make_item, make_task
+from tests.triage_api.triage_factories import claim_task, make_item, make_task
 from triage_api.services import queue, wellbeing
 
 Headers = Callable[[User], dict[str, str]]
@@ -20,7 +20,7 @@ Headers = Callable[[User], dict[str, str]]
 
 def _claim(ctx: Context, user: User) -> ReviewTask | None:
     with ctx.sessions.begin() as session:
-        task = queue.claim_next(session, ctx.settings, session.get(User, user.id), rng=random.Random(0))  # type: ignore[arg-type]
+        task = claim_task(session, ctx.settings, session.get(User, user.id), rng=random.Random(0))  # type: ignore[arg-type]
         if task is not None:
             session.expunge(task)
         return task

@@ -9,8 +9,8 @@ from saqshy.context import Context
 from saqshy.db.models import Role, User, Verdict
 from saqshy.errors import Conflict
 from tests.triage_api.concurrency import check_invariants, run_together
-from tests.triage_api.triage_factories import make_tasks
-from triage_api.services import queue, votes
+from tests.triage_api.triage_factories import claim_task, make_tasks
+from triage_api.services import votes
 
 VOLUNTEERS = 12
 TASKS = 30
@@ -31,7 +31,7 @@ def test_concurrent_claims_never_share_a_lease(any_ctx: Context, make_user) -> N
                 with any_ctx.sessions.begin() as session:
                     user = session.get(User, people[index].id)
                     assert user is not None
-                    task = queue.claim_next(session, any_ctx.settings, user, rng=rng)
+                    task = claim_task(session, any_ctx.settings, user, rng=rng)
                     task_id = task.id if task else None
                 if task_id is None:
                     return
@@ -60,7 +60,7 @@ def test_concurrent_claims_never_share_a_lease(any_ctx: Context, make_user) -> N
             with any_ctx.sessions.begin() as session:
                 user = session.get(User, people[index].id)
                 assert user is not None
-                task = queue.claim_next(session, any_ctx.settings, user)
+                task = claim_task(session, any_ctx.settings, user)
                 if task is None:
                     continue
                 votes.cast_vote(session, any_ctx.settings, user, task.id, verdict=Verdict.LEGAL, category=None,

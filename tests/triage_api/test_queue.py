@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy import select, text, update
 
 from saqshy.db.models import ReviewTask, Role, Score, TaskStatus, Verdict, Vote, utcnow
-from tests.triage_api.triage_factories import make_item, make_score, make_task, make_tasks
+from tests.triage_api.triage_factories import claim_task, make_item, make_score, make_task, make_tasks
 from triage_api.services import queue
 
 
@@ -60,7 +60,7 @@ def test_ageing_lets_old_low_priority_tasks_through(ctx, make_user) -> None:  # 
         old_task.created_at = utcnow() - timedelta(hours=10)
         old_task.rank = queue.compute_rank(ctx.settings, old_task.priority, old_task.created_at)
     with ctx.sessions.begin() as session:
-        claimed = queue.claim_next(session, ctx.settings, session.merge(volunteer), rng=random.Random(0))
+        claimed = claim_task(session, ctx.settings, session.merge(volunteer), rng=random.Random(0))
         assert claimed is not None and claimed.item_id == old.id
 
 
@@ -111,7 +111,7 @@ def test_exploration_and_gold_lanes_are_served_by_share(ctx, make_user) -> None:
     explored = 0
     for _ in range(40):
         with ctx.sessions.begin() as session:
-            task = queue.claim_next(session, settings, session.merge(volunteer), rng=rng)
+            task = claim_task(session, settings, session.merge(volunteer), rng=rng)
             assert task is not None
             explored += task.is_exploration
             session.add(Vote(task_id=task.id, user_id=volunteer.id, verdict=Verdict.LEGAL))
@@ -124,26 +124,26 @@ def test_claim_is_exclusive_and_idempotent_per_volunteer(ctx, make_user) -> None
     a, b = make_user(), make_user()
     make_tasks(ctx.sessions, 2)
     with ctx.sessions.begin() as session:
-        first = queue.claim_next(session, ctx.settings, session.merge(a))
-        again = queue.claim_next(session, ctx.settings, session.merge(a))
+        first = claim_task(session, ctx.settings, session.merge(a))
+        again = claim_task(session, ctx.settings, session.merge(a))
         assert first is not None and again is not None and first.id == again.id
-        other = queue.claim_next(session, ctx.settings, session.merge(b))
+        other = claim_task(session, ctx.settings, session.merge(b))
         assert other is not None and other.id != first.id
     c = make_user()
     with ctx.sessions.begin() as session:
-        assert queue.claim_next(session, ctx.settings, session.merge(c)) is None
+        assert claim_task(session, ctx.settings, session.merge(c)) is None
 
 
 def test_expired_lease_returns_the_task_to_the_queue(ctx, make_user) -> None:  # type: ignore[no-untyped-def]
     a, b = make_user(), make_user()
     (task_id,) = make_tasks(ctx.sessions, 1)
     with ctx.sessions.begin() as session:
-        queue.claim_next(session, ctx.settings, session.merge(a))
+        claim_task(session, ctx.settings, session.merge(a))
     with ctx.sessions.begin() as session:
-        assert queue.claim_next(session, ctx.settings, session.merge(b)) is None
+        assert claim_task(session, ctx.settings, session.merge(b)) is None
         session.execute(update(ReviewTask).values(lease_expires_at=utcnow() - timedelta(seconds=1)))
     with ctx.sessions.begin() as session:
-        task = queue.claim_next(session, ctx.settings, session.merge(b))
+        task = claim_task(session, ctx.settings, session.merge(b))
         assert task is not None and task.id == task_id and task.lease_owner_id == b.id
 
 
@@ -153,7 +153,7 @@ def test_never_a_task_the_volunteer_voted_on(ctx, make_user) -> None:  # type: i
     with ctx.sessions.begin() as session:
         session.add(Vote(task_id=task_id, user_id=volunteer.id, verdict=Verdict.UNSURE))
     with ctx.sessions.begin() as session:
-        assert queue.claim_next(session, ctx.settings, session.merge(volunteer)) is None
+        assert claim_task(session, ctx.settings, session.merge(volunteer)) is None
 
 
 def test_lease_extend_release_over_http(client, make_user, auth_headers, ctx) -> None:  # type: ignore[no-untyped-def]
@@ -214,7 +214,7 @@ def test_sync_and_lease_expiry_jobs(ctx, make_user) -> None:  # type: ignore[no-
     assert queue.sync_tasks_job(ctx) == 5
     volunteer = make_user()
     with ctx.sessions.begin() as session:
-        queue.claim_next(session, settings, session.merge(volunteer))
+        claim_task(session, settings, session.merge(volunteer))
         session.execute(update(ReviewTask).values(lease_expires_at=utcnow() - timedelta(seconds=1)))
     assert queue.expire_leases_job(ctx) == 5  # every task got a lapsed expiry above
     with ctx.sessions() as session:

@@ -11,14 +11,14 @@ from sqlalchemy import select, update
 
 from saqshy.db.models import AuditEntry, ReviewTask, Role, TaskStatus, Verdict, Vote, utcnow
 from saqshy.errors import Conflict, InvalidTransition, NotFound
-from tests.triage_api.triage_factories import make_tasks
-from triage_api.services import queue, votes
+from tests.triage_api.triage_factories import claim_task, make_tasks
+from triage_api.services import votes
 
 
 def _claim_and_vote(ctx: Any, user: Any, verdict: Verdict = Verdict.LEGAL) -> tuple[int, int]:
     with ctx.sessions.begin() as session:
         voter = session.merge(user)
-        task = queue.claim_next(session, ctx.settings, voter)
+        task = claim_task(session, ctx.settings, voter)
         assert task is not None
         vote = votes.cast_vote(session, ctx.settings, voter, task.id, verdict=verdict, category=None, note="n")
         return task.id, vote.id
@@ -37,7 +37,7 @@ def test_undo_removes_the_vote_and_leases_the_task_back(any_ctx, make_user) -> N
     volunteer = make_user()
     task_id, vote_id = _claim_and_vote(any_ctx, volunteer)
     with any_ctx.sessions.begin() as session:  # the UI claims the next item at once
-        nxt = queue.claim_next(session, any_ctx.settings, session.merge(volunteer))
+        nxt = claim_task(session, any_ctx.settings, session.merge(volunteer))
         assert nxt is not None and nxt.id != task_id
         next_id = nxt.id
     task = _undo(any_ctx, volunteer, vote_id)
@@ -102,7 +102,7 @@ def test_undo_while_another_reviewer_holds_the_task_is_refused(any_ctx, make_use
     voter, other = make_user(), make_user()
     task_id, vote_id = _claim_and_vote(any_ctx, voter)
     with any_ctx.sessions.begin() as session:
-        assert queue.claim_next(session, any_ctx.settings, session.merge(other)).id == task_id  # type: ignore[union-attr]
+        assert claim_task(session, any_ctx.settings, session.merge(other)).id == task_id  # type: ignore[union-attr]
     with pytest.raises(Conflict, match="another reviewer"):
         _undo(any_ctx, voter, vote_id)
 

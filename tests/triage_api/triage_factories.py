@@ -1,9 +1,10 @@
-"""Factories for queue tests: items with scores, and tasks ready to claim."""
+"""Factories for queue tests: items with scores, tasks ready to claim, and a claim that yields the task."""
 
 from __future__ import annotations
 
 import itertools
 import json
+import random
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,10 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from saqshy.db.models import ContentItem, ReviewTask, Score, TaskStatus, utcnow
+from saqshy.settings import Settings
 from tests.factories import item_data
+from triage_api.services import queue
+from triage_api.services.auth import Actor
 
 _n = itertools.count(1)
 
@@ -51,6 +55,13 @@ def make_tasks(sessions: Any, count: int, **overrides: Any) -> list[int]:
     base = overrides.pop("priority", 1.0)
     with sessions.begin() as session:
         return [make_task(session, priority=base + i / 1000, **overrides).id for i in range(count)]
+
+
+def claim_task(session: Session, settings: Settings, user: Actor, *, rng: random.Random | None = None
+               ) -> ReviewTask | None:
+    """``queue.claim`` for tests that go on to read or change the leased task as an entity."""
+    claimed = queue.claim(session, settings, user, rng=rng)
+    return None if claimed is None else session.get(ReviewTask, claimed.task_id)
 
 
 def make_scored_items(session: Session, scores: list[float], *, model_version: str, language: str = "ru",

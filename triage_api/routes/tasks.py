@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Response, status
 from saqshy.db.models import Role, TaskStatus
 from triage_api.deps import SessionDep, SettingsDep, require_roles
 from triage_api.schemas.common import IdPath, LimitParam, OffsetParam, Page, json_response
-from triage_api.schemas.convert import claim_for_review, task_for_review, task_public
+from triage_api.schemas.convert import task_for_review, task_public
 from triage_api.schemas.tasks import AvailablePublic, LeaseExtend, LeasePublic, SyncPublic, TaskForReview, TaskPublic
 from triage_api.services import queue
 from triage_api.services.auth import Actor
@@ -35,7 +35,7 @@ def claim_next(
     claimed = queue.claim(session, settings, user, only=queue.ClaimFilter(category=category, language=language))
     if claimed is None:
         return Response(status_code=status.HTTP_204_NO_CONTENT)
-    result = json_response(claim_for_review(session, claimed))
+    result = json_response(task_for_review(session, claimed))
     # Commit before answering: the lease and its audit entry are released before the response.
     session.commit()
     return result

@@ -12,7 +12,7 @@ from triage_api.schemas.common import IdPath, LimitParam, OffsetParam, Page, jso
 from triage_api.schemas.convert import my_decision, task_for_review
 from triage_api.schemas.tasks import TaskForReview
 from triage_api.schemas.votes import MyDecision, MyVote, VoteCast, VoteCreate, VotePublic
-from triage_api.services import votes
+from triage_api.services import review_reads, votes
 from triage_api.services.auth import Actor
 
 router = APIRouter(tags=["votes"])
@@ -54,7 +54,7 @@ def undo_vote(vote_id: IdPath, user: Reviewer, session: SessionDep, settings: Se
     """Volunteer, moderator: take back your own vote within ``triage_vote_undo_seconds`` while the task is
     undecided; the task is leased back to you (any other task you hold goes back to the queue)."""
     task = votes.undo_vote(session, settings, user, vote_id)
-    result = task_for_review(session, task)
+    result = task_for_review(session, review_reads.review_of_task(session, task.id))
     session.commit()
     return result
 

@@ -20,26 +20,30 @@ from triage_api.schemas.tasks import (
     VoteWithVoter,
 )
 from triage_api.schemas.votes import MyDecision, VotePublic
-from triage_api.services import queue, reposts, users, votes
+from triage_api.services import queue, reposts, review_reads, users, votes
 
 
-def task_for_review(session: Session, task: ReviewTask) -> TaskForReview:
-    score = queue.latest_score_view(session, task.item_id)
+def task_for_review(session: Session, task: review_reads.ReviewView) -> TaskForReview:
+    """What a reviewer is shown of a task: every endpoint that shows one (claim, read, undo, my decision)."""
+    item = task.item
+    source = None if item.source is None else SourceRef(name=item.source.name, kind=item.source.kind)
     return TaskForReview(
-        id=task.id,
+        id=task.task_id,
         category=task.category,
         status=task.status,
         lease_expires_at=task.lease_expires_at,
-        item=ItemForReview.model_validate(task.item),
-        score=_score_for_review(score, task.item.title, task.item.text) if score is not None else None,
-        duplicate_count=queue.cluster_duplicates(session, task.item.cluster_id),
+        item=ItemForReview(id=item.id, source=source, url=item.url, title=item.title, text=item.text,
+                           language=item.language, author=item.author, published_at=item.published_at,
+                           fetched_at=item.fetched_at),
+        score=None if task.score is None else _score_for_review(task.score, item.title, item.text),
+        duplicate_count=queue.cluster_duplicates(session, item.cluster_id),
     )
 
 
 def my_decision(session: Session, task: ReviewTask, vote: Vote | None) -> MyDecision:
     """The task as the queue showed it, the caller's vote and the task's outcome so far."""
     return MyDecision(
-        task=task_for_review(session, task),
+        task=task_for_review(session, review_reads.review_of_task(session, task.id)),
         vote=VotePublic.model_validate(vote) if vote is not None else None,
         task_decision=task.decision,
         decided_category=task.decided_category,
@@ -47,30 +51,10 @@ def my_decision(session: Session, task: ReviewTask, vote: Vote | None) -> MyDeci
     )
 
 
-def _score_for_review(score: object, title: str | None, text: str | None) -> ScorePublic:
+def _score_for_review(score: review_reads.ScoreView, title: str | None, text: str | None) -> ScorePublic:
     """The score as a reviewer sees it: its explanation's spans refer to the title or the text shown."""
-    public = ScorePublic.model_validate(score)
-    return public.model_copy(update={"explanation": field_spans(title, text, public.explanation)})
-
-
-def claim_for_review(session: Session, claim: queue.Claim) -> TaskForReview:
-    """``task_for_review`` of a claim, from its row (the claim endpoint's path: no ORM entities)."""
-    row = claim.row
-    source = None if row.source_name is None else SourceRef(name=row.source_name, kind=row.source_kind)
-    score = None if row.score_model_version is None else ScorePublic(
-        model_version=row.score_model_version, probabilities=row.score_probabilities, score=row.score_score,
-        top_category=row.score_top_category, explanation=field_spans(row.title, row.text, row.score_explanation))
-    return TaskForReview(
-        id=row.id,
-        category=row.category,
-        status=row.status,
-        lease_expires_at=claim.lease_expires_at,
-        item=ItemForReview(id=row.item_id, source=source, url=row.url, title=row.title, text=row.text,
-                           language=row.language, author=row.author, published_at=row.published_at,
-                           fetched_at=row.fetched_at),
-        score=score,
-        duplicate_count=queue.cluster_duplicates(session, row.cluster_id),
-    )
+    return ScorePublic(model_version=score.model_version, probabilities=score.probabilities, score=score.score,
+                       top_category=score.top_category, explanation=field_spans(title, text, score.explanation))
 
 
 def task_public(settings: Settings, task: ReviewTask) -> TaskPublic:
@@ -81,7 +65,7 @@ def task_public(settings: Settings, task: ReviewTask) -> TaskPublic:
 def task_detail(session: Session, settings: Settings, task: ReviewTask) -> TaskDetail:
     rows = votes.votes_of_task(session, task.id)
     acc = users.accuracies(session, [user.id for _, user in rows])
-    score = queue.latest_score(session, task.item_id)
+    score = review_reads.latest_score(session, task.item_id)
     vote_list = []
     for vote, user in rows:
         a = acc.get(user.id, users.Accuracy(0, 0))

@@ -20,7 +20,6 @@ priority is that learning value, so the claim orders it like any other task by i
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 import random
@@ -28,38 +27,23 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol, cast
 
-from sqlalchemy import (
-    ColumnElement,
-    CursorResult,
-    Row,
-    Select,
-    Table,
-    and_,
-    bindparam,
-    exists,
-    func,
-    or_,
-    select,
-    text,
-    update,
-)
+from sqlalchemy import CursorResult, Table, bindparam, func, select, text, update
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.orm.util import identity_key
 
 from classifier.data import LANGS
 from classifier.taxonomy import Taxonomy, load_taxonomy
 from saqshy import metrics
 from saqshy.context import Context
-from saqshy.db.models import CategoryThreshold, ContentItem, ReviewTask, Role, Score, Source, TaskStatus, User, Vote
+from saqshy.db.models import CategoryThreshold, ContentItem, ReviewTask, Role, Score, TaskStatus, User, Vote
 from saqshy.errors import Conflict, ErrorCode, Forbidden, InvalidInput, InvalidTransition, NotFound
 from saqshy.services.items import mark_for_reindex
 from saqshy.settings import Settings
 from saqshy.timeutil import as_utc, utcnow
-from triage_api.services import label_coverage, reposts, wellbeing
+from triage_api.services import label_coverage, reposts, review_reads, wellbeing
 from triage_api.services.audit import append_audit
 from triage_api.services.auth import Actor
 from triage_api.services.label_coverage import Shortage
+from triage_api.services.review_reads import ReviewView, ScoreView
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +105,7 @@ class SyncResult:
 
 @dataclass
 class _Candidate:
-    score: Score
+    score: Score | ScoreView
     item: ContentItem
     category: str | None
     probability: float
@@ -155,7 +139,7 @@ def set_threshold(session: Session, actor: Actor, category: str, threshold: floa
     return row
 
 
-def _assess(tax: Taxonomy, limits: dict[str, float], score: Score) -> tuple[str | None, float, bool, float]:
+def _assess(tax: Taxonomy, limits: dict[str, float], score: Score | ScoreView) -> tuple[str | None, float, bool, float]:
     """(category, probability, passes a threshold, closeness to the nearest threshold)."""
     probabilities = score.probabilities if isinstance(score.probabilities, dict) else {}
     best: tuple[float, str, float] | None = None  # (priority, name, p) among passing categories
@@ -222,95 +206,130 @@ def sync_tasks_from_scores(
     given and exploration needs it, ``label_coverage.cached_shortage`` (counted now and then).
     """
     rng = rng or random.Random()
-    tax = taxonomy()
-    limits = thresholds(session)
-    result = SyncResult()
-    scores = list(
-        session.execute(
-            select(Score)
-            .where(Score.triaged_at.is_(None))
-            .order_by(Score.id)
-            .limit(limit or settings.triage_sync_batch_size)
-            .with_for_update(skip_locked=True)
-        ).scalars()
-    )
+    batch = _Batch(session, settings, taxonomy(), thresholds(session), shortage)
+    scores = _untriaged_scores(session, limit or settings.triage_sync_batch_size)
     if not scores:
-        return result
+        return batch.result
     now = utcnow()
-    items = {
-        item.id: item
-        for item in session.execute(
-            select(ContentItem).where(ContentItem.id.in_({s.item_id for s in scores}))
-        ).scalars()
-    }
-    below: list[_Candidate] = []
-    claimed_clusters: dict[int, ReviewTask] = {}
+    items = _items_of(session, scores)
     for score in scores:
         score.triaged_at = now
-        result.scores_seen += 1
+        batch.result.scores_seen += 1
         item = items.get(score.item_id)
-        if item is None:
-            continue
-        category, p, passes, closeness = _assess(tax, limits, score)
-        candidate = _Candidate(score, item, category, p, closeness)
-        existing = session.execute(select(ReviewTask).where(ReviewTask.item_id == item.id)).scalar_one_or_none()
-        if existing is None and item.cluster_id is not None:
-            existing = claimed_clusters.get(item.cluster_id) or session.execute(
-                select(ReviewTask)
-                .where(ReviewTask.cluster_id == item.cluster_id, ReviewTask.status != TaskStatus.CANCELLED)
-                .order_by(ReviewTask.id)
-                .limit(1)
-            ).scalar_one_or_none()
-            if existing is not None:
-                _fold(session, settings, tax, existing, candidate, passes, result)
-                continue
-        if existing is not None:
-            if passes and existing.status == TaskStatus.OPEN and not existing.is_gold:
-                _refresh(settings, tax, existing, candidate)
-                result.updated += 1
-            elif existing.is_exploration and existing.status == TaskStatus.OPEN:
-                # Still below every threshold under the new score: ranked by the current model's uncertainty.
-                shortage = label_coverage.cached_shortage(session, settings, tax) if shortage is None else shortage
-                _refresh(settings, tax, existing, candidate, exploration_value=_learning_value(shortage, candidate))
-                result.updated += 1
-            continue
-        if not passes:
-            result.below_threshold += 1
-            below.append(candidate)
-            continue
-        task = _new_task(settings, tax, candidate, exploration=False)
-        session.add(task)
-        session.flush()
-        if item.cluster_id is not None:
-            claimed_clusters[item.cluster_id] = task
-        result.created += 1
-        result.task_ids.append(task.id)
-    share = settings.triage_exploration_share
-    if below and share > 0:
-        wanted = len(below) if share >= 1 else _stochastic_round(result.created * share / (1 - share), rng)
-        chosen: list[tuple[_Candidate, float]] = []
-        if wanted:
-            if shortage is None:
-                shortage = label_coverage.cached_shortage(session, settings, tax)
-            chosen = _pick_exploration(below, wanted, shortage, rng)
-        for candidate, value in chosen:
-            if candidate.item.cluster_id is not None and candidate.item.cluster_id in claimed_clusters:
-                continue
-            task = _new_task(settings, tax, candidate, exploration=True, priority=value)
-            session.add(task)
-            session.flush()
-            if candidate.item.cluster_id is not None:
-                claimed_clusters[candidate.item.cluster_id] = task
-            result.exploration += 1
-            result.task_ids.append(task.id)
-    if result.created or result.exploration:
+        if item is not None:
+            _triage(batch, score, item)
+    if batch.below and settings.triage_exploration_share > 0:
+        _explore(batch, rng)
+    if batch.result.created or batch.result.exploration:
         append_audit(
             session, actor_id=None, action="tasks.create", entity_type="review_task", entity_id=None,
-            payload={"task_ids": result.task_ids, "exploration": result.exploration},
+            payload={"task_ids": batch.result.task_ids, "exploration": batch.result.exploration},
         )
     # Search filters on each item's latest score and its task: index the triaged items again.
     mark_for_reindex(session, sorted({score.item_id for score in scores}))
-    return result
+    return batch.result
+
+
+@dataclass
+class _Batch:
+    """One sync batch as it goes: its result, the task each cluster got in it, the candidates below
+    every threshold, and the label shortage once something needs it."""
+
+    session: Session
+    settings: Settings
+    tax: Taxonomy
+    limits: dict[str, float]
+    shortage: Shortage | None
+    result: SyncResult = field(default_factory=SyncResult)
+    cluster_tasks: dict[int, ReviewTask] = field(default_factory=dict)
+    below: list[_Candidate] = field(default_factory=list)
+
+    def label_shortage(self) -> Shortage:
+        if self.shortage is None:
+            self.shortage = label_coverage.cached_shortage(self.session, self.settings, self.tax)
+        return self.shortage
+
+
+def _untriaged_scores(session: Session, limit: int) -> list[Score]:
+    """The oldest scores not yet triaged, locked (a concurrent sync skips them)."""
+    return list(
+        session.execute(
+            select(Score).where(Score.triaged_at.is_(None)).order_by(Score.id).limit(limit)
+            .with_for_update(skip_locked=True)
+        ).scalars()
+    )
+
+
+def _items_of(session: Session, scores: list[Score]) -> dict[int, ContentItem]:
+    found = select(ContentItem).where(ContentItem.id.in_({s.item_id for s in scores}))
+    return {item.id: item for item in session.execute(found).scalars()}
+
+
+def _triage(batch: _Batch, score: Score, item: ContentItem) -> None:
+    """One score: fold it into its cluster's task, update its item's task, or keep it for a new task."""
+    category, p, passes, closeness = _assess(batch.tax, batch.limits, score)
+    candidate = _Candidate(score, item, category, p, closeness)
+    session = batch.session
+    existing = session.execute(select(ReviewTask).where(ReviewTask.item_id == item.id)).scalar_one_or_none()
+    if existing is None and item.cluster_id is not None:
+        cluster_task = batch.cluster_tasks.get(item.cluster_id) or _cluster_task(session, item.cluster_id)
+        if cluster_task is not None:
+            _fold(session, batch.settings, batch.tax, cluster_task, candidate, passes, batch.result)
+            return
+    if existing is not None:
+        _follow_score(batch, existing, candidate, passes)
+    elif not passes:
+        batch.result.below_threshold += 1
+        batch.below.append(candidate)
+    else:
+        _add_task(batch, candidate, exploration=False)
+
+
+def _cluster_task(session: Session, cluster_id: int) -> ReviewTask | None:
+    """The cluster's first task that is not cancelled (the one its near-duplicates fold into)."""
+    return session.execute(
+        select(ReviewTask)
+        .where(ReviewTask.cluster_id == cluster_id, ReviewTask.status != TaskStatus.CANCELLED)
+        .order_by(ReviewTask.id)
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def _follow_score(batch: _Batch, task: ReviewTask, candidate: _Candidate, passes: bool) -> None:
+    """The item already has a task: an open one follows the newer score."""
+    if passes and task.status == TaskStatus.OPEN and not task.is_gold:
+        _refresh(batch.settings, batch.tax, task, candidate)
+        batch.result.updated += 1
+    elif task.is_exploration and task.status == TaskStatus.OPEN:
+        # Still below every threshold under the new score: ranked by the current model's uncertainty.
+        value = _learning_value(batch.label_shortage(), candidate)
+        _refresh(batch.settings, batch.tax, task, candidate, exploration_value=value)
+        batch.result.updated += 1
+
+
+def _add_task(batch: _Batch, candidate: _Candidate, *, exploration: bool, priority: float | None = None) -> None:
+    task = _new_task(batch.settings, batch.tax, candidate, exploration=exploration, priority=priority)
+    batch.session.add(task)
+    batch.session.flush()
+    if candidate.item.cluster_id is not None:
+        batch.cluster_tasks[candidate.item.cluster_id] = task
+    if exploration:
+        batch.result.exploration += 1
+    else:
+        batch.result.created += 1
+    batch.result.task_ids.append(task.id)
+
+
+def _explore(batch: _Batch, rng: random.Random) -> None:
+    """Exploration tasks from the batch's candidates below every threshold, in proportion to the tasks it created."""
+    share = batch.settings.triage_exploration_share
+    wanted = len(batch.below) if share >= 1 else _stochastic_round(batch.result.created * share / (1 - share), rng)
+    if not wanted:
+        return
+    for candidate, value in _pick_exploration(batch.below, wanted, batch.label_shortage(), rng):
+        if candidate.item.cluster_id is not None and candidate.item.cluster_id in batch.cluster_tasks:
+            continue
+        _add_task(batch, candidate, exploration=True, priority=value)
 
 
 def _fold(
@@ -334,7 +353,7 @@ def task_for_reopened_item(session: Session, settings: Settings, item_id: int, c
     """An open task of the item's own (a repost a moderator sent back to review), ranked by its latest score."""
     tax = taxonomy()
     item = session.get(ContentItem, item_id)
-    score = latest_score(session, item_id)
+    score = review_reads.latest_score(session, item_id)
     if item is None or score is None:  # a repost reached the queue through its score
         raise NotFound(f"item {item_id} has no score to queue it by", code=ErrorCode.NOT_FOUND,
                        params={"id": item_id})
@@ -403,77 +422,14 @@ def _raise_priority(settings: Settings, tax: Taxonomy, task: ReviewTask, candida
 # --- Leases -------------------------------------------------------------------------------------
 
 
-# The claim path runs on every request of a volunteer: its statements are built once (with bind
-# parameters) so SQLAlchemy neither rebuilds them nor recomputes their cache keys per call.
-_LANES: dict[str, ColumnElement[bool]] = {
-    "gold": ReviewTask.is_gold.is_(True),
-    "exploration": ReviewTask.is_gold.is_(False) & ReviewTask.is_exploration.is_(True),
-    "regular": ReviewTask.is_gold.is_(False) & ReviewTask.is_exploration.is_(False),
-}
-
 _TASKS = cast(Table, ReviewTask.__table__)  # Core statements: no ORM bulk-update machinery per claim
+# Built once with bind parameters: every claim runs it.
 _TAKE_LEASE = (
     update(_TASKS)
     .where(_TASKS.c.id == bindparam("task_id"))
     .values(lease_owner_id=bindparam("owner"), lease_expires_at=bindparam("expires"), version=bindparam("version"))
 )
-_ITEMS = cast(Table, ContentItem.__table__)
-_SOURCES = cast(Table, Source.__table__)
-_SCORES = cast(Table, Score.__table__)
-_NEWER_SCORES = _SCORES.alias("newer_scores")
-# The item's latest score (as ``latest_score_view``): a score of the item with no newer one. A
-# join on the item's scores (indexed by item) with an anti-join, not a join on a subquery's id,
-# which the planner may evaluate against every score.
-_IS_LATEST_SCORE = and_(
-    _SCORES.c.item_id == _ITEMS.c.id,
-    ~exists().where(
-        _NEWER_SCORES.c.item_id == _SCORES.c.item_id,
-        or_(_NEWER_SCORES.c.created_at > _SCORES.c.created_at,
-            and_(_NEWER_SCORES.c.created_at == _SCORES.c.created_at, _NEWER_SCORES.c.id > _SCORES.c.id)),
-    ),
-)
-
-# What a reviewer is shown of a claimed task (schemas.TaskForReview) as one Core row: the task's
-# columns, its item's, the item's source and its latest score; every claim reads one, so no ORM
-# entities are built for it (docs/performance.md).
-_REVIEW_COLUMNS = (
-    _TASKS.c.id, _TASKS.c.category, _TASKS.c.status, _TASKS.c.version, _TASKS.c.lease_expires_at,
-    _ITEMS.c.id.label("item_id"), _ITEMS.c.url, _ITEMS.c.title, _ITEMS.c.text, _ITEMS.c.language,
-    _ITEMS.c.author, _ITEMS.c.published_at, _ITEMS.c.fetched_at, _ITEMS.c.cluster_id,
-    _SOURCES.c.name.label("source_name"), _SOURCES.c.kind.label("source_kind"),
-    _SCORES.c.model_version.label("score_model_version"), _SCORES.c.probabilities.label("score_probabilities"),
-    _SCORES.c.score.label("score_score"), _SCORES.c.top_category.label("score_top_category"),
-    _SCORES.c.explanation.label("score_explanation"),
-)
-_REVIEW_FROM = (
-    _TASKS.join(_ITEMS, _ITEMS.c.id == _TASKS.c.item_id)
-    .outerjoin(_SOURCES, _SOURCES.c.id == _ITEMS.c.source_id)
-    .outerjoin(_SCORES, _IS_LATEST_SCORE)
-)
-
-# The task the user holds, if any (a volunteer rarely does when claiming).
-_HELD_TASK: Select[Any] = (
-    select(*_REVIEW_COLUMNS)
-    .select_from(_REVIEW_FROM)
-    .where(
-        _TASKS.c.lease_owner_id == bindparam("user_id"),
-        _TASKS.c.lease_expires_at > bindparam("now"),
-        _TASKS.c.status == TaskStatus.OPEN,
-    )
-    .limit(1)
-)
-
-
-@dataclass(frozen=True)
-class Claim:
-    """A task leased to a reviewer, as they are shown it (``_REVIEW_COLUMNS``) and until when."""
-
-    row: Row[Any]
-    lease_expires_at: datetime
-
-    @property
-    def task_id(self) -> int:
-        return int(self.row.id)
+_LEASE_COLUMNS = ["lease_owner_id", "lease_expires_at", "version"]
 
 
 def _lanes(settings: Settings, rng: random.Random) -> list[str | None]:
@@ -496,113 +452,42 @@ class ClaimFilter:
     language: str | None = None
 
 
-def _claimable(excluding: bool, skipping: bool, by_category: bool, by_language: bool) -> list[ColumnElement[bool]]:
-    """Open, free, not voted on by ``:user_id``, and within the reviewer's filters: what a claim may take."""
-    conditions: list[ColumnElement[bool]] = [
-        ReviewTask.status == TaskStatus.OPEN,
-        or_(ReviewTask.lease_expires_at.is_(None), ReviewTask.lease_expires_at <= bindparam("now")),
-        ~exists().where(Vote.task_id == ReviewTask.id, Vote.user_id == bindparam("user_id")),
-    ]
-    if excluding:
-        conditions.append(or_(ReviewTask.category.is_(None),
-                              ReviewTask.category.not_in(bindparam("excluded", expanding=True))))
-    if skipping:
-        conditions.append(ReviewTask.id.not_in(bindparam("skipped", expanding=True)))
-    if by_category:
-        conditions.append(ReviewTask.category == bindparam("category"))
-    if by_language:
-        conditions.append(_ITEMS.c.language == bindparam("language"))
-    return conditions
-
-
-@functools.cache
-def _claim_statement(
-    lane: str | None, excluding: bool, skipping: bool, by_category: bool = False, by_language: bool = False
-) -> Select[Any]:
-    """The most urgent free task in ``lane`` the user (``:user_id``) has not voted on, locked, as the
-    row a reviewer is shown (then leased by ``_TAKE_LEASE``)."""
-    conditions = _claimable(excluding, skipping, by_category, by_language)
-    if lane is not None:
-        conditions.append(_LANES[lane])
-    return (
-        select(*_REVIEW_COLUMNS)
-        .select_from(_REVIEW_FROM)
-        .where(*conditions)
-        .order_by(ReviewTask.rank.desc())
-        .limit(1)
-        .with_for_update(skip_locked=True, of=_TASKS)
-    )
-
-
-@functools.cache
-def _available_statement(excluding: bool, skipping: bool, by_category: bool, by_language: bool) -> Select[Any]:
-    return (select(func.count()).select_from(_TASKS.join(_ITEMS, _ITEMS.c.id == _TASKS.c.item_id))
-            .where(*_claimable(excluding, skipping, by_category, by_language)))
-
-
-def tell_held_task(session: Session, task_id: int, values: dict[str, Any]) -> None:
-    """After a Core UPDATE of a task: a ``ReviewTask`` the session already holds is told the stored
-    values (as if it had been flushed), so it does not go on showing the old ones."""
-    held = session.identity_map.get(identity_key(ReviewTask, task_id))
-    if held is not None:
-        for name, value in values.items():
-            set_committed_value(held, name, value)
-
-
-def _held_claim(session: Session, user: Actor, now: datetime) -> Claim | None:
-    session.flush()  # Core reads bypass autoflush: anything pending goes first
-    row = session.connection().execute(_HELD_TASK, {"user_id": user.id, "now": now}).first()
-    return None if row is None else Claim(row, as_utc(row.lease_expires_at))
-
-
-def claim_next(
-    session: Session, settings: Settings, user: Actor, *, rng: random.Random | None = None
-) -> ReviewTask | None:
-    """Lease the most urgent open task this user has not voted on; None when there is none.
-
-    A volunteer holds at most one lease: claiming again returns the task already held.
-    """
-    claimed = claim(session, settings, user, rng=rng)
-    return None if claimed is None else session.get(ReviewTask, claimed.task_id)
-
-
 def claim(
     session: Session, settings: Settings, user: Actor, *, rng: random.Random | None = None,
     only: ClaimFilter | None = None,
-) -> Claim | None:
-    """``claim_next`` as the row a reviewer is shown (the claim endpoint's path: no ORM entities).
+) -> ReviewView | None:
+    """Lease the most urgent open task this user has not voted on, as they are shown it with their
+    lease; None when there is none.
 
-    ``only`` narrows the choice to a category and/or a language; a task already held is returned
-    whatever it is (the reviewer gives it back first to change what they review)."""
+    A reviewer holds at most one lease: claiming again returns the task already held, whatever
+    ``only`` says (``only`` narrows a new choice to a category and/or a language; the reviewer gives
+    the held task back first to change what they review)."""
     if user.role not in REVIEWER_ROLES:
         raise Forbidden("only volunteers and moderators review tasks", code=ErrorCode.NOT_A_REVIEWER)
     only = only or ClaimFilter()
     check_category(only.category)
     now = utcnow()
-    current = _held_claim(session, user, now)
+    current = review_reads.held_task(session, user.id, now)
     if current is not None:
         return current
     params = _claim_params(session, user, only, now)
     if params is None:
         return None
-    connection = session.connection()
     expires = now + timedelta(seconds=settings.triage_lease_seconds)
     for lane in _lanes(settings, rng or random.Random()):
-        statement = _claim_statement(lane, *_claim_shape(params))
-        row = connection.execute(statement, params).first()
-        if row is None:
+        task = review_reads.next_claimable(session, lane, params)
+        if task is None:
             continue
         # The row is locked (PostgreSQL) or the whole database is (SQLite) until commit, so the
-        # lease read free above is still free here. One Core UPDATE (no unit-of-work flush on
-        # every claim); a task object the session already holds is told the new values.
-        values = {"lease_owner_id": user.id, "lease_expires_at": expires, "version": row.version + 1}
-        connection.execute(_TAKE_LEASE, {"task_id": row.id, "owner": user.id, "expires": expires,
-                                         "version": values["version"]})
-        tell_held_task(session, row.id, values)
+        # lease read free above is still free here: one Core UPDATE, no unit-of-work flush per claim.
+        version = task.version + 1
+        session.connection().execute(_TAKE_LEASE, {"task_id": task.task_id, "owner": user.id, "expires": expires,
+                                                   "version": version})
+        review_reads.expire_task(session, task.task_id, _LEASE_COLUMNS)
         append_audit(session, actor_id=user.id, action="task.claim", entity_type="review_task",
-                     entity_id=row.id, payload={"expires_at": expires.isoformat()})
+                     entity_id=task.task_id, payload={"expires_at": expires.isoformat()})
         metrics.after_commit(session, metrics.CLAIMS.inc)
-        return Claim(row, expires)
+        return task._replace(version=version, lease_owner_id=user.id, lease_expires_at=expires)
     return None
 
 
@@ -626,10 +511,6 @@ def _claim_params(session: Session, user: Actor, only: ClaimFilter, now: datetim
     return params
 
 
-def _claim_shape(params: dict[str, Any]) -> tuple[bool, bool, bool, bool]:
-    return ("excluded" in params, "skipped" in params, "category" in params, "language" in params)
-
-
 def available(session: Session, user: Actor, only: ClaimFilter | None = None) -> int:
     """How many tasks a claim could still give this reviewer now, within ``only`` (the queue's progress)."""
     only = only or ClaimFilter()
@@ -637,7 +518,7 @@ def available(session: Session, user: Actor, only: ClaimFilter | None = None) ->
     params = _claim_params(session, user, only, utcnow())
     if params is None:
         return 0
-    return int(session.connection().execute(_available_statement(*_claim_shape(params)), params).scalar_one())
+    return review_reads.count_claimable(session, params)
 
 
 def lock_task(session: Session, task_id: int) -> ReviewTask:
@@ -695,7 +576,7 @@ def extend_lease(session: Session, settings: Settings, user: Actor, task_id: int
 
 
 def skipped_task_ids(user: Actor, now: datetime | None = None) -> set[int]:
-    """Tasks the user skipped within the last ``SKIP_HOURS``: ``claim_next`` does not serve them to them."""
+    """Tasks the user skipped within the last ``SKIP_HOURS``: ``claim`` does not serve them to them."""
     now = now or utcnow()
     raw = (user.preferences or {}).get(SKIPPED_KEY)
     if not isinstance(raw, dict):
@@ -777,14 +658,12 @@ def get_task(session: Session, task_id: int) -> ReviewTask:
     return task
 
 
-def task_for_reviewer(session: Session, user: Actor, task_id: int) -> ReviewTask:
+def task_for_reviewer(session: Session, user: Actor, task_id: int) -> ReviewView:
     """A volunteer sees a task only while leasing it or after voting on it (never others' votes)."""
-    task = get_task(session, task_id)
-    if user.role in STAFF_ROLES:
+    task = review_reads.review_of_task(session, task_id)
+    if user.role in STAFF_ROLES or task.lease_owner_id == user.id:
         return task
-    if task.lease_owner_id == user.id:
-        return task
-    voted = session.execute(select(Vote.id).where(Vote.task_id == task.id, Vote.user_id == user.id)).first()
+    voted = session.execute(select(Vote.id).where(Vote.task_id == task_id, Vote.user_id == user.id)).first()
     if voted is None:
         # 404 rather than 403: a volunteer cannot probe which task ids exist.
         raise NotFound(f"task {task_id} not found", code=ErrorCode.TASK_NOT_FOUND, params={"id": task_id})
@@ -821,28 +700,6 @@ def cluster_duplicates(session: Session, cluster_id: int | None) -> int:
         select(func.count()).select_from(ContentItem).where(ContentItem.cluster_id == cluster_id)
     ).scalar_one()
     return max(0, int(count) - 1)
-
-
-_LATEST_SCORE = (
-    select(Score).where(Score.item_id == bindparam("item_id")).order_by(Score.created_at.desc(), Score.id.desc())
-    .limit(1)
-)
-
-
-_LATEST_SCORE_VIEW = (
-    select(Score.model_version, Score.probabilities, Score.score, Score.top_category, Score.explanation)
-    .where(Score.item_id == bindparam("item_id")).order_by(Score.created_at.desc(), Score.id.desc()).limit(1)
-)
-
-
-def latest_score(session: Session, item_id: int) -> Score | None:
-    return session.execute(_LATEST_SCORE, {"item_id": item_id}).scalar_one_or_none()
-
-
-def latest_score_view(session: Session, item_id: int) -> Row[Any] | None:
-    """The latest score's public columns (what a reviewer sees) as a plain row: every claim
-    shows one, and scores are never changed in the same transaction, so no ORM entity is needed."""
-    return session.connection().execute(_LATEST_SCORE_VIEW, {"item_id": item_id}).first()
 
 
 # --- Jobs (``fn(ctx, **args)``: open their own sessions, idempotent) -----------------------------

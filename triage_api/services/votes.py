@@ -29,7 +29,7 @@ from saqshy.errors import Conflict, ErrorCode, InvalidInput, InvalidTransition, 
 from saqshy.services.items import mark_for_reindex
 from saqshy.settings import Settings
 from saqshy.timeutil import as_utc, utcnow
-from triage_api.services import cases, queue, reposts, users
+from triage_api.services import cases, queue, reposts, review_reads, users
 from triage_api.services.audit import append_audit
 from triage_api.services.auth import Actor
 
@@ -211,10 +211,10 @@ def cast_vote(
         changes.update(_decision_values(outcome.decision, outcome.category))
     # No savepoint needed: the task row is locked, so the check above cannot race (the unique
     # constraint on (task, user) still backs it). Two Core statements; a task object the session
-    # already holds and the new vote object are told the stored values, as if they had been flushed.
+    # already holds reloads what changed, and the new vote object is added as stored.
     vote_id = connection.execute(_INSERT_VOTE, values).scalar_one()
     connection.execute(_UPDATE_TASK, {**changes, "task_row_id": row.id})
-    queue.tell_held_task(session, row.id, changes)
+    review_reads.expire_task(session, row.id, list(changes))
     vote = Vote(id=vote_id, **values)
     make_transient_to_detached(vote)
     session.add(vote)
@@ -358,7 +358,7 @@ def make_gold_from_item(
     if verdict == Verdict.ILLEGAL and category is None:
         raise InvalidInput("an 'illegal' gold answer needs a category", code=ErrorCode.CATEGORY_REQUIRED)
     created = utcnow()
-    score = queue.latest_score(session, item.id)
+    score = review_reads.latest_score(session, item.id)
     probability = float(score.score or 0.0) if score is not None else 0.0
     # Priority as if the item had passed its category's threshold: gold is served through its own
     # lane (``triage_gold_share``), and inside it the usual order applies.

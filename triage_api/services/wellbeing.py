@@ -4,7 +4,7 @@ for the most distressing categories.
 
 Settings live in ``User.preferences["wellbeing"]``; counts come from the votes themselves, so there
 is nothing to keep in sync. :func:`claim_gate` is what the queue's claim applies
-(``queue.claim_next``): categories the reviewer has not opted into, whose shift budget is spent or
+(``queue.claim``): categories the reviewer has not opted into, whose shift budget is spent or
 whose own daily limit is reached are not served, and nothing is served once the daily cap is reached.
 """
 
@@ -208,7 +208,7 @@ def _state(session: Session, user: Actor, now: datetime, *, count: bool) -> Well
 
 
 def claim_gate(session: Session, user: Actor, now: datetime | None = None) -> ClaimGate:
-    """For ``claim_next``: skip ``excluded_categories``; serve nothing when ``cap_reached``."""
+    """For ``queue.claim``: skip ``excluded_categories``; serve nothing when ``cap_reached``."""
     # Without a cap or a budget that applies, the counts cannot exclude anything: no query.
     state = _state(session, user, now or utcnow(), count=_counts_matter(_prefs(user)))
     return ClaimGate(cap_reached=state.cap_reached, excluded_categories=frozenset(state.excluded_categories))
