@@ -8,6 +8,7 @@ domain error adds ``error`` (its class name).
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,6 +32,8 @@ from saqshy.errors import (
 )
 from saqshy.settings import Settings
 from triage_api.services.auth import AuthenticationFailed, RateLimited
+
+logger = logging.getLogger(__name__)
 
 STATUS_BY_ERROR: dict[type[SaqshyError], int] = {
     InvalidInput: status.HTTP_422_UNPROCESSABLE_CONTENT,
@@ -104,6 +107,17 @@ async def database_error_handler(request: Request, exc: Exception) -> Response:
     return await saqshy_error_handler(request, DatabaseUnavailable(settings.database_retry_after_seconds))
 
 
+async def data_error_handler(_request: Request, exc: Exception) -> JSONResponse:
+    # A value the database cannot store (e.g. a NUL character on PostgreSQL) is bad input, not a crash.
+    # The session dependency has already rolled the transaction back.
+    logger.info("rejected a value the database cannot store: %s", str(exc).splitlines()[0][:200])
+    return JSONResponse(
+        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+        content=error_body("a value cannot be stored (control characters or out of range)",
+                           ErrorCode.VALUE_NOT_STORABLE, error="InvalidInput"),
+    )
+
+
 async def http_error_handler(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code in (status.HTTP_204_NO_CONTENT, status.HTTP_304_NOT_MODIFIED):
@@ -156,5 +170,6 @@ def register_exception_handlers(app: FastAPI) -> None:
     app.add_exception_handler(SaqshyError, saqshy_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
     app.add_exception_handler(RequestValidationError, request_validation_handler)
+    app.add_exception_handler(sql_errors.DataError, data_error_handler)
     app.add_exception_handler(sql_errors.DBAPIError, database_error_handler)
     app.add_exception_handler(sql_errors.TimeoutError, database_error_handler)

@@ -8,10 +8,9 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import anyio
-from fastapi import APIRouter, FastAPI, Request, status
+from fastapi import APIRouter, FastAPI, status
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute, iter_route_contexts
-from sqlalchemy.exc import DataError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import review_ui
@@ -47,7 +46,6 @@ from triage_api.services.audit import AuditSequencer
 
 logger = logging.getLogger(__name__)
 
-log = logging.getLogger(__name__)
 
 # The review loop's routers first: a request is matched against the routers in this order, and
 # claims and votes are most of the traffic (no two routers share a path, so order is only speed).
@@ -128,17 +126,6 @@ class InFlightLimit:
             self._semaphore = anyio.Semaphore(self.limit)
         async with self._semaphore:
             await self.app(scope, receive, send)
-
-
-async def _data_error(_request: Request, exc: Exception) -> JSONResponse:
-    # A value the database cannot store (e.g. a NUL character on PostgreSQL) is bad input, not a crash.
-    # The session dependency has already rolled the transaction back.
-    log.info("rejected a value the database cannot store: %s", str(exc).splitlines()[0][:200])
-    return JSONResponse(
-        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
-        content=error_body("a value cannot be stored (control characters or out of range)",
-                           ErrorCode.VALUE_NOT_STORABLE, error="InvalidInput"),
-    )
 
 
 def _include(app: FastAPI, router: APIRouter) -> None:
@@ -230,7 +217,6 @@ def create_app(settings: Settings | None = None, context: Context | None = None)
         swagger_ui_oauth2_redirect_url=None,
     )
     register_exception_handlers(app)
-    app.add_exception_handler(DataError, _data_error)
     _add_middleware(app, settings)
     for module in ROUTERS:
         _include(app, module.router)
