@@ -1,7 +1,8 @@
 """Saqshy crawlers: Scrapy spiders that collect public content with WARC evidence.
 
 Standard Scrapy layout: ``settings`` (defaults), ``items``, ``middlewares``, ``pipelines``,
-``spiders/``; page analysis lives in ``extraction/``, evidence in ``evidence``, near-duplicate
-clustering in ``dedup``, the in-process runner in ``runner`` and the command line in ``cli``
-(mounted into ``saqshy``); sources to crawl are a core service, ``saqshy.services.sources``.
+``spiders/``; page analysis lives in ``extraction/``, evidence in ``evidence``, the in-process
+runner in ``runner`` and the command line in ``cli`` (mounted into ``saqshy``); sources to crawl,
+SimHash and near-duplicate clusters are core: ``saqshy.services.sources``, ``saqshy.simhash`` and
+``saqshy.services.clustering``.
 """

@@ -26,7 +26,6 @@ from scrapy.crawler import Crawler
 from scrapy.statscollectors import StatsCollector
 from sqlalchemy.orm import Session
 
-from crawlers.dedup import NearDupIndex, to_signed
 from crawlers.evidence import Evidence, FetchRef, close_writers
 from crawlers.extraction.page import analyse_batch, analyse_item, warm_up
 from crawlers.items import ContentItem
@@ -42,6 +41,7 @@ from saqshy.services.items import IngestResult, ingest_item, ingest_items
 from saqshy.services.media import MediaRecord
 from saqshy.services.sources import record_outlinks
 from saqshy.settings import Settings
+from saqshy.simhash import NearDupIndex, to_signed
 
 logger = logging.getLogger(__name__)
 

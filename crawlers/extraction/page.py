@@ -9,11 +9,11 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from crawlers.dedup import simhash
 from crawlers.evidence import write_evidence
 from crawlers.extraction.charset import decode_html
 from crawlers.extraction.language import detect_language
 from crawlers.extraction.text import html_title, main_text
+from saqshy.simhash import simhash
 
 
 def analyse_text(text: str) -> dict[str, Any]:

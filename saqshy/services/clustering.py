@@ -1,6 +1,6 @@
 """Near-duplicate clusters of content items, so that a reposted ad is reviewed once per cluster.
 
-A window of recent SimHashes lives in memory (``crawlers.dedup.NearDupIndex``); an exact copy
+A window of recent SimHashes lives in memory (``saqshy.simhash.NearDupIndex``); an exact copy
 beyond that window, or stored by another crawler process, is found in SQL by its text hash. An
 item that matches nothing starts its own cluster (its ``cluster_id`` is its own id).
 """
@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from crawlers.dedup import NearDupIndex, to_unsigned
 from saqshy.db.models import ContentItem
 from saqshy.services.items import sha256_hex
+from saqshy.simhash import NearDupIndex, to_unsigned
 
 _WITH_SIMHASH = select(ContentItem.id, ContentItem.simhash, ContentItem.cluster_id).where(
     ContentItem.simhash.is_not(None)

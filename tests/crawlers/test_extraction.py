@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from parsel import Selector
 
-from crawlers.dedup import NearDupIndex, hamming, simhash, to_signed, to_unsigned
 from crawlers.extraction.binary import is_binary
 from crawlers.extraction.canonical import canonical_url, host_of, page_canonical_url
 from crawlers.extraction.charset import decode_html
@@ -16,6 +15,7 @@ from crawlers.extraction.telegram import channel_from_url, parse_preview, parse_
 from crawlers.spiders.site import rel_links
 from saqshy.errors import InvalidInput
 from saqshy.services.sources import parse_interval
+from saqshy.simhash import NearDupIndex, hamming, simhash, to_signed, to_unsigned
 from tests.crawlers.fixture_site import AD_TEXT, EN_TEXT, FORUM, KK_TEXT, RU_TEXT, html_page, telegram_preview
 
 RU_PAGE = html_page("Заголовок", f"<p>{RU_TEXT}</p>", charset=None)

@@ -9,9 +9,9 @@ from saqshy.db.session import session_scope
 def test_near_duplicate_index_sees_items_stored_by_another_process(ctx: Context) -> None:
     from types import SimpleNamespace
 
-    from crawlers.dedup import NearDupIndex, simhash, to_signed
     from crawlers.pipelines import StorePipeline
     from saqshy.services.items import ingest_item
+    from saqshy.simhash import NearDupIndex, simhash, to_signed
 
     ad = "Продам гараж в центре, недорого, звоните по номеру 8 777 123 45 67, спросить Асель"
     pipeline = SimpleNamespace(index=NearDupIndex(8), _index_seen_id=0)
