@@ -253,15 +253,21 @@ def _model_spec(settings: Settings, taxonomy: Taxonomy, ref: str, encoder: Encod
     )
 
 
-def _train_fast(
-    encoder: Encoder,
-    spec: ModelSpec,
-    split: dict[str, list[Example]],
-    y: dict[str, np.ndarray],
-    config: TrainConfig,
-    progress: Progress,
-) -> tuple[Head, Classifier, Logits, np.ndarray]:
+@dataclass(frozen=True)
+class _FitInputs:
+    """What either training mode fits from: the encoder, the spec, the split and its targets."""
+
+    encoder: Encoder
+    spec: ModelSpec
+    split: dict[str, list[Example]]
+    y: dict[str, np.ndarray]
+    config: TrainConfig
+    progress: Progress
+
+
+def _train_fast(run: _FitInputs) -> tuple[Head, Classifier, Logits, np.ndarray]:
     """Head on frozen features; returns it, the model, calibration and test logits, calibration targets."""
+    encoder, spec, split, y, config, progress = run.encoder, run.spec, run.split, run.y, run.config, run.progress
     feats = {
         s: pooled_features(encoder, spec, [e.text for e in part], max_length=config.max_length, progress=progress)
         for s, part in split.items()
@@ -294,17 +300,11 @@ def _out_of_fold_logits(
     return oof
 
 
-def _train_full(
-    encoder: Encoder,
-    spec: ModelSpec,
-    split: dict[str, list[Example]],
-    y: dict[str, np.ndarray],
-    config: TrainConfig,
-    progress: Progress,
-) -> tuple[Head, Classifier, Logits, np.ndarray]:
+def _train_full(run: _FitInputs) -> tuple[Head, Classifier, Logits, np.ndarray]:
     """Encoder and head fine-tuned; returns the head, the model, calibration and test logits, calibration targets."""
+    encoder, spec, split, config = run.encoder, run.spec, run.split, run.config
     head = Head(spec.hidden_size, len(spec.outputs), spec.head_hidden, spec.dropout)
-    model = _finetune(encoder, head, spec, split["train"], config, progress)
+    model = _finetune(encoder, head, spec, split["train"], config, run.progress)
 
     def fwd(ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return model(ids, mask)
@@ -314,7 +314,7 @@ def _train_full(
         local = ModelSpec(**{**spec.to_dict(), "max_length": config.max_length})
         windows, _ = make_windows([e.text for e in split[s]], encoder.tokenizer, local, max_windows=1)
         logits[s] = run_windows(fwd, windows, encoder.tokenizer.pad_token_id or 0)
-    return head, model, logits, y["calibration"]
+    return head, model, logits, run.y["calibration"]
 
 
 def _evaluate_on_test(
@@ -428,7 +428,7 @@ def train(
     spec = _model_spec(settings, taxonomy, ref, encoder, config)
     y = {s: targets(part, spec.categories) for s, part in split.items()}
     fit_mode = _train_fast if config.mode == "fast" else _train_full
-    head, model, logits, y_calibration = fit_mode(encoder, spec, split, y, config, progress)
+    head, model, logits, y_calibration = fit_mode(_FitInputs(encoder, spec, split, y, config, progress))
     calibration: Calibration = fit_calibration(logits["calibration"], y_calibration, spec.outputs)
     probs = calibration.apply(logits["test"])
     metrics = _evaluate_on_test(split["test"], probs, spec, progress)
