@@ -1,5 +1,7 @@
 // Interface language: Russian by default, Kazakh and English; chosen per user (stored on the account).
 export const LOCALES = ["ru", "kk", "en"];
+// A language picker names each interface language in itself, whatever the current one.
+export const LOCALE_NAMES = { ru: "Русский", kk: "Қазақша", en: "English" };
 const dictionaries = {};
 let current = "ru";
 

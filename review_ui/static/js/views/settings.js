@@ -2,13 +2,13 @@
 // and text blur per category, breaks.
 import { api, ApiError } from "../api.js";
 import { h, append, clear } from "../dom.js";
-import { t, label, LOCALES, locale } from "../i18n.js";
+import { t, label, LOCALES, LOCALE_NAMES, locale } from "../i18n.js";
 import { showError, toast, setLocale } from "../app.js";
 import { GREYSCALE_KEY, greyscalePreferred } from "./queue.js";
 
 export async function settingsView(main) {
   main.append(h("h1", null, t("settings.title")));
-  const lang = h("select", { id: "locale", "data-testid": "locale" }, LOCALES.map((c) => h("option", { value: c, selected: c === locale() }, t(`lang.${c}`))));
+  const lang = h("select", { id: "locale", "data-testid": "locale" }, LOCALES.map((c) => h("option", { value: c, selected: c === locale() }, LOCALE_NAMES[c])));
   lang.addEventListener("change", () => setLocale(lang.value));
   main.append(h("section", { class: "card" }, h("label", { for: "locale" }, t("settings.language")), " ", lang));
   // Revealed images in greyscale: a display preference of this browser, applied at once.
