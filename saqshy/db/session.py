@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -88,6 +88,13 @@ def warm_pool(engine: Engine) -> int:
         for connection in connections:
             connection.close()
     return len(connections)
+
+
+def flushed_connection(session: Session) -> Connection:
+    """The session's connection for a Core read, after anything pending is flushed (Core reads
+    bypass autoflush, and must still see what the session has written)."""
+    session.flush()
+    return session.connection()
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -22,7 +22,6 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 from sqlalchemy import (
     Connection,
     Table,
-    insert,
     select,
 )
 from sqlalchemy.orm import Session
@@ -331,4 +330,4 @@ def get_item(session: Session, item_id: int) -> ContentItem:
 def mark_for_reindex(session: Session, item_ids: Sequence[int]) -> None:
     """Queue items whose search document changed for another reason (a new score, a decision)."""
     if item_ids:
-        session.execute(insert(SearchOutbox), [{"item_id": i, "op": OutboxOp.UPSERT} for i in item_ids])
+        insert_many(session.connection(), _OUTBOX, [{"item_id": i, "op": OutboxOp.UPSERT} for i in item_ids])

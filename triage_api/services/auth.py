@@ -12,6 +12,7 @@ from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from saqshy.db.models import AuthToken, LoginAttempt, Role, User
+from saqshy.db.session import flushed_connection
 from saqshy.errors import ErrorCode, InvalidInput, SaqshyError
 from saqshy.settings import Settings
 from saqshy.timeutil import as_utc, utcnow
@@ -204,7 +205,10 @@ _TOKEN_AND_ACTOR = (
 
 def resolve_token(session: Session, token: str, kind: str) -> tuple[ResolvedToken, TokenUser] | None:
     """The live token and its active user, or None (unknown, expired, revoked, or disabled user)."""
-    row = session.execute(_TOKEN_AND_ACTOR, {"token_sha256": security.sha256_hex(token), "kind": kind}).one_or_none()
+    # A Core read of columns: the ORM's execution layer has nothing to add here.
+    row = flushed_connection(session).execute(
+        _TOKEN_AND_ACTOR, {"token_sha256": security.sha256_hex(token), "kind": kind}
+    ).one_or_none()
     if row is None:
         return None
     record = ResolvedToken(*row[:4])

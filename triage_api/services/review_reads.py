@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
 from saqshy.db.models import ContentItem, ReviewTask, Score, Source, SourceKind, TaskStatus, Vote
+from saqshy.db.session import flushed_connection
 from saqshy.errors import ErrorCode, NotFound
 
 
@@ -140,14 +141,9 @@ def _view(row: Row[Any]) -> ReviewView:
     return ReviewView._make((*row[:_ITEM_AT], item, score))
 
 
-def _connection_after_flush(session: Session) -> Any:
-    session.flush()  # Core reads bypass autoflush: anything pending goes first
-    return session.connection()
-
-
 def review_of_task(session: Session, task_id: int) -> ReviewView:
     """The task as a reviewer is shown it (NotFound when there is no such task)."""
-    row = _connection_after_flush(session).execute(_REVIEW_OF_TASK, {"task_id": task_id}).first()
+    row = flushed_connection(session).execute(_REVIEW_OF_TASK, {"task_id": task_id}).first()
     if row is None:
         raise NotFound(f"task {task_id} not found", code=ErrorCode.TASK_NOT_FOUND, params={"id": task_id})
     return _view(row)
@@ -155,13 +151,13 @@ def review_of_task(session: Session, task_id: int) -> ReviewView:
 
 def held_task(session: Session, user_id: int, now: datetime) -> ReviewView | None:
     """The open task whose live lease the user holds, if any."""
-    row = _connection_after_flush(session).execute(_HELD_TASK, {"user_id": user_id, "now": now}).first()
+    row = flushed_connection(session).execute(_HELD_TASK, {"user_id": user_id, "now": now}).first()
     return None if row is None else _view(row)
 
 
 def latest_score(session: Session, item_id: int) -> ScoreView | None:
     """The item's latest score (scores are never changed once written, so a plain row will do)."""
-    row = _connection_after_flush(session).execute(_LATEST_SCORE, {"item_id": item_id}).first()
+    row = flushed_connection(session).execute(_LATEST_SCORE, {"item_id": item_id}).first()
     return None if row is None else ScoreView._make(row)
 
 
