@@ -42,7 +42,7 @@ from saqshy.db.models import (
 from saqshy.errors import Conflict, ErrorCode, InvalidInput, InvalidTransition, NotFound
 from saqshy.netpolicy import AddressNotAllowed, AddressPolicy, refuse_credentials
 from saqshy.settings import Settings
-from saqshy.timeutil import as_utc, utcnow
+from saqshy.timeutil import as_utc, parse_instant, utcnow
 from triage_api.services.audit import append_audit
 
 # Bounds of a source's schedule, for every way of adding or changing one (CLI, API).
@@ -64,15 +64,21 @@ _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 # --- intervals and read-back limits -------------------------------------------------------------
 
 
+def _interval_seconds(text: str) -> float | None:
+    """Seconds from ``90``, ``30m``, ``6h``, ``1d``, ``2w``; None when ``text`` is not an interval."""
+    match = _INTERVAL.match(text)
+    return None if match is None else float(match.group(1)) * _UNITS[match.group(2).lower()]
+
+
 def parse_interval(value: str | int) -> int:
     """Seconds from ``90``, ``30m``, ``6h``, ``1d``, ``2w``."""
     if isinstance(value, int):
         seconds = value
     else:
-        match = _INTERVAL.match(value)
-        if not match:
+        found = _interval_seconds(value)
+        if found is None:
             raise InvalidInput(f"not an interval: {value!r} (use e.g. 30m, 6h, 1d)")
-        seconds = int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+        seconds = int(found)
     if seconds < MIN_CRAWL_EVERY_SECONDS:
         raise InvalidInput(f"crawl interval must be at least a minute, got {seconds}s")
     return seconds
@@ -82,16 +88,15 @@ def _read_back_since(value: str, now: datetime) -> datetime | None:
     text = value.strip()
     if text.lower() == "all":
         return None
-    match = _INTERVAL.match(text)
-    if match:
-        return now - timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2).lower()])
+    seconds = _interval_seconds(text)
+    if seconds is not None:
+        return now - timedelta(seconds=seconds)
     try:
-        since = datetime.fromisoformat(text)
+        return parse_instant(text)
     except ValueError:
         raise InvalidInput(
             f"not a read-back limit: {value!r} (an interval such as 30d or 12h, a date such as 2024-01-31, or all)"
         ) from None
-    return since if since.tzinfo is not None else since.replace(tzinfo=UTC)
 
 
 def _checked_read_back(kind: SourceKind, read_back: str) -> str:
