@@ -29,7 +29,7 @@ import torch
 from classifier.calibration import Calibration, fit_calibration
 from classifier.data import Example, data_hash, dedupe_clusters, describe, read_examples
 from classifier.drift import REFERENCE, reference_from_scores
-from classifier.engine import make_windows, run_windows
+from classifier.engine import Window, make_windows, run_windows
 from classifier.loading import Encoder, base_model_ref, load_encoder
 from classifier.metrics import evaluate, headline, save_pr_curves
 from classifier.model import OVERALL, Classifier, Head, ModelSpec
@@ -77,14 +77,20 @@ def targets(examples: Sequence[Example], categories: Sequence[str]) -> np.ndarra
     return y
 
 
+def _first_windows(encoder: Encoder, spec: ModelSpec, texts: Sequence[str], max_length: int) -> list[Window]:
+    """Each text's first window, cut at ``max_length`` tokens: training reads one window per text."""
+    local = ModelSpec(**{**spec.to_dict(), "max_length": max_length})
+    windows, _ = make_windows(texts, encoder.tokenizer, local, max_windows=1)
+    return windows
+
+
 def pooled_features(
     encoder: Encoder, spec: ModelSpec, texts: Sequence[str], *, max_length: int, progress: Progress
 ) -> np.ndarray:
     """Mean-pooled embeddings of each text's first window (frozen encoder)."""
     from classifier.model import mean_pool
 
-    local = ModelSpec(**{**spec.to_dict(), "max_length": max_length})
-    windows, _ = make_windows(texts, encoder.tokenizer, local, max_windows=1)
+    windows = _first_windows(encoder, spec, texts, max_length)
     pad = encoder.tokenizer.pad_token_id or 0
     done = 0
     chunks = []
@@ -143,8 +149,7 @@ def _finetune(
 ) -> Classifier:
     seed_everything(config.seed)
     model = Classifier(encoder.model, head).to(config.device)
-    local = ModelSpec(**{**spec.to_dict(), "max_length": config.max_length})
-    windows, _ = make_windows([e.text for e in examples], encoder.tokenizer, local, max_windows=1)
+    windows = _first_windows(encoder, spec, [e.text for e in examples], config.max_length)
     y = torch.from_numpy(targets(examples, spec.categories))
     pad = encoder.tokenizer.pad_token_id or 0
     params = [
@@ -311,8 +316,7 @@ def _train_full(run: _FitInputs) -> tuple[Head, Classifier, Logits, np.ndarray]:
 
     logits = {}
     for s in ("calibration", "test"):
-        local = ModelSpec(**{**spec.to_dict(), "max_length": config.max_length})
-        windows, _ = make_windows([e.text for e in split[s]], encoder.tokenizer, local, max_windows=1)
+        windows = _first_windows(encoder, spec, [e.text for e in split[s]], config.max_length)
         logits[s] = run_windows(fwd, windows, encoder.tokenizer.pad_token_id or 0)
     return head, model, logits, run.y["calibration"]
 
