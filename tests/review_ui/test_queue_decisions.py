@@ -388,3 +388,37 @@ def test_queue_left_while_claiming_gives_the_task_back(live_server: LiveServer, 
     with closing(live_server_client(live_server, other)) as client:
         assert client.post("/tasks/claim").status_code == 200, "the task is still leased to the page left"
     assert page.saqshy_errors == []
+
+
+def _hold_first(page: Any, url_pattern: str) -> list[Any]:
+    """Hold the first request to ``url_pattern`` on its way (the test continues it); let later ones through."""
+    held: list[Any] = []
+    page.route(url_pattern, lambda route: route.continue_() if held else held.append(route))
+    return held
+
+
+@pytest.mark.parametrize("held_request", ["**/wellbeing/me", "**/tasks/claim*"])
+def test_queue_opened_again_at_once_keeps_its_task(
+    live_server: LiveServer, browser: Any, seed: Seed, held_request: str
+) -> None:
+    """Left while still loading (before it claimed, or with its claim on the way) and opened again:
+    the queue left behind gives nothing back from under the new one."""
+    volunteer, other = seed.user(Role.VOLUNTEER), seed.user(Role.VOLUNTEER)
+    seed.tasks(1)
+    page = live_server.page(browser)
+    held = _hold_first(page, held_request)
+    live_server.sign_in(page, volunteer)
+    while not held:
+        page.wait_for_timeout(50)
+    page.click("[data-testid=nav-settings]")
+    page.wait_for_selector("[data-testid=exposure]")
+    page.click("[data-testid=nav-queue]")
+    held[0].continue_()
+    page.wait_for_selector(ARMED_ITEM)
+    _settle(page)
+    with closing(live_server_client(live_server, other)) as client:
+        assert client.post("/tasks/claim").status_code == 204, "the task on screen was given back"
+    page.keyboard.press("1")
+    _settle(page)
+    assert [v["verdict"] for v in _votes(live_server, volunteer)] == ["illegal"]
+    assert page.saqshy_errors == []

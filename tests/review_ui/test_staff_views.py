@@ -90,6 +90,11 @@ def test_language_is_per_user_and_settings_persist(live_server: LiveServer, brow
     assert page.locator("h1").inner_text() == "Вход", "Russian is the default"
     live_server.sign_in(page, volunteer)
     assert page.locator("[data-testid=nav-queue]").inner_text() == "Очередь"
+    # The language already shown: nothing is saved and the page is not drawn again.
+    page.evaluate("() => { document.querySelector('#main > .page').dataset.kept = '1'; }")
+    page.click("[data-testid=lang-ru]")
+    page.wait_for_timeout(400)
+    assert page.locator("#main > .page[data-kept='1']").count() == 1, "the page was drawn again"
     page.click("[data-testid=lang-kk]")
     page.wait_for_function("() => document.querySelector('[data-testid=nav-queue]').textContent === 'Кезек'")
     # Stored on the account: another browser signs in and gets Kazakh.

@@ -90,6 +90,8 @@ export function errorMessage(err) {
 }
 
 export async function setLocale(next, persist = true) {
+  // The language already shown (and saved): a redraw would only drop what the user was doing.
+  if (next === locale() && (!persist || !state.user || state.user.locale === next)) return;
   await loadLocale(next);
   if (persist && state.user) {
     try { await api.updateMe({ locale: next }); state.user.locale = next; } catch (err) { showError(err); }

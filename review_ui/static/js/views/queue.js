@@ -248,7 +248,14 @@ function writeDraft(draft) {
   } catch { /* private mode: the draft lives as long as the view */ }
 }
 
+// The server holds one lease per reviewer, so a queue opened again claims only once the queue before
+// it has given its task back: a late give-back would otherwise take the task from under the new one.
+let previousQueue = Promise.resolve();
+
 export async function queueView(main) {
+  const previous = previousQueue;
+  let givenBack;
+  previousQueue = new Promise((resolve) => { givenBack = resolve; });
   let task = null;
   let busy = false;
   let filterChanged = false;
@@ -593,9 +600,16 @@ export async function queueView(main) {
   const ticker = setInterval(() => { tick(); maybeExtend(); }, 1000);
 
   setDecisionsEnabled(false);
-  await loadWellbeing();
-  fillCategories(null);
-  await next();
+  try {
+    await loadWellbeing();
+    fillCategories(null);
+    await previous;
+    // A queue left before it claimed takes nothing: the task would only go back at once.
+    if (main.isConnected) await next();
+  } catch (err) {
+    givenBack();
+    throw err;
+  }
 
   return () => {
     document.removeEventListener("keydown", onKey);
@@ -605,7 +619,8 @@ export async function queueView(main) {
     clearTimeout(undoTimer);
     breaks.stop();
     // Give the task back at once rather than letting the lease run out.
-    if (task && state.user) api.releaseLease(task.id).catch(() => {});
+    const giveBack = task && state.user ? api.releaseLease(task.id).catch(() => {}) : Promise.resolve();
+    giveBack.then(givenBack);
     document.querySelectorAll("dialog[open]").forEach((d) => d.close());
   };
 }
