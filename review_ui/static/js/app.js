@@ -89,11 +89,11 @@ export function errorMessage(err) {
   return t("errors.error");
 }
 
-export async function setLocale(next, persist = true) {
+export async function setLocale(next) {
   // The language already shown (and saved): a redraw would only drop what the user was doing.
-  if (next === locale() && (!persist || !state.user || state.user.locale === next)) return;
+  if (next === locale() && (!state.user || state.user.locale === next)) return;
   await loadLocale(next);
-  if (persist && state.user) {
+  if (state.user) {
     try { await api.updateMe({ locale: next }); state.user.locale = next; } catch (err) { showError(err); }
   }
   try { localStorage.setItem("saqshy.locale", next); } catch { /* private mode */ }

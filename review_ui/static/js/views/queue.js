@@ -619,8 +619,7 @@ export async function queueView(main) {
     clearTimeout(undoTimer);
     breaks.stop();
     // Give the task back at once rather than letting the lease run out.
-    const giveBack = task && state.user ? api.releaseLease(task.id).catch(() => {}) : Promise.resolve();
-    giveBack.then(givenBack);
+    (task && state.user ? api.releaseLease(task.id).catch(() => {}) : Promise.resolve()).then(givenBack);
     document.querySelectorAll("dialog[open]").forEach((d) => d.close());
   };
 }
