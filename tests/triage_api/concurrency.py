@@ -1,17 +1,20 @@
-"""Many volunteers claiming and voting at once: running them together, and the invariants checked after."""
+"""Many volunteers claiming and voting at once: running them together, and the invariants checked after;
+the audit log growing while it is verified."""
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from saqshy.db.models import AuditEntry, ReviewTask, TaskStatus, Vote
 from saqshy.settings import Settings
-from triage_api.services.audit import verify_audit_chain
+from triage_api.services.audit import VerifyResult, append_audit, verify_audit_chain
 
 
 def run_together(volunteer: Callable[[int], None], count: int, *, timeout: float) -> None:
@@ -68,3 +71,38 @@ def check_invariants(session: Session, settings: Settings, accepted_votes: int) 
         problems.extend(chain.problems)
     assert not problems, "\n".join(problems[:30])
     return counts
+
+
+@contextmanager
+def audit_log_growing(sessions: sessionmaker[Session], *, then: Callable[[], object] = lambda: None) -> Iterator[None]:
+    """A thread that keeps committing audit entries (chained at commit), calling ``then`` after each."""
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def grow() -> None:
+        try:
+            while not stop.is_set():
+                with sessions.begin() as session:
+                    append_audit(session, actor_id=None, action="test.event", entity_type="t", entity_id=None,
+                                 payload={"text": "Қазақша"})
+                then()
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    thread = threading.Thread(target=grow)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+    assert not errors, errors
+
+
+def verify_repeatedly(verify: Callable[[], VerifyResult], seconds: float = 2.0) -> list[VerifyResult]:
+    """``verify()`` again and again for ``seconds`` (five times at least); every result."""
+    results = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline or len(results) < 5:
+        results.append(verify())
+    return results

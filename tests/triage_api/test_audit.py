@@ -1,4 +1,4 @@
-"""The hash-chained audit log detects edited, removed and truncated entries (both engines)."""
+"""The hash-chained audit log detects edited, removed, truncated and appended entries (both engines)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
 from saqshy.db.models import AuditEntry
-from triage_api.services.audit import GENESIS_HASH, append_audit, verify_audit_chain
+from triage_api.services.audit import GENESIS_HASH, append_audit, hash_of, verify_audit_chain
 
 
 def _fill(sessions: sessionmaker[Session], n: int = 5) -> list[int]:
@@ -70,6 +70,19 @@ def test_truncated_tail_is_detected(sessions: sessionmaker[Session]) -> None:
     result = _verify(sessions)
     assert not result.ok
     assert any("head" in p for p in result.problems)
+
+
+def test_entry_chained_beyond_the_head_is_detected(sessions: sessionmaker[Session]) -> None:
+    _fill(sessions, 3)
+    with sessions.begin() as session:  # a well-formed fourth link, written without moving the head
+        last = session.execute(select(AuditEntry).where(AuditEntry.seq == 3)).scalar_one()
+        forged = AuditEntry(at=last.at, actor_id=None, action="test.event", entity_type="thing", entity_id="x",
+                            payload={}, seq=4, prev_hash=last.hash)
+        forged.hash = hash_of(forged, prev_hash=last.hash or "")
+        session.add(forged)
+    result = _verify(sessions)
+    assert not result.ok and result.entries == 3
+    assert any("beyond the head" in p for p in result.problems), result.problems
 
 
 def test_cli_audit_verify(ctx, monkeypatch) -> None:  # type: ignore[no-untyped-def]

@@ -17,8 +17,9 @@ from saqshy.errors import Conflict
 from saqshy.jobs.registry import registered_jobs
 from saqshy.scheduler import periodic_jobs
 from saqshy.settings import Settings
+from tests.triage_api.concurrency import audit_log_growing, verify_repeatedly
 from triage_api.services import audit_checkpoints
-from triage_api.services.audit import GENESIS_HASH, append_audit, hash_of, verify_audit_chain
+from triage_api.services.audit import GENESIS_HASH, VerifyResult, append_audit, hash_of, verify_audit_chain
 
 
 def _fill(sessions: sessionmaker[Session], n: int) -> None:
@@ -41,7 +42,7 @@ def _rewrite_and_rehash(sessions: sessionmaker[Session], *, position: int) -> No
         session.execute(update(AuditHead).values(last_hash=previous))
 
 
-def _verify(ctx: Context):  # type: ignore[no-untyped-def]
+def _verify(ctx: Context) -> VerifyResult:
     with ctx.sessions() as session:
         return audit_checkpoints.verify_audit_log(session, ctx.settings)
 
@@ -112,6 +113,15 @@ def test_checkpoint_job_signs_only_an_extended_chain(ctx: Context) -> None:
     _rewrite_and_rehash(ctx.sessions, position=1)
     with ctx.sessions() as session, pytest.raises(Conflict, match="position 3"):
         audit_checkpoints.write_checkpoint(session, ctx.settings)
+
+
+def test_checkpoints_signed_while_a_verification_reads_are_not_tampering(ctx: Context) -> None:
+    _fill(ctx.sessions, 3)
+    sign = registered_jobs()[audit_checkpoints.JOB_CHECKPOINT].fn
+    with audit_log_growing(ctx.sessions, then=lambda: sign(ctx)):
+        results = verify_repeatedly(lambda: _verify(ctx))
+    assert all(result.ok for result in results), next(r.problems for r in results if not r.ok)
+    assert results[-1].checkpoints > 1
 
 
 def test_cli_audit_verify_fails_with_the_position(ctx: Context, monkeypatch: pytest.MonkeyPatch) -> None:

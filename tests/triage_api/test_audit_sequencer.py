@@ -19,9 +19,11 @@ from saqshy.db.migrate import upgrade
 from saqshy.db.models import AuditEntry, Role
 from saqshy.db.session import make_engine, make_session_factory
 from saqshy.settings import Settings
+from tests.triage_api.concurrency import audit_log_growing, verify_repeatedly
 from triage_api.services.audit import (
     GENESIS_HASH,
     AuditSequencer,
+    VerifyResult,
     append_audit,
     chain_pending,
     entry_hash,
@@ -38,7 +40,7 @@ def _append(sessions: sessionmaker[Session], n: int, actor: str = "t") -> list[A
     return entries
 
 
-def _verify(sessions: sessionmaker[Session], **kwargs: bool):  # type: ignore[no-untyped-def]
+def _verify(sessions: sessionmaker[Session], **kwargs: bool) -> VerifyResult:
     with sessions() as session:
         return verify_audit_chain(session, **kwargs)
 
@@ -105,6 +107,14 @@ def test_concurrent_commits_make_one_linear_chain(sql_engine: Engine, sessions: 
         seqs = session.execute(select(AuditEntry.seq).order_by(AuditEntry.seq)).scalars().all()
     assert result.ok and result.entries == 90, result.problems
     assert seqs == list(range(1, 91))
+
+
+def test_entries_chained_while_a_verification_reads_are_not_tampering(sessions: sessionmaker[Session]) -> None:
+    _append(sessions, 3)
+    with audit_log_growing(sessions):
+        results = verify_repeatedly(lambda: _verify(sessions))
+    assert all(result.ok for result in results), next(r.problems for r in results if not r.ok)
+    assert results[-1].entries > 3
 
 
 def test_pending_entries_are_reported_and_chained_first(sql_engine: Engine, sessions: sessionmaker[Session]) -> None:

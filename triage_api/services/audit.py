@@ -34,14 +34,16 @@ import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Connection, Engine, Table, bindparam, event, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.expression import ColumnElement, ScalarSelect
 
 from saqshy.db.models import AuditEntry, AuditHead
+from saqshy.db.session import READ_ONLY
 from saqshy.errors import ErrorCode, InvalidInput
 from saqshy.timeutil import as_utc, utcnow
 
@@ -175,11 +177,6 @@ def chain_pending(bind: Engine | Session, *, batch: int = CHAIN_BATCH) -> int:
         total += done
         if done < batch:
             return total
-
-
-def pending_count(session: Session) -> int:
-    """Entries committed but not chained yet."""
-    return int(session.execute(select(func.count()).select_from(_LOG).where(_LOG.c.seq.is_(None))).scalar_one())
 
 
 def append_audit(
@@ -356,6 +353,7 @@ class VerifyResult:
     pending: int = 0  # committed entries not chained yet (not covered by this verification)
     first_bad_position: int | None = None  # the chain position of the first problem found
     checkpoints: int = 0  # signed checkpoints checked (audit_checkpoints)
+    last_id: int | None = None  # the id of the last entry walked
 
     def fail(self, message: str, *, entry_id: int | None = None, position: int | None = None) -> None:
         self.ok = False
@@ -367,11 +365,12 @@ class VerifyResult:
             self.problems.append(message)
 
 
-def _iter_chained(session: Session, batch: int = 1000) -> Iterator[AuditEntry]:
+def _iter_chained(session: Session, up_to: int, batch: int = 1000) -> Iterator[AuditEntry]:
     last = 0
     while True:
         rows = session.execute(
-            select(AuditEntry).where(AuditEntry.seq > last).order_by(AuditEntry.seq).limit(batch)
+            select(AuditEntry).where(AuditEntry.seq > last, AuditEntry.seq <= up_to)
+            .order_by(AuditEntry.seq).limit(batch)
         ).scalars().all()
         if not rows:
             return
@@ -380,49 +379,83 @@ def _iter_chained(session: Session, batch: int = 1000) -> Iterator[AuditEntry]:
         session.expunge_all()
 
 
+class _HeadView(NamedTuple):
+    entries: int | None  # None: no head row
+    last_id: int | None
+    last_hash: str | None
+    last_seq: int | None  # the highest chain position stored, head or not
+    pending: int
+
+
+def _of_head(column: ColumnElement[Any]) -> ScalarSelect[Any]:
+    return select(column).where(_HEAD.c.id == _HEAD_ID).scalar_subquery()
+
+
+# One statement, so the head, the highest stored position and the pending count come from one
+# snapshot even under READ COMMITTED, while a sequencer keeps chaining.
+_READ_HEAD = select(
+    _of_head(_HEAD.c.entries), _of_head(_HEAD.c.last_id), _of_head(_HEAD.c.last_hash),
+    select(func.max(_LOG.c.seq)).scalar_subquery(),
+    select(func.count()).select_from(_LOG).where(_LOG.c.seq.is_(None)).scalar_subquery(),
+)
+
+
 def verify_audit_chain(session: Session, *, chain_first: bool = False) -> VerifyResult:
     """Walk the chain in ``seq`` order: every entry must hash to its stored hash and link to its predecessor.
 
-    ``chain_first``: chain the pending entries first (and commit that), so the verification covers
-    every entry committed until now.
+    The walk covers the chain up to the head read when it starts: entries a sequencer chains
+    meanwhile are left to the next verification, like pending ones. ``chain_first``: chain the
+    pending entries first (and commit that), so the verification covers every entry committed
+    until now.
     """
     if chain_first:
         chain_pending(session)
         session.commit()
+    if not session.in_transaction():
+        session.connection(execution_options=READ_ONLY)  # on SQLite, writers go on while the walk reads
+    head = _HeadView._make(session.execute(_READ_HEAD).one())
+    result = _walk(session, up_to=head.entries or 0)
+    result.pending = head.pending
+    _check_head(result, head)
+    return result
+
+
+def _walk(session: Session, *, up_to: int) -> VerifyResult:
     result = VerifyResult(ok=True, entries=0, head_hash=GENESIS_HASH)
     previous = GENESIS_HASH
-    position = 0
-
-    def bad(entry_id: int | None, message: str) -> None:
-        result.fail(message, entry_id=entry_id, position=position if entry_id is not None else None)
-
-    last_id: int | None = None
-    for entry in _iter_chained(session):
+    for entry in _iter_chained(session, up_to):
         result.entries += 1
         position = result.entries
         if entry.prev_hash != previous:
-            bad(entry.id, f"entry {entry.id}: previous-hash link broken (an entry before it was removed or edited)")
-        expected = hash_of(entry, prev_hash=entry.prev_hash or "")
-        if expected != entry.hash:
-            bad(entry.id, f"entry {entry.id}: content does not match its hash (edited)")
-        if entry.seq != result.entries:
-            bad(entry.id, f"entry {entry.id}: chain position {entry.seq}, expected {result.entries} "
-                "(an entry before it was removed)")
+            result.fail(f"entry {entry.id}: previous-hash link broken (an entry before it was removed or edited)",
+                        entry_id=entry.id, position=position)
+        if hash_of(entry, prev_hash=entry.prev_hash or "") != entry.hash:
+            result.fail(f"entry {entry.id}: content does not match its hash (edited)",
+                        entry_id=entry.id, position=position)
+        if entry.seq != position:
+            result.fail(f"entry {entry.id}: chain position {entry.seq}, expected {position} "
+                        "(an entry before it was removed)", entry_id=entry.id, position=position)
         previous = entry.hash or ""
-        last_id = entry.id
+        result.last_id = entry.id
     result.head_hash = previous
-    result.pending = pending_count(session)
-    head = session.get(AuditHead, _HEAD_ID)
-    if head is None:
-        if result.entries:
-            bad(None, "the chain head is missing")
-    else:
-        if head.last_hash != previous or head.last_id != last_id:
-            bad(last_id, f"the chain head ({head.last_id}, {head.last_hash[:12]}) does not match the last entry "
-                f"({last_id}, {previous[:12]}): entries at the end were removed or added outside the log")
-        if head.entries != result.entries:
-            bad(None, f"the head counts {head.entries} entries but {result.entries} are present")
     return result
+
+
+def _check_head(result: VerifyResult, head: _HeadView) -> None:
+    """The walk must end where the head says, and nothing may be chained beyond the head."""
+    if head.entries is None:
+        if head.last_seq is not None:
+            result.fail("the chain head is missing")
+        return
+    if head.last_hash != result.head_hash or head.last_id != result.last_id:
+        result.fail(f"the chain head ({head.last_id}, {(head.last_hash or '')[:12]}) does not match the last entry "
+                    f"({result.last_id}, {result.head_hash[:12]}): entries at the end were removed or added outside "
+                    "the log", entry_id=result.last_id, position=result.entries)
+    if head.entries != result.entries:
+        result.fail(f"the head counts {head.entries} entries but {result.entries} are present")
+    if head.last_seq is not None and head.last_seq > head.entries:
+        result.fail(f"an entry is chained at position {head.last_seq}, beyond the head's {head.entries}: "
+                    "it was added outside the log")
 
 
 @dataclass(frozen=True)

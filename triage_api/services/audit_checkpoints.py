@@ -39,7 +39,7 @@ from saqshy.db.models import AuditEntry, AuditHead
 from saqshy.errors import Conflict
 from saqshy.jobs import names
 from saqshy.settings import Settings
-from triage_api.services.audit import GENESIS_HASH, VerifyResult, hash_of, verify_audit_chain
+from triage_api.services.audit import GENESIS_HASH, VerifyResult, chain_pending, hash_of, verify_audit_chain
 from triage_api.services.signing_keys import key_fingerprint, load_ed25519_key
 
 FORMAT = "saqshy-audit-checkpoint/1"
@@ -192,9 +192,12 @@ def _hashes_at(session: Session, positions: list[int]) -> dict[int, str | None]:
     return found
 
 
-def check_checkpoints(session: Session, settings: Settings, result: VerifyResult) -> None:
-    """Add to ``result`` every checkpoint the stored chain no longer matches (or that is forged)."""
-    checkpoints, unreadable = read_checkpoints(settings)
+def check_checkpoints(
+    session: Session, settings: Settings, result: VerifyResult, read: tuple[list[Checkpoint], list[str]],
+) -> None:
+    """Add to ``result`` every checkpoint of ``read`` (``read_checkpoints``'s answer) the stored chain
+    no longer matches (or that is forged)."""
+    checkpoints, unreadable = read
     for problem in unreadable:
         result.fail(problem)
     public_key = load_key(settings).public_key()
@@ -222,8 +225,12 @@ def check_checkpoints(session: Session, settings: Settings, result: VerifyResult
 def verify_audit_log(session: Session, settings: Settings) -> VerifyResult:
     """Chain pending entries, walk the chain, check it against every signed checkpoint; when all
     is intact, sign the head as a new checkpoint."""
-    result = verify_audit_chain(session, chain_first=True)
-    check_checkpoints(session, settings, result)
+    chain_pending(session)
+    session.commit()
+    # Read before the walk's head: every checkpoint found was then signed from a head the walk covers.
+    checkpoints = read_checkpoints(settings)
+    result = verify_audit_chain(session)
+    check_checkpoints(session, settings, result, checkpoints)
     if result.ok:
         write_checkpoint(session, settings)
     return result
