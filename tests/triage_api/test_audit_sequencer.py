@@ -40,9 +40,12 @@ def _append(sessions: sessionmaker[Session], n: int, actor: str = "t") -> list[A
     return entries
 
 
-def _verify(sessions: sessionmaker[Session], **kwargs: bool) -> VerifyResult:
+def _verify(sessions: sessionmaker[Session], *, chain_first: bool = False) -> VerifyResult:
     with sessions() as session:
-        return verify_audit_chain(session, **kwargs)
+        if chain_first:
+            chain_pending(session)
+            session.commit()
+        return verify_audit_chain(session)
 
 
 def _wait_chained(sessions: sessionmaker[Session], timeout: float = 10.0) -> None:

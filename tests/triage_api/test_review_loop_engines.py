@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from saqshy.context import Context
 from saqshy.db.models import AuditEntry, ReviewTask, TaskStatus
 from tests.triage_api.triage_factories import make_tasks
-from triage_api.services.audit import verify_audit_chain
+from triage_api.services.audit import chain_pending, verify_audit_chain
 
 
 def test_claim_and_vote_decide_on_either_engine(any_client, any_ctx: Context, make_user,
@@ -24,7 +24,9 @@ def test_claim_and_vote_decide_on_either_engine(any_client, any_ctx: Context, ma
         assert task is not None and task.status == TaskStatus.DECIDED and task.vote_count == 2
         actions = session.execute(select(AuditEntry.action).order_by(AuditEntry.id)).scalars().all()
         assert actions.count("task.claim") == 2 and actions.count("vote.cast") == 2 and "task.decide" in actions
-        assert verify_audit_chain(session, chain_first=True).ok
+        chain_pending(session)
+        session.commit()
+        assert verify_audit_chain(session).ok
 
 
 def test_a_failed_request_changes_nothing(any_client, any_ctx: Context, make_user,

@@ -400,17 +400,13 @@ _READ_HEAD = select(
 )
 
 
-def verify_audit_chain(session: Session, *, chain_first: bool = False) -> VerifyResult:
+def verify_audit_chain(session: Session) -> VerifyResult:
     """Walk the chain in ``seq`` order: every entry must hash to its stored hash and link to its predecessor.
 
     The walk covers the chain up to the head read when it starts: entries a sequencer chains
-    meanwhile are left to the next verification, like pending ones. ``chain_first``: chain the
-    pending entries first (and commit that), so the verification covers every entry committed
-    until now.
+    meanwhile are left to the next verification, like pending ones (``chain_pending`` first, and
+    commit, to cover every entry committed until now).
     """
-    if chain_first:
-        chain_pending(session)
-        session.commit()
     if not session.in_transaction():
         session.connection(execution_options=READ_ONLY)  # on SQLite, writers go on while the walk reads
     head = _HeadView._make(session.execute(_READ_HEAD).one())
