@@ -353,7 +353,6 @@ class VerifyResult:
     pending: int = 0  # committed entries not chained yet (not covered by this verification)
     first_bad_position: int | None = None  # the chain position of the first problem found
     checkpoints: int = 0  # signed checkpoints checked (audit_checkpoints)
-    last_id: int | None = None  # the id of the last entry walked
 
     def fail(self, message: str, *, entry_id: int | None = None, position: int | None = None) -> None:
         self.ok = False
@@ -410,15 +409,17 @@ def verify_audit_chain(session: Session) -> VerifyResult:
     if not session.in_transaction():
         session.connection(execution_options=READ_ONLY)  # on SQLite, writers go on while the walk reads
     head = _HeadView._make(session.execute(_READ_HEAD).one())
-    result = _walk(session, up_to=head.entries or 0)
+    result, last_id = _walk(session, up_to=head.entries or 0)
     result.pending = head.pending
-    _check_head(result, head)
+    _check_head(result, head, last_id)
     return result
 
 
-def _walk(session: Session, *, up_to: int) -> VerifyResult:
+def _walk(session: Session, *, up_to: int) -> tuple[VerifyResult, int | None]:
+    """The chain's first ``up_to`` entries checked link by link; the result and the last entry's id."""
     result = VerifyResult(ok=True, entries=0, head_hash=GENESIS_HASH)
     previous = GENESIS_HASH
+    last_id: int | None = None
     for entry in _iter_chained(session, up_to):
         result.entries += 1
         position = result.entries
@@ -432,21 +433,21 @@ def _walk(session: Session, *, up_to: int) -> VerifyResult:
             result.fail(f"entry {entry.id}: chain position {entry.seq}, expected {position} "
                         "(an entry before it was removed)", entry_id=entry.id, position=position)
         previous = entry.hash or ""
-        result.last_id = entry.id
+        last_id = entry.id
     result.head_hash = previous
-    return result
+    return result, last_id
 
 
-def _check_head(result: VerifyResult, head: _HeadView) -> None:
+def _check_head(result: VerifyResult, head: _HeadView, last_id: int | None) -> None:
     """The walk must end where the head says, and nothing may be chained beyond the head."""
     if head.entries is None:
         if head.last_seq is not None:
             result.fail("the chain head is missing")
         return
-    if head.last_hash != result.head_hash or head.last_id != result.last_id:
+    if head.last_hash != result.head_hash or head.last_id != last_id:
         result.fail(f"the chain head ({head.last_id}, {(head.last_hash or '')[:12]}) does not match the last entry "
-                    f"({result.last_id}, {result.head_hash[:12]}): entries at the end were removed or added outside "
-                    "the log", entry_id=result.last_id, position=result.entries)
+                    f"({last_id}, {result.head_hash[:12]}): entries at the end were removed or added outside "
+                    "the log", entry_id=last_id, position=result.entries)
     if head.entries != result.entries:
         result.fail(f"the head counts {head.entries} entries but {result.entries} are present")
     if head.last_seq is not None and head.last_seq > head.entries:
